@@ -1,0 +1,1 @@
+"""PayBridge: a live merchant payment dashboard and API in pure Python."""

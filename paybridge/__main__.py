@@ -1,0 +1,3 @@
+from paybridge.cli import main
+
+raise SystemExit(main())

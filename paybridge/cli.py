@@ -1,0 +1,211 @@
+"""`python -m paybridge <command>`: migrate, seed, createuser, simulate."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import select
+from tqdm import tqdm
+
+from paybridge.db import get_engine, read_session
+from paybridge.errors import DomainError
+from paybridge.migrations import migrate
+from paybridge.models import KycStatus, PayoutSchedule, Transaction, TransactionStatus, User
+
+DEMO_EMAIL = "demo@paybridge.dev"
+DEMO_PASSWORD = "paybridge-demo-2026"
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    migrate(get_engine())
+    print("database is at the latest migration")
+    return 0
+
+
+def _find_user(email: str) -> User | None:
+    from paybridge.validation import clean_email
+
+    with read_session() as session:
+        return session.exec(select(User).where(User.email == clean_email(email))).first()
+
+
+def _ensure_merchant(
+    *, email: str, password: str, company: str, full_name: str, kyc: str, bank: bool
+) -> tuple[User, bool]:
+    from paybridge.services.users import (
+        user_create,
+        user_set_kyc_status,
+        user_update_payout_settings,
+    )
+
+    user = _find_user(email)
+    created = user is None
+    if user is None:
+        user = user_create(
+            email=email,
+            password=password,
+            full_name=full_name,
+            company_name=company,
+            kyc_status=kyc,
+            timezone="Africa/Lagos",
+        )
+    elif user.kyc_status != kyc:
+        user = user_set_kyc_status(user_id=user.id, kyc_status=kyc)
+    if bank and not user.bank_account_masked:
+        user = user_update_payout_settings(
+            user_id=user.id,
+            schedule=PayoutSchedule.WEEKLY.value,
+            weekday=4,
+            bank_name="Demo Bank",
+            bank_account_number="0123456789",
+        )
+    return user, created
+
+
+def cmd_createuser(args: argparse.Namespace) -> int:
+    if _find_user(args.email) is not None:
+        print(f"error: an account with {args.email} exists", file=sys.stderr)
+        return 2
+    user, _ = _ensure_merchant(
+        email=args.email,
+        password=args.password,
+        company=args.company,
+        full_name=args.full_name or args.company or args.email.split("@")[0],
+        kyc=args.kyc,
+        bank=True,
+    )
+    print(f"created merchant #{user.id} {user.email} (KYC {user.kyc_status})")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from paybridge.services.demo import seed_history
+    from paybridge.services.providers import providers_ensure_defaults
+
+    migrate(get_engine())
+    providers_ensure_defaults()
+    email = args.email or DEMO_EMAIL
+    password = args.password or DEMO_PASSWORD
+    user, created = _ensure_merchant(
+        email=email,
+        password=password,
+        company=args.company,
+        full_name="Demo Merchant" if email == DEMO_EMAIL else args.company,
+        kyc=KycStatus.VERIFIED.value,
+        bank=True,
+    )
+    with read_session() as session:
+        has_history = (
+            session.exec(select(Transaction.id).where(Transaction.merchant_id == user.id)).first()
+            is not None
+        )
+    if has_history and not args.force:
+        print(f"{email} already has payments; pass --force to add {args.transactions:,} more")
+    else:
+        with tqdm(total=args.transactions, unit="tx", desc="seeding payments") as bar:
+            seed_history(
+                merchant_id=user.id,
+                days=args.days,
+                transactions=args.transactions,
+                progress=bar.update,
+            )
+    print(f"log in as {email}" + (f" / {password}" if created or email == DEMO_EMAIL else ""))
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Live traffic through the real services: new payments, settled a few seconds later."""
+    from paybridge.services.demo import final_status, random_customer, random_payment_shape
+    from paybridge.services.transactions import transaction_create, transaction_update_status
+
+    user = _find_user(args.email or DEMO_EMAIL)
+    if user is None:
+        print("error: no such merchant; run `python -m paybridge seed` first", file=sys.stderr)
+        return 2
+    rng = random.Random()
+    open_payments: list[tuple[datetime, str, str]] = []
+    deadline = time.monotonic() + args.duration if args.duration else None
+    made = 0
+    print(f"simulating {args.rate}/s payments for {user.email} (Ctrl-C to stop)")
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            currency, amount, provider = random_payment_shape(rng)
+            tx = transaction_create(
+                merchant_id=user.id,
+                amount=amount,
+                currency=currency,
+                provider=provider,
+                customer_email=random_customer(rng),
+            )
+            made += 1
+            settle_at = datetime.now(UTC) + timedelta(seconds=rng.uniform(1, 8))
+            open_payments.append((settle_at, tx.reference, provider))
+            now = datetime.now(UTC)
+            for item in [p for p in open_payments if p[0] <= now]:
+                open_payments.remove(item)
+                status = final_status(rng, item[2])
+                if status == TransactionStatus.REFUNDED:
+                    status = TransactionStatus.SUCCESS.value
+                transaction_update_status(merchant_id=user.id, reference=item[1], status=status)
+            if args.count and made >= args.count:
+                break
+            time.sleep(rng.expovariate(args.rate))
+    except KeyboardInterrupt:
+        pass
+    print(f"simulated {made} payments")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m paybridge", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("migrate", help="apply database migrations (idempotent)").set_defaults(
+        func=cmd_migrate
+    )
+
+    seed = commands.add_parser("seed", help="providers, a demo merchant and months of payments")
+    seed.add_argument("--email", help=f"merchant to seed (default {DEMO_EMAIL})")
+    seed.add_argument("--password", help="password if the merchant is created")
+    seed.add_argument("--company", default="Demo Store Ltd")
+    seed.add_argument("--days", type=int, default=90)
+    seed.add_argument("--transactions", type=int, default=50_000)
+    seed.add_argument("--force", action="store_true", help="add history even if some exists")
+    seed.set_defaults(func=cmd_seed)
+
+    create = commands.add_parser("createuser", help="create a merchant account")
+    create.add_argument("--email", required=True)
+    create.add_argument("--password", required=True)
+    create.add_argument("--company", default="")
+    create.add_argument("--full-name", default="")
+    create.add_argument(
+        "--kyc", default=KycStatus.PENDING.value, choices=[k.value for k in KycStatus]
+    )
+    create.set_defaults(func=cmd_createuser)
+
+    simulate = commands.add_parser("simulate", help="live payment traffic through the services")
+    simulate.add_argument("--email", help=f"merchant (default {DEMO_EMAIL})")
+    simulate.add_argument("--rate", type=float, default=1.0, help="payments per second")
+    simulate.add_argument("--duration", type=float, default=0, help="seconds (0: until Ctrl-C)")
+    simulate.add_argument("--count", type=int, default=0, help="stop after N payments")
+    simulate.set_defaults(func=cmd_simulate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "days", 1) <= 0 or getattr(args, "transactions", 1) < 0:
+        print("error: --days must be positive and --transactions not negative", file=sys.stderr)
+        return 2
+    if getattr(args, "rate", 1) <= 0:
+        print("error: --rate must be positive", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except DomainError as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 2

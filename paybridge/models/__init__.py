@@ -1,0 +1,26 @@
+"""SQLModel tables, one module per aggregate. Importing this package registers every table."""
+
+from paybridge.models.api_log import ApiLog
+from paybridge.models.event import Event
+from paybridge.models.provider import Provider
+from paybridge.models.rollup import HourlyRollup
+from paybridge.models.settlement import Settlement, SettlementStatus
+from paybridge.models.transaction import Transaction, TransactionStatus
+from paybridge.models.user import AccountType, KycStatus, PayoutSchedule, User
+from paybridge.models.webhook import Webhook
+
+__all__ = [
+    "AccountType",
+    "ApiLog",
+    "Event",
+    "HourlyRollup",
+    "KycStatus",
+    "PayoutSchedule",
+    "Provider",
+    "Settlement",
+    "SettlementStatus",
+    "Transaction",
+    "TransactionStatus",
+    "User",
+    "Webhook",
+]

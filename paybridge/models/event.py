@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from paybridge.db import BigId, UTCDateTime, utcnow
+
+
+class Event(SQLModel, table=True):
+    """The outbox. Written in the same DB transaction as the change it describes; the id only
+    grows, so readers resume with `id > last_seen`."""
+
+    __tablename__ = "events"
+
+    id: int | None = Field(default=None, sa_column=sa.Column(BigId, primary_key=True))
+    merchant_id: int = Field(foreign_key="users.id", nullable=False)
+    type: str = Field(max_length=64)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+    __table_args__ = (sa.Index("ix_events_merchant_id", "merchant_id", "id"),)

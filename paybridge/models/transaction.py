@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from paybridge.db import BigId, UTCDateTime, utcnow
+
+
+class TransactionStatus(StrEnum):
+    PENDING = "pending"
+    SUCCESS = "success"
+    FAILED = "failed"
+    REFUNDED = "refunded"
+
+
+# The only legal status changes; everything else is refused by the service.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    TransactionStatus.PENDING: frozenset({TransactionStatus.SUCCESS, TransactionStatus.FAILED}),
+    TransactionStatus.SUCCESS: frozenset({TransactionStatus.REFUNDED}),
+    TransactionStatus.FAILED: frozenset(),
+    TransactionStatus.REFUNDED: frozenset(),
+}
+
+
+class Transaction(SQLModel, table=True):
+    __tablename__ = "transactions"
+
+    id: int | None = Field(default=None, sa_column=sa.Column(BigId, primary_key=True))
+    merchant_id: int = Field(foreign_key="users.id", nullable=False)
+    reference: str = Field(max_length=64, unique=True)
+    amount: int = Field(sa_type=sa.BigInteger, nullable=False)
+    currency: str = Field(max_length=3)
+    status: str = Field(max_length=16)
+    provider_id: int = Field(foreign_key="providers.id", nullable=False)
+    customer_email: str = Field(max_length=254)
+    fee: int = Field(sa_type=sa.BigInteger, nullable=False)
+    net_amount: int = Field(sa_type=sa.BigInteger, nullable=False)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+    __table_args__ = (
+        # Recent transactions and cursor pages: newest first per merchant.
+        sa.Index("ix_transactions_merchant_created", "merchant_id", "created_at", "id"),
+        # Balance edges and filtered lists.
+        sa.Index("ix_transactions_merchant_status_created", "merchant_id", "status", "created_at"),
+        sa.CheckConstraint("amount > 0", name="amount_positive"),
+        sa.CheckConstraint("fee >= 0 AND fee <= amount", name="fee_range"),
+        sa.CheckConstraint("net_amount = amount - fee", name="net"),
+    )

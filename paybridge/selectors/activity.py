@@ -1,0 +1,65 @@
+"""Recent payments and the event feed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from paybridge.models import Event, Provider, Transaction
+
+
+@dataclass(frozen=True)
+class TransactionRow:
+    reference: str
+    customer_email: str
+    amount: int
+    currency: str
+    fee: int
+    net_amount: int
+    provider_code: str
+    provider_name: str
+    status: str
+    created_at: datetime
+
+
+def recent_transactions(
+    *, session: Session, merchant_id: int, limit: int = 10, currency: str | None = None
+) -> list[TransactionRow]:
+    """Newest first, by the (merchant_id, created_at, id) index."""
+    query = (
+        select(Transaction, Provider.code, Provider.display_name)
+        .join(Provider, Provider.id == Transaction.provider_id)
+        .where(Transaction.merchant_id == merchant_id)
+    )
+    if currency is not None:
+        query = query.where(Transaction.currency == currency)
+    rows = session.exec(
+        query.order_by(Transaction.created_at.desc(), Transaction.id.desc()).limit(limit)
+    ).all()
+    return [
+        TransactionRow(
+            reference=tx.reference,
+            customer_email=tx.customer_email,
+            amount=tx.amount,
+            currency=tx.currency,
+            fee=tx.fee,
+            net_amount=tx.net_amount,
+            provider_code=code,
+            provider_name=name,
+            status=tx.status,
+            created_at=tx.created_at,
+        )
+        for tx, code, name in rows
+    ]
+
+
+def recent_events(
+    *, session: Session, merchant_id: int, limit: int = 20, after_id: int | None = None
+) -> list[Event]:
+    """Newest first; with `after_id`, only events a live subscriber has not seen yet."""
+    query = select(Event).where(Event.merchant_id == merchant_id)
+    if after_id is not None:
+        query = query.where(Event.id > after_id)
+    return list(session.exec(query.order_by(Event.id.desc()).limit(limit)).all())

@@ -1,0 +1,138 @@
+"""Merchant accounts."""
+
+from __future__ import annotations
+
+import bcrypt
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
+
+from paybridge.db import write_session
+from paybridge.errors import DomainError
+from paybridge.models import AccountType, KycStatus, PayoutSchedule, User
+from paybridge.validation import clean_choice, clean_email, clean_text, clean_timezone
+
+BCRYPT_ROUNDS = 12
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_BYTES = 72  # bcrypt ignores anything longer: refuse rather than silently truncate
+
+
+def hash_password(password: str) -> str:
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(BCRYPT_ROUNDS)).decode()
+
+
+def check_password(password: str, password_hash: str) -> bool:
+    try:
+        return bcrypt.checkpw(password.encode(), password_hash.encode())
+    except ValueError:
+        return False
+
+
+def clean_password(password: object, *, param: str = "password") -> str:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        raise DomainError(
+            "weak_password",
+            f"Use a password of at least {MIN_PASSWORD_LENGTH} characters.",
+            param=param,
+        )
+    if len(password.encode()) > MAX_PASSWORD_BYTES:
+        raise DomainError(
+            "invalid_password", f"Passwords are at most {MAX_PASSWORD_BYTES} bytes.", param=param
+        )
+    return password
+
+
+def user_create(
+    *,
+    email: str,
+    password: str,
+    full_name: str,
+    company_name: str = "",
+    account_type: str = AccountType.BUSINESS.value,
+    kyc_status: str = KycStatus.PENDING.value,
+    timezone: str = "UTC",
+) -> User:
+    """Create a merchant. A taken email (in any letter case) is refused with `email_taken`."""
+    user = User(
+        email=clean_email(email),
+        password_hash="",
+        full_name=clean_text(full_name, param="full_name", max_length=120),
+        company_name=clean_text(company_name, param="company_name", max_length=120, required=False),
+        account_type=clean_choice(account_type, AccountType, param="account_type"),
+        kyc_status=clean_choice(kyc_status, KycStatus, param="kyc_status"),
+        timezone=clean_timezone(timezone),
+    )
+    user.password_hash = hash_password(clean_password(password))
+    with write_session() as session:
+        if session.exec(select(User.id).where(User.email == user.email)).first() is not None:
+            raise DomainError("email_taken", "An account with this email exists.", param="email")
+        session.add(user)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            raise DomainError(
+                "email_taken", "An account with this email exists.", param="email"
+            ) from None
+        return user
+
+
+def user_set_kyc_status(*, user_id: int, kyc_status: str) -> User:
+    status = clean_choice(kyc_status, KycStatus, param="kyc_status")
+    with write_session() as session:
+        user = _get_for_update(session, user_id)
+        user.kyc_status = status
+        session.commit()
+        return user
+
+
+def user_update_payout_settings(
+    *,
+    user_id: int,
+    schedule: str,
+    weekday: int = 0,
+    day_of_month: int = 1,
+    bank_name: str | None = None,
+    bank_account_number: str | None = None,
+    hold_days: int | None = None,
+) -> User:
+    """Set when and where payouts go. The account number is kept masked (last 4 digits only)."""
+    schedule = clean_choice(schedule, PayoutSchedule, param="schedule")
+    if isinstance(weekday, bool) or not isinstance(weekday, int) or not 0 <= weekday <= 6:
+        raise DomainError("invalid_request", "weekday is 0 (Monday) to 6.", param="weekday")
+    if (
+        isinstance(day_of_month, bool)
+        or not isinstance(day_of_month, int)
+        or not 1 <= day_of_month <= 31
+    ):
+        raise DomainError("invalid_request", "day_of_month is 1 to 31.", param="day_of_month")
+    if hold_days is not None and (
+        isinstance(hold_days, bool) or not isinstance(hold_days, int) or not 0 <= hold_days <= 365
+    ):
+        raise DomainError("invalid_request", "hold_days is 0 to 365.", param="hold_days")
+    masked = None
+    if bank_account_number is not None:
+        digits = "".join(ch for ch in str(bank_account_number) if ch.isalnum())
+        if not 4 <= len(digits) <= 34:
+            raise DomainError(
+                "invalid_bank_account", "Enter a bank account number.", param="bank_account"
+            )
+        masked = f"•••• {digits[-4:]}"
+    with write_session() as session:
+        user = _get_for_update(session, user_id)
+        user.payout_schedule = schedule
+        user.payout_weekday = weekday
+        user.payout_day_of_month = day_of_month
+        user.hold_days = hold_days
+        if bank_name is not None:
+            user.bank_name = clean_text(bank_name, param="bank_name", max_length=80)
+        if masked is not None:
+            user.bank_account_masked = masked
+        session.commit()
+        return user
+
+
+def _get_for_update(session, user_id: int) -> User:  # type: ignore[no-untyped-def]
+    user = session.exec(select(User).where(User.id == user_id).with_for_update()).first()
+    if user is None:
+        raise DomainError("not_found", "No such merchant.", param="user_id")
+    return user
