@@ -1,0 +1,16 @@
+.PHONY: setup run test lint bench
+
+setup:            ## virtualenv, packages, bun
+	scripts/setup.sh
+
+run:              ## the app with demo data and live traffic on SQLite, at http://localhost:3000
+	scripts/run.sh
+
+test:             ## the whole suite against PostgreSQL, Redis and SQLite
+	scripts/test.sh
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+bench:            ## dashboard numbers from rollups vs raw scans, on PostgreSQL
+	.venv/bin/python bench/dashboard.py

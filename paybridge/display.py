@@ -1,0 +1,30 @@
+"""Turning domain numbers into the strings states send to the browser (no floats on the wire)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+
+def format_bp(bp: int | None) -> str:
+    """Basis points as a percentage: 9791 -> '97.91%'; None -> '—'."""
+    if bp is None:
+        return "—"
+    sign = "-" if bp < 0 else ""
+    whole, frac = divmod(abs(bp), 100)
+    return f"{sign}{whole}.{frac:02d}%"
+
+
+def format_change(bp: int | None) -> str:
+    """A period-over-period change: '+12.30%', '-4.00%', or 'no earlier data'."""
+    if bp is None:
+        return "no earlier data"
+    return ("+" if bp >= 0 else "") + format_bp(bp)
+
+
+def format_count(count: int) -> str:
+    return f"{count:,}"
+
+
+def format_local(moment: datetime, tz: str) -> str:
+    return moment.astimezone(ZoneInfo(tz)).strftime("%b %d, %H:%M")

@@ -1,0 +1,1 @@
+"""Reflex states: thin — validate input, call a selector or service, assign display strings."""

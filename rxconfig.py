@@ -1,0 +1,28 @@
+"""Reflex configuration: the database and Redis come from PayBridge settings (environment)."""
+
+import os
+
+import reflex as rx
+
+from paybridge.settings import get_settings
+
+settings = get_settings()
+frontend_port = int(os.environ.get("PAYBRIDGE_PORT", "3000"))
+
+config = rx.Config(
+    app_name="paybridge",
+    db_url=settings.database_url,
+    redis_url=settings.redis_url,
+    telemetry_enabled=False,
+    show_built_with_reflex=False,
+    cors_allowed_origins=[
+        origin.strip()
+        for origin in os.environ.get(
+            "PAYBRIDGE_ALLOWED_ORIGINS",
+            f"http://localhost:{frontend_port},http://127.0.0.1:{frontend_port}",
+        ).split(",")
+        if origin.strip()
+    ],
+    plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="medium"))],
+    disable_plugins=[rx.plugins.SitemapPlugin],
+)
