@@ -68,10 +68,10 @@ class RedisBus:
     """Redis pub/sub, one channel per merchant."""
 
     def __init__(self, url: str) -> None:
-        import redis
+        from paybridge.redis_client import redis_for
 
         self._url = url
-        self._client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._client = redis_for(url)
 
     def publish(self, message: dict[str, Any]) -> None:
         self._client.publish(channel_for(message["merchant_id"]), json.dumps(message))

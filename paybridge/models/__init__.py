@@ -1,6 +1,7 @@
 """SQLModel tables, one module per aggregate. Importing this package registers every table."""
 
 from paybridge.models.api_log import ApiLog
+from paybridge.models.auth import AuthSession, LoginFailure, SessionKind
 from paybridge.models.event import Event
 from paybridge.models.provider import Provider
 from paybridge.models.rollup import HourlyRollup
@@ -12,11 +13,14 @@ from paybridge.models.webhook import Webhook
 __all__ = [
     "AccountType",
     "ApiLog",
+    "AuthSession",
     "Event",
     "HourlyRollup",
     "KycStatus",
+    "LoginFailure",
     "PayoutSchedule",
     "Provider",
+    "SessionKind",
     "Settlement",
     "SettlementStatus",
     "Transaction",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
@@ -16,7 +16,7 @@ SUMS = ("count", "gross", "fees", "net")
 
 
 def floor_hour(moment: datetime) -> datetime:
-    return moment.replace(minute=0, second=0, microsecond=0)
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 def rollup_add(session: Session, *, transaction: Transaction, status: str, sign: int) -> None:

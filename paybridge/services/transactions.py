@@ -4,7 +4,7 @@ hourly rollup and an outbox event in one DB transaction, then publishes the even
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -72,7 +72,7 @@ def transaction_create(
         raise DomainError(
             "invalid_request", "created_at must be timezone-aware.", param="created_at"
         )
-    moment = created_at or utcnow()
+    moment = (created_at or utcnow()).astimezone(UTC)
 
     with write_session() as session:
         route = _active_provider(session, provider)

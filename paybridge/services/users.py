@@ -76,6 +76,20 @@ def user_create(
         return user
 
 
+def user_update_profile(
+    *, user_id: int, full_name: object, company_name: object, timezone: object
+) -> User:
+    """Edit the profile fields a merchant controls (email and KYC status are not among them)."""
+    name = clean_text(full_name, param="full_name", max_length=120)
+    company = clean_text(company_name, param="company_name", max_length=120, required=False)
+    zone = clean_timezone(timezone)
+    with write_session() as session:
+        user = _get_for_update(session, user_id)
+        user.full_name, user.company_name, user.timezone = name, company, zone
+        session.commit()
+        return user
+
+
 def user_set_kyc_status(*, user_id: int, kyc_status: str) -> User:
     status = clean_choice(kyc_status, KycStatus, param="kyc_status")
     with write_session() as session:

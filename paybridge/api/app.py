@@ -1,0 +1,17 @@
+"""The FastAPI app Reflex mounts itself inside (`rx.App(api_transformer=...)`), so these routes
+answer on the same port as the UI in production."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from paybridge.api import web_auth
+
+
+def build_api() -> FastAPI:
+    api = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    api.include_router(web_auth.router)
+    return api
+
+
+api = build_api()
