@@ -17,8 +17,8 @@ def alembic_config() -> Config:
     return Config(str(PROJECT_ROOT / "alembic.ini"))
 
 
-def migrate(engine: Engine, revision: str = "head") -> None:
-    """Bring the database to `revision`; running it again is a no-op."""
+def migrate(engine: Engine, revision: str = "heads") -> None:
+    """Bring the database to `revision` (every head by default); running it again is a no-op."""
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
