@@ -5,6 +5,7 @@ from __future__ import annotations
 import reflex as rx
 
 from paybridge.components.cards import metric_card, status_badge
+from paybridge.components.layout import template
 from paybridge.state.overview import OverviewState
 
 
@@ -35,24 +36,10 @@ def _recent_table() -> rx.Component:
     )
 
 
+@template(route="/", title="Dashboard", on_load=[OverviewState.load])
 def overview_page() -> rx.Component:
-    return rx.container(
+    return rx.box(
         rx.vstack(
-            rx.hstack(
-                rx.heading("PayBridge", size="7"),
-                rx.spacer(),
-                rx.text(OverviewState.merchant_name, color_scheme="gray"),
-                rx.color_mode.button(),
-                width="100%",
-                align="center",
-            ),
-            rx.cond(
-                OverviewState.loaded & (OverviewState.merchant_name == ""),
-                rx.callout(
-                    "No demo merchant yet: run `python -m paybridge seed`.",
-                    icon="info",
-                ),
-            ),
             rx.text("Last 30 days · ", OverviewState.currency, color_scheme="gray"),
             rx.grid(
                 rx.foreach(OverviewState.cards, metric_card),
@@ -75,7 +62,6 @@ def overview_page() -> rx.Component:
             ),
             rx.card(rx.heading("Recent transactions", size="4"), _recent_table(), width="100%"),
             spacing="5",
-            padding_y="6",
         ),
-        size="4",
+        width="100%",
     )

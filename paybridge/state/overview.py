@@ -1,11 +1,9 @@
-"""The first page: the demo merchant's headline numbers (the full dashboard comes later)."""
+"""The first page: the merchant's headline numbers (the full dashboard comes later)."""
 
 from __future__ import annotations
 
 import reflex as rx
-from sqlmodel import select
 
-from paybridge.cli import DEMO_EMAIL
 from paybridge.db import read_session
 from paybridge.display import format_bp, format_change, format_count, format_local
 from paybridge.models import User
@@ -14,9 +12,10 @@ from paybridge.selectors.activity import recent_transactions
 from paybridge.selectors.analytics import change_bp, dashboard_metrics, merchant_currencies
 from paybridge.selectors.balances import balances
 from paybridge.selectors.periods import period_last_days
+from paybridge.state.session import SessionState
 
 
-class OverviewState(rx.State):
+class OverviewState(SessionState):
     merchant_name: str = ""
     currency: str = ""
     cards: list[dict[str, str]] = []
@@ -27,10 +26,12 @@ class OverviewState(rx.State):
 
     @rx.event
     def load(self) -> None:
+        found = self.identity()
+        if found is None:
+            return
         with read_session() as session:
-            user = session.exec(select(User).where(User.email == DEMO_EMAIL)).first()
+            user = session.get(User, found.user_id)
             if user is None:
-                self.loaded = True
                 return
             currencies = merchant_currencies(session=session, merchant_id=user.id)
             currency = currencies[0] if currencies else "USD"

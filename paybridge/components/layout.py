@@ -1,0 +1,165 @@
+"""The one layout every page uses: `@template(route=..., title=..., on_load=...)` registers a page
+wrapped in the merchant shell (sidebar, header with live connection indicator) or, for public
+pages, in a centred card."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import reflex as rx
+from reflex.components.core.banner import has_connection_errors, has_too_many_connection_errors
+
+from paybridge.state.shell import ShellState
+
+NAV = (
+    ("Dashboard", "/", "layout-dashboard"),
+    ("Transactions", "/transactions", "arrow-left-right"),
+    ("Settlements", "/settlements", "landmark"),
+    ("Webhooks", "/webhooks", "webhook"),
+    ("Developers", "/developers", "code"),
+    ("Settings", "/settings", "settings"),
+)
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    route: str
+    title: str
+    component: Callable[[], rx.Component]
+    on_load: list
+
+
+PAGES: list[PageSpec] = []
+
+
+def connection_indicator() -> rx.Component:
+    """Reflects the websocket itself: live, reconnecting (errors), offline (repeated errors)."""
+    return rx.cond(
+        has_too_many_connection_errors,
+        rx.badge(rx.icon("wifi-off", size=12), "offline", color_scheme="red", id="connection"),
+        rx.cond(
+            has_connection_errors,
+            rx.badge("reconnecting…", color_scheme="amber", id="connection"),
+            rx.cond(
+                rx.State.is_hydrated,
+                rx.badge(rx.icon("radio", size=12), "live", color_scheme="green", id="connection"),
+                rx.badge("connecting…", color_scheme="gray", id="connection"),
+            ),
+        ),
+    )
+
+
+def _nav_links(direction: str = "column") -> rx.Component:
+    return rx.flex(
+        *[
+            rx.link(
+                rx.hstack(rx.icon(icon, size=16), rx.text(label, size="2"), align="center"),
+                href=href,
+                underline="none",
+                padding_x="3",
+                padding_y="2",
+                border_radius="var(--radius-2)",
+                color=rx.cond(
+                    ShellState.current_path == href, rx.color("accent", 11), rx.color("gray", 11)
+                ),
+                background=rx.cond(
+                    ShellState.current_path == href, rx.color("accent", 3), "transparent"
+                ),
+            )
+            for label, href, icon in NAV
+        ],
+        direction=direction,
+        spacing="1",
+        wrap="wrap",
+    )
+
+
+def _sidebar() -> rx.Component:
+    return rx.box(
+        rx.vstack(
+            rx.hstack(
+                rx.icon("zap", color=rx.color("accent", 9)), rx.heading("PayBridge", size="5")
+            ),
+            _nav_links(),
+            rx.spacer(),
+            rx.link("Log out", href="/logout", size="2", color_scheme="gray", id="logout-link"),
+            height="100%",
+            spacing="5",
+        ),
+        display=["none", "none", "block"],
+        width="220px",
+        min_width="220px",
+        height="100vh",
+        position="sticky",
+        top="0",
+        padding="5",
+        border_right=f"1px solid {rx.color('gray', 4)}",
+    )
+
+
+def _header(title: str) -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            rx.heading(title, size="6"),
+            connection_indicator(),
+            rx.spacer(),
+            rx.hstack(
+                rx.avatar(fallback=ShellState.initials, size="2", radius="full"),
+                rx.text(ShellState.merchant_name, size="2", weight="medium", id="merchant-name"),
+                rx.color_mode.button(size="1", variant="ghost"),
+                align="center",
+                spacing="3",
+            ),
+            width="100%",
+            align="center",
+            wrap="wrap",
+        ),
+        rx.box(_nav_links("row"), display=["block", "block", "none"], width="100%"),
+        width="100%",
+    )
+
+
+def template(
+    *, route: str, title: str, on_load: list | None = None, public: bool = False
+) -> Callable[[Callable[[], rx.Component]], Callable[[], rx.Component]]:
+    def register(content: Callable[[], rx.Component]) -> Callable[[], rx.Component]:
+        def page() -> rx.Component:
+            if public:
+                return rx.center(
+                    rx.vstack(
+                        rx.hstack(
+                            rx.icon("zap", color=rx.color("accent", 9)),
+                            rx.heading("PayBridge", size="6"),
+                        ),
+                        rx.card(content(), width="100%", size="3"),
+                        width="100%",
+                        max_width="420px",
+                        spacing="5",
+                        align="center",
+                    ),
+                    min_height="100vh",
+                    padding="4",
+                )
+            return rx.hstack(
+                _sidebar(),
+                rx.box(
+                    rx.vstack(_header(title), content(), spacing="5", width="100%"),
+                    width="100%",
+                    padding=["3", "4", "6"],
+                    min_width="0",
+                ),
+                spacing="0",
+                align="start",
+                width="100%",
+            )
+
+        loads = list(on_load or [])
+        if not public:
+            loads = [ShellState.load, *loads]
+        PAGES.append(
+            PageSpec(route=route, title=f"{title} · PayBridge", component=page, on_load=loads)
+        )
+        return content
+
+    return register

@@ -1,0 +1,116 @@
+"""`/settings`: who you are, your profile, your password."""
+
+from __future__ import annotations
+
+from zoneinfo import available_timezones
+
+import reflex as rx
+
+from paybridge.components.forms import field, form_error
+from paybridge.components.layout import template
+from paybridge.components.user import user_summary_card
+from paybridge.state.settings import SettingsState
+
+TIMEZONES = sorted(z for z in available_timezones() if "/" in z or z == "UTC")
+
+
+def _saved(message: rx.Var) -> rx.Component:
+    return rx.cond(message != "", rx.callout(message, icon="check", color_scheme="green", size="1"))
+
+
+@template(route="/settings", title="Settings", on_load=[SettingsState.load])
+def settings_page() -> rx.Component:
+    profile = rx.card(
+        rx.form(
+            rx.vstack(
+                rx.heading("Profile", size="4"),
+                form_error(SettingsState.profile_error, "profile-error"),
+                _saved(SettingsState.profile_saved),
+                field(
+                    "Full name",
+                    "full_name",
+                    default_value=SettingsState.full_name,
+                    key=SettingsState.full_name,
+                    required=True,
+                ),
+                field(
+                    "Company",
+                    "company_name",
+                    default_value=SettingsState.company_name,
+                    key=SettingsState.company_name,
+                ),
+                rx.vstack(
+                    rx.text(
+                        "Timezone", as_="label", size="2", weight="medium", html_for="timezone"
+                    ),
+                    rx.el.select(
+                        *[rx.el.option(z, value=z) for z in TIMEZONES],
+                        name="timezone",
+                        id="timezone",
+                        default_value=SettingsState.timezone,
+                        key=SettingsState.timezone,
+                    ),
+                    spacing="1",
+                ),
+                rx.button("Save profile", type="submit", id="profile-submit"),
+                spacing="3",
+                width="100%",
+            ),
+            on_submit=SettingsState.save_profile,
+            reset_on_submit=False,
+        ),
+        width="100%",
+    )
+    password = rx.card(
+        rx.form(
+            rx.vstack(
+                rx.heading("Password", size="4"),
+                form_error(SettingsState.password_error, "password-error"),
+                _saved(SettingsState.password_saved),
+                field(
+                    "Current password",
+                    "current_password",
+                    type="password",
+                    auto_complete="current-password",
+                    required=True,
+                ),
+                field(
+                    "New password",
+                    "new_password",
+                    type="password",
+                    auto_complete="new-password",
+                    required=True,
+                ),
+                field(
+                    "Repeat new password",
+                    "confirm_password",
+                    type="password",
+                    auto_complete="new-password",
+                    required=True,
+                ),
+                rx.button("Change password", type="submit", id="password-submit"),
+                spacing="3",
+                width="100%",
+            ),
+            on_submit=SettingsState.change_password,
+            reset_on_submit=True,
+        ),
+        width="100%",
+    )
+    return rx.grid(
+        rx.vstack(
+            user_summary_card(
+                initials=SettingsState.initials,
+                name=SettingsState.full_name,
+                company=SettingsState.company_name,
+                email=SettingsState.email,
+                kyc_status=SettingsState.kyc_status,
+                account_type=SettingsState.account_type,
+            ),
+            width="100%",
+        ),
+        rx.vstack(profile, password, width="100%", spacing="4"),
+        columns=rx.breakpoints(initial="1", md="2"),
+        spacing="4",
+        width="100%",
+    )

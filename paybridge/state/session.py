@@ -1,0 +1,48 @@
+"""The base of every merchant page's state: identity comes only from the HttpOnly session cookie
+in the websocket handshake, re-checked on every event, and lives in backend-only vars."""
+
+from __future__ import annotations
+
+from http.cookies import CookieError, SimpleCookie
+from urllib.parse import quote
+
+import reflex as rx
+
+from paybridge.api.web_auth import SESSION_COOKIE
+from paybridge.services.auth import Identity, session_identity
+
+
+def cookie_value(header: str, name: str) -> str | None:
+    jar = SimpleCookie()
+    try:
+        jar.load(header or "")
+    except CookieError:
+        return None
+    morsel = jar.get(name)
+    return morsel.value if morsel else None
+
+
+class SessionState(rx.State):
+    """Merchant pages subclass this and start every handler with `self.identity()`."""
+
+    _merchant_id: int | None = None
+    _session_id: int | None = None
+
+    def identity(self) -> Identity | None:
+        """Resolve the session from the cookie now; a revoked or expired one yields None."""
+        found = session_identity(token=cookie_value(self.router.headers.cookie, SESSION_COOKIE))
+        self._merchant_id = found.user_id if found else None
+        self._session_id = found.session_id if found else None
+        return found
+
+    def login_redirect(self) -> rx.event.EventSpec:
+        path = self.router.url.path or "/"
+        query = self.router.url.query
+        target = path + (f"?{query}" if query else "")
+        return rx.redirect(f"/login?next={quote(target, safe='')}")
+
+    def client_ip(self) -> str:
+        return self.router.session.client_ip or ""
+
+    def user_agent(self) -> str:
+        return self.router.headers.user_agent or ""

@@ -1,0 +1,90 @@
+"""`/settings`: profile and password."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from paybridge.db import read_session
+from paybridge.errors import DomainError
+from paybridge.selectors.users import user_summary
+from paybridge.services.auth import password_change
+from paybridge.services.users import user_update_profile
+from paybridge.state.auth import form_text
+from paybridge.state.session import SessionState
+
+
+class SettingsState(SessionState):
+    email: str = ""
+    full_name: str = ""
+    company_name: str = ""
+    timezone: str = "UTC"
+    initials: str = ""
+    kyc_status: str = ""
+    account_type: str = ""
+    profile_error: str = ""
+    profile_saved: str = ""
+    password_error: str = ""
+    password_saved: str = ""
+
+    def _show(self, merchant_id: int) -> None:
+        with read_session() as session:
+            summary = user_summary(session=session, merchant_id=merchant_id)
+        if summary is None:
+            return
+        self.email, self.full_name, self.company_name = (
+            summary.email,
+            summary.full_name,
+            summary.company_name,
+        )
+        self.timezone, self.initials = summary.timezone, summary.initials
+        self.kyc_status, self.account_type = summary.kyc_status, summary.account_type
+
+    @rx.event
+    def load(self) -> None:
+        self.profile_error = self.profile_saved = self.password_error = self.password_saved = ""
+        found = self.identity()
+        if found is not None:
+            self._show(found.user_id)
+
+    @rx.event
+    def save_profile(self, form: dict) -> rx.event.EventSpec | None:
+        found = self.identity()
+        if found is None:
+            return self.login_redirect()
+        self.profile_error = self.profile_saved = ""
+        try:
+            user_update_profile(
+                user_id=found.user_id,
+                full_name=form_text(form, "full_name"),
+                company_name=form_text(form, "company_name"),
+                timezone=form_text(form, "timezone", max_length=64),
+            )
+        except DomainError as error:
+            self.profile_error = error.message
+            return None
+        self._show(found.user_id)
+        self.profile_saved = "Profile saved."
+        return None
+
+    @rx.event
+    def change_password(self, form: dict) -> rx.event.EventSpec | None:
+        found = self.identity()
+        if found is None:
+            return self.login_redirect()
+        self.password_error = self.password_saved = ""
+        try:
+            if form_text(form, "new_password", max_length=1024) != form_text(
+                form, "confirm_password", max_length=1024
+            ):
+                raise DomainError("invalid_request", "The new passwords do not match.")
+            password_change(
+                user_id=found.user_id,
+                current_password=form_text(form, "current_password", max_length=1024),
+                new_password=form_text(form, "new_password", max_length=1024),
+                keep_session_id=found.session_id,
+            )
+        except DomainError as error:
+            self.password_error = error.message
+            return None
+        self.password_saved = "Password changed. Every other session was signed out."
+        return rx.set_value("current_password", "")
