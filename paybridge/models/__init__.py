@@ -1,8 +1,10 @@
 """SQLModel tables, one module per aggregate. Importing this package registers every table."""
 
+from paybridge.models.api_key import ApiKey
 from paybridge.models.api_log import ApiLog
 from paybridge.models.auth import AuthSession, LoginFailure, SessionKind
 from paybridge.models.event import Event
+from paybridge.models.idempotency import IdempotencyRecord
 from paybridge.models.provider import Provider
 from paybridge.models.rollup import HourlyRollup
 from paybridge.models.settlement import Settlement, SettlementStatus
@@ -12,10 +14,12 @@ from paybridge.models.webhook import Webhook
 
 __all__ = [
     "AccountType",
+    "ApiKey",
     "ApiLog",
     "AuthSession",
     "Event",
     "HourlyRollup",
+    "IdempotencyRecord",
     "KycStatus",
     "LoginFailure",
     "PayoutSchedule",
