@@ -131,6 +131,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.duration if args.duration else None
     made = 0
     print(f"simulating {args.rate}/s payments for {user.email} (Ctrl-C to stop)")
+
+    def settle(due_by: datetime) -> None:
+        for item in [p for p in open_payments if p[0] <= due_by]:
+            open_payments.remove(item)
+            status = final_status(rng, item[2])
+            if status == TransactionStatus.REFUNDED:
+                status = TransactionStatus.SUCCESS.value
+            transaction_update_status(merchant_id=user.id, reference=item[1], status=status)
+
     try:
         while deadline is None or time.monotonic() < deadline:
             currency, amount, provider = random_payment_shape(rng)
@@ -144,18 +153,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             made += 1
             settle_at = datetime.now(UTC) + timedelta(seconds=rng.uniform(1, 8))
             open_payments.append((settle_at, tx.reference, provider))
-            now = datetime.now(UTC)
-            for item in [p for p in open_payments if p[0] <= now]:
-                open_payments.remove(item)
-                status = final_status(rng, item[2])
-                if status == TransactionStatus.REFUNDED:
-                    status = TransactionStatus.SUCCESS.value
-                transaction_update_status(merchant_id=user.id, reference=item[1], status=status)
+            settle(datetime.now(UTC))
             if args.count and made >= args.count:
                 break
             time.sleep(rng.expovariate(args.rate))
     except KeyboardInterrupt:
         pass
+    finally:
+        settle(datetime.max.replace(tzinfo=UTC))  # leave no payment pending forever
     print(f"simulated {made} payments")
     return 0
 

@@ -26,5 +26,19 @@ def format_count(count: int) -> str:
     return f"{count:,}"
 
 
-def format_local(moment: datetime, tz: str) -> str:
-    return moment.astimezone(ZoneInfo(tz)).strftime("%b %d, %H:%M")
+def format_local(moment: datetime, tz: str, *, seconds: bool = False) -> str:
+    return moment.astimezone(ZoneInfo(tz)).strftime(
+        "%b %d, %H:%M:%S" if seconds else "%b %d, %H:%M"
+    )
+
+
+def format_duration(seconds: int) -> str:
+    """Uptime: '3d 4h', '2h 5m', '42s'."""
+    days, rest = divmod(max(seconds, 0), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s" if minutes else f"{secs}s"

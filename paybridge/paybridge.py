@@ -3,11 +3,13 @@
 import reflex as rx
 
 import paybridge.pages.auth
-import paybridge.pages.overview
+import paybridge.pages.dashboard
 import paybridge.pages.settings  # noqa: F401  (each page module registers itself)
 from paybridge.api.app import api
 from paybridge.components.layout import PAGES
+from paybridge.events.relay import relay_outbox
 
 app = rx.App(api_transformer=api)
+app.register_lifespan_task(relay_outbox)
 for spec in PAGES:
     app.add_page(spec.component, route=spec.route, title=spec.title, on_load=spec.on_load)

@@ -1,19 +1,30 @@
-"""Metric cards and status badges."""
+"""Metric cards, status badges, small labelled values."""
 
 from __future__ import annotations
 
 import reflex as rx
 
 STATUS_COLORS = {"success": "green", "pending": "amber", "failed": "red", "refunded": "gray"}
+TREND_COLORS = {"up": "green", "down": "red", "flat": "gray", "none": "gray"}
 
 
 def metric_card(card: rx.Var) -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.text(card["label"], size="2", color_scheme="gray"),
-            rx.heading(card["value"], size="6"),
-            rx.text(card["change"], " vs previous 30 days", size="1", color_scheme="gray"),
-            spacing="1",
+            rx.heading(card["value"], size="7", id=card["id"]),
+            rx.hstack(
+                rx.badge(
+                    card["change"],
+                    color_scheme=rx.match(card["trend"], *TREND_COLORS.items(), "gray"),
+                    variant="soft",
+                ),
+                rx.text(card["versus"], size="1", color_scheme="gray"),
+                spacing="2",
+                align="center",
+                wrap="wrap",
+            ),
+            spacing="2",
         ),
         width="100%",
     )
@@ -25,3 +36,15 @@ def status_badge(status: rx.Var) -> rx.Component:
         *[(name, rx.badge(name, color_scheme=color)) for name, color in STATUS_COLORS.items()],
         rx.badge(status),
     )
+
+
+def stat(label: str, value: rx.Var | str, test_id: str = "", hint: str = "") -> rx.Component:
+    head = rx.text(label, size="1", color_scheme="gray")
+    if hint:
+        head = rx.hstack(
+            head,
+            rx.tooltip(rx.icon("info", size=12, color=rx.color("gray", 9)), content=hint),
+            spacing="1",
+            align="center",
+        )
+    return rx.vstack(head, rx.text(value, size="4", weight="bold", id=test_id or None), spacing="0")

@@ -13,6 +13,7 @@ import json
 import logging
 import threading
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
 from paybridge.settings import get_settings
@@ -30,7 +31,15 @@ def channel_for(merchant_id: int) -> str:
 class Bus(Protocol):
     def publish(self, message: dict[str, Any]) -> None: ...
 
+    def listen(self, merchant_id: int) -> AbstractAsyncContextManager[asyncio.Queue]: ...
+
     def subscribe(self, merchant_id: int) -> AsyncIterator[dict[str, Any]]: ...
+
+
+async def _iterate(bus: Bus, merchant_id: int) -> AsyncIterator[dict[str, Any]]:
+    async with bus.listen(merchant_id) as queue:
+        while True:
+            yield await queue.get()
 
 
 class MemoryBus:
@@ -46,16 +55,20 @@ class MemoryBus:
         for loop, queue in targets:
             loop.call_soon_threadsafe(_offer, queue, message)
 
-    async def subscribe(self, merchant_id: int) -> AsyncIterator[dict[str, Any]]:
+    @asynccontextmanager
+    async def listen(self, merchant_id: int) -> AsyncIterator[asyncio.Queue]:
+        """Subscribed when entered: a queue of this merchant's messages from then on."""
         entry = (asyncio.get_running_loop(), asyncio.Queue(QUEUE_SIZE))
         with self._lock:
             self._subscribers.setdefault(merchant_id, set()).add(entry)
         try:
-            while True:
-                yield await entry[1].get()
+            yield entry[1]
         finally:
             with self._lock:
                 self._subscribers.get(merchant_id, set()).discard(entry)
+
+    def subscribe(self, merchant_id: int) -> AsyncIterator[dict[str, Any]]:
+        return _iterate(self, merchant_id)
 
 
 def _offer(queue: asyncio.Queue, message: dict[str, Any]) -> None:
@@ -76,19 +89,36 @@ class RedisBus:
     def publish(self, message: dict[str, Any]) -> None:
         self._client.publish(channel_for(message["merchant_id"]), json.dumps(message))
 
-    async def subscribe(self, merchant_id: int) -> AsyncIterator[dict[str, Any]]:
+    @asynccontextmanager
+    async def listen(self, merchant_id: int) -> AsyncIterator[asyncio.Queue]:
+        """SUBSCRIBE has been acknowledged when this is entered, so nothing published after
+        entering is missed; a reader task fills the queue until exit."""
         import redis.asyncio as aioredis
 
-        client = aioredis.Redis.from_url(self._url)
+        client = aioredis.Redis.from_url(self._url, socket_connect_timeout=2)
         pubsub = client.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(channel_for(merchant_id))
+        queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
+
+        async def pump() -> None:
             async for raw in pubsub.listen():
                 if raw.get("type") == "message":
-                    yield json.loads(raw["data"])
+                    _offer(queue, json.loads(raw["data"]))
+
+        try:
+            await pubsub.subscribe(channel_for(merchant_id))
+            reader = asyncio.create_task(pump())
+            try:
+                yield queue
+            finally:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await reader
         finally:
             await pubsub.aclose()
             await client.aclose()
+
+    def subscribe(self, merchant_id: int) -> AsyncIterator[dict[str, Any]]:
+        return _iterate(self, merchant_id)
 
 
 _bus: Bus | None = None

@@ -1,0 +1,101 @@
+"""Plotly figures for the dashboard. Amounts stay integers of minor units: axis ticks and hover
+labels are formatted by money.py, so no amount is turned into a float on the way."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from paybridge.display import format_bp
+from paybridge.money import CURRENCY_SYMBOLS, exponent, format_money
+from paybridge.selectors.analytics import DailyPoint, ProviderStats
+
+HEALTH_COLORS = {"green": "#30a46c", "amber": "#ffb224", "red": "#e5484d", "none": "#8b8d98"}
+
+
+def money_ticks(top: int, currency: str, count: int = 4) -> tuple[list[int], list[str]]:
+    """Round tick values from 0 to at least `top` minor units, labelled as money."""
+    if top <= 0:
+        return [0], [format_money(0, currency)]
+    unit = 10 ** exponent(currency)
+    raw_step = -(-top // count)
+    magnitude = 10 ** (len(str(raw_step)) - 1)
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw_step)
+    step = max(step, unit if top >= unit else 1)
+    values = list(range(0, top + step, step))
+    return values, [_short_money(v, currency) for v in values]
+
+
+def _short_money(minor: int, currency: str) -> str:
+    """Compact axis labels in integer arithmetic: 125_000_000 USD minor -> '$1.2M'."""
+    unit = 10 ** exponent(currency)
+    if minor % unit:
+        return format_money(minor, currency)
+    major = minor // unit
+    for size, suffix in ((10**9, "B"), (10**6, "M"), (10**3, "k")):
+        if major >= size:
+            whole, tenth = major // size, (major % size) * 10 // size
+            text = f"{whole}.{tenth}{suffix}" if tenth and whole < 10 else f"{whole:,}{suffix}"
+            break
+    else:
+        text = f"{major:,}"
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    return f"{symbol}{text}" if symbol else f"{text} {currency}"
+
+
+def _layout(figure: go.Figure, *, dark: bool = False) -> go.Figure:
+    figure.update_layout(
+        margin={"l": 8, "r": 8, "t": 8, "b": 8},
+        height=260,
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        showlegend=False,
+        font={"size": 11},
+        hoverlabel={"namelength": 0},
+    )
+    figure.update_xaxes(showgrid=False)
+    figure.update_yaxes(gridcolor="rgba(128,128,128,0.15)", zeroline=False)
+    return figure
+
+
+def daily_volume_figure(points: list[DailyPoint], currency: str) -> go.Figure:
+    days = [p.day.isoformat() for p in points]
+    volumes = [p.volume for p in points]
+    labels = [
+        f"{p.day:%b %d}: {format_money(p.volume, currency)} · {p.count:,} payments" for p in points
+    ]
+    figure = go.Figure(
+        go.Scatter(
+            x=days,
+            y=volumes,
+            mode="lines",
+            fill="tozeroy",
+            line={"color": "#3e63dd", "width": 2},
+            fillcolor="rgba(62,99,221,0.18)",
+            hovertext=labels,
+            hoverinfo="text",
+        )
+    )
+    ticks, texts = money_ticks(max(volumes, default=0), currency)
+    figure.update_yaxes(tickvals=ticks, ticktext=texts)
+    return _layout(figure)
+
+
+def provider_figure(providers: list[ProviderStats], currency: str) -> go.Figure:
+    figure = go.Figure(
+        go.Bar(
+            x=[p.name for p in providers],
+            y=[p.volume for p in providers],
+            marker={"color": [HEALTH_COLORS[p.health] for p in providers]},
+            hovertext=[
+                f"{p.name}: {format_money(p.volume, currency)} · {p.count:,} payments · "
+                f"success {format_bp(p.success_rate_bp)}"
+                for p in providers
+            ],
+            hoverinfo="text",
+            text=[format_bp(p.success_rate_bp) for p in providers],
+            textposition="outside",
+        )
+    )
+    ticks, texts = money_ticks(max((p.volume for p in providers), default=0), currency)
+    figure.update_yaxes(tickvals=ticks, ticktext=texts)
+    return _layout(figure)

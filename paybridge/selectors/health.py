@@ -1,0 +1,65 @@
+"""System health for a merchant's dashboard: API latency and error share from the request logs,
+and how long this process has been up."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from paybridge.db import utcnow
+from paybridge.models import ApiLog
+
+PROCESS_STARTED_MONOTONIC = time.monotonic()
+WINDOW = timedelta(hours=24)
+
+
+def uptime_seconds() -> int:
+    return int(time.monotonic() - PROCESS_STARTED_MONOTONIC)
+
+
+@dataclass(frozen=True)
+class ApiStats:
+    requests: int
+    errors: int  # 5xx answers; 4xx are the caller's mistakes, not ours
+    client_errors: int
+    p50_ms: int | None
+    p95_ms: int | None
+
+
+def api_stats(*, session: Session, merchant_id: int, now: datetime | None = None) -> ApiStats:
+    """Request count, error counts and p50/p95 latency over the last 24 hours."""
+    since = (now or utcnow()) - WINDOW
+    scope = (ApiLog.merchant_id == merchant_id, ApiLog.created_at >= since)
+    total, errors, client_errors = session.exec(
+        select(
+            sa.func.count(),
+            sa.func.count().filter(ApiLog.status_code >= 500),
+            sa.func.count().filter(ApiLog.status_code.between(400, 499)),
+        ).where(*scope)
+    ).one()
+    return ApiStats(
+        requests=int(total),
+        errors=int(errors),
+        client_errors=int(client_errors),
+        p50_ms=_percentile(session, scope, int(total), 50),
+        p95_ms=_percentile(session, scope, int(total), 95),
+    )
+
+
+def _percentile(session: Session, scope: tuple, total: int, pct: int) -> int | None:
+    """Nearest-rank percentile, portable across PostgreSQL and SQLite."""
+    if total == 0:
+        return None
+    rank = max(1, -(-pct * total // 100))
+    value = session.exec(
+        select(ApiLog.response_time_ms)
+        .where(*scope)
+        .order_by(ApiLog.response_time_ms)
+        .offset(rank - 1)
+        .limit(1)
+    ).first()
+    return int(value) if value is not None else None

@@ -1,0 +1,517 @@
+"""`/`: the live dashboard. Every number comes from the selectors; this state only validates
+input, picks the period and currency, and turns results into display strings and figures.
+
+Live updates: `listen` subscribes to the merchant's events first, then reloads, so nothing
+committed in between is missed. Each event is applied at once to the feed and the recent table
+(deduplicated by event id); the numbers and charts are reloaded from the database at most every
+REFRESH_INTERVAL, so a burst of payments costs a few reloads, not one per payment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from datetime import date, timedelta
+from typing import Any
+
+import plotly.graph_objects as go
+import reflex as rx
+
+from paybridge.components.charts import daily_volume_figure, provider_figure
+from paybridge.db import read_session
+from paybridge.display import format_bp, format_change, format_count, format_duration, format_local
+from paybridge.errors import DomainError
+from paybridge.events import get_bus
+from paybridge.events.outbox import event_message
+from paybridge.models import User
+from paybridge.money import format_money, normalize_currency, parse_amount
+from paybridge.selectors.activity import recent_events, recent_transactions
+from paybridge.selectors.analytics import (
+    DashboardMetrics,
+    change_bp,
+    dashboard_metrics,
+    merchant_currencies,
+)
+from paybridge.selectors.balances import balances
+from paybridge.selectors.health import api_stats, uptime_seconds
+from paybridge.selectors.periods import PRESET_DAYS, Period, period_for_days, period_last_days
+from paybridge.selectors.settlements import next_payout_date
+from paybridge.selectors.users import user_summary
+from paybridge.services.settlements import settlement_withdraw
+from paybridge.state.auth import form_text
+from paybridge.state.session import SessionState
+
+REFRESH_INTERVAL = 0.25  # seconds between reloads of the numbers while events arrive
+RECONCILE_INTERVAL = 15.0  # reload anyway, in case a bus message was lost
+RECENT_ROWS = 10
+FEED_ITEMS = 25
+MAX_CUSTOM_DAYS = 366
+RANGE_LABELS = {"today": "Today", "7d": "Last 7 days", "30d": "Last 30 days", "90d": "Last 90 days"}
+STATUS_COLORS = {"pending": "amber", "success": "green", "failed": "red", "refunded": "gray"}
+
+
+def transaction_row(data: dict[str, Any], tz: str) -> dict[str, str]:
+    from datetime import datetime
+
+    return {
+        "reference": data["reference"],
+        "customer": data["customer_email"],
+        "amount": format_money(data["amount"], data["currency"]),
+        "provider": data.get("provider_name") or data.get("provider", ""),
+        "status": data["status"],
+        "time": format_local(datetime.fromisoformat(data["created_at"]), tz),
+    }
+
+
+def feed_item(message: dict[str, Any], tz: str) -> dict[str, str]:
+    """One line of the activity feed for an outbox event."""
+    from datetime import datetime
+
+    kind, data = message["type"], message["payload"]
+    amount = (
+        format_money(data["amount"], data["currency"])
+        if "amount" in data and "currency" in data
+        else ""
+    )
+    if kind == "transaction.created":
+        text, icon, color = (
+            f"New {data['status']} payment {amount} from {data['customer_email']}",
+            "credit-card",
+            "blue",
+        )
+    elif kind == "transaction.updated":
+        verb = {"success": "succeeded", "failed": "failed", "refunded": "was refunded"}.get(
+            data["status"], data["status"]
+        )
+        color = STATUS_COLORS.get(data["status"], "gray")
+        text, icon = f"Payment {amount} {verb}", "refresh-cw"
+    elif kind.startswith("settlement."):
+        text, icon, color = f"Payout {amount} {data.get('status', '')}", "landmark", "violet"
+        if data.get("status") == "failed":
+            color = "red"
+    elif kind == "webhook.delivered":
+        text, icon, color = (
+            f"Webhook delivered to {data.get('url', 'endpoint')}",
+            "webhook",
+            "green",
+        )
+    elif kind.startswith("webhook."):
+        text, icon, color = (
+            f"Webhook {kind.split('.', 1)[1]}: {data.get('url', 'endpoint')}",
+            "webhook",
+            "red",
+        )
+    else:
+        text, icon, color = kind, "activity", "gray"
+    return {
+        "id": str(message["id"]),
+        "text": text,
+        "icon": icon,
+        "color": color,
+        "reference": str(data.get("reference", "")),
+        "time": format_local(datetime.fromisoformat(message["created_at"]), tz, seconds=True),
+    }
+
+
+class DashboardState(SessionState):
+    # Filters
+    range_key: str = "30d"
+    custom_from: str = ""
+    custom_to: str = ""
+    currency: str = ""
+    currencies: list[str] = []
+    timezone: str = "UTC"
+    period_label: str = ""
+    # Panels (display-ready)
+    cards: list[dict[str, str]] = []
+    daily_chart: go.Figure = go.Figure()
+    provider_chart: go.Figure = go.Figure()
+    providers: list[dict[str, str]] = []
+    statuses: list[dict[str, str]] = []
+    recent: list[dict[str, str]] = []
+    feed: list[dict[str, str]] = []
+    available: str = "—"
+    pending: str = "—"
+    next_settlement: str = "—"
+    can_withdraw: bool = False
+    health: dict[str, str] = {}
+    profile: dict[str, str] = {}
+    has_data: bool = False
+    filter_error: str = ""
+    live: bool = False
+    # Withdraw dialog
+    withdraw_open: bool = False
+    withdraw_error: str = ""
+    withdraw_result: str = ""
+
+    _listener: int = 0
+    _withdraw_key: str = ""
+    _feed_ids: list[int] = []
+
+    # ----- loading -------------------------------------------------------------------------
+
+    def _period(self, tz: str) -> Period:
+        if self.range_key == "custom" and self.custom_from and self.custom_to:
+            return period_for_days(
+                date.fromisoformat(self.custom_from), date.fromisoformat(self.custom_to), tz
+            )
+        return period_last_days(PRESET_DAYS.get(self.range_key, 30), tz)
+
+    def _reload(self, merchant_id: int) -> None:
+        """Read everything the dashboard shows in one session and format it."""
+        with read_session() as session:
+            user = session.get(User, merchant_id)
+            if user is None:
+                return
+            tz = user.timezone
+            currencies = merchant_currencies(session=session, merchant_id=merchant_id)
+            currency = (
+                self.currency
+                if self.currency in currencies
+                else (currencies[0] if currencies else "USD")
+            )
+            period = self._period(tz)
+            metrics = dashboard_metrics(
+                session=session, merchant_id=merchant_id, currency=currency, period=period
+            )
+            money = {b.currency: b for b in balances(session=session, merchant_id=merchant_id)}
+            rows = recent_transactions(session=session, merchant_id=merchant_id, limit=RECENT_ROWS)
+            events = recent_events(session=session, merchant_id=merchant_id, limit=FEED_ITEMS)
+            stats = api_stats(session=session, merchant_id=merchant_id)
+            delivery = _delivery_rate(session, merchant_id)
+            summary = user_summary(session=session, merchant_id=merchant_id)
+            next_date = next_payout_date(user)
+
+        self.timezone, self.currency, self.currencies = tz, currency, currencies or [currency]
+        self.has_data = bool(currencies)
+        if period.first_day == period.last_day:
+            self.period_label = f"{period.first_day:%b %d, %Y}"
+        else:
+            self.period_label = f"{period.first_day:%b %d} to {period.last_day:%b %d, %Y}"
+        self._show_metrics(metrics, period)
+        balance = money.get(currency)
+        available = balance.available if balance else 0
+        self.available = format_money(available, currency)
+        self.pending = format_money(balance.pending if balance else 0, currency)
+        self.can_withdraw = available > 0
+        self.next_settlement = (
+            f"{next_date:%a, %b %d}" if next_date else "Manual payouts — withdraw any time"
+        )
+        self.recent = [
+            transaction_row(
+                {
+                    "reference": r.reference,
+                    "customer_email": r.customer_email,
+                    "amount": r.amount,
+                    "currency": r.currency,
+                    "provider_name": r.provider_name,
+                    "status": r.status,
+                    "created_at": r.created_at.isoformat(),
+                },
+                tz,
+            )
+            for r in rows
+        ]
+        self.feed = [feed_item(event_message(e), tz) for e in events]
+        self._feed_ids = [e.id for e in events]
+        self.health = {
+            "delivery_rate": format_bp(delivery) if delivery is not None else "No deliveries yet",
+            "uptime": format_duration(uptime_seconds()),
+            "p50": f"{stats.p50_ms} ms" if stats.p50_ms is not None else "No API calls yet",
+            "p95": f"{stats.p95_ms} ms" if stats.p95_ms is not None else "—",
+            "requests": format_count(stats.requests),
+            "error_share": format_bp(_share(stats.errors, stats.requests))
+            if stats.requests
+            else "—",
+        }
+        if summary is not None:
+            self.profile = {
+                "initials": summary.initials,
+                "name": summary.full_name,
+                "company": summary.company_name,
+                "email": summary.email,
+                "kyc": summary.kyc_status,
+                "account_type": summary.account_type,
+            }
+
+    def _show_metrics(self, metrics: DashboardMetrics, period: Period) -> None:
+        now, before, c = metrics.current, metrics.previous, metrics.currency
+        days = len(period.days())
+        versus = f"vs previous {days} day{'s' if days > 1 else ''}"
+        rate_change = (
+            None
+            if now.success_rate_bp is None or before.success_rate_bp is None
+            else now.success_rate_bp - before.success_rate_bp
+        )
+        self.cards = [
+            _card(
+                "Total transactions",
+                format_count(now.total_transactions),
+                change_bp(now.total_transactions, before.total_transactions),
+                versus,
+                "total-transactions",
+            ),
+            _card(
+                "Total volume",
+                format_money(now.total_volume, c),
+                change_bp(now.total_volume, before.total_volume),
+                versus,
+                "total-volume",
+            ),
+            _card(
+                "Success rate",
+                format_bp(now.success_rate_bp),
+                rate_change,
+                versus,
+                "success-rate",
+                points=True,
+            ),
+            _card(
+                "Average transaction",
+                format_money(now.average_transaction, c),
+                change_bp(now.average_transaction, before.average_transaction),
+                versus,
+                "average-transaction",
+            ),
+        ]
+        self.daily_chart = daily_volume_figure(metrics.daily, c)
+        self.provider_chart = provider_figure(metrics.providers, c)
+        self.providers = [
+            {
+                "name": p.name,
+                "volume": format_money(p.volume, c),
+                "count": format_count(p.count),
+                "rate": format_bp(p.success_rate_bp),
+                "health": p.health,
+            }
+            for p in metrics.providers
+        ]
+        self.statuses = [
+            {
+                "status": s.status,
+                "count": format_count(s.count),
+                "share": format_bp(s.share_bp),
+                "color": STATUS_COLORS[s.status],
+            }
+            for s in metrics.statuses
+        ]
+
+    # ----- events from the page ------------------------------------------------------------
+
+    @rx.event
+    def load(self) -> rx.event.EventSpec | None:
+        found = self.identity()
+        if found is None:
+            return None
+        self._reload(found.user_id)
+        return DashboardState.listen
+
+    @rx.event
+    def set_range(self, key: str | list[str]) -> rx.event.EventSpec | None:
+        found = self.identity()
+        if found is None:
+            return self.login_redirect()
+        if not isinstance(key, str) or key not in (*PRESET_DAYS, "custom"):
+            self.filter_error = "Unknown date range."
+            return None
+        self.filter_error = ""
+        self.range_key = key
+        if key == "custom" and not (self.custom_from and self.custom_to):
+            today = date.today()
+            self.custom_from, self.custom_to = (
+                (today - timedelta(days=13)).isoformat(),
+                today.isoformat(),
+            )
+        self._reload(found.user_id)
+        return None
+
+    @rx.event
+    def set_custom_range(self, form: dict) -> rx.event.EventSpec | None:
+        found = self.identity()
+        if found is None:
+            return self.login_redirect()
+        try:
+            start = date.fromisoformat(form_text(form, "from", max_length=10))
+            end = date.fromisoformat(form_text(form, "to", max_length=10))
+        except (DomainError, ValueError):
+            self.filter_error = "Pick a start and an end date."
+            return None
+        if end < start or (end - start).days >= MAX_CUSTOM_DAYS:
+            self.filter_error = (
+                f"The end must follow the start, at most {MAX_CUSTOM_DAYS} days apart."
+            )
+            return None
+        self.filter_error = ""
+        self.range_key, self.custom_from, self.custom_to = (
+            "custom",
+            start.isoformat(),
+            end.isoformat(),
+        )
+        self._reload(found.user_id)
+        return None
+
+    @rx.event
+    def set_currency(self, code: str) -> rx.event.EventSpec | None:
+        found = self.identity()
+        if found is None:
+            return self.login_redirect()
+        try:
+            code = normalize_currency(code)
+        except DomainError:
+            return None
+        if code in self.currencies:
+            self.currency = code
+            self._reload(found.user_id)
+        return None
+
+    @rx.event
+    def open_withdraw(self) -> None:
+        if self.identity() is None:
+            return
+        self.withdraw_error = self.withdraw_result = ""
+        self._withdraw_key = f"dash_{secrets.token_hex(16)}"  # one dialog, at most one payout
+        self.withdraw_open = True
+
+    @rx.event
+    def close_withdraw(self) -> None:
+        self.withdraw_open = False
+
+    @rx.event
+    def withdraw(self, form: dict) -> rx.event.EventSpec | None:
+        found = self.identity()
+        if found is None:
+            return self.login_redirect()
+        self.withdraw_error = self.withdraw_result = ""
+        if not self._withdraw_key:
+            self.withdraw_error = "Open the withdraw dialog again."
+            return None
+        try:
+            amount = parse_amount(form_text(form, "amount", max_length=32), self.currency)
+            settlement = settlement_withdraw(
+                merchant_id=found.user_id,
+                amount=amount,
+                currency=self.currency,
+                idempotency_key=self._withdraw_key,
+            )
+        except DomainError as error:
+            self.withdraw_error = error.message
+            return None
+        self._withdraw_key = ""
+        paid = format_money(settlement.amount, settlement.currency)
+        self.withdraw_result = (
+            f"Payout {settlement.reference} of {paid} to {settlement.bank_account} "
+            f"is {settlement.status}."
+        )
+        self._reload(found.user_id)
+        return None
+
+    # ----- live updates --------------------------------------------------------------------
+
+    @rx.event(background=True)
+    async def listen(self) -> None:
+        async with self:
+            found = self.identity()
+            if found is None:
+                return
+            merchant_id = found.user_id
+            self._listener += 1
+            generation = self._listener
+            token = self.router.session.client_token
+        async with get_bus().listen(merchant_id) as queue:
+            async with self:  # subscribed: reload so anything committed meanwhile is included
+                if self._listener != generation:
+                    return
+                self._reload(merchant_id)
+                self.live = True
+            last_reload, dirty = time.monotonic(), False
+            while _connected(token):
+                wait = REFRESH_INTERVAL if dirty else 1.0
+                batch: list[dict[str, Any]] = []
+                try:
+                    batch.append(await asyncio.wait_for(queue.get(), timeout=wait))
+                    while not queue.empty() and len(batch) < 500:
+                        batch.append(queue.get_nowait())
+                except TimeoutError:
+                    pass
+                dirty = dirty or bool(batch)
+                now = time.monotonic()
+                reload_due = (dirty and now - last_reload >= REFRESH_INTERVAL) or (
+                    now - last_reload >= RECONCILE_INTERVAL
+                )
+                if not batch and not reload_due:
+                    continue
+                async with self:
+                    if self._listener != generation:
+                        return
+                    if reload_due:
+                        if self.identity() is None:  # logged out or revoked elsewhere
+                            self.live = False
+                            return
+                        self._reload(merchant_id)
+                        last_reload, dirty = now, False
+                    else:
+                        self._apply(batch)
+
+    def _apply(self, messages: list[dict[str, Any]]) -> None:
+        """Fast path: new feed lines and table rows before the next full reload."""
+        tz = self.timezone
+        fresh = [m for m in messages if m["id"] not in self._feed_ids]
+        if not fresh:
+            return
+        fresh.sort(key=lambda m: m["id"], reverse=True)
+        self.feed = ([feed_item(m, tz) for m in fresh] + self.feed)[:FEED_ITEMS]
+        self._feed_ids = ([m["id"] for m in fresh] + self._feed_ids)[:FEED_ITEMS]
+        rows = list(self.recent)
+        for message in reversed(fresh):
+            if not message["type"].startswith("transaction."):
+                continue
+            row = transaction_row(message["payload"], tz)
+            index = next(
+                (i for i, r in enumerate(rows) if r["reference"] == row["reference"]), None
+            )
+            if index is not None:
+                rows[index] = {**rows[index], "status": row["status"]}
+            elif message["type"] == "transaction.created":
+                rows.insert(0, row)
+        self.recent = rows[:RECENT_ROWS]
+
+
+def _card(
+    label: str, value: str, change: int | None, versus: str, test_id: str, points: bool = False
+) -> dict[str, str]:
+    if points and change is not None:
+        text = ("+" if change >= 0 else "") + format_bp(change).replace("%", " pts")
+    else:
+        text = format_change(change)
+    trend = "none" if change is None else ("up" if change > 0 else "down" if change < 0 else "flat")
+    return {
+        "label": label,
+        "value": value,
+        "change": text,
+        "versus": versus,
+        "trend": trend,
+        "id": test_id,
+    }
+
+
+def _share(part: int, whole: int) -> int:
+    return (part * 20000 + whole) // (2 * whole)
+
+
+def _delivery_rate(session, merchant_id: int) -> int | None:  # type: ignore[no-untyped-def]
+    """Successful / finished webhook deliveries over 24 h, once the delivery engine exists."""
+    try:
+        from paybridge.selectors.deliveries import delivery_rate_bp
+    except ImportError:
+        return None
+    return delivery_rate_bp(session=session, merchant_id=merchant_id)
+
+
+def _connected(token: str) -> bool:
+    """Stop listening when the tab's socket is gone from this worker (a reconnect elsewhere
+    starts a new listener through the page's on_load)."""
+    from paybridge.paybridge import app
+
+    namespace = app.event_namespace
+    return namespace is not None and token in namespace.token_to_sid
