@@ -1,0 +1,36 @@
+"""The merchant's API request log, newest first."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session
+
+from paybridge.models import ApiLog
+from paybridge.selectors.id_pages import id_page
+from paybridge.selectors.pagination import Page, PageRequest
+
+
+@dataclass(frozen=True)
+class ApiLogFilters:
+    method: str | None = None
+    status_code: int | None = None
+    created_gte: datetime | None = None
+    created_lt: datetime | None = None
+
+
+def api_logs_page(
+    *, session: Session, merchant_id: int, page: PageRequest, filters: ApiLogFilters | None = None
+) -> Page[ApiLog]:
+    f = filters or ApiLogFilters()
+    where = []
+    if f.method is not None:
+        where.append(ApiLog.method == f.method.upper())
+    if f.status_code is not None:
+        where.append(ApiLog.status_code == f.status_code)
+    if f.created_gte is not None:
+        where.append(ApiLog.created_at >= f.created_gte)
+    if f.created_lt is not None:
+        where.append(ApiLog.created_at < f.created_lt)
+    return id_page(session, ApiLog, merchant_id=merchant_id, page=page, where=tuple(where))

@@ -1,0 +1,91 @@
+"""Secret API keys (`sk_live_...`) for server-to-server calls: created (the secret is returned
+once), used (looked up by the SHA-256 of the secret) and revoked. Keys are high-entropy random
+strings, so a plain SHA-256 is enough to make a stolen table useless."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+import sqlalchemy as sa
+from sqlmodel import select, update
+
+from paybridge.db import read_session, utcnow, write_session
+from paybridge.errors import DomainError
+from paybridge.models import ApiKey
+from paybridge.services.webhooks import is_row_id
+from paybridge.validation import clean_text
+
+PREFIX = "sk_live_"
+MAX_ACTIVE_KEYS = 25
+LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+def hash_api_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def looks_like_api_key(token: str) -> bool:
+    return token.startswith(PREFIX)
+
+
+def api_key_create(*, merchant_id: int, name: object = "") -> tuple[ApiKey, str]:
+    """Create a key; return it with its secret, which is never available again."""
+    label = clean_text(
+        name if name is not None else "", param="name", max_length=80, required=False
+    )
+    secret = PREFIX + secrets.token_urlsafe(32)
+    with write_session() as session:
+        active = session.exec(
+            select(sa.func.count())
+            .select_from(ApiKey)
+            .where(ApiKey.merchant_id == merchant_id, ApiKey.revoked_at.is_(None))
+        ).one()
+        if active >= MAX_ACTIVE_KEYS:
+            raise DomainError(
+                "too_many_api_keys",
+                f"A merchant can hold at most {MAX_ACTIVE_KEYS} active API keys; revoke one first.",
+            )
+        key = ApiKey(
+            merchant_id=merchant_id, name=label, key_hash=hash_api_key(secret), last4=secret[-4:]
+        )
+        session.add(key)
+        session.commit()
+        return key, secret
+
+
+def api_key_revoke(*, merchant_id: int, key_id: int) -> ApiKey:
+    """Revoke one of the merchant's keys (another merchant's id is `not_found`). Idempotent."""
+    if not is_row_id(key_id):
+        raise DomainError("not_found", "No such API key.", param="id")
+    with write_session() as session:
+        key = session.exec(
+            select(ApiKey)
+            .where(ApiKey.id == key_id, ApiKey.merchant_id == merchant_id)
+            .with_for_update()
+        ).first()
+        if key is None:
+            raise DomainError("not_found", "No such API key.", param="id")
+        if key.revoked_at is None:
+            key.revoked_at = utcnow()
+            session.add(key)
+            session.commit()
+        return key
+
+
+def api_key_authenticate(*, secret: object) -> ApiKey | None:
+    """The active key with this secret, or None. Records use at most once a minute."""
+    if not isinstance(secret, str) or not looks_like_api_key(secret) or len(secret) > 128:
+        return None
+    with read_session() as session:
+        key = session.exec(select(ApiKey).where(ApiKey.key_hash == hash_api_key(secret))).first()
+    if key is None or key.revoked_at is not None:
+        return None
+    now = utcnow()
+    if key.last_used_at is None or now - key.last_used_at >= LAST_USED_GRANULARITY:
+        with write_session() as session:
+            session.exec(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+            session.commit()
+        key.last_used_at = now
+    return key
