@@ -1,0 +1,146 @@
+"""Who is calling: `Authorization: Bearer <token>` with either a JWT access token (naming an
+API session, so logout and password changes kill it) or a secret API key (`sk_live_...`).
+
+Access tokens live 15 minutes; refresh tokens live as long as their session (7 days from the
+login). Both are HS256 JWTs signed with `settings.secret_key`, carrying `sub` (the merchant),
+`sid` (the AuthSession id) and `typ` ("access" or "refresh").
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import jwt
+from starlette.requests import HTTPConnection
+
+from paybridge.api.errors import ApiError
+from paybridge.api.ratelimit import check_rate_limit
+from paybridge.db import read_session, utcnow
+from paybridge.models import AuthSession, SessionKind
+from paybridge.services.api_keys import api_key_authenticate, looks_like_api_key
+from paybridge.services.auth import session_is_active
+from paybridge.settings import get_settings
+
+ACCESS_LIFETIME = timedelta(minutes=15)
+ALGORITHM = "HS256"
+ISSUER = "paybridge"
+AUDIENCE = "paybridge-api"
+SCOPE_KEY = "paybridge.principal"  # where the resolved principal is kept in the ASGI scope
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated merchant and the credential used."""
+
+    merchant_id: int
+    kind: Literal["jwt", "api_key"]
+    session_id: int | None = None
+    api_key_id: int | None = None
+
+    @property
+    def rate_key(self) -> str:
+        return f"key:{self.api_key_id}" if self.kind == "api_key" else f"user:{self.merchant_id}"
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: str
+    refresh: str
+    access_expires_at: datetime
+    refresh_expires_at: datetime
+
+
+def _encode(claims: dict[str, Any]) -> str:
+    return jwt.encode(claims, get_settings().secret_key, algorithm=ALGORITHM)
+
+
+def issue_tokens(*, user_id: int, session_id: int) -> TokenPair:
+    """A fresh access/refresh pair for an API session (refresh ends with the session)."""
+    now = utcnow()
+    with read_session() as session:
+        auth = session.get(AuthSession, session_id)
+    if auth is None:
+        raise ApiError("invalid_token", "This session no longer exists.")
+    access_exp = min(now + ACCESS_LIFETIME, auth.expires_at)
+    base = {"iss": ISSUER, "aud": AUDIENCE, "sub": str(user_id), "sid": session_id, "iat": now}
+    access = _encode({**base, "typ": "access", "exp": access_exp, "jti": secrets.token_hex(8)})
+    refresh = _encode(
+        {**base, "typ": "refresh", "exp": auth.expires_at, "jti": secrets.token_hex(8)}
+    )
+    return TokenPair(access, refresh, access_exp, auth.expires_at)
+
+
+def decode_token(token: str, *, typ: Literal["access", "refresh"]) -> tuple[int, int]:
+    """Verify a JWT of type `typ`; return (user_id, session_id) of a still-active session."""
+    try:
+        claims = jwt.decode(
+            token,
+            get_settings().secret_key,
+            algorithms=[ALGORITHM],
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            options={"require": ["exp", "iat", "sub", "sid", "typ"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise ApiError("token_expired", f"This {typ} token has expired.") from None
+    except jwt.PyJWTError:
+        raise ApiError("invalid_token", f"This is not a valid {typ} token.") from None
+    sid, sub = claims.get("sid"), claims.get("sub")
+    if (
+        claims.get("typ") != typ
+        or not isinstance(sid, int)
+        or isinstance(sid, bool)
+        or not 0 < sid < 2**31
+        or not isinstance(sub, str)
+        or not sub.isdigit()
+    ):
+        raise ApiError("invalid_token", f"This is not a valid {typ} token.")
+    if not session_is_active(session_id=sid):
+        raise ApiError("invalid_token", "This session has ended; log in again.")
+    with read_session() as session:
+        auth = session.get(AuthSession, sid)
+    if auth is None or auth.user_id != int(sub) or auth.kind != SessionKind.API.value:
+        raise ApiError("invalid_token", f"This is not a valid {typ} token.")
+    return int(sub), sid
+
+
+def principal_for_token(token: str) -> Principal:
+    """Resolve a bearer token (JWT access token or API key) to a principal, or raise 401."""
+    if looks_like_api_key(token):
+        key = api_key_authenticate(secret=token)
+        if key is None:
+            raise ApiError("invalid_token", "This API key is unknown or revoked.")
+        return Principal(merchant_id=key.merchant_id, kind="api_key", api_key_id=key.id)
+    user_id, session_id = decode_token(token, typ="access")
+    return Principal(merchant_id=user_id, kind="jwt", session_id=session_id)
+
+
+def bearer_token(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(
+            "authentication_required",
+            "Send `Authorization: Bearer <access token or API key>`.",
+        )
+    scheme, _, token = value.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip() or len(token) > 4096:
+        raise ApiError("invalid_token", "Use the Bearer scheme: `Authorization: Bearer <token>`.")
+    return token.strip()
+
+
+def authenticate(connection: HTTPConnection) -> Principal:
+    """The caller of this request (resolved once per request, then rate limited)."""
+    cached = connection.scope.get(SCOPE_KEY)
+    if cached is not None:
+        return cached
+    principal = principal_for_token(bearer_token(connection.headers.get("authorization")))
+    connection.scope[SCOPE_KEY] = principal
+    check_rate_limit(principal.rate_key)
+    return principal
+
+
+def require_principal(connection: HTTPConnection) -> Principal:
+    """FastAPI dependency (sync, so it runs in the threadpool)."""
+    return authenticate(connection)

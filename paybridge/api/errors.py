@@ -1,0 +1,137 @@
+"""One error shape for the whole API: `{"error": {"code", "message", "param"}}`.
+
+Status codes:
+- 400: the request itself is wrong — malformed JSON, a wrong type, a missing or unknown field,
+  an `invalid_*` value, a bad cursor, both cursors at once;
+- 401: no, a bad, an expired or a revoked credential (`WWW-Authenticate: Bearer`);
+- 403: a credential that may not do this (API keys cannot manage API keys);
+- 404: no such object — including any object of another merchant;
+- 409: a conflict with earlier requests (`idempotency_key_reused`,
+  `idempotency_request_in_progress`, `duplicate_reference`);
+- 413: a body over 1 MB;
+- 422: a well-formed request the current state refuses (`insufficient_funds`,
+  `no_bank_account`, `invalid_status_transition`, limits on webhooks and keys);
+- 429: too many requests (`rate_limited`, with `Retry-After`) or failed logins
+  (`too_many_attempts`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from paybridge.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+STATUS_FOR_CODE: dict[str, int] = {
+    "authentication_required": 401,
+    "invalid_token": 401,
+    "token_expired": 401,
+    "invalid_credentials": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "method_not_allowed": 405,
+    "idempotency_key_reused": 409,
+    "idempotency_request_in_progress": 409,
+    "duplicate_reference": 409,
+    "email_taken": 409,
+    "request_too_large": 413,
+    "insufficient_funds": 422,
+    "no_bank_account": 422,
+    "invalid_status_transition": 422,
+    "too_many_webhooks": 422,
+    "too_many_api_keys": 422,
+    "too_many_attempts": 429,
+    "rate_limited": 429,
+}
+
+
+class ApiError(DomainError):
+    """A DomainError raised by the API layer itself, optionally with headers."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        param: str | None = None,
+        status: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(code, message, param=param)
+        self.status = status
+        self.headers = headers or {}
+
+
+def status_for(error: DomainError) -> int:
+    explicit = getattr(error, "status", None)
+    return explicit or STATUS_FOR_CODE.get(error.code, 400)
+
+
+def error_body(code: str, message: str, param: str | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "param": param}}
+
+
+def error_response(error: DomainError) -> JSONResponse:
+    status = status_for(error)
+    headers = dict(getattr(error, "headers", {}) or {})
+    if status == 401:
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="paybridge"')
+    return JSONResponse(
+        error_body(error.code, error.message, error.param), status_code=status, headers=headers
+    )
+
+
+def validation_error(exc: RequestValidationError) -> DomainError:
+    """The first problem pydantic found, named by the offending parameter."""
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")]
+    kind = first.get("type", "")
+    param = ".".join(loc) or None
+    if kind == "json_invalid":
+        return DomainError("invalid_json", "The request body is not valid JSON.")
+    if kind == "missing":
+        return DomainError(
+            "parameter_missing", f"{param or 'A parameter'} is required.", param=param
+        )
+    if kind == "extra_forbidden":
+        return DomainError("parameter_unknown", f"Unknown parameter: {param}.", param=param)
+    message = str(first.get("msg", "Invalid request."))
+    return DomainError("invalid_request", f"{param}: {message}" if param else message, param=param)
+
+
+async def domain_error_handler(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return error_response(exc)
+
+
+async def validation_error_handler(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(validation_error(exc))
+
+
+async def http_error_handler(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(
+        exc.status_code, "invalid_request" if exc.status_code < 500 else "internal_error"
+    )
+    message = exc.detail if isinstance(exc.detail, str) else "Request refused."
+    if exc.status_code == 404:
+        message = "No such endpoint."
+    return JSONResponse(
+        error_body(code, message), status_code=exc.status_code, headers=exc.headers or None
+    )
+
+
+async def unexpected_error_handler(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected API error", exc_info=exc)
+    return JSONResponse(
+        error_body("internal_error", "Something went wrong on our side."), status_code=500
+    )

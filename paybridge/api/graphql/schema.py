@@ -1,0 +1,413 @@
+"""Queries, mutations and the live `events` subscription. Every resolver calls the function
+of `paybridge.api.resources` that the matching REST route calls."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, Callable
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+import strawberry
+from graphql import GraphQLError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+from strawberry.fastapi import GraphQLRouter
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import Info
+from strawberry.types.unset import UNSET
+
+from paybridge.api import resources
+from paybridge.api.auth import Principal, authenticate, bearer_token, principal_for_token
+from paybridge.api.errors import status_for
+from paybridge.api.graphql import types as t
+from paybridge.api.graphql.limits import cost_limit_rule
+from paybridge.api.ratelimit import check_rate_limit
+from paybridge.api.schemas import ListOut
+from paybridge.db import read_session
+from paybridge.errors import DomainError
+from paybridge.events import event_message, get_bus
+from paybridge.models import SettlementStatus, TransactionStatus
+from paybridge.selectors.event_feed import events_after, last_event_id
+from paybridge.selectors.pagination import DEFAULT_LIMIT, PageRequest
+from paybridge.selectors.settlement_history import SettlementFilters
+from paybridge.selectors.transactions import TransactionFilters
+
+log = logging.getLogger(__name__)
+
+MAX_DEPTH = 8
+MAX_ALIASES = 15
+MAX_TOKENS = 2000
+MAX_COST = 2000
+# A live subscriber also reads the outbox this often, so an event the bus dropped (or one
+# published before the bus subscription was in place) still arrives.
+OUTBOX_POLL_SECONDS = 2.0
+
+R = TypeVar("R")
+
+TransactionStatusEnum = strawberry.enum(TransactionStatus, name="TransactionStatus")
+SettlementStatusEnum = strawberry.enum(SettlementStatus, name="SettlementStatus")
+
+
+def _principal(info: Info) -> Principal:
+    principal = info.context.get("principal")
+    if principal is None:
+        raise DomainError(
+            "authentication_required", "Send `Authorization: Bearer <access token or API key>`."
+        )
+    return principal
+
+
+async def _call(fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+    """Resources are synchronous (database calls): run them off the event loop."""
+    return await run_in_threadpool(fn, *args, **kwargs)
+
+
+def _page(limit: int | None, starting_after: str | None, ending_before: str | None) -> PageRequest:
+    return PageRequest(
+        limit=DEFAULT_LIMIT if limit is None else limit,
+        starting_after=starting_after,
+        ending_before=ending_before,
+    )
+
+
+def _list(result: ListOut, item: Any, container: Any) -> Any:  # type: ignore[type-arg]
+    return container(data=[item.from_pydantic(x) for x in result.data], has_more=result.has_more)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The authenticated merchant.")
+    async def me(self, info: Info) -> t.Merchant:
+        return t.Merchant.from_pydantic(await _call(resources.profile, _principal(info)))
+
+    @strawberry.field(description="Dashboard numbers for whole local days from..to.")
+    async def analytics(
+        self,
+        info: Info,
+        from_date: date | None = None,
+        to_date: date | None = None,
+        currency: str | None = None,
+    ) -> t.Analytics:
+        result = await _call(
+            resources.analytics,
+            _principal(info),
+            from_date=from_date,
+            to_date=to_date,
+            currency=currency,
+        )
+        return t.Analytics.from_pydantic(result)
+
+    @strawberry.field(description="Available and pending balance per currency.")
+    async def balance(self, info: Info) -> t.Balance:
+        return t.Balance.from_pydantic(await _call(resources.balance, _principal(info)))
+
+    @strawberry.field(description="Payments, newest first (Relay-style cursors).")
+    async def transactions(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        status: TransactionStatusEnum | None = None,  # type: ignore[valid-type]
+        provider: str | None = None,
+        currency: str | None = None,
+        customer_email: str | None = None,
+        created_gte: datetime | None = None,
+        created_lt: datetime | None = None,
+    ) -> t.TransactionConnection:
+        if first is not None and last is not None:
+            raise DomainError("invalid_request", "Use first or last, not both.", param="last")
+        backwards = last is not None or before is not None
+        page = _page(last if backwards else first, after, before)
+        filters = TransactionFilters(
+            status=status.value if status else None,
+            provider=provider,
+            currency=currency,
+            customer_email=customer_email,
+            created_gte=created_gte,
+            created_lt=created_lt,
+        )
+        result = await _call(resources.transactions_list, _principal(info), page, filters)
+        edges = [
+            t.TransactionEdge(cursor=tx.reference, node=t.Transaction.from_pydantic(tx))
+            for tx in result.data
+        ]
+        return t.TransactionConnection(
+            edges=edges,
+            page_info=t.PageInfo(
+                has_next_page=result.has_more if not backwards else before is not None,
+                has_previous_page=result.has_more if backwards else after is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )
+
+    @strawberry.field(description="One payment by reference; null if there is none.")
+    async def transaction(self, info: Info, reference: str) -> t.Transaction | None:
+        try:
+            result = await _call(resources.transaction_get, _principal(info), reference)
+        except DomainError as error:
+            if error.code == "not_found":
+                return None
+            raise
+        return t.Transaction.from_pydantic(result)
+
+    @strawberry.field(description="Payouts, newest first.")
+    async def settlements(
+        self,
+        info: Info,
+        limit: int | None = None,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+        status: SettlementStatusEnum | None = None,  # type: ignore[valid-type]
+        currency: str | None = None,
+    ) -> t.SettlementList:
+        filters = SettlementFilters(status=status.value if status else None, currency=currency)
+        result = await _call(
+            resources.settlements_list,
+            _principal(info),
+            _page(limit, starting_after, ending_before),
+            filters,
+        )
+        return _list(result, t.Settlement, t.SettlementList)
+
+    @strawberry.field(description="Webhook endpoints, newest first.")
+    async def webhooks(
+        self,
+        info: Info,
+        limit: int | None = None,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> t.WebhookList:
+        result = await _call(
+            resources.webhooks_list, _principal(info), _page(limit, starting_after, ending_before)
+        )
+        return _list(result, t.Webhook, t.WebhookList)
+
+    @strawberry.field(description="This merchant's API requests, newest first.")
+    async def api_logs(
+        self,
+        info: Info,
+        limit: int | None = None,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+        method: str | None = None,
+        status_code: int | None = None,
+    ) -> t.ApiLogList:
+        from paybridge.selectors.api_logs import ApiLogFilters
+
+        result = await _call(
+            resources.api_logs_list,
+            _principal(info),
+            _page(limit, starting_after, ending_before),
+            ApiLogFilters(method=method, status_code=status_code),
+        )
+        return _list(result, t.ApiLog, t.ApiLogList)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Pay out part of the available balance.")
+    async def withdraw(
+        self, info: Info, amount: t.BigInt, currency: str, idempotency_key: str | None = None
+    ) -> t.Settlement:
+        result = await _call(
+            resources.withdraw,
+            _principal(info),
+            amount=amount,
+            currency=currency,
+            idempotency_key=idempotency_key,
+        )
+        return t.Settlement.from_pydantic(result)
+
+    @strawberry.mutation(description="Refund a successful payment in full.")
+    async def refund_transaction(self, info: Info, reference: str) -> t.Transaction:
+        result = await _call(resources.transaction_refund, _principal(info), reference)
+        return t.Transaction.from_pydantic(result)
+
+    @strawberry.mutation(description="Register a webhook endpoint; the secret is shown once.")
+    async def create_webhook(
+        self, info: Info, url: str, event_types: list[str]
+    ) -> t.CreatedWebhook:
+        result = await _call(
+            resources.webhook_create, _principal(info), url=url, event_types=event_types
+        )
+        return t.CreatedWebhook.from_pydantic(result)
+
+    @strawberry.mutation(description="Change a webhook endpoint; omitted fields stay.")
+    async def update_webhook(
+        self,
+        info: Info,
+        id: int,
+        url: str | None = None,
+        event_types: list[str] | None = None,
+        is_active: bool | None = None,
+    ) -> t.Webhook:
+        result = await _call(
+            resources.webhook_update,
+            _principal(info),
+            id,
+            url=url,
+            event_types=event_types,
+            is_active=is_active,
+        )
+        return t.Webhook.from_pydantic(result)
+
+    @strawberry.mutation(description="Remove a webhook endpoint.")
+    async def delete_webhook(self, info: Info, id: int) -> t.DeletedWebhook:
+        result = await _call(resources.webhook_delete, _principal(info), id)
+        return t.DeletedWebhook.from_pydantic(result)
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="The merchant's events as they happen. With `afterId`, events after that "
+        "id are replayed first (resume after a reconnect)."
+    )
+    async def events(
+        self, info: Info, after_id: t.BigInt | None = None
+    ) -> AsyncGenerator[t.Event, None]:
+        principal = _principal(info)
+        async for message in merchant_events(principal.merchant_id, after_id):
+            yield t.Event(
+                id=message["id"],
+                type=message["type"],
+                payload=message["payload"],
+                created_at=datetime.fromisoformat(message["created_at"]),
+            )
+
+
+async def merchant_events(
+    merchant_id: int, after_id: int | None, *, poll_seconds: float | None = None
+) -> AsyncGenerator[dict[str, Any], None]:
+    """Bus messages of one merchant in id order, without duplicates, backed by the outbox: the
+    bus is the fast path, the outbox (read on start and every few seconds) the truth."""
+    poll = OUTBOX_POLL_SECONDS if poll_seconds is None else poll_seconds
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+
+    async def pump() -> None:
+        async for message in get_bus().subscribe(merchant_id):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(message)
+
+    task = asyncio.create_task(pump())
+    try:
+        await asyncio.sleep(0)  # let the bus subscription start before reading the outbox
+        seen = after_id if after_id is not None else await run_in_threadpool(_last_id, merchant_id)
+        while True:
+            for message in await run_in_threadpool(_outbox_after, merchant_id, seen):
+                seen = max(seen, message["id"])
+                yield message
+            with contextlib.suppress(TimeoutError):
+                message = await asyncio.wait_for(queue.get(), timeout=poll)
+                while True:
+                    if message.get("merchant_id") == merchant_id and message["id"] > seen:
+                        seen = message["id"]
+                        yield message
+                    if queue.empty():
+                        break
+                    message = queue.get_nowait()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+def _last_id(merchant_id: int) -> int:
+    with read_session() as session:
+        return last_event_id(session=session, merchant_id=merchant_id)
+
+
+def _outbox_after(merchant_id: int, after_id: int) -> list[dict[str, Any]]:
+    with read_session() as session:
+        rows = events_after(session=session, merchant_id=merchant_id, after_id=after_id)
+        return [event_message(row) for row in rows]
+
+
+class DomainErrorCodes(SchemaExtension):
+    """Give refused operations their machine-readable code, as REST does."""
+
+    def on_operation(self):  # type: ignore[no-untyped-def]
+        yield
+        result = self.execution_context.result
+        for error in getattr(result, "errors", None) or ():
+            original = error.original_error
+            if isinstance(original, DomainError):
+                error.extensions = {
+                    "code": original.code,
+                    "param": original.param,
+                    "status": status_for(original),
+                }
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    original = error.original_error
+    return original is not None and not isinstance(
+        original, DomainError | GraphQLError | ValueError | TypeError
+    )
+
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    config=StrawberryConfig(scalar_map={t.BigInt: t.BIG_INT_SCALAR}),
+    extensions=[
+        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: AddValidationRules([cost_limit_rule(MAX_COST)]),
+        DomainErrorCodes,
+        lambda: MaskErrors(should_mask_error=_should_mask),
+    ],
+)
+
+
+async def get_context(connection: HTTPConnection) -> dict[str, Any]:
+    """HTTP: a present but bad credential is a 401 like REST; a missing one lets the GraphiQL
+    page load and makes each field fail with `authentication_required`. WebSocket: the
+    credential comes with the handshake or in `connection_init` (see `on_ws_connect`)."""
+    if not connection.headers.get("authorization"):
+        return {"principal": None}
+    if connection.scope["type"] == "websocket":
+        try:
+            principal = await run_in_threadpool(
+                principal_for_token, bearer_token(connection.headers.get("authorization"))
+            )
+        except DomainError:
+            principal = None
+        return {"principal": principal}
+    return {"principal": await run_in_threadpool(authenticate, connection)}
+
+
+class PayBridgeGraphQLRouter(GraphQLRouter):
+    async def on_ws_connect(self, context: dict[str, Any]) -> Any:
+        principal = context.get("principal")
+        if principal is None:
+            params = context.get("connection_params") or {}
+            value = params.get("Authorization") or params.get("authorization")
+            try:
+                principal = await run_in_threadpool(principal_for_token, bearer_token(value))
+                await run_in_threadpool(check_rate_limit, principal.rate_key)
+            except DomainError as error:
+                raise ConnectionRejectionError({"code": error.code}) from None
+            context["principal"] = principal
+        return UNSET
+
+
+def graphql_router() -> GraphQLRouter:
+    return PayBridgeGraphQLRouter(schema, path="/graphql", context_getter=get_context)

@@ -1,0 +1,112 @@
+"""ASGI middleware of the /api/v1 app: the 1 MB body limit and the request log."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from paybridge.api.auth import SCOPE_KEY
+from paybridge.api.errors import error_body
+from paybridge.api.request_log import api_logs
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class ApiMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_logged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            replay = await self._read_body(scope, receive)
+            if replay is None:
+                await _too_large(send_logged, self.max_body)
+                return
+            await self.app(scope, replay, send_logged)
+        finally:
+            principal = scope.get(SCOPE_KEY)
+            route = scope.get("route")
+            route_path = getattr(route, "path", None)
+            endpoint = (
+                scope.get("root_path", "") + route_path
+                if route_path is not None
+                else scope.get("path", "")
+            )
+            api_logs.add(
+                merchant_id=principal.merchant_id if principal is not None else None,
+                endpoint=endpoint,
+                method=scope.get("method", ""),
+                status_code=status["code"],
+                response_time_ms=round((time.perf_counter() - started) * 1000),
+            )
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> Receive | None:
+        """Read the whole body (at most the limit) up front; None when it is too large."""
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            text = declared.decode("latin-1").strip()
+            if not text.isdigit() or int(text) > self.max_body:
+                return None
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        disconnect: dict[str, Any] | None = None
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                disconnect = message
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return None
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                if disconnect is not None:
+                    return disconnect
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    import json
+
+    payload = json.dumps(
+        error_body("request_too_large", f"Request bodies are limited to {limit // 1024} KiB.")
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

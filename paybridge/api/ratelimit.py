@@ -1,0 +1,96 @@
+"""Per-credential rate limits: a fixed window counter in Redis when REDIS_URL is set (shared by
+every worker and instance), in this process otherwise.
+
+`PAYBRIDGE_API_RATE_LIMIT` is "<requests>/<seconds>" (default "100/1"; "0" turns limits off).
+`PAYBRIDGE_API_RATE_LIMIT_PREFIX` namespaces the Redis keys (tests use a unique one).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+from paybridge.api.errors import ApiError
+from paybridge.redis_client import get_redis
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIMIT = "100/1"
+
+
+@dataclass(frozen=True)
+class Limit:
+    requests: int
+    seconds: int
+
+
+def current_limit() -> Limit | None:
+    raw = os.environ.get("PAYBRIDGE_API_RATE_LIMIT", DEFAULT_LIMIT).strip()
+    if raw in ("", "0", "off"):
+        return None
+    count, _, seconds = raw.partition("/")
+    return Limit(int(count), int(seconds or 1))
+
+
+def _prefix() -> str:
+    return os.environ.get("PAYBRIDGE_API_RATE_LIMIT_PREFIX", "paybridge:ratelimit")
+
+
+_lock = threading.Lock()
+_memory: dict[str, tuple[int, int]] = {}  # key -> (window number, count)
+
+
+def _hit_memory(key: str, window: int) -> int:
+    with _lock:
+        if len(_memory) > 10_000:  # forget windows that are over
+            for stale in [k for k, (w, _) in _memory.items() if w < window]:
+                del _memory[stale]
+        seen_window, count = _memory.get(key, (window, 0))
+        count = count + 1 if seen_window == window else 1
+        _memory[key] = (window, count)
+        return count
+
+
+def _hit_redis(redis, key: str, window: int, seconds: int) -> int:  # type: ignore[no-untyped-def]
+    name = f"{_prefix()}:{key}:{seconds}:{window}"
+    pipe = redis.pipeline()
+    pipe.incr(name)
+    pipe.expire(name, seconds + 1)
+    count, _ = pipe.execute()
+    return int(count)
+
+
+def check_rate_limit(key: str) -> None:
+    """Count one request of `key`; raise 429 `rate_limited` with Retry-After past the limit."""
+    limit = current_limit()
+    if limit is None:
+        return
+    now = time.time()
+    window = int(now // limit.seconds)
+    redis = get_redis()
+    count = 0
+    if redis is not None:
+        try:
+            count = _hit_redis(redis, key, window, limit.seconds)
+        except Exception:  # Redis down: do not take the API down with it
+            log.warning("rate limit check failed; allowing the request", exc_info=True)
+            return
+    else:
+        count = _hit_memory(key, window)
+    if count > limit.requests:
+        retry_after = max(1, math.ceil((window + 1) * limit.seconds - now))
+        raise ApiError(
+            "rate_limited",
+            f"Too many requests: at most {limit.requests} per {limit.seconds} s. "
+            f"Retry after {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+def reset_memory() -> None:
+    with _lock:
+        _memory.clear()

@@ -1,0 +1,1 @@
+"""REST routes of /api/v1, one module per resource family."""

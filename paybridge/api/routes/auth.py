@@ -1,0 +1,124 @@
+"""JWT login, refresh and logout, and API key management."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+
+from paybridge.api import resources
+from paybridge.api.auth import decode_token, issue_tokens, require_principal
+from paybridge.api.errors import ApiError
+from paybridge.api.routes.common import (
+    ERRORS,
+    WRITE_ERRORS,
+    CurrentPrincipal,
+    Paging,
+    authenticated_router,
+)
+from paybridge.api.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyOut,
+    ListOut,
+    LoggedOut,
+    RefreshRequest,
+    TokenPairOut,
+    TokenRequest,
+)
+from paybridge.services.auth import api_session_start, authenticate, session_revoke
+
+NOT_STORED = (
+    "An `Idempotency-Key` is not honoured here: the response is a credential, and credentials "
+    "are never stored. Retrying is harmless (it makes another one)."
+)
+FORBIDDEN = {403: ERRORS[401] | {"description": "Not allowed with an API key"}}
+
+router = APIRouter(tags=["auth"], responses=ERRORS)
+# Creating a key returns its secret, which must not sit in the idempotency store either.
+secret_routes = APIRouter(
+    tags=["api keys"], dependencies=[Depends(require_principal)], responses=ERRORS
+)
+keys = authenticated_router("api keys")
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _pair(user_id: int, session_id: int) -> TokenPairOut:
+    tokens = issue_tokens(user_id=user_id, session_id=session_id)
+    return TokenPairOut(
+        access=tokens.access,
+        refresh=tokens.refresh,
+        access_expires_at=tokens.access_expires_at,
+        refresh_expires_at=tokens.refresh_expires_at,
+    )
+
+
+@router.post(
+    "/auth/token",
+    response_model=TokenPairOut,
+    summary="Log in with email and password",
+    description="Opens an API session. The access token lives 15 minutes, the refresh token "
+    "until the session ends (7 days). Failed attempts are throttled per email and per client "
+    "(429 `too_many_attempts`). " + NOT_STORED,
+)
+def token(body: TokenRequest, request: Request) -> TokenPairOut:
+    user = authenticate(email=body.email, password=body.password, client=_client(request))
+    session_id = api_session_start(
+        user_id=user.id,
+        user_agent=request.headers.get("user-agent", ""),
+        ip_address=_client(request),
+    )
+    return _pair(user.id, session_id)
+
+
+@router.post(
+    "/auth/refresh",
+    response_model=TokenPairOut,
+    summary="Exchange a refresh token for a new pair",
+    description="The session stays the same, so logout still ends every token of it. " + NOT_STORED,
+)
+def refresh(body: RefreshRequest) -> TokenPairOut:
+    user_id, session_id = decode_token(body.refresh, typ="refresh")
+    return _pair(user_id, session_id)
+
+
+@router.post(
+    "/auth/logout",
+    response_model=LoggedOut,
+    summary="End the session of this access token",
+    description="Revokes the API session: its access and refresh tokens stop working at once.",
+)
+def logout(principal: CurrentPrincipal) -> LoggedOut:
+    if principal.session_id is None:
+        raise ApiError(
+            "invalid_request", "API keys do not log out; revoke the key with DELETE /api-keys/{id}."
+        )
+    session_revoke(session_id=principal.session_id)
+    return LoggedOut()
+
+
+@keys.get("/api-keys", response_model=ListOut[ApiKeyOut], summary="List API keys")
+def list_api_keys(
+    principal: CurrentPrincipal, page: Paging, include_revoked: bool = False
+) -> ListOut[ApiKeyOut]:
+    return resources.api_keys_list(principal, page, include_revoked=include_revoked)
+
+
+@secret_routes.post(
+    "/api-keys",
+    response_model=ApiKeyCreated,
+    status_code=201,
+    responses={**WRITE_ERRORS, **FORBIDDEN},
+    summary="Create an API key (its secret is in this response only)",
+    description="Needs an access token: an API key cannot make more keys. " + NOT_STORED,
+)
+def create_api_key(body: ApiKeyCreate, principal: CurrentPrincipal) -> ApiKeyCreated:
+    return resources.api_key_create(principal, name=body.name)
+
+
+@keys.delete(
+    "/api-keys/{key_id}", response_model=ApiKeyOut, responses=FORBIDDEN, summary="Revoke an API key"
+)
+def revoke_api_key(key_id: int, principal: CurrentPrincipal) -> ApiKeyOut:
+    return resources.api_key_revoke(principal, key_id)

@@ -1,0 +1,42 @@
+"""What every route module shares: the error responses documented in OpenAPI and routers
+whose POST routes honour `Idempotency-Key`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+
+from paybridge.api.auth import Principal, require_principal
+from paybridge.api.idempotency import IdempotentRoute, idempotency_key_header
+from paybridge.api.params import page_params
+from paybridge.api.schemas import ErrorOut
+from paybridge.selectors.pagination import PageRequest
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut, "description": "Invalid request"},
+    401: {"model": ErrorOut, "description": "Missing, invalid, expired or revoked credential"},
+    404: {"model": ErrorOut, "description": "No such object (or another merchant's)"},
+    413: {"model": ErrorOut, "description": "Body over 1 MB"},
+    429: {"model": ErrorOut, "description": "Rate limited (see Retry-After)"},
+}
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    409: {"model": ErrorOut, "description": "Idempotency conflict or duplicate"},
+    422: {"model": ErrorOut, "description": "Refused in the current state"},
+}
+
+
+def authenticated_router(tag: str) -> APIRouter:
+    """A router whose routes all require a bearer credential."""
+    return APIRouter(
+        tags=[tag],
+        route_class=IdempotentRoute,
+        dependencies=[Depends(require_principal)],
+        responses=ERRORS,
+    )
+
+
+CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
+Paging = Annotated[PageRequest, Depends(page_params)]
+IdempotencyKey = Annotated[str | None, Depends(idempotency_key_header)]

@@ -1,0 +1,79 @@
+"""Payments: list, ingest, read, refund."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import Query
+
+from paybridge.api import resources
+from paybridge.api.routes.common import (
+    WRITE_ERRORS,
+    CurrentPrincipal,
+    IdempotencyKey,
+    Paging,
+    authenticated_router,
+)
+from paybridge.api.schemas import ListOut, TransactionCreate, TransactionOut
+from paybridge.models import TransactionStatus
+from paybridge.selectors.transactions import TransactionFilters
+
+router = authenticated_router("transactions")
+
+
+@router.get(
+    "/transactions",
+    response_model=ListOut[TransactionOut],
+    summary="List payments, newest first",
+    description="Cursors are payment references. Filters combine; `created_gte`/`created_lt` "
+    "take ISO 8601 times (UTC when no offset is given).",
+)
+def list_transactions(
+    principal: CurrentPrincipal,
+    page: Paging,
+    status: TransactionStatus | None = None,
+    provider: str | None = Query(None, max_length=40),
+    currency: str | None = Query(None, max_length=3),
+    customer_email: str | None = Query(None, max_length=320),
+    created_gte: datetime | None = None,
+    created_lt: datetime | None = None,
+) -> ListOut[TransactionOut]:
+    filters = TransactionFilters(
+        status=status.value if status else None,
+        provider=provider,
+        currency=currency,
+        customer_email=customer_email,
+        created_gte=created_gte,
+        created_lt=created_lt,
+    )
+    return resources.transactions_list(principal, page, filters)
+
+
+@router.post(
+    "/transactions",
+    response_model=TransactionOut,
+    status_code=201,
+    responses=WRITE_ERRORS,
+    summary="Ingest a payment",
+)
+def create_transaction(
+    body: TransactionCreate, principal: CurrentPrincipal, _key: IdempotencyKey
+) -> TransactionOut:
+    return resources.transaction_create(principal, body)
+
+
+@router.get("/transactions/{reference}", response_model=TransactionOut, summary="One payment")
+def get_transaction(reference: str, principal: CurrentPrincipal) -> TransactionOut:
+    return resources.transaction_get(principal, reference)
+
+
+@router.post(
+    "/transactions/{reference}/refund",
+    response_model=TransactionOut,
+    responses=WRITE_ERRORS,
+    summary="Refund a successful payment in full",
+)
+def refund_transaction(
+    reference: str, principal: CurrentPrincipal, _key: IdempotencyKey
+) -> TransactionOut:
+    return resources.transaction_refund(principal, reference)

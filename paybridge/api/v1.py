@@ -1,0 +1,72 @@
+"""The public API as one FastAPI app, mounted at /api/v1: REST routes, GraphQL, OpenAPI at
+/api/v1/openapi.json and interactive docs at /api/v1/docs.
+
+Nothing here needs a lifespan (Reflex does not run the lifespans of the app it is mounted in):
+the request-log writer thread starts on the first request.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from paybridge.api import errors
+from paybridge.api.graphql.schema import graphql_router
+from paybridge.api.middleware import ApiMiddleware
+from paybridge.api.routes import activity, auth, merchant, transactions, webhooks
+from paybridge.errors import DomainError
+
+PREFIX = "/api/v1"
+
+DESCRIPTION = """
+PayBridge's API for merchants. Send `Authorization: Bearer <token>` with either an access token
+from `POST /auth/token` or a secret API key (`sk_live_...`).
+
+Amounts are integer minor units with an ISO 4217 `currency` (1050 USD is $10.50). Lists are
+newest first, `limit` 1-100 (default 10), paged with `starting_after` or `ending_before` (the id
+of an object you have; not both), and answer `{"object": "list", "data": [...], "has_more"}`.
+
+Every POST takes an `Idempotency-Key` (up to 255 characters, kept 24 hours): a retry with the
+same key and body replays the first response; another body is refused with 409
+`idempotency_key_reused`; a retry while the first request still runs gets 409
+`idempotency_request_in_progress`.
+
+Errors are `{"error": {"code", "message", "param"}}`: 400 malformed or invalid input, 401
+credential problems, 403 not allowed with this credential, 404 no such object (another
+merchant's objects included), 409 conflicts, 413 bodies over 1 MB, 422 requests the current
+state refuses (`insufficient_funds`, `no_bank_account`, `invalid_status_transition`), 429 rate
+limited (with `Retry-After`).
+
+GraphQL (queries, mutations and an `events` subscription over graphql-transport-ws) is at
+`/api/v1/graphql`.
+"""
+
+
+def build_v1() -> FastAPI:
+    app = FastAPI(
+        title="PayBridge API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.add_middleware(ApiMiddleware)
+    app.add_exception_handler(DomainError, errors.domain_error_handler)
+    app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, errors.http_error_handler)
+    app.add_exception_handler(Exception, errors.unexpected_error_handler)
+    for router in (
+        auth.router,
+        auth.keys,
+        auth.secret_routes,
+        merchant.router,
+        merchant.payouts,
+        transactions.router,
+        webhooks.router,
+        activity.router,
+    ):
+        app.include_router(router)
+    app.include_router(graphql_router(), tags=["graphql"], include_in_schema=False)
+    return app
