@@ -16,6 +16,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet -e ".[dev]"
   touch "$stamp"
 fi
+if [ "${PAYBRIDGE_SETUP_BROWSER:-0}" = 1 ] && [ ! -x /usr/bin/chromium ]; then
+  echo "==> installing Debian's Chromium for the browser tests"
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq chromium >/dev/null; else sudo apt-get install -y -qq chromium >/dev/null; fi
+fi
 if ! command -v bun >/dev/null 2>&1; then
   echo "==> installing bun from npm (Reflex builds its frontend with it)"
   npm install --global bun >/dev/null

@@ -3,7 +3,7 @@
 # PAYBRIDGE_TEST_POSTGRES_URL / PAYBRIDGE_TEST_REDIS_URL point elsewhere if needed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+PAYBRIDGE_SETUP_BROWSER=1 scripts/setup.sh
 
 export PAYBRIDGE_TEST_POSTGRES_URL=${PAYBRIDGE_TEST_POSTGRES_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}
 export PAYBRIDGE_TEST_REDIS_URL=${PAYBRIDGE_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}

@@ -43,7 +43,7 @@ def check(*keys: str) -> None:
     wait = max((wait_seconds(k, n, last, now) for k, (n, last) in _load(keys).items()), default=0)
     if wait > 0:
         minutes = (wait + 59) // 60
-        when = f"{wait} seconds" if wait < 120 else f"{minutes} minutes"
+        when = f"{wait} second{'s' if wait != 1 else ''}" if wait < 120 else f"{minutes} minutes"
         raise DomainError("too_many_attempts", f"Too many failed attempts. Try again in {when}.")
 
 

@@ -36,7 +36,7 @@ class SessionState(rx.State):
         return found
 
     def login_redirect(self) -> rx.event.EventSpec:
-        path = self.router.url.path or "/"
+        path = self.router.url.path.rstrip("/") or "/"  # static hosting adds a slash
         query = self.router.url.query
         target = path + (f"?{query}" if query else "")
         return rx.redirect(f"/login?next={quote(target, safe='')}")

@@ -15,7 +15,7 @@ class ShellState(SessionState):
 
     @rx.var
     def current_path(self) -> str:
-        return self.router.url.path or "/"
+        return self.router.url.path.rstrip("/") or "/"
 
     @rx.event
     def load(self) -> rx.event.EventSpec | None:

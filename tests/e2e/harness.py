@@ -1,0 +1,145 @@
+"""Running the real app (`reflex run --env prod`) and a real Chromium for browser tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("PAYBRIDGE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+START_TIMEOUT = 600  # the first start installs the frontend packages and builds them
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class AppServer:
+    """One `reflex run --env prod` process group serving UI and API on one port."""
+
+    def __init__(
+        self, *, database_url: str, redis_url: str | None = None, workers: int = 1, log_dir: Path
+    ) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_dir / f"reflex-{self.port}.log"
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "PAYBRIDGE_ALLOWED_ORIGINS": self.url,
+            "PAYBRIDGE_PORT": str(self.port),
+            "REFLEX_USE_SYSTEM_BUN": "1",
+            "REFLEX_TELEMETRY_ENABLED": "false",
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.pop("REDIS_URL", None)
+        if redis_url:
+            env["REDIS_URL"] = redis_url
+            env["GRANIAN_WORKERS"] = str(workers)
+        reflex = Path(sys.executable).with_name("reflex")
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [
+                str(reflex),
+                "run",
+                "--env",
+                "prod",
+                "--frontend-port",
+                str(self.port),
+                "--backend-port",
+                str(self.port),
+                "--loglevel",
+                "info",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"app exited early:\n{self.log()[-4000:]}")
+            if "App running" in self.log():
+                try:
+                    with urllib.request.urlopen(self.url + "/ping", timeout=2) as response:
+                        if response.status == 200:
+                            # and the compiled frontend answers
+                            with urllib.request.urlopen(self.url + "/login", timeout=5):
+                                return
+                except OSError:
+                    pass
+            time.sleep(1)
+        self.stop()
+        raise RuntimeError(f"app did not start in {START_TIMEOUT}s:\n{self.log()[-4000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        self._log.close()
+
+
+class ForgedClient:
+    """A raw Reflex websocket client: sends any event with any arguments, as a hostile browser
+    could, and records every update the server sends back."""
+
+    NAMESPACE = "/_event"
+
+    def __init__(self, base_url: str, *, cookie: str | None = None) -> None:
+        import socketio
+
+        self.updates: list[Any] = []
+        self.client = socketio.Client(reconnection=False)
+        self.client.on("event", self.updates.append, namespace=self.NAMESPACE)
+        headers = {"Cookie": cookie} if cookie else {}
+        self.client.connect(
+            f"{base_url}?token={uuid.uuid4()}",
+            socketio_path="/_event",
+            transports=["websocket"],
+            namespaces=[self.NAMESPACE],
+            headers=headers,
+        )
+
+    def send(self, handler: str, payload: dict[str, Any], path: str = "/") -> None:
+        self.client.emit(
+            "event",
+            {
+                "name": handler,
+                "payload": payload,
+                "router_data": {"pathname": path, "asPath": path, "query": {}},
+            },
+            namespace=self.NAMESPACE,
+        )
+
+    def close(self) -> None:
+        self.client.disconnect()

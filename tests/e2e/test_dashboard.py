@@ -1,0 +1,127 @@
+"""The live dashboard in a real browser: numbers equal the selectors', live updates, withdraw."""
+
+from __future__ import annotations
+
+import re
+
+from sqlmodel import select
+
+from paybridge.db import read_session
+from paybridge.display import format_bp, format_count
+from paybridge.models import Settlement
+from paybridge.money import format_money
+from paybridge.selectors.analytics import dashboard_metrics, merchant_currencies
+from paybridge.selectors.balances import balances
+from paybridge.selectors.periods import period_last_days
+from paybridge.services.transactions import transaction_create, transaction_update_status
+from tests.e2e.conftest import login
+
+LIVE_TIMEOUT = 10_000  # ms; the bus delivers in well under a second, the relay polls at 250 ms
+
+
+def _expected(merchant_id: int, tz: str):
+    with read_session() as session:
+        currency = merchant_currencies(session=session, merchant_id=merchant_id)[0]
+        metrics = dashboard_metrics(
+            session=session,
+            merchant_id=merchant_id,
+            currency=currency,
+            period=period_last_days(30, tz),
+        )
+        money = {b.currency: b for b in balances(session=session, merchant_id=merchant_id)}
+    return currency, metrics, money[currency]
+
+
+def test_dashboard_shows_the_selectors_numbers(browser, app, merchants):
+    alpha = merchants.alpha
+    page = login(browser, app, alpha.email, merchants.password)
+    page.wait_for_selector("#feed-live")
+    currency, metrics, balance = _expected(alpha.id, alpha.timezone)
+    now = metrics.current
+    assert page.inner_text("#total-transactions") == format_count(now.total_transactions)
+    assert page.inner_text("#total-volume") == format_money(now.total_volume, currency)
+    assert page.inner_text("#success-rate") == format_bp(now.success_rate_bp)
+    assert page.inner_text("#average-transaction") == format_money(
+        now.average_transaction, currency
+    )
+    assert page.inner_text("#balance-available") == format_money(balance.available, currency)
+    assert page.inner_text("#balance-pending") == format_money(balance.pending, currency)
+    for share in metrics.statuses:
+        assert page.inner_text(f"#status-{share.status}") == format_count(share.count)
+    # Another merchant's data never shows.
+    body = page.inner_text("body")
+    assert "Bravo Goods" not in body and "bravo.payer@example.com" not in body
+
+
+def test_a_new_payment_appears_without_reload(browser, app, merchants):
+    alpha = merchants.alpha
+    page = login(browser, app, alpha.email, merchants.password)
+    page.wait_for_selector("#feed-live")
+    currency, metrics, _ = _expected(alpha.id, alpha.timezone)
+    before_total = metrics.current.total_transactions
+    feed_before = page.locator(".feed-item").count()
+
+    tx = transaction_create(
+        merchant_id=alpha.id,
+        amount=12_345,
+        currency=currency,
+        provider="card",
+        customer_email="live.shopper@example.com",
+    )
+    page.wait_for_selector(f"#recent-body >> text={tx.reference}", timeout=LIVE_TIMEOUT)
+    page.wait_for_selector(
+        f"#total-transactions:has-text('{format_count(before_total + 1)}')", timeout=LIVE_TIMEOUT
+    )
+    page.wait_for_selector("#feed >> text=live.shopper@example.com", timeout=LIVE_TIMEOUT)
+    assert page.locator(".feed-item").count() >= min(feed_before + 1, 25)
+
+    transaction_update_status(merchant_id=alpha.id, reference=tx.reference, status="success")
+    row = page.locator(".recent-row", has_text=tx.reference)
+    row.locator("text=success").wait_for(timeout=LIVE_TIMEOUT)
+
+    # Bravo's open dashboard never shows Alpha's payment.
+    bravo_page = login(browser, app, merchants.bravo.email, merchants.password)
+    bravo_page.wait_for_selector("#feed-live")
+    transaction_create(
+        merchant_id=alpha.id,
+        amount=777,
+        currency=currency,
+        provider="card",
+        customer_email="alpha.only@example.com",
+    )
+    page.wait_for_selector("#feed >> text=alpha.only@example.com", timeout=LIVE_TIMEOUT)
+    bravo_page.wait_for_timeout(1000)
+    assert "alpha.only@example.com" not in bravo_page.inner_text("body")
+    assert tx.reference not in bravo_page.inner_text("body")
+
+
+def test_withdraw_end_to_end(browser, app, merchants):
+    bravo = merchants.bravo
+    page = login(browser, app, bravo.email, merchants.password)
+    page.wait_for_selector("#feed-live")
+    available_text = page.inner_text("#balance-available")
+    available = int(re.sub(r"[^0-9]", "", available_text))  # minor units, USD
+    assert available > 0
+
+    page.click("#withdraw-open")
+    page.fill("#withdraw-amount", "1000000.00")
+    page.click("#withdraw-submit")
+    page.wait_for_selector("#withdraw-error:has-text('is available to withdraw')")
+    page.fill("#withdraw-amount", "12.5x")
+    page.click("#withdraw-submit")
+    page.wait_for_selector("#withdraw-error:has-text('Not a decimal amount')")
+
+    with read_session() as session:
+        count_before = len(
+            session.exec(select(Settlement).where(Settlement.merchant_id == bravo.id)).all()
+        )
+    page.fill("#withdraw-amount", "100.00")
+    page.click("#withdraw-submit")
+    page.wait_for_selector("#withdraw-result:has-text('Payout po_')")
+    page.click("#withdraw-submit", force=True)  # disabled after success: no second payout
+    expected = format_money(available - 10_000, "USD")
+    page.wait_for_selector(f"#balance-available:has-text('{expected}')", timeout=LIVE_TIMEOUT)
+    with read_session() as session:
+        rows = session.exec(select(Settlement).where(Settlement.merchant_id == bravo.id)).all()
+    assert len(rows) == count_before + 1
+    assert rows[-1].amount == 10_000 and rows[-1].currency == "USD"
