@@ -137,9 +137,13 @@ def app(servers: Servers, e2e_database: str) -> AppServer:
 
 
 @pytest.fixture
-def redis_app(servers: Servers, e2e_database: str) -> AppServer:
+def redis_app(servers: Servers, e2e_database: str) -> Iterator[AppServer]:
+    """Two Granian workers sharing state in Redis; this process publishes to Redis too."""
     point_at(e2e_database)
-    return servers.get("redis")
+    os.environ["REDIS_URL"] = redis_test_url()
+    use_database(e2e_database)  # also forgets the in-memory bus
+    yield servers.get("redis")
+    point_at(e2e_database)
 
 
 @pytest.fixture(scope="session")

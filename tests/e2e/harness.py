@@ -95,6 +95,18 @@ class AppServer:
         self.stop()
         raise RuntimeError(f"app did not start in {START_TIMEOUT}s:\n{self.log()[-4000:]}")
 
+    def worker_pids(self) -> list[int]:
+        """Granian workers: the server process's children (read from /proc)."""
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid:  # ppid
+                children.append(int(stat.parent.name))
+        return children
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
