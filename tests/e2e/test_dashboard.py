@@ -125,3 +125,25 @@ def test_withdraw_end_to_end(browser, app, merchants):
         rows = session.exec(select(Settlement).where(Settlement.merchant_id == bravo.id)).all()
     assert len(rows) == count_before + 1
     assert rows[-1].amount == 10_000 and rows[-1].currency == "USD"
+
+
+def test_dashboard_catches_up_after_a_network_drop(browser, app, merchants):
+    alpha = merchants.alpha
+    page = login(browser, app, alpha.email, merchants.password)
+    page.wait_for_selector("#feed-live")
+    page.context.set_offline(True)
+    page.wait_for_selector(
+        "#connection:has-text('reconnecting'), #connection:has-text('offline')", timeout=30_000
+    )
+    missed = transaction_create(
+        merchant_id=alpha.id,
+        amount=9_999,
+        currency="USD",
+        provider="card",
+        customer_email="while.offline@example.com",
+    )
+    page.wait_for_timeout(1000)
+    page.context.set_offline(False)
+    page.wait_for_selector("#connection:has-text('live')", timeout=30_000)
+    page.wait_for_selector(f"#recent-body >> text={missed.reference}", timeout=LIVE_TIMEOUT)
+    page.wait_for_selector("#feed >> text=while.offline@example.com", timeout=LIVE_TIMEOUT)
