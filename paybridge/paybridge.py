@@ -4,7 +4,8 @@ import reflex as rx
 
 import paybridge.pages.auth
 import paybridge.pages.dashboard
-import paybridge.pages.settings  # noqa: F401  (each page module registers itself)
+import paybridge.pages.settings
+import paybridge.pages.settlements  # noqa: F401  (each page module registers itself)
 from paybridge.api.app import api
 from paybridge.components.layout import PAGES
 from paybridge.events.relay import relay_outbox

@@ -7,6 +7,7 @@ import reflex as rx
 from paybridge.components.cards import metric_card, stat, status_badge
 from paybridge.components.layout import template
 from paybridge.components.user import user_summary_card
+from paybridge.components.withdraw import withdraw_dialog
 from paybridge.state.dashboard import RANGE_LABELS
 from paybridge.state.dashboard import DashboardState as S
 
@@ -233,79 +234,6 @@ def _feed() -> rx.Component:
     )
 
 
-def _withdraw_dialog() -> rx.Component:
-    return rx.dialog.root(
-        rx.dialog.trigger(
-            rx.button(
-                "Withdraw",
-                disabled=~S.can_withdraw,
-                on_click=S.open_withdraw,
-                id="withdraw-open",
-                width="100%",
-            ),
-        ),
-        rx.dialog.content(
-            rx.dialog.title("Withdraw to your bank"),
-            rx.dialog.description("Available: ", S.available, size="2"),
-            rx.form(
-                rx.vstack(
-                    rx.input(
-                        name="amount",
-                        placeholder="Amount, e.g. 250.00",
-                        id="withdraw-amount",
-                        input_mode="decimal",
-                        required=True,
-                        width="100%",
-                    ),
-                    rx.cond(
-                        S.withdraw_error != "",
-                        rx.callout(
-                            S.withdraw_error,
-                            color_scheme="red",
-                            icon="triangle-alert",
-                            size="1",
-                            id="withdraw-error",
-                        ),
-                    ),
-                    rx.cond(
-                        S.withdraw_result != "",
-                        rx.callout(
-                            S.withdraw_result,
-                            color_scheme="green",
-                            icon="check",
-                            size="1",
-                            id="withdraw-result",
-                        ),
-                    ),
-                    rx.hstack(
-                        rx.dialog.close(
-                            rx.button(
-                                "Close",
-                                variant="soft",
-                                color_scheme="gray",
-                                type="button",
-                                on_click=S.close_withdraw,
-                            )
-                        ),
-                        rx.button(
-                            "Withdraw",
-                            type="submit",
-                            id="withdraw-submit",
-                            disabled=S.withdraw_result != "",
-                        ),
-                        justify="end",
-                        width="100%",
-                    ),
-                    spacing="3",
-                ),
-                on_submit=S.withdraw,
-                reset_on_submit=False,
-            ),
-        ),
-        open=S.withdraw_open,
-    )
-
-
 def _settlement() -> rx.Component:
     return rx.card(
         rx.vstack(
@@ -318,7 +246,7 @@ def _settlement() -> rx.Component:
                 width="100%",
             ),
             stat("Next settlement", S.next_settlement, "next-settlement"),
-            _withdraw_dialog(),
+            withdraw_dialog(S.currency, enabled=S.can_withdraw),
             spacing="3",
             width="100%",
         ),

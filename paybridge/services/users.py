@@ -11,6 +11,7 @@ from paybridge.errors import DomainError
 from paybridge.models import AccountType, KycStatus, PayoutSchedule, User
 from paybridge.validation import clean_choice, clean_email, clean_text, clean_timezone
 
+UNCHANGED = object()  # "leave this field as it is" for optional updates
 BCRYPT_ROUNDS = 12
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores anything longer: refuse rather than silently truncate
@@ -107,9 +108,11 @@ def user_update_payout_settings(
     day_of_month: int = 1,
     bank_name: str | None = None,
     bank_account_number: str | None = None,
-    hold_days: int | None = None,
+    hold_days: int | object | None = UNCHANGED,
 ) -> User:
-    """Set when and where payouts go. The account number is kept masked (last 4 digits only)."""
+    """Set when and where payouts go. The account number is kept masked (last 4 digits only).
+    `hold_days` is the platform's risk setting (None = platform default); merchants' own forms
+    leave it UNCHANGED."""
     schedule = clean_choice(schedule, PayoutSchedule, param="schedule")
     if isinstance(weekday, bool) or not isinstance(weekday, int) or not 0 <= weekday <= 6:
         raise DomainError("invalid_request", "weekday is 0 (Monday) to 6.", param="weekday")
@@ -119,7 +122,7 @@ def user_update_payout_settings(
         or not 1 <= day_of_month <= 31
     ):
         raise DomainError("invalid_request", "day_of_month is 1 to 31.", param="day_of_month")
-    if hold_days is not None and (
+    if hold_days is not UNCHANGED and hold_days is not None and (
         isinstance(hold_days, bool) or not isinstance(hold_days, int) or not 0 <= hold_days <= 365
     ):
         raise DomainError("invalid_request", "hold_days is 0 to 365.", param="hold_days")
@@ -136,7 +139,8 @@ def user_update_payout_settings(
         user.payout_schedule = schedule
         user.payout_weekday = weekday
         user.payout_day_of_month = day_of_month
-        user.hold_days = hold_days
+        if hold_days is not UNCHANGED:
+            user.hold_days = hold_days
         if bank_name is not None:
             user.bank_name = clean_text(bank_name, param="bank_name", max_length=80)
         if masked is not None:

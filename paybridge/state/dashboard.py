@@ -10,7 +10,6 @@ REFRESH_INTERVAL, so a burst of payments costs a few reloads, not one per paymen
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from datetime import date, timedelta
 from typing import Any
@@ -25,7 +24,7 @@ from paybridge.errors import DomainError
 from paybridge.events import get_bus
 from paybridge.events.outbox import event_message
 from paybridge.models import User
-from paybridge.money import format_money, normalize_currency, parse_amount
+from paybridge.money import format_money, normalize_currency
 from paybridge.selectors.activity import recent_events, recent_transactions
 from paybridge.selectors.analytics import (
     DashboardMetrics,
@@ -38,7 +37,6 @@ from paybridge.selectors.health import api_stats, uptime_seconds
 from paybridge.selectors.periods import PRESET_DAYS, Period, period_for_days, period_last_days
 from paybridge.selectors.settlements import next_payout_date
 from paybridge.selectors.users import user_summary
-from paybridge.services.settlements import settlement_withdraw
 from paybridge.state.auth import form_text
 from paybridge.state.session import SessionState
 
@@ -140,13 +138,8 @@ class DashboardState(SessionState):
     has_data: bool = False
     filter_error: str = ""
     live: bool = False
-    # Withdraw dialog
-    withdraw_open: bool = False
-    withdraw_error: str = ""
-    withdraw_result: str = ""
 
     _listener: int = 0
-    _withdraw_key: str = ""
     _feed_ids: list[int] = []
 
     # ----- loading -------------------------------------------------------------------------
@@ -363,47 +356,6 @@ class DashboardState(SessionState):
         if code in self.currencies:
             self.currency = code
             self._reload(found.user_id)
-        return None
-
-    @rx.event
-    def open_withdraw(self) -> None:
-        if self.identity() is None:
-            return
-        self.withdraw_error = self.withdraw_result = ""
-        self._withdraw_key = f"dash_{secrets.token_hex(16)}"  # one dialog, at most one payout
-        self.withdraw_open = True
-
-    @rx.event
-    def close_withdraw(self) -> None:
-        self.withdraw_open = False
-
-    @rx.event
-    def withdraw(self, form: dict) -> rx.event.EventSpec | None:
-        found = self.identity()
-        if found is None:
-            return self.login_redirect()
-        self.withdraw_error = self.withdraw_result = ""
-        if not self._withdraw_key:
-            self.withdraw_error = "Open the withdraw dialog again."
-            return None
-        try:
-            amount = parse_amount(form_text(form, "amount", max_length=32), self.currency)
-            settlement = settlement_withdraw(
-                merchant_id=found.user_id,
-                amount=amount,
-                currency=self.currency,
-                idempotency_key=self._withdraw_key,
-            )
-        except DomainError as error:
-            self.withdraw_error = error.message
-            return None
-        self._withdraw_key = ""
-        paid = format_money(settlement.amount, settlement.currency)
-        self.withdraw_result = (
-            f"Payout {settlement.reference} of {paid} to {settlement.bank_account} "
-            f"is {settlement.status}."
-        )
-        self._reload(found.user_id)
         return None
 
     # ----- live updates --------------------------------------------------------------------

@@ -7,6 +7,7 @@ topology (no Redis, one worker) and `redis_app` for two Granian workers sharing 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -166,6 +167,8 @@ def login(browser, app: AppServer, email: str, password: str, *, next_path: str 
     page.fill("#email", email)
     page.fill("#password", password)
     page.click("#login-submit")
-    page.wait_for_url(f"{app.url}{next_path}", timeout=30_000)
+    page.wait_for_url(
+        re.compile(re.escape(app.url + next_path.rstrip("/")) + "/?$"), timeout=30_000
+    )
     page.wait_for_selector("#merchant-name", timeout=30_000)
     return page

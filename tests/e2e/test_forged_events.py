@@ -15,6 +15,7 @@ from paybridge.services.users import user_update_profile
 from paybridge.state.auth import LoginState, LogoutState
 from paybridge.state.dashboard import DashboardState
 from paybridge.state.settings import SettingsState
+from paybridge.state.withdraw import WithdrawState
 from tests.e2e.harness import ForgedClient
 
 
@@ -67,6 +68,7 @@ def test_forged_events_never_touch_another_merchant(app, merchants):
     bravo_before = _snapshot(bravo.id)
     dash = DashboardState.get_full_name()
     settings = SettingsState.get_full_name()
+    withdraw = WithdrawState.get_full_name()
     huge = "9" * 200_000
 
     client = ForgedClient(app.url, cookie=_session_cookie(bravo.id))
@@ -81,16 +83,20 @@ def test_forged_events_never_touch_another_merchant(app, merchants):
             (f"{dash}.set_currency", {"code": "EUR"}),  # Alpha's currency, not Bravo's
             (f"{dash}.set_currency", {"code": huge}),
             (f"{dash}.set_currency", {"code": 12}),
-            (f"{dash}.withdraw", {"form": {"amount": "1.00"}}),  # no dialog opened: refused
-            (f"{dash}.open_withdraw", {}),
-            (f"{dash}.withdraw", {"form": {"amount": "-50.00"}}),
-            (f"{dash}.withdraw", {"form": {"amount": "0"}}),
-            (f"{dash}.withdraw", {"form": {"amount": 1e308}}),
-            (f"{dash}.withdraw", {"form": {"amount": huge}}),
-            (f"{dash}.withdraw", {"form": {"amount": "NaN"}}),
-            (f"{dash}.withdraw", {"form": {"amount": "99999999.00", "merchant_id": alpha.id}}),
-            (f"{dash}.withdraw", {"form": ["amount", "10"]}),
-            (f"{dash}.withdraw", {"form": None}),
+            (f"{withdraw}.submit", {"form": {"amount": "1.00"}}),  # no dialog opened: refused
+            (f"{withdraw}.open_for", {"currency": huge}),
+            (f"{withdraw}.open_for", {"currency": {"merchant_id": alpha.id}}),
+            (f"{withdraw}.open_for", {"currency": "USD"}),
+            (f"{withdraw}.submit", {"form": {"amount": "-50.00"}}),
+            (f"{withdraw}.submit", {"form": {"amount": "0"}}),
+            (f"{withdraw}.submit", {"form": {"amount": 1e308}}),
+            (f"{withdraw}.submit", {"form": {"amount": huge}}),
+            (f"{withdraw}.submit", {"form": {"amount": "NaN"}}),
+            (f"{withdraw}.submit", {"form": {"amount": "99999999.00", "merchant_id": alpha.id}}),
+            (f"{withdraw}.submit", {"form": ["amount", "10"]}),
+            (f"{withdraw}.submit", {"form": None}),
+            (f"{withdraw}.open_for", {"currency": "EUR"}),  # Bravo has no EUR: nothing to take
+            (f"{withdraw}.submit", {"form": {"amount": "1.00"}}),
             (
                 f"{settings}.save_profile",
                 {
@@ -133,8 +139,8 @@ def test_forged_events_never_touch_another_merchant(app, merchants):
     # An anonymous socket cannot withdraw or log anyone out either.
     anonymous = ForgedClient(app.url)
     try:
-        anonymous.send(f"{dash}.open_withdraw", {})
-        anonymous.send(f"{dash}.withdraw", {"form": {"amount": "1.00"}})
+        anonymous.send(f"{withdraw}.open_for", {"currency": "USD"})
+        anonymous.send(f"{withdraw}.submit", {"form": {"amount": "1.00"}})
         anonymous.send(f"{LogoutState.get_full_name()}.load", {})
         time.sleep(1.5)
     finally:

@@ -1,0 +1,248 @@
+"""`/settlements`: balances, withdraw, payout schedule and bank account, payout history."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from paybridge.components.cards import stat
+from paybridge.components.forms import form_error
+from paybridge.components.layout import template
+from paybridge.components.withdraw import withdraw_dialog
+from paybridge.models import PayoutSchedule, SettlementStatus
+from paybridge.pages.dashboard import AVAILABLE_HINT, PENDING_HINT
+from paybridge.state.settlements import WEEKDAYS
+from paybridge.state.settlements import SettlementsState as S
+
+PAYOUT_COLORS = {"pending": "amber", "processing": "blue", "completed": "green", "failed": "red"}
+
+
+def _balances() -> rx.Component:
+    return rx.card(
+        rx.heading("Balances", size="4"),
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(
+                    rx.table.column_header_cell("Currency"),
+                    rx.table.column_header_cell(
+                        rx.hstack(
+                            rx.text("Available"),
+                            rx.tooltip(rx.icon("info", size=12), content=AVAILABLE_HINT),
+                            align="center",
+                        )
+                    ),
+                    rx.table.column_header_cell(
+                        rx.hstack(
+                            rx.text("Pending"),
+                            rx.tooltip(rx.icon("info", size=12), content=PENDING_HINT),
+                            align="center",
+                        )
+                    ),
+                    rx.table.column_header_cell(""),
+                )
+            ),
+            rx.table.body(
+                rx.foreach(
+                    S.balances,
+                    lambda b: rx.table.row(
+                        rx.table.cell(rx.badge(b["currency"])),
+                        rx.table.cell(b["available"], id="available-" + b["currency"].to(str)),
+                        rx.table.cell(b["pending"]),
+                        rx.table.cell(
+                            withdraw_dialog(
+                                b["currency"],
+                                enabled=b["can_withdraw"] != "",
+                                button_id="withdraw-" + b["currency"].to(str),
+                            )
+                        ),
+                    ),
+                )
+            ),
+            width="100%",
+        ),
+        rx.cond(
+            S.balances.length() == 0,
+            rx.text(
+                "No balance yet: payments settle here after the hold period.",
+                size="2",
+                color_scheme="gray",
+            ),
+        ),
+        width="100%",
+    )
+
+
+def _settings() -> rx.Component:
+    return rx.card(
+        rx.form(
+            rx.vstack(
+                rx.heading("Payout schedule", size="4"),
+                rx.grid(
+                    stat("Next payout", S.next_payout, "next-payout"),
+                    stat(
+                        "Hold period",
+                        S.hold_days,
+                        "hold-days",
+                        "How long a successful payment is held before it can be paid out.",
+                    ),
+                    stat(
+                        "Bank account",
+                        rx.cond(
+                            S.bank_account != "", S.bank_name + " " + S.bank_account, "None yet"
+                        ),
+                        "bank-account",
+                    ),
+                    columns=rx.breakpoints(initial="1", sm="3"),
+                    spacing="3",
+                    width="100%",
+                ),
+                form_error(S.settings_error, "settings-error"),
+                rx.cond(
+                    S.settings_saved != "",
+                    rx.callout(S.settings_saved, icon="check", color_scheme="green", size="1"),
+                ),
+                rx.hstack(
+                    rx.vstack(
+                        rx.text("Schedule", size="2", weight="medium"),
+                        rx.el.select(
+                            *[rx.el.option(s.value.title(), value=s.value) for s in PayoutSchedule],
+                            name="schedule",
+                            id="schedule",
+                            default_value=S.schedule,
+                            key=S.schedule,
+                        ),
+                        spacing="1",
+                    ),
+                    rx.vstack(
+                        rx.text("Weekly on", size="2", weight="medium"),
+                        rx.el.select(
+                            *[rx.el.option(d, value=str(i)) for i, d in enumerate(WEEKDAYS)],
+                            name="weekday",
+                            id="weekday",
+                            default_value=S.weekday,
+                            key=S.weekday,
+                        ),
+                        spacing="1",
+                    ),
+                    rx.vstack(
+                        rx.text("Monthly on day", size="2", weight="medium"),
+                        rx.el.select(
+                            *[rx.el.option(str(d), value=str(d)) for d in range(1, 32)],
+                            name="day_of_month",
+                            id="day_of_month",
+                            default_value=S.day_of_month,
+                            key=S.day_of_month,
+                        ),
+                        spacing="1",
+                    ),
+                    spacing="4",
+                    wrap="wrap",
+                ),
+                rx.hstack(
+                    rx.input(
+                        name="bank_name",
+                        placeholder="Bank name",
+                        default_value=S.bank_name,
+                        key=S.bank_name,
+                    ),
+                    rx.input(
+                        name="bank_account_number",
+                        id="bank_account_number",
+                        placeholder="New account number (kept masked)",
+                        auto_complete="off",
+                    ),
+                    spacing="3",
+                    wrap="wrap",
+                ),
+                rx.text(
+                    "Days 29-31 pay out on the last day of shorter months. Dates follow your "
+                    "timezone.",
+                    size="1",
+                    color_scheme="gray",
+                ),
+                rx.button("Save payout settings", type="submit", id="settings-submit"),
+                spacing="3",
+                width="100%",
+            ),
+            on_submit=S.save_settings,
+            reset_on_submit=False,
+        ),
+        width="100%",
+    )
+
+
+def _history() -> rx.Component:
+    return rx.card(
+        rx.hstack(
+            rx.heading("Payouts", size="4"),
+            rx.spacer(),
+            rx.select(
+                ["all", *[s.value for s in SettlementStatus]],
+                value=S.status_filter,
+                on_change=S.set_status_filter,
+                size="1",
+                id="payout-status",
+            ),
+            width="100%",
+        ),
+        rx.box(
+            rx.table.root(
+                rx.table.header(
+                    rx.table.row(
+                        *[
+                            rx.table.column_header_cell(h)
+                            for h in (
+                                "Reference",
+                                "Amount",
+                                "Status",
+                                "Bank",
+                                "Created",
+                                "Completed",
+                            )
+                        ]
+                    )
+                ),
+                rx.table.body(
+                    rx.foreach(
+                        S.history,
+                        lambda p: rx.table.row(
+                            rx.table.cell(rx.code(p["reference"], size="1")),
+                            rx.table.cell(p["amount"], white_space="nowrap"),
+                            rx.table.cell(
+                                rx.tooltip(
+                                    rx.badge(
+                                        p["status"],
+                                        color_scheme=rx.match(
+                                            p["status"], *PAYOUT_COLORS.items(), "gray"
+                                        ),
+                                    ),
+                                    content=rx.cond(p["reason"] != "", p["reason"], p["status"]),
+                                )
+                            ),
+                            rx.table.cell(p["bank"]),
+                            rx.table.cell(p["created"], white_space="nowrap"),
+                            rx.table.cell(p["completed"], white_space="nowrap"),
+                            class_name="payout-row",
+                        ),
+                    ),
+                    id="payouts-body",
+                ),
+                size="1",
+                width="100%",
+            ),
+            overflow_x="auto",
+            width="100%",
+        ),
+        rx.cond(S.history.length() == 0, rx.text("No payouts yet.", size="2", color_scheme="gray")),
+        rx.hstack(
+            rx.button("Newer", on_click=S.newer, disabled=~S.has_newer, variant="soft", size="1"),
+            rx.button("Older", on_click=S.older, disabled=~S.has_older, variant="soft", size="1"),
+            justify="end",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+@template(route="/settlements", title="Settlements", on_load=[S.load])
+def settlements_page() -> rx.Component:
+    return rx.vstack(_balances(), _settings(), _history(), spacing="4", width="100%")

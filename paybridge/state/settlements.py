@@ -1,0 +1,156 @@
+"""`/settlements`: balances per currency, payout schedule and bank account, payout history."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from paybridge.db import read_session
+from paybridge.display import format_local
+from paybridge.errors import DomainError
+from paybridge.models import PayoutSchedule, SettlementStatus, User
+from paybridge.money import format_money
+from paybridge.selectors.balances import balances, hold_days_for
+from paybridge.selectors.pagination import PageRequest
+from paybridge.selectors.settlement_history import SettlementFilters, settlements_page
+from paybridge.selectors.settlements import next_payout_date
+from paybridge.services.users import user_update_payout_settings
+from paybridge.state.auth import form_text
+from paybridge.state.session import SessionState
+
+PAGE_SIZE = 20
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def _int_field(form: dict, name: str, low: int, high: int) -> int:
+    text = form_text(form, name, max_length=3)
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise DomainError("invalid_request", f"{name.replace('_', ' ')} must be {low} to {high}.")
+    return int(text)
+
+
+class SettlementsState(SessionState):
+    balances: list[dict[str, str]] = []
+    schedule: str = PayoutSchedule.MANUAL.value
+    weekday: str = "4"
+    day_of_month: str = "1"
+    bank_name: str = ""
+    bank_account: str = ""
+    hold_days: str = ""
+    next_payout: str = ""
+    settings_error: str = ""
+    settings_saved: str = ""
+    history: list[dict[str, str]] = []
+    status_filter: str = "all"
+    has_older: bool = False
+    has_newer: bool = False
+
+    _first_ref: str = ""
+    _last_ref: str = ""
+
+    def _show(self, merchant_id: int, page: PageRequest | None = None) -> None:
+        with read_session() as session:
+            user = session.get(User, merchant_id)
+            if user is None:
+                return
+            money = balances(session=session, merchant_id=merchant_id)
+            status = None if self.status_filter == "all" else self.status_filter
+            request = page or PageRequest(limit=PAGE_SIZE)
+            result = settlements_page(
+                session=session,
+                merchant_id=merchant_id,
+                page=request,
+                filters=SettlementFilters(status=status),
+            )
+        self.balances = [
+            {
+                "currency": b.currency,
+                "available": format_money(b.available, b.currency),
+                "pending": format_money(b.pending, b.currency),
+                "can_withdraw": "yes" if b.available > 0 else "",
+            }
+            for b in money
+        ]
+        self.schedule = user.payout_schedule
+        self.weekday, self.day_of_month = str(user.payout_weekday), str(user.payout_day_of_month)
+        self.bank_name, self.bank_account = user.bank_name, user.bank_account_masked
+        self.hold_days = f"{hold_days_for(user)} days"
+        next_date = next_payout_date(user)
+        self.next_payout = f"{next_date:%A, %B %d}" if next_date else "Manual: withdraw any time"
+        rows = result.data
+        self.history = [
+            {
+                "reference": s.reference,
+                "amount": format_money(s.amount, s.currency),
+                "status": s.status,
+                "bank": s.bank_account,
+                "created": format_local(s.created_at, user.timezone),
+                "completed": format_local(s.completed_at, user.timezone) if s.completed_at else "",
+                "reason": s.failure_reason or "",
+            }
+            for s in rows
+        ]
+        self._first_ref = rows[0].reference if rows else ""
+        self._last_ref = rows[-1].reference if rows else ""
+        # Paging newer (ending_before) reports has_more towards newer rows, and vice versa.
+        if request.ending_before is not None:
+            self.has_newer, self.has_older = result.has_more, True
+        else:
+            self.has_older, self.has_newer = result.has_more, request.starting_after is not None
+
+    @rx.event
+    def load(self) -> None:
+        self.settings_error = self.settings_saved = ""
+        found = self.identity()
+        if found is not None:
+            self._show(found.user_id)
+
+    @rx.event
+    def set_status_filter(self, status: str) -> rx.event.EventSpec | None:
+        found = self.identity()
+        if found is None:
+            return self.login_redirect()
+        if status == "all" or status in {s.value for s in SettlementStatus}:
+            self.status_filter = status
+            self._show(found.user_id)
+        return None
+
+    @rx.event
+    def older(self) -> rx.event.EventSpec | None:
+        found = self.identity()
+        if found is None:
+            return self.login_redirect()
+        if self._last_ref:
+            self._show(found.user_id, PageRequest(limit=PAGE_SIZE, starting_after=self._last_ref))
+        return None
+
+    @rx.event
+    def newer(self) -> rx.event.EventSpec | None:
+        found = self.identity()
+        if found is None:
+            return self.login_redirect()
+        if self._first_ref:
+            self._show(found.user_id, PageRequest(limit=PAGE_SIZE, ending_before=self._first_ref))
+        return None
+
+    @rx.event
+    def save_settings(self, form: dict) -> rx.event.EventSpec | None:
+        found = self.identity()
+        if found is None:
+            return self.login_redirect()
+        self.settings_error = self.settings_saved = ""
+        try:
+            account = form_text(form, "bank_account_number", max_length=40).strip()
+            user_update_payout_settings(
+                user_id=found.user_id,
+                schedule=form_text(form, "schedule", max_length=16),
+                weekday=_int_field(form, "weekday", 0, 6),
+                day_of_month=_int_field(form, "day_of_month", 1, 31),
+                bank_name=form_text(form, "bank_name", max_length=80) or None,
+                bank_account_number=account or None,
+            )
+        except DomainError as error:
+            self.settings_error = error.message
+            return None
+        self.settings_saved = "Payout settings saved."
+        self._show(found.user_id)
+        return rx.set_value("bank_account_number", "")
