@@ -4,6 +4,7 @@ import reflex as rx
 
 import paybridge.pages.auth
 import paybridge.pages.dashboard
+import paybridge.pages.developers
 import paybridge.pages.settings
 import paybridge.pages.settlements  # noqa: F401  (each page module registers itself)
 from paybridge.api.app import api

@@ -16,6 +16,8 @@ from paybridge.selectors.pagination import Page, PageRequest
 class ApiLogFilters:
     method: str | None = None
     status_code: int | None = None
+    status_class: int | None = None  # 2, 3, 4 or 5: every 2xx, 3xx, ... answer
+    path_contains: str | None = None
     created_gte: datetime | None = None
     created_lt: datetime | None = None
 
@@ -29,6 +31,11 @@ def api_logs_page(
         where.append(ApiLog.method == f.method.upper())
     if f.status_code is not None:
         where.append(ApiLog.status_code == f.status_code)
+    if f.status_class is not None:
+        low = f.status_class * 100
+        where.append(ApiLog.status_code.between(low, low + 99))
+    if f.path_contains:
+        where.append(ApiLog.endpoint.contains(f.path_contains, autoescape=True))
     if f.created_gte is not None:
         where.append(ApiLog.created_at >= f.created_gte)
     if f.created_lt is not None:

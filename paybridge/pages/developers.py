@@ -1,0 +1,248 @@
+"""`/developers`: API keys and the request log."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from paybridge.components.forms import form_error
+from paybridge.components.layout import template
+from paybridge.state.developers import METHODS, STATUS_CLASSES, WINDOWS
+from paybridge.state.developers import DevelopersState as S
+
+REVOKE_WARNING = "Requests with this key will fail at once. This cannot be undone."
+
+
+def _new_secret() -> rx.Component:
+    return rx.cond(
+        S.new_key_secret != "",
+        rx.callout(
+            rx.vstack(
+                rx.text(
+                    "Copy this secret key now. It is not stored and will not be shown again.",
+                    weight="bold",
+                ),
+                rx.hstack(
+                    rx.code(S.new_key_secret, id="new-key-secret", size="2"),
+                    rx.button(
+                        rx.icon("copy", size=14),
+                        "Copy",
+                        size="1",
+                        variant="soft",
+                        on_click=rx.set_clipboard(S.new_key_secret),
+                    ),
+                    rx.button("Done", size="1", on_click=S.dismiss_secret),
+                    wrap="wrap",
+                    align="center",
+                ),
+                spacing="2",
+            ),
+            icon="key-round",
+            color_scheme="amber",
+            width="100%",
+        ),
+    )
+
+
+def _keys() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("API keys", size="4"),
+            rx.text(
+                "Authenticate server-to-server calls with ",
+                rx.code("Authorization: Bearer sk_live_…"),
+                ". Base URL ",
+                rx.code(S.base_url),
+                " · ",
+                rx.link("API reference", href="/api/v1/docs", is_external=True),
+                size="2",
+            ),
+            _new_secret(),
+            form_error(S.key_error, "key-error"),
+            rx.form(
+                rx.hstack(
+                    rx.input(
+                        name="name",
+                        id="key-name",
+                        placeholder="Key name, e.g. Production server",
+                        required=True,
+                        max_length=80,
+                    ),
+                    rx.button("Create key", type="submit", id="key-create"),
+                    spacing="2",
+                ),
+                on_submit=S.create_key,
+                reset_on_submit=False,
+            ),
+            rx.table.root(
+                rx.table.header(
+                    rx.table.row(
+                        *[
+                            rx.table.column_header_cell(h)
+                            for h in ("Name", "Key", "Created", "Last used", "")
+                        ]
+                    )
+                ),
+                rx.table.body(
+                    rx.foreach(
+                        S.keys,
+                        lambda k: rx.table.row(
+                            rx.table.cell(k["name"]),
+                            rx.table.cell(rx.code(k["masked"], size="1")),
+                            rx.table.cell(k["created"]),
+                            rx.table.cell(k["last_used"]),
+                            rx.table.cell(
+                                rx.alert_dialog.root(
+                                    rx.alert_dialog.trigger(
+                                        rx.button(
+                                            "Revoke",
+                                            size="1",
+                                            color_scheme="red",
+                                            variant="soft",
+                                            class_name="key-revoke",
+                                        )
+                                    ),
+                                    rx.alert_dialog.content(
+                                        rx.alert_dialog.title("Revoke ", k["name"], "?"),
+                                        rx.alert_dialog.description(REVOKE_WARNING),
+                                        rx.hstack(
+                                            rx.alert_dialog.cancel(
+                                                rx.button(
+                                                    "Cancel", variant="soft", color_scheme="gray"
+                                                )
+                                            ),
+                                            rx.alert_dialog.action(
+                                                rx.button(
+                                                    "Revoke key",
+                                                    color_scheme="red",
+                                                    class_name="key-revoke-confirm",
+                                                    on_click=S.revoke_key(k["id"]),
+                                                )
+                                            ),
+                                            justify="end",
+                                            spacing="2",
+                                        ),
+                                    ),
+                                )
+                            ),
+                            class_name="key-row",
+                        ),
+                    ),
+                    id="keys-body",
+                ),
+                width="100%",
+                size="1",
+            ),
+            rx.cond(
+                S.keys.length() == 0, rx.text("No active keys.", size="2", color_scheme="gray")
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _select(name: str, options, value) -> rx.Component:  # type: ignore[no-untyped-def]
+    return rx.el.select(
+        *[rx.el.option(o, value=o) for o in options],
+        name=name,
+        id=f"log-{name}",
+        default_value=value,
+        key=value,
+    )
+
+
+def _logs() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Request log", size="4"),
+            rx.form(
+                rx.hstack(
+                    _select("method", METHODS, S.method),
+                    _select("status_class", list(STATUS_CLASSES), S.status_class),
+                    _select("window", list(WINDOWS), S.window),
+                    rx.input(
+                        name="path",
+                        id="log-path",
+                        placeholder="Path contains…",
+                        default_value=S.path,
+                        max_length=200,
+                    ),
+                    rx.button("Filter", type="submit", size="2", id="log-filter"),
+                    spacing="2",
+                    wrap="wrap",
+                    align="center",
+                ),
+                on_submit=S.filter_logs,
+                reset_on_submit=False,
+            ),
+            rx.accordion.root(
+                rx.foreach(
+                    S.logs,
+                    lambda log: rx.accordion.item(
+                        header=rx.hstack(
+                            rx.badge(log["status"], color_scheme=log["color"]),
+                            rx.code(log["method"], size="1"),
+                            rx.text(log["path"], size="2", trim="end"),
+                            rx.spacer(),
+                            rx.text(log["ms"], size="1", color_scheme="gray"),
+                            rx.text(log["time"], size="1", color_scheme="gray"),
+                            width="100%",
+                            align="center",
+                        ),
+                        content=rx.data_list.root(
+                            rx.data_list.item(
+                                rx.data_list.label("Request"),
+                                rx.data_list.value(
+                                    log["method"].to(str) + " " + log["path"].to(str)
+                                ),
+                            ),
+                            rx.data_list.item(
+                                rx.data_list.label("Status"), rx.data_list.value(log["status"])
+                            ),
+                            rx.data_list.item(
+                                rx.data_list.label("Duration"), rx.data_list.value(log["ms"])
+                            ),
+                            rx.data_list.item(
+                                rx.data_list.label("Time (UTC)"),
+                                rx.data_list.value(log["when_utc"]),
+                            ),
+                            rx.data_list.item(
+                                rx.data_list.label("Log id"), rx.data_list.value(log["id"])
+                            ),
+                            size="1",
+                        ),
+                        value=log["id"],
+                        class_name="log-row",
+                    ),
+                ),
+                type="multiple",
+                collapsible=True,
+                width="100%",
+                variant="ghost",
+                id="log-list",
+            ),
+            rx.cond(
+                S.logs.length() == 0,
+                rx.text("No API requests match.", size="2", color_scheme="gray"),
+            ),
+            rx.hstack(
+                rx.button(
+                    "Newer", on_click=S.newer, disabled=~S.has_newer, variant="soft", size="1"
+                ),
+                rx.button(
+                    "Older", on_click=S.older, disabled=~S.has_older, variant="soft", size="1"
+                ),
+                justify="end",
+                width="100%",
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+@template(route="/developers", title="Developers", on_load=[S.load])
+def developers_page() -> rx.Component:
+    return rx.vstack(_keys(), _logs(), spacing="4", width="100%")
