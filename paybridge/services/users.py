@@ -122,8 +122,14 @@ def user_update_payout_settings(
         or not 1 <= day_of_month <= 31
     ):
         raise DomainError("invalid_request", "day_of_month is 1 to 31.", param="day_of_month")
-    if hold_days is not UNCHANGED and hold_days is not None and (
-        isinstance(hold_days, bool) or not isinstance(hold_days, int) or not 0 <= hold_days <= 365
+    if (
+        hold_days is not UNCHANGED
+        and hold_days is not None
+        and (
+            isinstance(hold_days, bool)
+            or not isinstance(hold_days, int)
+            or not 0 <= hold_days <= 365
+        )
     ):
         raise DomainError("invalid_request", "hold_days is 0 to 365.", param="hold_days")
     masked = None
