@@ -3,6 +3,13 @@
 from paybridge.models.api_key import ApiKey
 from paybridge.models.api_log import ApiLog
 from paybridge.models.auth import AuthSession, LoginFailure, SessionKind
+from paybridge.models.delivery import (
+    DeliveryStatus,
+    OutboxCursor,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpointState,
+)
 from paybridge.models.event import Event
 from paybridge.models.idempotency import IdempotencyRecord
 from paybridge.models.provider import Provider
@@ -17,11 +24,13 @@ __all__ = [
     "ApiKey",
     "ApiLog",
     "AuthSession",
+    "DeliveryStatus",
     "Event",
     "HourlyRollup",
     "IdempotencyRecord",
     "KycStatus",
     "LoginFailure",
+    "OutboxCursor",
     "PayoutSchedule",
     "Provider",
     "SessionKind",
@@ -31,4 +40,7 @@ __all__ = [
     "TransactionStatus",
     "User",
     "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpointState",
 ]
