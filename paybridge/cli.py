@@ -1,4 +1,4 @@
-"""`python -m paybridge <command>`: migrate, seed, createuser, simulate."""
+"""`python -m paybridge <command>`: migrate, seed, createuser, simulate, worker."""
 
 from __future__ import annotations
 
@@ -165,6 +165,30 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Webhook delivery, payout processing and scheduled payouts until SIGTERM / Ctrl-C."""
+    import logging
+
+    from paybridge.worker import WorkerConfig, run_worker
+
+    if args.concurrency < 1 or args.poll_interval <= 0:
+        print(
+            "error: --concurrency must be at least 1 and --poll-interval positive", file=sys.stderr
+        )
+        return 2
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return run_worker(
+        WorkerConfig(
+            concurrency=args.concurrency,
+            poll_interval=args.poll_interval,
+            payouts=not args.no_payouts,
+        )
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m paybridge", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -198,6 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--duration", type=float, default=0, help="seconds (0: until Ctrl-C)")
     simulate.add_argument("--count", type=int, default=0, help="stop after N payments")
     simulate.set_defaults(func=cmd_simulate)
+
+    worker = commands.add_parser("worker", help="deliver webhooks, process and schedule payouts")
+    worker.add_argument("--concurrency", type=int, default=8, help="HTTP requests in flight")
+    worker.add_argument("--poll-interval", type=float, default=0.2, help="seconds between polls")
+    worker.add_argument("--no-payouts", action="store_true", help="deliver webhooks only")
+    worker.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    worker.set_defaults(func=cmd_worker)
     return parser
 
 
