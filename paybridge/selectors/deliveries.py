@@ -210,6 +210,17 @@ def webhook_delivery_rate(
     )
 
 
+def delivery_rate_bp(
+    *, session: Session, merchant_id: int, now: datetime | None = None
+) -> int | None:
+    """The 24-hour delivery rate in basis points (10000 = 100 %), rounded half up; None when
+    no delivery finished in the last 24 hours. For the dashboard's system health."""
+    rate = webhook_delivery_rate(session=session, merchant_id=merchant_id, now=now)
+    if rate.finished == 0:
+        return None
+    return (rate.succeeded * 20000 + rate.finished) // (2 * rate.finished)
+
+
 def endpoint_states(
     *, session: Session, merchant_id: int, now: datetime | None = None
 ) -> dict[int, EndpointState]:
