@@ -54,6 +54,7 @@ from paybridge.models import (
     WebhookDelivery,
     WebhookEndpointState,
 )
+from paybridge.services.webhooks import new_webhook_secret
 from paybridge.webhook_signature import SIGNATURE_HEADER, sign
 
 log = logging.getLogger(__name__)
@@ -177,10 +178,12 @@ def deliveries_fan_out(
     row stores the highest id seen (`position`) and every id below it that was missing when the
     scan passed it (`gaps`, with the time it was first missed). Each pass re-reads those
     missing ids and, separately, the ids above `position`; a gap is forgotten after
-    `policy.gap_timeout` seconds — by then its transaction has either committed (and been
-    picked up) or rolled back (sequence values are never reused). This costs one indexed
-    primary-key lookup per open gap instead of re-scanning a whole time window of the outbox
-    on every poll, and survives restarts because the gaps live in the database.
+    `policy.gap_timeout` seconds (60) — by then its transaction has either committed (and been
+    picked up) or rolled back (sequence values are never reused); the timeout must be longer
+    than any transaction that writes an event (`PAYBRIDGE_OUTBOX_GAP_SECONDS` raises it).
+    This costs one indexed primary-key lookup per open gap instead of re-scanning a whole
+    time window of the outbox on every poll, and survives restarts because the gaps live in
+    the database.
 
     Inserting a delivery is idempotent (unique (webhook_id, event_id), ON CONFLICT DO NOTHING),
     so re-reading an event never delivers it twice. The cursor row is locked with
@@ -948,10 +951,6 @@ def webhook_send_test(*, merchant_id: int, webhook_id: int) -> WebhookDelivery:
         session.add(delivery)
         commit_and_publish(session, [event])
         return delivery
-
-
-def new_webhook_secret() -> str:
-    return f"whsec_{secrets.token_urlsafe(32)}"
 
 
 def webhook_roll_secret(

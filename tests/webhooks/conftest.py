@@ -23,7 +23,8 @@ from sqlmodel import select
 
 from paybridge.db import read_session, write_session
 from paybridge.models import Event, Webhook, WebhookAttempt, WebhookDelivery
-from paybridge.services.deliveries import DeliveryPolicy, new_webhook_secret
+from paybridge.services.deliveries import DeliveryPolicy
+from paybridge.services.webhooks import new_webhook_secret
 from paybridge.settings import PROJECT_ROOT
 from paybridge.worker import Worker, WorkerConfig
 
