@@ -57,8 +57,8 @@ def _nav_links(direction: str = "column") -> rx.Component:
                 rx.hstack(rx.icon(icon, size=16), rx.text(label, size="2"), align="center"),
                 href=href,
                 underline="none",
-                padding_x="3",
-                padding_y="2",
+                padding_x="10px",
+                padding_y="6px",
                 border_radius="var(--radius-2)",
                 color=rx.cond(
                     ShellState.current_path == href, rx.color("accent", 11), rx.color("gray", 11)
@@ -93,7 +93,7 @@ def _sidebar() -> rx.Component:
         height="100vh",
         position="sticky",
         top="0",
-        padding="5",
+        padding="20px",
         border_right=f"1px solid {rx.color('gray', 4)}",
     )
 
@@ -139,14 +139,14 @@ def template(
                         align="center",
                     ),
                     min_height="100vh",
-                    padding="4",
+                    padding="16px",
                 )
             return rx.hstack(
                 _sidebar(),
                 rx.box(
                     rx.vstack(_header(title), content(), spacing="5", width="100%"),
                     width="100%",
-                    padding=["3", "4", "6"],
+                    padding=rx.breakpoints(initial="12px", sm="16px", md="24px"),
                     min_width="0",
                 ),
                 spacing="0",
