@@ -33,7 +33,16 @@ def current_limit() -> Limit | None:
     if raw in ("", "0", "off"):
         return None
     count, _, seconds = raw.partition("/")
-    return Limit(int(count), int(seconds or 1))
+    try:
+        limit = Limit(int(count), int(seconds or 1))
+    except ValueError:
+        limit = Limit(0, 0)
+    if limit.requests < 1 or limit.seconds < 1:
+        log.warning("PAYBRIDGE_API_RATE_LIMIT=%r is not <requests>/<seconds>; using %s", raw,
+                    DEFAULT_LIMIT)  # fmt: skip
+        count, _, seconds = DEFAULT_LIMIT.partition("/")
+        return Limit(int(count), int(seconds))
+    return limit
 
 
 def _prefix() -> str:

@@ -4,8 +4,10 @@ authenticated principal and reads or writes that merchant's data only."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from paybridge.api.auth import Principal
@@ -36,7 +38,12 @@ from paybridge.db import read_session
 from paybridge.errors import DomainError
 from paybridge.models import ApiKey, ApiLog, Event, Settlement, TransactionStatus, User, Webhook
 from paybridge.money import normalize_currency
-from paybridge.selectors.analytics import change_bp, dashboard_metrics, merchant_currencies
+from paybridge.selectors.analytics import (
+    change_bp,
+    dashboard_metrics,
+    merchant_currencies,
+    providers_by_id,
+)
 from paybridge.selectors.api_keys import api_keys_page
 from paybridge.selectors.api_logs import ApiLogFilters, api_logs_page
 from paybridge.selectors.balances import balances
@@ -270,7 +277,35 @@ def transaction_create(principal: Principal, body: TransactionCreate) -> Transac
         reference=body.reference,
         status=body.status,
     )
-    return transaction_get(principal, tx.reference)
+    code, name = _provider_names(tx.provider_id)
+    return TransactionOut(
+        reference=tx.reference,
+        amount=tx.amount,
+        currency=tx.currency,
+        status=tx.status,
+        provider=code,
+        provider_name=name,
+        customer_email=tx.customer_email,
+        fee=tx.fee,
+        net_amount=tx.net_amount,
+        created_at=tx.created_at,
+        updated_at=tx.updated_at,
+    )
+
+
+_PROVIDER_TTL = 60.0
+_providers: dict[str, Any] = {"at": -_PROVIDER_TTL, "by_id": {}}
+
+
+def _provider_names(provider_id: int) -> tuple[str, str]:
+    """(code, display name) of a provider, cached for a minute: the ingest path answers
+    without reading back the row it has just written."""
+    by_id = _providers["by_id"]
+    if provider_id not in by_id or time.monotonic() - _providers["at"] > _PROVIDER_TTL:
+        with read_session() as session:
+            by_id = {p.id: (p.code, p.display_name) for p in providers_by_id(session).values()}
+        _providers.update(at=time.monotonic(), by_id=by_id)
+    return by_id[provider_id]
 
 
 def transaction_refund(principal: Principal, reference: str) -> TransactionOut:

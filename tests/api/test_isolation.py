@@ -38,10 +38,16 @@ def test_rest_matrix(client: TestClient, alice: Caller, bob: Caller, alice_data:
         assert response.status_code == 404, (method, path, response.text)
         assert "alice" not in response.text
 
-    for path in ("/transactions", "/webhooks", "/events", "/settlements", "/api-logs"):
+    for path in ("/transactions", "/webhooks", "/events", "/settlements"):
         response = client.get(V1 + path, headers=bob.headers)
         assert response.status_code == 200
         assert response.json()["data"] == [], path
+    # B's request log holds B's own requests only.
+    api_logs.flush()
+    alice_logs = client.get(f"{V1}/api-logs?limit=100", headers=alice.headers).json()["data"]
+    bob_logs = client.get(f"{V1}/api-logs?limit=100", headers=bob.headers).json()["data"]
+    assert alice_logs and bob_logs
+    assert not {log["id"] for log in alice_logs} & {log["id"] for log in bob_logs}
     assert client.get(f"{V1}/balance", headers=bob.headers).json() == {
         "available": [],
         "pending": [],

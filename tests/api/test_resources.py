@@ -118,13 +118,19 @@ def test_list_filters(client: TestClient, alice: Caller) -> None:
     assert bad_currency.status_code == 400
 
 
-def test_unknown_reference_is_404(client: TestClient, alice: Caller) -> None:
-    for reference in ("txn_missing", "x" * 70, "bad%20ref"):
+def test_unknown_reference_is_404_and_a_malformed_one_400(
+    client: TestClient, alice: Caller
+) -> None:
+    response = client.get(f"{V1}/transactions/txn_missing", headers=alice.headers)
+    assert response.status_code == 404 and error_of(response)["code"] == "not_found"
+    refund = client.post(f"{V1}/transactions/txn_missing/refund", headers=alice.headers)
+    assert refund.status_code == 404
+    for reference in ("x" * 70, "bad%20ref", "semi;colon"):
         response = client.get(f"{V1}/transactions/{reference}", headers=alice.headers)
-        assert response.status_code == 404
-        assert error_of(response)["code"] == "not_found"
+        assert response.status_code == 400, reference
+        assert error_of(response)["param"] == "reference"
         refund = client.post(f"{V1}/transactions/{reference}/refund", headers=alice.headers)
-        assert refund.status_code == 404
+        assert refund.status_code == 400
 
 
 def test_analytics_match_the_dashboard_numbers(client: TestClient, alice: Caller) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import Query
+from fastapi import Path, Query
 
 from paybridge.api import resources
 from paybridge.api.routes.common import (
@@ -19,6 +20,13 @@ from paybridge.models import TransactionStatus
 from paybridge.selectors.transactions import TransactionFilters
 
 router = authenticated_router("transactions")
+Reference = Annotated[
+    str,
+    Path(
+        pattern=r"^[A-Za-z0-9_.:\-]{1,64}$",
+        description="The payment's reference: 1-64 letters, digits, '_', '-', '.' or ':'.",
+    ),
+]
 
 
 @router.get(
@@ -63,7 +71,7 @@ def create_transaction(
 
 
 @router.get("/transactions/{reference}", response_model=TransactionOut, summary="One payment")
-def get_transaction(reference: str, principal: CurrentPrincipal) -> TransactionOut:
+def get_transaction(reference: Reference, principal: CurrentPrincipal) -> TransactionOut:
     return resources.transaction_get(principal, reference)
 
 
@@ -74,6 +82,6 @@ def get_transaction(reference: str, principal: CurrentPrincipal) -> TransactionO
     summary="Refund a successful payment in full",
 )
 def refund_transaction(
-    reference: str, principal: CurrentPrincipal, _key: IdempotencyKey
+    reference: Reference, principal: CurrentPrincipal, _key: IdempotencyKey
 ) -> TransactionOut:
     return resources.transaction_refund(principal, reference)
