@@ -8,6 +8,8 @@ login). Both are HS256 JWTs signed with `settings.secret_key`, carrying `sub` (t
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +21,7 @@ from starlette.requests import HTTPConnection
 from paybridge.api.errors import ApiError
 from paybridge.api.ratelimit import check_rate_limit
 from paybridge.db import read_session, utcnow
-from paybridge.models import AuthSession, SessionKind
+from paybridge.models import ApiKey, AuthSession, SessionKind
 from paybridge.services.api_keys import api_key_authenticate, looks_like_api_key
 from paybridge.services.auth import session_is_active
 from paybridge.settings import get_settings
@@ -53,8 +55,15 @@ class TokenPair:
     refresh_expires_at: datetime
 
 
+def signing_key() -> bytes:
+    """A key for JWTs only, derived from `settings.secret_key` (32 bytes whatever its length,
+    and different from what other uses of the secret derive)."""
+    secret = get_settings().secret_key.encode()
+    return hmac.new(secret, b"paybridge-api-jwt-v1", hashlib.sha256).digest()
+
+
 def _encode(claims: dict[str, Any]) -> str:
-    return jwt.encode(claims, get_settings().secret_key, algorithm=ALGORITHM)
+    return jwt.encode(claims, signing_key(), algorithm=ALGORITHM)
 
 
 def issue_tokens(*, user_id: int, session_id: int) -> TokenPair:
@@ -78,7 +87,7 @@ def decode_token(token: str, *, typ: Literal["access", "refresh"]) -> tuple[int,
     try:
         claims = jwt.decode(
             token,
-            get_settings().secret_key,
+            signing_key(),
             algorithms=[ALGORITHM],
             audience=AUDIENCE,
             issuer=ISSUER,
@@ -116,6 +125,18 @@ def principal_for_token(token: str) -> Principal:
         return Principal(merchant_id=key.merchant_id, kind="api_key", api_key_id=key.id)
     user_id, session_id = decode_token(token, typ="access")
     return Principal(merchant_id=user_id, kind="jwt", session_id=session_id)
+
+
+def still_valid(principal: Principal) -> bool:
+    """Is the credential behind a long-lived connection (a subscription) still good? Logout,
+    a password change or revoking the key ends it."""
+    if principal.kind == "jwt":
+        return principal.session_id is not None and session_is_active(
+            session_id=principal.session_id
+        )
+    with read_session() as session:
+        key = session.get(ApiKey, principal.api_key_id)
+    return key is not None and key.revoked_at is None
 
 
 def bearer_token(value: object) -> str:

@@ -289,3 +289,29 @@ def test_subscription_refuses_bad_credentials(client: TestClient, alice: Caller)
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
         assert closed.value.code == 4403
+
+
+def test_subscription_ends_when_the_session_is_logged_out(
+    client: TestClient, alice: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from paybridge.api.graphql import schema as gql_schema
+    from tests.api.conftest import login
+
+    monkeypatch.setattr(gql_schema, "OUTBOX_POLL_SECONDS", 0.1)
+    pair = login(client, alice.user.email)
+    with client.websocket_connect(URL, subprotocols=["graphql-transport-ws"]) as ws:
+        ws.send_json(
+            {"type": "connection_init", "payload": {"Authorization": f"Bearer {pair['access']}"}}
+        )
+        assert ws.receive_json()["type"] == "connection_ack"
+        ws.send_json(
+            {"id": "s", "type": "subscribe", "payload": {"query": "subscription { events { id } }"}}
+        )
+        logout = client.post(
+            "/api/v1/auth/logout", headers={"Authorization": f"Bearer {pair['access']}"}
+        )
+        assert logout.status_code == 200
+        message = ws.receive_json()
+        assert message["type"] in ("next", "error"), message
+        errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
+        assert errors[0]["extensions"]["code"] == "invalid_token"

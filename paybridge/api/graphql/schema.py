@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncGenerator, Callable
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -29,7 +30,13 @@ from strawberry.types import Info
 from strawberry.types.unset import UNSET
 
 from paybridge.api import resources
-from paybridge.api.auth import Principal, authenticate, bearer_token, principal_for_token
+from paybridge.api.auth import (
+    Principal,
+    authenticate,
+    bearer_token,
+    principal_for_token,
+    still_valid,
+)
 from paybridge.api.errors import status_for
 from paybridge.api.graphql import types as t
 from paybridge.api.graphql.limits import cost_limit_rule
@@ -282,20 +289,31 @@ class Subscription:
         self, info: Info, after_id: t.BigInt | None = None
     ) -> AsyncGenerator[t.Event, None]:
         principal = _principal(info)
-        async for message in merchant_events(principal.merchant_id, after_id):
-            yield t.Event(
-                id=message["id"],
-                type=message["type"],
-                payload=message["payload"],
-                created_at=datetime.fromisoformat(message["created_at"]),
-            )
+        stream = merchant_events(
+            principal.merchant_id, after_id, still_valid=lambda: still_valid(principal)
+        )
+        try:
+            async for message in stream:
+                yield t.Event(
+                    id=message["id"],
+                    type=message["type"],
+                    payload=message["payload"],
+                    created_at=datetime.fromisoformat(message["created_at"]),
+                )
+        except DomainError as error:  # errors of a running stream bypass the extensions
+            raise GraphQLError(error.message, extensions=error_extensions(error)) from error
 
 
 async def merchant_events(
-    merchant_id: int, after_id: int | None, *, poll_seconds: float | None = None
+    merchant_id: int,
+    after_id: int | None,
+    *,
+    still_valid: Callable[[], bool] | None = None,
+    poll_seconds: float | None = None,
 ) -> AsyncGenerator[dict[str, Any], None]:
     """Bus messages of one merchant in id order, without duplicates, backed by the outbox: the
-    bus is the fast path, the outbox (read on start and every few seconds) the truth."""
+    bus is the fast path, the outbox (read on start and every few seconds) the truth. Between
+    reads, `still_valid` is asked whether the subscriber's credential still holds."""
     poll = OUTBOX_POLL_SECONDS if poll_seconds is None else poll_seconds
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
 
@@ -308,7 +326,12 @@ async def merchant_events(
     try:
         await asyncio.sleep(0)  # let the bus subscription start before reading the outbox
         seen = after_id if after_id is not None else await run_in_threadpool(_last_id, merchant_id)
+        checked = time.monotonic()
         while True:
+            if still_valid is not None and time.monotonic() - checked >= poll:
+                checked = time.monotonic()
+                if not await run_in_threadpool(still_valid):
+                    raise DomainError("invalid_token", "This credential was revoked; reconnect.")
             for message in await run_in_threadpool(_outbox_after, merchant_id, seen):
                 seen = max(seen, message["id"])
                 yield message
@@ -338,6 +361,10 @@ def _outbox_after(merchant_id: int, after_id: int) -> list[dict[str, Any]]:
         return [event_message(row) for row in rows]
 
 
+def error_extensions(error: DomainError) -> dict[str, Any]:
+    return {"code": error.code, "param": error.param, "status": status_for(error)}
+
+
 class DomainErrorCodes(SchemaExtension):
     """Give refused operations their machine-readable code, as REST does."""
 
@@ -347,11 +374,7 @@ class DomainErrorCodes(SchemaExtension):
         for error in getattr(result, "errors", None) or ():
             original = error.original_error
             if isinstance(original, DomainError):
-                error.extensions = {
-                    "code": original.code,
-                    "param": original.param,
-                    "status": status_for(original),
-                }
+                error.extensions = error_extensions(original)
 
 
 def _should_mask(error: GraphQLError) -> bool:
