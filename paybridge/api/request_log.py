@@ -87,8 +87,8 @@ class ApiLogBuffer:
         while True:
             time.sleep(FLUSH_INTERVAL)
             try:
-                self.flush()
-                self._maybe_purge()
+                if self.flush():  # only a process that serves the API does its housekeeping
+                    self._maybe_purge()
             except Exception:  # keep the writer alive whatever happens
                 log.warning("API log writer iteration failed", exc_info=True)
 
