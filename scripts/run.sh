@@ -13,6 +13,8 @@ $PY -m paybridge migrate
 $PY -m paybridge seed            # creates the demo merchant once; later runs keep its data
 $PY -m paybridge simulate --rate "${PAYBRIDGE_SIMULATE_RATE:-0.5}" >/dev/null &
 sim=$!
-trap 'kill $sim 2>/dev/null || true' EXIT INT TERM
+$PY -m paybridge worker >.worker.log 2>&1 &   # webhooks, payouts, scheduled payouts
+worker=$!
+trap 'kill $sim $worker 2>/dev/null || true' EXIT INT TERM
 
 .venv/bin/reflex run --env prod --frontend-port "$PORT" --backend-port "$PORT"

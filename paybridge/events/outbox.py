@@ -17,6 +17,8 @@ class EventType(StrEnum):
     SETTLEMENT_UPDATED = "settlement.updated"
     WEBHOOK_DELIVERED = "webhook.delivered"
     WEBHOOK_FAILED = "webhook.failed"
+    WEBHOOK_DISABLED = "webhook.disabled"
+    WEBHOOK_TEST = "webhook.test"
 
 
 def record_event(

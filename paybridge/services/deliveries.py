@@ -34,7 +34,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 import httpx
@@ -66,16 +65,6 @@ EXCERPT_CHARS = 1000
 MAX_GAPS = 10_000
 SECRET_OVERLAP = timedelta(hours=24)
 LAST_TRIGGERED_PRECISION = 10  # seconds: webhooks.last_triggered_at is not rewritten more often
-
-
-class DeliveryEventType(StrEnum):
-    """Event types written by the delivery engine. `record_event` takes any StrEnum member;
-    the two shared with `events.EventType` keep its values."""
-
-    WEBHOOK_DELIVERED = EventType.WEBHOOK_DELIVERED.value
-    WEBHOOK_FAILED = EventType.WEBHOOK_FAILED.value
-    WEBHOOK_DISABLED = "webhook.disabled"
-    WEBHOOK_TEST = "webhook.test"
 
 
 def is_engine_event(event_type: str) -> bool:
@@ -724,16 +713,12 @@ def attempt_record(
                 state.failing_since = None
                 session.add(state)
             events.append(
-                _delivery_event(
-                    session, DeliveryEventType.WEBHOOK_DELIVERED, delivery, webhook, result
-                )
+                _delivery_event(session, EventType.WEBHOOK_DELIVERED, delivery, webhook, result)
             )
         elif not webhook.is_active:
             _finish(delivery, DeliveryStatus.FAILED, now)
             events.append(
-                _delivery_event(
-                    session, DeliveryEventType.WEBHOOK_FAILED, delivery, webhook, result
-                )
+                _delivery_event(session, EventType.WEBHOOK_FAILED, delivery, webhook, result)
             )
         else:
             if state is None:
@@ -745,9 +730,7 @@ def attempt_record(
             if disable or retry_at > delivery.retry_until:
                 _finish(delivery, DeliveryStatus.FAILED, now)
                 events.append(
-                    _delivery_event(
-                        session, DeliveryEventType.WEBHOOK_FAILED, delivery, webhook, result
-                    )
+                    _delivery_event(session, EventType.WEBHOOK_FAILED, delivery, webhook, result)
                 )
             else:
                 delivery.next_attempt_at = retry_at
@@ -769,7 +752,7 @@ def _finish(delivery: WebhookDelivery, status: DeliveryStatus, now: datetime) ->
 
 def _delivery_event(
     session: Session,
-    type: DeliveryEventType,
+    type: EventType,
     delivery: WebhookDelivery,
     webhook: Webhook,
     result: AttemptResult,
@@ -826,7 +809,7 @@ def _disable(
     return record_event(
         session,
         merchant_id=webhook.merchant_id,
-        type=DeliveryEventType.WEBHOOK_DISABLED,  # type: ignore[arg-type]
+        type=EventType.WEBHOOK_DISABLED,
         payload={
             "webhook_id": webhook.id,
             "url": webhook.url,
@@ -931,7 +914,7 @@ def webhook_send_test(*, merchant_id: int, webhook_id: int) -> WebhookDelivery:
         event = record_event(
             session,
             merchant_id=merchant_id,
-            type=DeliveryEventType.WEBHOOK_TEST,  # type: ignore[arg-type]
+            type=EventType.WEBHOOK_TEST,
             payload={
                 "webhook_id": webhook.id,
                 "url": webhook.url,
