@@ -6,7 +6,8 @@ import paybridge.pages.auth
 import paybridge.pages.dashboard
 import paybridge.pages.developers
 import paybridge.pages.settings
-import paybridge.pages.settlements  # noqa: F401  (each page module registers itself)
+import paybridge.pages.settlements
+import paybridge.pages.webhooks  # noqa: F401  (each page module registers itself)
 from paybridge.api.app import api
 from paybridge.components.layout import PAGES
 from paybridge.events.relay import relay_outbox

@@ -18,7 +18,8 @@ from paybridge.settings import get_settings
 SECRET_PREFIX = "whsec_"
 MAX_WEBHOOKS = 16
 ALL_EVENTS = "*"
-EVENT_TYPES = tuple(t.value for t in EventType)
+# What an endpoint may subscribe to: events about deliveries themselves are never delivered.
+EVENT_TYPES = tuple(t.value for t in EventType if not t.value.startswith("webhook."))
 
 
 def new_webhook_secret() -> str:
