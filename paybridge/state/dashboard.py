@@ -33,6 +33,7 @@ from paybridge.selectors.analytics import (
     merchant_currencies,
 )
 from paybridge.selectors.balances import balances
+from paybridge.selectors.deliveries import delivery_rate_bp
 from paybridge.selectors.health import api_stats, uptime_seconds
 from paybridge.selectors.periods import PRESET_DAYS, Period, period_for_days, period_last_days
 from paybridge.selectors.settlements import next_payout_date
@@ -172,7 +173,7 @@ class DashboardState(SessionState):
             rows = recent_transactions(session=session, merchant_id=merchant_id, limit=RECENT_ROWS)
             events = recent_events(session=session, merchant_id=merchant_id, limit=FEED_ITEMS)
             stats = api_stats(session=session, merchant_id=merchant_id)
-            delivery = _delivery_rate(session, merchant_id)
+            delivery = delivery_rate_bp(session=session, merchant_id=merchant_id)
             summary = user_summary(session=session, merchant_id=merchant_id)
             next_date = next_payout_date(user)
 
@@ -449,15 +450,6 @@ def _card(
 
 def _share(part: int, whole: int) -> int:
     return (part * 20000 + whole) // (2 * whole)
-
-
-def _delivery_rate(session, merchant_id: int) -> int | None:  # type: ignore[no-untyped-def]
-    """Successful / finished webhook deliveries over 24 h, once the delivery engine exists."""
-    try:
-        from paybridge.selectors.deliveries import delivery_rate_bp
-    except ImportError:
-        return None
-    return delivery_rate_bp(session=session, merchant_id=merchant_id)
 
 
 def _connected(token: str) -> bool:
