@@ -7,6 +7,7 @@ PostgreSQL writers serialise on row locks taken by the services.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -64,7 +65,26 @@ def make_engine(url: str) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # A database that is down or unreachable fails a request within seconds instead of hanging
+    # it: connecting gives up after PAYBRIDGE_DB_CONNECT_TIMEOUT, waiting for a pooled
+    # connection after PAYBRIDGE_DB_POOL_TIMEOUT. pool_pre_ping replaces connections that died
+    # while the server restarted, so nothing needs a restart when it is back.
+    connect_args = {}
+    if url.startswith("postgresql") and "connect_timeout" not in url:
+        connect_args["connect_timeout"] = _env_int("PAYBRIDGE_DB_CONNECT_TIMEOUT", 5)
+    return sa.create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=_env_int("PAYBRIDGE_DB_POOL_SIZE", 10),
+        max_overflow=_env_int("PAYBRIDGE_DB_MAX_OVERFLOW", 20),
+        pool_timeout=_env_int("PAYBRIDGE_DB_POOL_TIMEOUT", 10),
+        connect_args=connect_args,
+    )
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw.isdigit() else default
 
 
 def _configure_sqlite(engine: Engine) -> None:

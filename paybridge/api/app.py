@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from paybridge.api import web_auth
+from paybridge.api import errors, web_auth
 from paybridge.api.v1 import PREFIX, build_v1
 
 
 def build_api() -> FastAPI:
     api = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+    for unavailable in errors.unavailable_errors():
+        api.add_exception_handler(unavailable, errors.unavailable_error_handler)
     api.include_router(web_auth.router)
     api.mount(PREFIX, build_v1())
     return api

@@ -12,7 +12,9 @@ Status codes:
 - 422: a well-formed request the current state refuses (`insufficient_funds`,
   `no_bank_account`, `invalid_status_transition`, limits on webhooks and keys);
 - 429: too many requests (`rate_limited`, with `Retry-After`) or failed logins
-  (`too_many_attempts`).
+  (`too_many_attempts`);
+- 503: the database or Redis cannot be reached (`service_unavailable`, with `Retry-After`);
+  nothing was written: every service call is one transaction, rolled back when it fails.
 """
 
 from __future__ import annotations
@@ -128,6 +130,46 @@ async def http_error_handler(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         error_body(code, message), status_code=exc.status_code, headers=exc.headers or None
     )
+
+
+RETRY_AFTER_UNAVAILABLE = "5"
+
+
+def unavailable_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions meaning a dependency is down (not a bug): answered with 503."""
+    import redis
+    import sqlalchemy as sa
+
+    return (
+        sa.exc.OperationalError,  # cannot connect, connection lost, server shutting down
+        sa.exc.InterfaceError,  # the driver's connection is closed
+        sa.exc.TimeoutError,  # no pooled connection became free in time
+        redis.ConnectionError,
+        redis.TimeoutError,
+    )
+
+
+def unavailable_response() -> JSONResponse:
+    return JSONResponse(
+        error_body(
+            "service_unavailable",
+            "A service PayBridge depends on is unavailable; nothing was changed. "
+            "Retry in a few seconds.",
+        ),
+        status_code=503,
+        headers={"Retry-After": RETRY_AFTER_UNAVAILABLE},
+    )
+
+
+async def unavailable_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    log.warning(
+        "dependency unavailable during %s %s: %s: %s",
+        request.method,
+        request.url.path,
+        type(exc).__name__,
+        str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+    )
+    return unavailable_response()
 
 
 async def unexpected_error_handler(_: Request, exc: Exception) -> JSONResponse:

@@ -10,6 +10,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from paybridge.api.auth import SCOPE_KEY
 from paybridge.api.errors import error_body
 from paybridge.api.request_log import api_logs
+from paybridge.api.routes.health import PROBE_PATHS
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -39,20 +40,20 @@ class ApiMiddleware:
             await self.app(scope, replay, send_logged)
         finally:
             principal = scope.get(SCOPE_KEY)
-            route = scope.get("route")
-            route_path = getattr(route, "path", None)
+            route_path = getattr(scope.get("route"), "path", None)
             endpoint = (
                 scope.get("root_path", "") + route_path
                 if route_path is not None
                 else scope.get("path", "")
             )
-            api_logs.add(
-                merchant_id=principal.merchant_id if principal is not None else None,
-                endpoint=endpoint,
-                method=scope.get("method", ""),
-                status_code=status["code"],
-                response_time_ms=round((time.perf_counter() - started) * 1000),
-            )
+            if route_path not in PROBE_PATHS:  # load balancer probes would drown the log
+                api_logs.add(
+                    merchant_id=principal.merchant_id if principal is not None else None,
+                    endpoint=endpoint,
+                    method=scope.get("method", ""),
+                    status_code=status["code"],
+                    response_time_ms=round((time.perf_counter() - started) * 1000),
+                )
 
     async def _read_body(self, scope: Scope, receive: Receive) -> Receive | None:
         """Read the whole body (at most the limit) up front; None when it is too large."""

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from paybridge.api import errors
 from paybridge.api.graphql.schema import graphql_router
 from paybridge.api.middleware import ApiMiddleware
-from paybridge.api.routes import activity, auth, merchant, transactions, webhooks
+from paybridge.api.routes import activity, auth, health, merchant, transactions, webhooks
 from paybridge.errors import DomainError
 
 PREFIX = "/api/v1"
@@ -36,7 +36,11 @@ Errors are `{"error": {"code", "message", "param"}}`: 400 malformed or invalid i
 credential problems, 403 not allowed with this credential, 404 no such object (another
 merchant's objects included), 409 conflicts, 413 bodies over 1 MB, 422 requests the current
 state refuses (`insufficient_funds`, `no_bank_account`, `invalid_status_transition`), 429 rate
-limited (with `Retry-After`).
+limited (with `Retry-After`), 503 `service_unavailable` while the database or Redis is down
+(nothing was written; retry after `Retry-After` seconds).
+
+Probes: `GET /health` (liveness) and `GET /ready` (database, Redis, migrations; 503 when not
+ready) need no credential.
 
 GraphQL (queries, mutations and an `events` subscription over graphql-transport-ws) is at
 `/api/v1/graphql`.
@@ -56,8 +60,11 @@ def build_v1() -> FastAPI:
     app.add_exception_handler(DomainError, errors.domain_error_handler)
     app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, errors.http_error_handler)
+    for unavailable in errors.unavailable_errors():
+        app.add_exception_handler(unavailable, errors.unavailable_error_handler)
     app.add_exception_handler(Exception, errors.unexpected_error_handler)
     for router in (
+        health.router,
         auth.router,
         auth.keys,
         auth.secret_routes,

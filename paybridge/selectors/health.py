@@ -3,6 +3,7 @@ and how long this process has been up."""
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,11 +14,27 @@ from sqlmodel import Session, select
 from paybridge.db import utcnow
 from paybridge.models import ApiLog
 
-PROCESS_STARTED_MONOTONIC = time.monotonic()
 WINDOW = timedelta(hours=24)
 
 
+def _process_age_seconds() -> float | None:
+    """How long ago the kernel started this process (Linux), not when this module was imported."""
+    try:
+        with open("/proc/self/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        with open("/proc/uptime") as uptime:
+            since_boot = float(uptime.read().split()[0])
+        started_after_boot = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: starttime
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0.0, since_boot - started_after_boot)
+
+
+PROCESS_STARTED_MONOTONIC = time.monotonic() - (_process_age_seconds() or 0.0)
+
+
 def uptime_seconds() -> int:
+    """Seconds since this process started (the Granian worker serving the request)."""
     return int(time.monotonic() - PROCESS_STARTED_MONOTONIC)
 
 

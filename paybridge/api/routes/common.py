@@ -19,6 +19,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "No such object (or another merchant's)"},
     413: {"model": ErrorOut, "description": "Body over 1 MB"},
     429: {"model": ErrorOut, "description": "Rate limited (see Retry-After)"},
+    503: {"model": ErrorOut, "description": "Database or Redis unavailable; nothing written"},
     "4XX": {"model": ErrorOut, "description": "Any other refusal, in the same shape"},
 }
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
