@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import AsyncGenerator, Callable
 from datetime import date, datetime
@@ -46,12 +45,11 @@ from paybridge.db import read_session
 from paybridge.errors import DomainError
 from paybridge.events import event_message, get_bus
 from paybridge.models import SettlementStatus, TransactionStatus
+from paybridge.selectors.api_logs import ApiLogFilters
 from paybridge.selectors.event_feed import events_after, last_event_id
 from paybridge.selectors.pagination import DEFAULT_LIMIT, PageRequest
 from paybridge.selectors.settlement_history import SettlementFilters
 from paybridge.selectors.transactions import TransactionFilters
-
-log = logging.getLogger(__name__)
 
 MAX_DEPTH = 8
 MAX_ALIASES = 15
@@ -181,8 +179,15 @@ class Query:
         ending_before: str | None = None,
         status: SettlementStatusEnum | None = None,  # type: ignore[valid-type]
         currency: str | None = None,
+        created_gte: datetime | None = None,
+        created_lt: datetime | None = None,
     ) -> t.SettlementList:
-        filters = SettlementFilters(status=status.value if status else None, currency=currency)
+        filters = SettlementFilters(
+            status=status.value if status else None,
+            currency=currency,
+            created_gte=created_gte,
+            created_lt=created_lt,
+        )
         result = await _call(
             resources.settlements_list,
             _principal(info),
@@ -214,8 +219,6 @@ class Query:
         method: str | None = None,
         status_code: int | None = None,
     ) -> t.ApiLogList:
-        from paybridge.selectors.api_logs import ApiLogFilters
-
         result = await _call(
             resources.api_logs_list,
             _principal(info),
