@@ -172,3 +172,8 @@ def login(browser, app: AppServer, email: str, password: str, *, next_path: str 
     )
     page.wait_for_selector("#merchant-name", timeout=30_000)
     return page
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the Redis-topology tests last, so the plain app is compiled and started only once."""
+    items.sort(key=lambda item: "redis_app" in getattr(item, "fixturenames", ()))
