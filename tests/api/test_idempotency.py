@@ -8,6 +8,7 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from paybridge.db import write_session
 from paybridge.models import IdempotencyRecord, Provider, Settlement, Transaction
 from paybridge.services.idempotency import idempotency_purge_expired
 from tests.api.conftest import Caller, error_of
@@ -117,7 +118,7 @@ def test_expired_keys_are_purged_and_reusable(
     client: TestClient, alice: Caller, db: TestDatabase
 ) -> None:
     first = post(client, alice, "old-key", PAYMENT)
-    with db.session() as session:
+    with write_session() as session:  # BEGIN IMMEDIATE: the log writer may be writing too
         record = session.exec(select(IdempotencyRecord)).one()
         assert record.expires_at - record.created_at == timedelta(hours=24)
         record.expires_at = record.created_at - timedelta(seconds=1)
@@ -125,7 +126,7 @@ def test_expired_keys_are_purged_and_reusable(
         session.commit()
     reused = post(client, alice, "old-key", {**PAYMENT, "amount": 999})
     assert reused.status_code == 201 and reused.json()["reference"] != first.json()["reference"]
-    with db.session() as session:
+    with write_session() as session:
         record = session.exec(select(IdempotencyRecord)).one()
         record.expires_at = record.created_at - timedelta(seconds=1)
         session.add(record)
