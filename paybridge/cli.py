@@ -167,8 +167,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Webhook delivery, payout processing and scheduled payouts until SIGTERM / Ctrl-C."""
-    import logging
-
+    from paybridge.logs import configure_logging
     from paybridge.worker import WorkerConfig, run_worker
 
     if args.concurrency < 1 or args.poll_interval <= 0:
@@ -176,10 +175,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             "error: --concurrency must be at least 1 and --poll-interval positive", file=sys.stderr
         )
         return 2
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_level)  # text, or JSON lines with PAYBRIDGE_LOG_FORMAT=json
     return run_worker(
         WorkerConfig(
             concurrency=args.concurrency,

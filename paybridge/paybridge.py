@@ -11,6 +11,9 @@ import paybridge.pages.webhooks  # noqa: F401  (each page module registers itsel
 from paybridge.api.app import api
 from paybridge.components.layout import PAGES
 from paybridge.events.relay import relay_outbox
+from paybridge.logs import configure_logging
+
+configure_logging()  # every Granian worker: text or JSON lines (PAYBRIDGE_LOG_FORMAT)
 
 app = rx.App(api_transformer=api)
 app.register_lifespan_task(relay_outbox)

@@ -1,4 +1,8 @@
-"""ASGI middleware of the /api/v1 app: the 1 MB body limit and the request log."""
+"""ASGI middleware of the /api/v1 app: the request id, the 1 MB body limit and the request log.
+
+Every request gets an id: the caller's `X-Request-Id` when it is a sane token, a new one
+otherwise. It is answered in `X-Request-Id`, set on log lines written while serving the request,
+and stored on the request's `ApiLog` row and on the outbox events the request wrote."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from paybridge.api.auth import SCOPE_KEY
 from paybridge.api.errors import error_body
 from paybridge.api.request_log import api_logs
 from paybridge.api.routes.health import PROBE_PATHS
+from paybridge.logs import accept_request_id, request_id_var
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -26,10 +31,26 @@ class ApiMiddleware:
             return
         started = time.perf_counter()
         status = {"code": 500}
+        headers = dict(scope.get("headers") or [])
+        request_id = accept_request_id(
+            headers.get(b"x-request-id", b"").decode("latin-1").strip() or None
+        )
+        token = request_id_var.set(request_id)
 
         async def send_logged(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                message = {
+                    **message,
+                    "headers": [
+                        *(
+                            (name, value)
+                            for name, value in message.get("headers", [])
+                            if name.lower() != b"x-request-id"
+                        ),
+                        (b"x-request-id", request_id.encode()),
+                    ],
+                }
             await send(message)
 
         try:
@@ -53,7 +74,9 @@ class ApiMiddleware:
                     method=scope.get("method", ""),
                     status_code=status["code"],
                     response_time_ms=round((time.perf_counter() - started) * 1000),
+                    request_id=request_id,
                 )
+            request_id_var.reset(token)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> Receive | None:
         """Read the whole body (at most the limit) up front; None when it is too large."""

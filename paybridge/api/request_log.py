@@ -43,6 +43,7 @@ class ApiLogBuffer:
         status_code: int,
         response_time_ms: int,
         created_at: datetime | None = None,
+        request_id: str | None = None,
     ) -> None:
         self._entries.append(
             {
@@ -51,6 +52,7 @@ class ApiLogBuffer:
                 "method": method[:8],
                 "status_code": status_code,
                 "response_time_ms": response_time_ms,
+                "request_id": request_id,
                 "created_at": created_at or utcnow(),
             }
         )

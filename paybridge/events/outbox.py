@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from paybridge.logs import current_request_id
 from paybridge.models import Event
 
 
@@ -24,8 +25,15 @@ class EventType(StrEnum):
 def record_event(
     session: Session, *, merchant_id: int, type: EventType, payload: dict[str, Any]
 ) -> Event:
-    """Add an outbox row; it commits (or rolls back) with the change it describes."""
-    event = Event(merchant_id=merchant_id, type=type.value, payload=payload)
+    """Add an outbox row; it commits (or rolls back) with the change it describes.
+
+    Inside an API request the row carries the request's id (see `paybridge.logs`)."""
+    event = Event(
+        merchant_id=merchant_id,
+        type=type.value,
+        payload=payload,
+        request_id=current_request_id(),
+    )
     session.add(event)
     return event
 

@@ -17,6 +17,8 @@ class ApiLog(SQLModel, table=True):
     method: str = Field(max_length=8)
     status_code: int
     response_time_ms: int
+    # The request's X-Request-Id; the outbox events it wrote carry the same id.
+    request_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
     __table_args__ = (sa.Index("ix_api_logs_merchant_created", "merchant_id", "created_at"),)

@@ -19,6 +19,8 @@ class Event(SQLModel, table=True):
     merchant_id: int = Field(foreign_key="users.id", nullable=False)
     type: str = Field(max_length=64)
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON, nullable=False)
+    # The X-Request-Id of the API request that caused it (None outside API requests).
+    request_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
     __table_args__ = (sa.Index("ix_events_merchant_id", "merchant_id", "id"),)
