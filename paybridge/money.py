@@ -4,9 +4,12 @@ rounds and formats amounts. Floats are refused everywhere: they cannot hold 0.10
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal, Inexact, InvalidOperation, localcontext
 
 from paybridge.errors import DomainError
+
+_PLAIN_DECIMAL = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 
 # ISO 4217 minor-unit exponents of the currencies we accept, grouped by exponent.
 _BY_EXPONENT = {
@@ -52,6 +55,8 @@ def parse_amount(value: object, currency: str, *, param: str = "amount") -> int:
         )
     if isinstance(value, str):
         text = value.strip().replace(",", "") if _is_grouped(value.strip()) else value.strip()
+        if not _PLAIN_DECIMAL.fullmatch(text):  # no "1e2", "1_000", "Infinity" or non-ASCII digits
+            raise DomainError("invalid_amount", f"Not a decimal amount: {value!r}.", param=param)
         try:
             number = Decimal(text)
         except InvalidOperation:
@@ -66,8 +71,15 @@ def parse_amount(value: object, currency: str, *, param: str = "amount") -> int:
         raise DomainError("invalid_amount", "Amount must be a finite number.", param=param)
     if number <= 0:
         raise DomainError("invalid_amount", "Amount must be greater than zero.", param=param)
-    scaled = number.scaleb(exp)
-    if scaled != scaled.to_integral_value():
+    with localcontext() as context:  # the default 28 digits would round "1.000…0001" to "1"
+        context.prec = 60
+        context.traps[Inexact] = True
+        try:
+            scaled = number.scaleb(exp)
+            whole_minor_units = scaled == scaled.to_integral_value()
+        except Inexact:
+            whole_minor_units = False
+    if not whole_minor_units:
         raise DomainError(
             "invalid_amount",
             f"{currency.upper()} amounts have at most {exp} decimal places.",
@@ -81,10 +93,11 @@ def parse_amount(value: object, currency: str, *, param: str = "amount") -> int:
 
 def _is_grouped(text: str) -> bool:
     """Accept '1,234.50' (thousands separators) but not '1,5' (a decimal comma)."""
-    whole = text.split(".")[0].lstrip("-+")
-    groups = whole.split(",")
+    whole, _, fraction = text.partition(".")
+    groups = whole.lstrip("-+").split(",")
     return (
-        len(groups) > 1
+        "," not in fraction
+        and len(groups) > 1
         and 1 <= len(groups[0]) <= 3
         and all(len(g) == 3 and g.isdigit() for g in groups[1:])
     )
