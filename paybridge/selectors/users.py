@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from paybridge.models import User
 
@@ -29,6 +29,11 @@ def initials_for(full_name: str, email: str) -> str:
             : 2 if len(words) > 1 else 1
         ].upper()
     return email[:1].upper()
+
+
+def user_by_email(*, session: Session, email: str) -> User | None:
+    """The account with this (already cleaned, lower-case) email."""
+    return session.exec(select(User).where(User.email == email)).first()
 
 
 def user_summary(*, session: Session, merchant_id: int) -> UserSummary | None:

@@ -17,6 +17,7 @@ from sqlmodel import Session, select, update
 from paybridge.db import read_session, utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.models import AuthSession, SessionKind, User
+from paybridge.selectors.users import user_by_email
 from paybridge.services import throttle
 from paybridge.services.users import check_password, clean_password, hash_password
 from paybridge.validation import clean_email
@@ -57,7 +58,7 @@ def authenticate(*, email: object, password: object, client: str) -> User:
             address = None
         if address is not None:
             with read_session() as session:
-                user = session.exec(select(User).where(User.email == address)).first()
+                user = user_by_email(session=session, email=address)
         ok = check_password(password, user.password_hash if user else _DUMMY_HASH)
         if user is not None and ok:
             throttle.reset(email_key)

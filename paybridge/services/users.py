@@ -9,6 +9,7 @@ from sqlmodel import select
 from paybridge.db import write_session
 from paybridge.errors import DomainError
 from paybridge.models import AccountType, KycStatus, PayoutSchedule, User
+from paybridge.selectors.users import user_by_email
 from paybridge.validation import clean_choice, clean_email, clean_text, clean_timezone
 
 UNCHANGED = object()  # "leave this field as it is" for optional updates
@@ -64,7 +65,7 @@ def user_create(
     )
     user.password_hash = hash_password(clean_password(password))
     with write_session() as session:
-        if session.exec(select(User.id).where(User.email == user.email)).first() is not None:
+        if user_by_email(session=session, email=user.email) is not None:
             raise DomainError("email_taken", "An account with this email exists.", param="email")
         session.add(user)
         try:
