@@ -13,7 +13,9 @@ from paybridge.models.delivery import (
 from paybridge.models.event import Event
 from paybridge.models.idempotency import IdempotencyRecord
 from paybridge.models.provider import Provider
+from paybridge.models.refund import Refund
 from paybridge.models.rollup import HourlyRollup
+from paybridge.models.saved_view import SavedView
 from paybridge.models.settlement import Settlement, SettlementStatus
 from paybridge.models.transaction import Transaction, TransactionStatus
 from paybridge.models.user import AccountType, KycStatus, PayoutSchedule, User
@@ -33,6 +35,8 @@ __all__ = [
     "OutboxCursor",
     "PayoutSchedule",
     "Provider",
+    "Refund",
+    "SavedView",
     "SessionKind",
     "Settlement",
     "SettlementStatus",

@@ -9,6 +9,12 @@ from sqlmodel import Field, SQLModel
 from paybridge.db import BigId, UTCDateTime, utcnow
 
 
+def payload_reference() -> sa.ColumnElement[str]:
+    """The payload's "reference" as text; queries must use this same expression to use the
+    index on it. `->>` means the same on PostgreSQL and SQLite (3.38+)."""
+    return sa.literal_column("payload").op("->>")(sa.literal_column("'reference'"))
+
+
 class Event(SQLModel, table=True):
     """The outbox. Written in the same DB transaction as the change it describes; the id only
     grows, so readers resume with `id > last_seen`."""
@@ -23,4 +29,8 @@ class Event(SQLModel, table=True):
     request_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
-    __table_args__ = (sa.Index("ix_events_merchant_id", "merchant_id", "id"),)
+    __table_args__ = (
+        sa.Index("ix_events_merchant_id", "merchant_id", "id"),
+        # A payment's (or payout's) timeline.
+        sa.Index("ix_events_merchant_reference", "merchant_id", payload_reference()),
+    )

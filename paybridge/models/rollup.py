@@ -10,7 +10,10 @@ from paybridge.db import UTCDateTime
 
 class HourlyRollup(SQLModel, table=True):
     """Per (merchant, UTC hour, currency, provider, status): count and sums of the transactions
-    currently in that status. Kept exact by the same DB transaction that changes a payment."""
+    currently in that status. Kept exact by the same DB transaction that changes a payment.
+
+    `refunded` / `refunded_net` sum the payments' refunded_amount / refunded_net: in `success`
+    buckets what partial refunds gave back, in `refunded` buckets all of gross / net."""
 
     __tablename__ = "hourly_rollups"
 
@@ -24,6 +27,12 @@ class HourlyRollup(SQLModel, table=True):
     gross: int = Field(default=0, sa_type=sa.BigInteger, nullable=False)
     fees: int = Field(default=0, sa_type=sa.BigInteger, nullable=False)
     net: int = Field(default=0, sa_type=sa.BigInteger, nullable=False)
+    refunded: int = Field(
+        default=0, sa_type=sa.BigInteger, nullable=False, sa_column_kwargs={"server_default": "0"}
+    )
+    refunded_net: int = Field(
+        default=0, sa_type=sa.BigInteger, nullable=False, sa_column_kwargs={"server_default": "0"}
+    )
 
     __table_args__ = (
         sa.UniqueConstraint(

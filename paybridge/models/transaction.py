@@ -38,6 +38,14 @@ class Transaction(SQLModel, table=True):
     customer_email: str = Field(max_length=254)
     fee: int = Field(sa_type=sa.BigInteger, nullable=False)
     net_amount: int = Field(sa_type=sa.BigInteger, nullable=False)
+    # Refunds so far (full or partial): the amount given back, and the part of net_amount
+    # they take back (net * refunded / amount, half up; all of it once fully refunded).
+    refunded_amount: int = Field(
+        default=0, sa_type=sa.BigInteger, nullable=False, sa_column_kwargs={"server_default": "0"}
+    )
+    refunded_net: int = Field(
+        default=0, sa_type=sa.BigInteger, nullable=False, sa_column_kwargs={"server_default": "0"}
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
@@ -46,7 +54,15 @@ class Transaction(SQLModel, table=True):
         sa.Index("ix_transactions_merchant_created", "merchant_id", "created_at", "id"),
         # Balance edges and filtered lists.
         sa.Index("ix_transactions_merchant_status_created", "merchant_id", "status", "created_at"),
+        # The transactions page and its export sorted by amount.
+        sa.Index("ix_transactions_merchant_amount", "merchant_id", "amount", "id"),
         sa.CheckConstraint("amount > 0", name="amount_positive"),
         sa.CheckConstraint("fee >= 0 AND fee <= amount", name="fee_range"),
         sa.CheckConstraint("net_amount = amount - fee", name="net"),
+        sa.CheckConstraint(
+            "refunded_amount >= 0 AND refunded_amount <= amount", name="refunded_range"
+        ),
+        sa.CheckConstraint(
+            "refunded_net >= 0 AND refunded_net <= net_amount", name="refunded_net_range"
+        ),
     )
