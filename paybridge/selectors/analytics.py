@@ -5,9 +5,12 @@ property-based test keeps the two identical. Both feed `build_metrics`, so the d
 below live in one place:
 
 - total transactions: every payment created in the period, whatever its status;
-- volume: gross of payments that are `success` now (refunded and failed ones excluded);
+- volume: gross of payments that are `success` now, less what partial refunds gave back
+  (fully refunded and failed ones excluded), so refunding a payment in parts ends where
+  refunding it at once does;
 - success rate: (success + refunded) / (success + refunded + failed), pending excluded;
-- average transaction: volume / number of `success` payments, rounded half up.
+- average transaction: volume / number of `success` payments (partially refunded ones
+  included), rounded half up.
 Rates and shares are integer basis points (9750 = 97.50 %) so nothing becomes a float.
 """
 
@@ -40,6 +43,8 @@ class StatusTotals:
     gross: int
     fees: int
     net: int
+    refunded: int = 0  # given back by refunds (for `success`: partial refunds)
+    refunded_net: int = 0  # the refunds' share of net
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,7 @@ def headline(cells: Iterable[StatusTotals]) -> Headline:
     by_status: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for cell in cells:
         by_status[cell.status][0] += cell.count
-        by_status[cell.status][1] += cell.gross
+        by_status[cell.status][1] += cell.gross - cell.refunded
     total = sum(count for count, _ in by_status.values())
     success_count, volume = by_status[TransactionStatus.SUCCESS]
     succeeded = success_count + by_status[TransactionStatus.REFUNDED][0]
@@ -194,7 +199,11 @@ def dashboard_metrics(
     """
     tz = ZoneInfo(period.tz)
     hourly = session.exec(
-        select(HourlyRollup.hour, sa.func.sum(HourlyRollup.gross), sa.func.sum(HourlyRollup.count))
+        select(
+            HourlyRollup.hour,
+            sa.func.sum(HourlyRollup.gross - HourlyRollup.refunded),
+            sa.func.sum(HourlyRollup.count),
+        )
         .where(*_bucket_filter(merchant_id, currency, period.start, period.end))
         .where(HourlyRollup.status == TransactionStatus.SUCCESS.value)
         .group_by(HourlyRollup.hour)
@@ -246,12 +255,14 @@ def _cells(
             sa.func.sum(HourlyRollup.gross),
             sa.func.sum(HourlyRollup.fees),
             sa.func.sum(HourlyRollup.net),
+            sa.func.sum(HourlyRollup.refunded),
+            sa.func.sum(HourlyRollup.refunded_net),
         )
         .where(*_bucket_filter(merchant_id, currency, start, end))
         .group_by(HourlyRollup.provider_id, HourlyRollup.status)
     ).all()
     return [
-        StatusTotals(pid, status, int(c), int(g), int(f), int(n))
-        for pid, status, c, g, f, n in rows
+        StatusTotals(pid, status, int(c), int(g), int(f), int(n), int(r), int(rn))
+        for pid, status, c, g, f, n, r, rn in rows
         if c
     ]

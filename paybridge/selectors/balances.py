@@ -19,8 +19,10 @@ from paybridge.settings import get_settings
 @dataclass(frozen=True)
 class CurrencyBalance:
     currency: str
-    available: int  # net of successful payments past the hold period, minus payouts not failed
-    pending: int  # net of successful payments still inside the hold period
+    # Net of successful payments (less the net share of their partial refunds) past the hold
+    # period, minus payouts that have not failed; it can go below zero after refunds.
+    available: int
+    pending: int  # the same net of successful payments still inside the hold period
 
 
 def hold_days_for(user: User) -> int:
@@ -40,11 +42,12 @@ def balances(
 
     released: dict[str, int] = defaultdict(int)
     total: dict[str, int] = defaultdict(int)
+    kept = HourlyRollup.net - HourlyRollup.refunded_net
     rollup_rows = session.exec(
         select(
             HourlyRollup.currency,
-            sa.func.sum(sa.case((HourlyRollup.hour < cutoff_hour, HourlyRollup.net), else_=0)),
-            sa.func.sum(HourlyRollup.net),
+            sa.func.sum(sa.case((HourlyRollup.hour < cutoff_hour, kept), else_=0)),
+            sa.func.sum(kept),
         )
         .where(HourlyRollup.merchant_id == merchant_id, HourlyRollup.status == success)
         .group_by(HourlyRollup.currency)
@@ -54,7 +57,7 @@ def balances(
         total[currency] += int(total_net or 0)
     # The hour the cutoff falls in: count its payments one by one.
     edge_rows = session.exec(
-        select(Transaction.currency, sa.func.sum(Transaction.net_amount))
+        select(Transaction.currency, sa.func.sum(Transaction.net_amount - Transaction.refunded_net))
         .where(
             Transaction.merchant_id == merchant_id,
             Transaction.status == success,

@@ -29,7 +29,7 @@ def dashboard_metrics_raw(
     tz = ZoneInfo(period.tz)
     daily: dict[date, tuple[int, int]] = {}
     rows = session.exec(
-        select(Transaction.created_at, Transaction.amount).where(
+        select(Transaction.created_at, Transaction.amount - Transaction.refunded_amount).where(
             *_filter(merchant_id, currency, period.start, period.end),
             Transaction.status == TransactionStatus.SUCCESS.value,
         )
@@ -67,11 +67,13 @@ def _cells(session: Session, merchant_id: int, currency: str, period: Period) ->
             sa.func.sum(Transaction.amount),
             sa.func.sum(Transaction.fee),
             sa.func.sum(Transaction.net_amount),
+            sa.func.sum(Transaction.refunded_amount),
+            sa.func.sum(Transaction.refunded_net),
         )
         .where(*_filter(merchant_id, currency, period.start, period.end))
         .group_by(Transaction.provider_id, Transaction.status)
     ).all()
     return [
-        StatusTotals(pid, status, int(c), int(g), int(f), int(n))
-        for pid, status, c, g, f, n in rows
+        StatusTotals(pid, status, int(c), int(g), int(f), int(n), int(r), int(rn))
+        for pid, status, c, g, f, n, r, rn in rows
     ]

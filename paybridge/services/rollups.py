@@ -12,7 +12,7 @@ from sqlmodel import Session
 from paybridge.models import HourlyRollup, Transaction
 
 BUCKET_KEY = ("merchant_id", "currency", "hour", "provider_id", "status")
-SUMS = ("count", "gross", "fees", "net")
+SUMS = ("count", "gross", "fees", "net", "refunded", "refunded_net")
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -20,13 +20,14 @@ def floor_hour(moment: datetime) -> datetime:
 
 
 def rollup_add(session: Session, *, transaction: Transaction, status: str, sign: int) -> None:
-    """Add (sign=+1) or remove (sign=-1) one transaction from its (hour, status) bucket."""
+    """Add (sign=+1) or remove (sign=-1) one transaction, as it is now, from its (hour, status)
+    bucket: remove before changing a payment, add after."""
     rollup_apply(session, [(transaction, status, sign)])
 
 
 def rollup_apply(session: Session, changes: Iterable[tuple[Transaction, str, int]]) -> None:
     """Apply many (transaction, status, ±1) changes with one upsert per touched bucket."""
-    deltas: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    deltas: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(SUMS))
     for tx, status, sign in changes:
         key = (tx.merchant_id, tx.currency, floor_hour(tx.created_at), tx.provider_id, status)
         delta = deltas[key]
@@ -34,6 +35,8 @@ def rollup_apply(session: Session, changes: Iterable[tuple[Transaction, str, int
         delta[1] += sign * tx.amount
         delta[2] += sign * tx.fee
         delta[3] += sign * tx.net_amount
+        delta[4] += sign * tx.refunded_amount
+        delta[5] += sign * tx.refunded_net
     if not deltas:
         return
     table = HourlyRollup.__table__

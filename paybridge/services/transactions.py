@@ -1,5 +1,6 @@
-"""Payments: create one, move it through its statuses. Each call writes the transaction, its
-hourly rollup and an outbox event in one DB transaction, then publishes the event."""
+"""Payments: create one, move it through its statuses, refund it in full or in part. Each call
+writes the transaction, its hourly rollup and an outbox event in one DB transaction, then
+publishes the event."""
 
 from __future__ import annotations
 
@@ -13,12 +14,17 @@ from sqlmodel import Session, select
 from paybridge.db import utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.events import EventType, commit_and_publish, record_event
-from paybridge.models import Provider, Transaction, TransactionStatus
+from paybridge.models import Event, Provider, Refund, Transaction, TransactionStatus
 from paybridge.models.transaction import TRANSITIONS
-from paybridge.money import normalize_currency, validate_minor_units
+from paybridge.money import format_money, normalize_currency, validate_minor_units
 from paybridge.services.providers import provider_fee
 from paybridge.services.rollups import rollup_add
-from paybridge.validation import clean_choice, clean_email, clean_reference
+from paybridge.validation import (
+    clean_choice,
+    clean_email,
+    clean_idempotency_key,
+    clean_reference,
+)
 
 CREATABLE_STATUSES = (
     TransactionStatus.PENDING,
@@ -42,6 +48,7 @@ def transaction_payload(tx: Transaction, provider_code: str) -> dict[str, Any]:
         "customer_email": tx.customer_email,
         "fee": tx.fee,
         "net_amount": tx.net_amount,
+        "refunded_amount": tx.refunded_amount,
         "created_at": tx.created_at.isoformat(),
         "updated_at": tx.updated_at.isoformat(),
     }
@@ -114,23 +121,22 @@ def transaction_create(
 
 
 def transaction_update_status(*, merchant_id: int, reference: str, status: str) -> Transaction:
-    """Move a payment along pending -> success|failed, success -> refunded."""
+    """Move a payment along pending -> success|failed, success -> refunded. Becoming refunded
+    refunds whatever is left of it, exactly as `transaction_refund` of that amount would."""
     reference = clean_reference(reference)
     new_status = clean_choice(status, TransactionStatus, param="status")
     with write_session() as session:
-        tx = session.exec(
-            select(Transaction)
-            .where(Transaction.merchant_id == merchant_id, Transaction.reference == reference)
-            .with_for_update()
-        ).first()
-        if tx is None:
-            raise DomainError("not_found", "No such payment.", param="reference")
+        tx = _locked(session, merchant_id, reference)
         if new_status not in TRANSITIONS[tx.status]:
             raise DomainError(
                 "invalid_status_transition",
                 f"A {tx.status} payment cannot become {new_status}.",
                 param="status",
             )
+        if new_status == TransactionStatus.REFUNDED:
+            event = _refund(session, tx, tx.amount - tx.refunded_amount, idempotency_key=None)
+            commit_and_publish(session, [event])
+            return tx
         previous = tx.status
         rollup_add(session, transaction=tx, status=previous, sign=-1)
         tx.status = new_status
@@ -146,6 +152,125 @@ def transaction_update_status(*, merchant_id: int, reference: str, status: str) 
         )
         commit_and_publish(session, [event])
         return tx
+
+
+def refunded_net_share(*, amount: int, net_amount: int, refunded: int) -> int:
+    """The part of a payment's net that `refunded` minor units (all refunds so far) take back:
+    net_amount * refunded / amount, rounded half up — so all of it once fully refunded, and
+    successive partial refunds add up to exactly what one refund of their sum would take."""
+    return (2 * net_amount * refunded + amount) // (2 * amount)
+
+
+def transaction_refund(
+    *, merchant_id: int, reference: str, amount: int, idempotency_key: str | None = None
+) -> Transaction:
+    """Give back `amount` minor units of a successful payment: part or all of what is left.
+
+    In one DB transaction (the payment row locked): the payment's refunded totals grow, it
+    becomes `refunded` once nothing is left (until then it stays `success`), its rollup bucket
+    follows, a refund row and a `transaction.updated` event (payload `refund`: amount, net,
+    remaining) are written. Balances drop by the refund's share of the net, the dashboard volume
+    by its amount. The same idempotency key returns the payment without refunding again;
+    reusing it for another payment or amount is refused.
+    """
+    reference = clean_reference(reference)
+    amount = validate_minor_units(amount)
+    key = clean_idempotency_key(idempotency_key) if idempotency_key is not None else None
+    with write_session() as session:
+        tx = _locked(session, merchant_id, reference)
+        if key is not None and _replayed(session, merchant_id, key, tx, amount):
+            return tx
+        if tx.status != TransactionStatus.SUCCESS:
+            raise DomainError(
+                "not_refundable",
+                f"Only successful payments can be refunded; this one is {tx.status}.",
+                param="reference",
+            )
+        remaining = tx.amount - tx.refunded_amount
+        if amount > remaining:
+            raise DomainError(
+                "refund_exceeds_remaining",
+                f"At most {format_money(remaining, tx.currency)} of this payment can be refunded.",
+                param="amount",
+            )
+        event = _refund(session, tx, amount, idempotency_key=key)
+        try:
+            session.flush()
+        except IntegrityError:  # a concurrent refund of another payment took the same key
+            session.rollback()
+            raise _key_conflict() from None
+        commit_and_publish(session, [event])
+        return tx
+
+
+def _refund(
+    session: Session, tx: Transaction, amount: int, *, idempotency_key: str | None
+) -> Event:
+    """Apply a refund to the locked payment `tx` in the caller's transaction; return its event."""
+    previous_status, previous_net = tx.status, tx.refunded_net
+    rollup_add(session, transaction=tx, status=previous_status, sign=-1)
+    tx.refunded_amount += amount
+    tx.refunded_net = refunded_net_share(
+        amount=tx.amount, net_amount=tx.net_amount, refunded=tx.refunded_amount
+    )
+    if tx.refunded_amount == tx.amount:
+        tx.status = TransactionStatus.REFUNDED.value
+    tx.updated_at = utcnow()
+    session.add(tx)
+    rollup_add(session, transaction=tx, status=tx.status, sign=+1)
+    refund = Refund(
+        merchant_id=tx.merchant_id,
+        transaction_id=tx.id,
+        amount=amount,
+        net=tx.refunded_net - previous_net,
+        idempotency_key=idempotency_key,
+    )
+    session.add(refund)
+    provider_code = session.get(Provider, tx.provider_id).code
+    return record_event(
+        session,
+        merchant_id=tx.merchant_id,
+        type=EventType.TRANSACTION_UPDATED,
+        payload={
+            **transaction_payload(tx, provider_code),
+            "previous_status": previous_status,
+            "refund": {
+                "amount": amount,
+                "net": refund.net,
+                "remaining": tx.amount - tx.refunded_amount,
+            },
+        },
+    )
+
+
+def _replayed(session: Session, merchant_id: int, key: str, tx: Transaction, amount: int) -> bool:
+    earlier = session.exec(
+        select(Refund).where(Refund.merchant_id == merchant_id, Refund.idempotency_key == key)
+    ).first()
+    if earlier is None:
+        return False
+    if earlier.transaction_id != tx.id or earlier.amount != amount:
+        raise _key_conflict()
+    return True
+
+
+def _key_conflict() -> DomainError:
+    return DomainError(
+        "idempotency_key_reused",
+        "This idempotency key was already used for a different refund.",
+        param="idempotency_key",
+    )
+
+
+def _locked(session: Session, merchant_id: int, reference: str) -> Transaction:
+    tx = session.exec(
+        select(Transaction)
+        .where(Transaction.merchant_id == merchant_id, Transaction.reference == reference)
+        .with_for_update()
+    ).first()
+    if tx is None:
+        raise DomainError("not_found", "No such payment.", param="reference")
+    return tx
 
 
 def _active_provider(session: Session, code: object) -> Provider:

@@ -79,6 +79,10 @@ def feed_item(message: dict[str, Any], tz: str) -> dict[str, str]:
             "credit-card",
             "blue",
         )
+    elif kind == "transaction.updated" and isinstance(data.get("refund"), dict):
+        refunded = format_money(int(data["refund"].get("amount", 0)), data["currency"])
+        whole = "in full" if data["status"] == "refunded" else "in part"
+        text, icon, color = f"Refunded {refunded} of payment {amount} ({whole})", "undo-2", "gray"
     elif kind == "transaction.updated":
         verb = {"success": "succeeded", "failed": "failed", "refunded": "was refunded"}.get(
             data["status"], data["status"]
