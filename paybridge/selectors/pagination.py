@@ -73,16 +73,19 @@ def keyset_page(
     order: Sequence[Any],
     cursor_values: Sequence[Any] | None,
     page: PageRequest,
+    descending: bool = True,
 ) -> tuple[list[Any], bool]:
-    """Run `query` (already filtered and scoped) for one page, newest first.
+    """Run `query` (already filtered and scoped) for one page, newest first (or in ascending
+    `order` when not `descending`).
 
     `order` are the columns that order the list uniquely, most significant first (for
     example created_at, id); `cursor_values` are their values for the cursor object.
     """
     backwards = page.ending_before is not None
     if cursor_values is not None:
-        query = query.where(_beyond(order, cursor_values, newer=backwards))
-    direction = (lambda c: c.asc()) if backwards else (lambda c: c.desc())
+        query = query.where(beyond(order, cursor_values, greater=backwards == descending))
+    ascending = backwards == descending
+    direction = (lambda c: c.asc()) if ascending else (lambda c: c.desc())
     rows = list(session.exec(query.order_by(*(direction(c) for c in order)).limit(page.limit + 1)))
     has_more = len(rows) > page.limit
     rows = rows[: page.limit]
@@ -91,11 +94,14 @@ def keyset_page(
     return rows, has_more
 
 
-def _beyond(order: Sequence[Any], values: Sequence[Any], *, newer: bool) -> Any:
-    """(c1, c2, ...) > values when `newer`, else < values — spelled out so that every backend
-    uses the index and typed binds (SQLite stores aware datetimes as text)."""
+def beyond(order: Sequence[Any], values: Sequence[Any], *, greater: bool) -> Any:
+    """(c1, c2, ...) > values when `greater`, else < values — spelled out so that every backend
+    uses the index and typed binds (SQLite stores aware datetimes as text). The redundant
+    `c1 >= v1` (or `<=`) in front bounds the index range: without it PostgreSQL scans the
+    index from its start to the cursor on every page."""
     terms = []
     for i, column in enumerate(order):
-        compare = column > values[i] if newer else column < values[i]
+        compare = column > values[i] if greater else column < values[i]
         terms.append(sa.and_(*(order[j] == values[j] for j in range(i)), compare))
-    return sa.or_(*terms)
+    bound = order[0] >= values[0] if greater else order[0] <= values[0]
+    return sa.and_(bound, sa.or_(*terms))
