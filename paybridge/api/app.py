@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from paybridge.api import errors, web_auth
+from paybridge.api import errors, exports, web_auth
 from paybridge.api.v1 import PREFIX, build_v1
 
 
@@ -14,6 +14,7 @@ def build_api() -> FastAPI:
     for unavailable in errors.unavailable_errors():
         api.add_exception_handler(unavailable, errors.unavailable_error_handler)
     api.include_router(web_auth.router)
+    api.include_router(exports.router)
     api.mount(PREFIX, build_v1())
     return api
 

@@ -1,0 +1,230 @@
+"""CSV export of a merchant's filtered payments, streamed in constant memory.
+
+`transactions_csv` reads the rows in keyset batches (selectors.transactions.transaction_batches)
+and yields one encoded chunk per batch, so a million rows never sit in memory at once and no
+database connection is held while the client reads. Amounts are exact major units with their
+currency (never floats); timestamps are ISO 8601 with the offset of the merchant's timezone,
+which the header names.
+
+Progress: after every chunk the export records how many rows it has produced under an export
+id the page chose (`ExportProgress`: in process, or in Redis when REDIS_URL is set so that any
+worker can read it); the page polls it against the total it counted for the same snapshot.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlmodel import select
+
+from paybridge.db import read_session
+from paybridge.models import Provider
+from paybridge.money import exponent
+from paybridge.selectors.transactions import TransactionFilters, transaction_batches
+from paybridge.settings import get_settings
+
+BATCH_SIZE = 5000
+PROGRESS_TTL = 3600  # seconds a finished or abandoned export's progress is kept
+EXPORT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+# Cells a spreadsheet would run as a formula get a leading apostrophe (OWASP CSV injection).
+_FORMULA_START = frozenset("=+-@\t\r")
+
+
+def csv_header(tz: str) -> list[str]:
+    return [
+        "reference",
+        f"created_at ({tz})",
+        f"updated_at ({tz})",
+        "status",
+        "currency",
+        "amount",
+        "fee",
+        "net",
+        "refunded",
+        "provider",
+        "customer_email",
+    ]
+
+
+def major_units(minor: int, exp: int) -> str:
+    """Exact major units without grouping: (123456, 2) -> '1234.56', (-5, 2) -> '-0.05'."""
+    sign = "-" if minor < 0 else ""
+    if exp == 0:
+        return f"{minor}"
+    whole, frac = divmod(abs(minor), 10**exp)
+    return f"{sign}{whole}.{frac:0{exp}d}"
+
+
+def safe_cell(text: str) -> str:
+    return "'" + text if text[:1] in _FORMULA_START else text
+
+
+def _formatter(exp: int) -> Callable[[int], str]:
+    """A fast major_units for amounts (never negative) of one exponent."""
+    if exp == 0:
+        return str
+    if exp == 2:
+        cents = [f"{i:02d}" for i in range(100)]
+        return lambda minor: f"{minor // 100}.{cents[minor % 100]}"
+    return lambda minor: major_units(minor, exp)
+
+
+def transactions_csv(
+    *,
+    merchant_id: int,
+    filters: TransactionFilters,
+    sort: str,
+    tz: str,
+    on_progress: Callable[[int, bool], None] | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> Iterator[bytes]:
+    """The CSV (header first) of every payment matching `filters`, in `sort` order.
+
+    `on_progress(rows, finished)` is called after each chunk is produced."""
+    zone = ZoneInfo(tz)
+    with read_session() as session:
+        codes = {p.id: p.code for p in session.exec(select(Provider)).all()}
+    formatters: dict[str, Callable[[int], str]] = {}
+    formula = _FORMULA_START
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(csv_header(tz))
+    rows = 0
+    for batch in transaction_batches(
+        merchant_id=merchant_id, filters=filters, sort=sort, batch_size=batch_size
+    ):
+        out = []
+        append = out.append
+        for (
+            _id,
+            reference,
+            created_at,
+            updated_at,
+            status,
+            amount,
+            currency,
+            fee,
+            net,
+            refunded,
+            provider_id,
+            email,
+        ) in batch:
+            money = formatters.get(currency)
+            if money is None:
+                money = formatters[currency] = _formatter(exponent(currency))
+            created = created_at.astimezone(zone).isoformat(timespec="seconds")
+            append(
+                (
+                    reference if reference[:1] not in formula else "'" + reference,
+                    created,
+                    created
+                    if updated_at == created_at
+                    else updated_at.astimezone(zone).isoformat(timespec="seconds"),
+                    status,
+                    currency,
+                    money(amount),
+                    money(fee),
+                    money(net),
+                    money(refunded),
+                    codes.get(provider_id, ""),
+                    email if email[:1] not in formula else "'" + email,
+                )
+            )
+        writer.writerows(out)
+        rows += len(out)
+        chunk = buffer.getvalue().encode()
+        buffer.seek(0)
+        buffer.truncate()
+        yield chunk
+        if on_progress is not None:
+            on_progress(rows, False)
+    if buffer.tell():  # nothing matched: the header alone
+        yield buffer.getvalue().encode()
+    if on_progress is not None:
+        on_progress(rows, True)
+
+
+# --- progress -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    rows: int
+    finished: bool
+    cancelled: bool = False
+
+
+class ExportProgress:
+    """Rows produced so far per (merchant, export id); Redis when configured, else memory."""
+
+    _lock = threading.Lock()
+    _memory: dict[str, tuple[float, Progress]] = {}
+
+    @staticmethod
+    def _key(merchant_id: int, export_id: str) -> str:
+        return f"paybridge:export:{merchant_id}:{export_id}"
+
+    @classmethod
+    def set(cls, merchant_id: int, export_id: str, progress: Progress) -> None:
+        key = cls._key(merchant_id, export_id)
+        url = get_settings().redis_url
+        if url:
+            from paybridge.redis_client import redis_for
+
+            redis_for(url).setex(key, PROGRESS_TTL, json.dumps(progress.__dict__))
+            return
+        now = time.monotonic()
+        with cls._lock:
+            for stale in [k for k, (t, _) in cls._memory.items() if now - t > PROGRESS_TTL]:
+                del cls._memory[stale]
+            cls._memory[key] = (now, progress)
+
+    @classmethod
+    def get(cls, merchant_id: int, export_id: str) -> Progress | None:
+        key = cls._key(merchant_id, export_id)
+        url = get_settings().redis_url
+        if url:
+            from paybridge.redis_client import redis_for
+
+            raw = redis_for(url).get(key)
+            return None if raw is None else Progress(**json.loads(raw))
+        with cls._lock:
+            found = cls._memory.get(key)
+        return None if found is None else found[1]
+
+
+def export_stream(
+    *, merchant_id: int, filters: TransactionFilters, sort: str, tz: str, export_id: str | None
+) -> Iterator[bytes]:
+    """`transactions_csv` reporting its progress under `export_id` (when given); an export
+    whose client went away before the end is marked cancelled."""
+    if export_id is None:
+        yield from transactions_csv(merchant_id=merchant_id, filters=filters, sort=sort, tz=tz)
+        return
+    rows_done = 0
+
+    def report(rows: int, finished: bool) -> None:
+        nonlocal rows_done
+        rows_done = rows
+        ExportProgress.set(merchant_id, export_id, Progress(rows=rows, finished=finished))
+
+    report(0, False)
+    finished = False
+    try:
+        yield from transactions_csv(
+            merchant_id=merchant_id, filters=filters, sort=sort, tz=tz, on_progress=report
+        )
+        finished = True
+    finally:
+        if not finished:
+            ExportProgress.set(
+                merchant_id, export_id, Progress(rows=rows_done, finished=True, cancelled=True)
+            )
