@@ -1,4 +1,4 @@
-"""`python -m paybridge <command>`: migrate, seed, createuser, simulate, worker."""
+"""`python -m paybridge <command>`: migrate, seed, createuser, simulate, worker, serve."""
 
 from __future__ import annotations
 
@@ -27,10 +27,11 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 
 
 def _find_user(email: str) -> User | None:
+    from paybridge.selectors.users import user_by_email
     from paybridge.validation import clean_email
 
     with read_session() as session:
-        return session.exec(select(User).where(User.email == clean_email(email))).first()
+        return user_by_email(session=session, email=clean_email(email))
 
 
 def _ensure_merchant(
@@ -219,6 +220,11 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--count", type=int, default=0, help="stop after N payments")
     simulate.set_defaults(func=cmd_simulate)
 
+    commands.add_parser(
+        "serve",
+        help="reflex run --env prod, replacing Granian workers that die; "
+        "options after `serve` go to `reflex run`",
+    )
     worker = commands.add_parser("worker", help="deliver webhooks, process and schedule payouts")
     worker.add_argument("--concurrency", type=int, default=8, help="HTTP requests in flight")
     worker.add_argument("--poll-interval", type=float, default=0.2, help="seconds between polls")
@@ -229,6 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:  # every later option belongs to `reflex run`
+        from paybridge.serve import serve
+
+        return serve(argv[1:])
     args = build_parser().parse_args(argv)
     if getattr(args, "days", 1) <= 0 or getattr(args, "transactions", 1) < 0:
         print("error: --days must be positive and --transactions not negative", file=sys.stderr)

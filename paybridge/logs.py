@@ -106,3 +106,5 @@ def configure_logging(level: str | None = None, *, force: bool = False) -> None:
         root.removeHandler(old)
     root.addHandler(make_handler())
     root.setLevel(getattr(logging, name, logging.INFO))
+    # Readiness probes read the migration state; alembic would log two INFO lines per probe.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)

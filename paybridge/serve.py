@@ -1,0 +1,52 @@
+"""`python -m paybridge serve [reflex run options]`: `reflex run --env prod` with self-healing
+Granian workers.
+
+Reflex 0.10 starts Granian without `respawn_failed_workers`, so one worker process dying (an
+OOM kill, a segfault in a native library, kill -9) makes Granian shut the whole app down. This
+command runs the same `reflex run` in this process with Granian told to start a replacement
+instead (Granian's own crash-loop guard still stops the app if a worker keeps dying within
+seconds of its start). Everything else is plain `reflex run`: pass its options after `serve`,
+e.g. `python -m paybridge serve --backend-only --backend-port 8000`.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+RESPAWN_INTERVAL = 1.0  # seconds between starting replacement workers
+
+
+def enable_worker_respawn(interval: float = RESPAWN_INTERVAL) -> None:
+    """Make every Granian server created from now on in this process replace dead workers."""
+    from granian.server import common
+
+    original = common.AbstractServer.__init__
+    if getattr(original, "_paybridge_respawn", False):
+        return
+
+    @functools.wraps(original)
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("respawn_failed_workers", True)
+        kwargs.setdefault("respawn_interval", interval)
+        original(self, *args, **kwargs)
+
+    init._paybridge_respawn = True  # type: ignore[attr-defined]
+    common.AbstractServer.__init__ = init  # type: ignore[method-assign]
+
+
+def reflex_run_args(argv: list[str]) -> list[str]:
+    """`reflex run` arguments: production mode unless the caller chose an --env."""
+    has_env = any(arg == "--env" or arg.startswith("--env=") for arg in argv)
+    return ["run", *argv] if has_env else ["run", "--env", "prod", *argv]
+
+
+def serve(argv: list[str]) -> int:
+    enable_worker_respawn()
+    from reflex.reflex import cli
+
+    try:
+        cli.main(args=reflex_run_args(argv), prog_name="reflex", standalone_mode=True)
+    except SystemExit as exit_:
+        return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    return 0
