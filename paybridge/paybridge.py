@@ -5,8 +5,10 @@ import reflex as rx
 import paybridge.pages.auth
 import paybridge.pages.dashboard
 import paybridge.pages.developers
+import paybridge.pages.payment
 import paybridge.pages.settings
 import paybridge.pages.settlements
+import paybridge.pages.transactions
 import paybridge.pages.webhooks  # noqa: F401  (each page module registers itself)
 from paybridge.api.app import api
 from paybridge.components.layout import PAGES

@@ -1,0 +1,526 @@
+"""`/transactions`: search, filters, sorting and cursor pages over the merchant's payments, with
+the filters in the URL, saved views, a live "N new payments" banner and a streamed CSV export.
+
+The filters live in the URL's query string (`paybridge.transaction_query`, shared with saved
+views and the export route): `load` reads them from the URL, and every change writes the
+canonical query string back with `history.replaceState`, so a view can be bookmarked, shared
+and reloaded.
+
+Stable pages: a listing is pinned to the newest payment id that existed when it was (re)loaded
+(`_snapshot`). Pages are keyset pages of that fixed set, so rows never jump while payments
+arrive; the banner counts the matching payments newer than the snapshot and "Show" moves the
+snapshot forward.
+
+Live count: a background event subscribes to the merchant's events on the bus (as the
+dashboard does). Event payloads update the status of visible rows at once; the count itself is
+re-read from the database (one indexed count of ids above the snapshot, capped), at most every
+NEW_COUNT_INTERVAL while events arrive and every RECONCILE_INTERVAL anyway, because only the
+database can say whether a payment matches every filter (a pending payment may succeed later).
+Idle pages cost nothing but the subscription.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from dataclasses import replace
+from typing import Any
+
+import reflex as rx
+from sqlmodel import select
+
+from paybridge.db import read_session
+from paybridge.display import format_count, format_local
+from paybridge.errors import DomainError
+from paybridge.events import get_bus
+from paybridge.exports import ExportProgress
+from paybridge.models import Provider, User
+from paybridge.money import format_money
+from paybridge.selectors.analytics import merchant_currencies
+from paybridge.selectors.pagination import PageRequest
+from paybridge.selectors.saved_views import saved_view_get, saved_views
+from paybridge.selectors.transactions import (
+    TransactionFilters,
+    latest_transaction_id,
+    transactions_count,
+    transactions_page,
+)
+from paybridge.services.saved_views import saved_view_create, saved_view_delete
+from paybridge.state.auth import form_text
+from paybridge.state.session import SessionState
+from paybridge.transaction_query import (
+    PARAMS,
+    TransactionQuery,
+    parse_query,
+    parse_query_string,
+    with_changes,
+)
+
+PAGE_SIZE = 25
+NEW_COUNT_CAP = 1000  # the banner says "1,000+" beyond this
+NEW_COUNT_INTERVAL = 1.0  # seconds between recounts while events arrive
+RECONCILE_INTERVAL = 15.0  # recount anyway, in case a bus message was lost
+EXPORT_POLL = 0.5
+EXPORT_STALL = 600.0  # stop watching an export that has not moved for this long
+ROUTE = "/transactions"
+
+
+class TransactionsState(SessionState):
+    # The filters, display-ready ("" = not set); also the form's default values.
+    search: str = ""
+    status: str = ""
+    provider: str = ""
+    currency: str = ""
+    date_from: str = ""
+    date_to: str = ""
+    amount_min: str = ""
+    amount_max: str = ""
+    sort: str = "created_desc"
+    query_string: str = ""
+    filter_error: str = ""
+    form_key: int = 0  # bumps to re-mount the form with new default values
+
+    providers: list[list[str]] = []  # [code, name]
+    currencies: list[str] = []
+    timezone: str = "UTC"
+
+    rows: list[dict[str, str]] = []
+    total_label: str = ""
+    has_next: bool = False
+    has_previous: bool = False
+    new_count: int = 0
+    new_label: str = ""
+    live: bool = False
+
+    views: list[dict[str, str]] = []
+    view_error: str = ""
+
+    exporting: bool = False
+    export_rows: str = ""
+    export_total: str = ""
+    export_percent: int = 0
+    export_message: str = ""
+
+    _snapshot: int = 0
+    _first_ref: str = ""
+    _last_ref: str = ""
+    _listener: int = 0
+    _export_id: str = ""
+    _export_total: int = 0
+
+    # ----- helpers -------------------------------------------------------------------------
+
+    def _query(self) -> TransactionQuery:
+        return TransactionQuery(
+            search=self.search,
+            status=self.status,
+            provider=self.provider,
+            currency=self.currency,
+            date_from=self.date_from,
+            date_to=self.date_to,
+            amount_min=self.amount_min,
+            amount_max=self.amount_max,
+            sort=self.sort,
+        )
+
+    def _set_query(self, query: TransactionQuery) -> None:
+        for name, value in query.as_dict().items():
+            setattr(self, name, value)
+        self.query_string = query.to_query_string()
+        self.form_key += 1
+
+    def _filters(self) -> TransactionFilters:
+        return replace(self._query().to_filters(self.timezone), snapshot_id=self._snapshot)
+
+    def _url_script(self) -> rx.event.EventSpec:
+        target = ROUTE + (f"?{self.query_string}" if self.query_string else "")
+        return rx.call_script(f"window.history.replaceState(null, '', {json.dumps(target)})")
+
+    def _show(self, merchant_id: int, page: PageRequest | None = None) -> None:
+        """Read one page of the pinned listing (the first when `page` is None)."""
+        request = page or PageRequest(limit=PAGE_SIZE)
+        filters = self._filters()
+        with read_session() as session:
+            result = transactions_page(
+                session=session,
+                merchant_id=merchant_id,
+                page=request,
+                filters=filters,
+                sort=self.sort,
+            )
+            total = transactions_count(session=session, merchant_id=merchant_id, filters=filters)
+        tz = self.timezone
+        self.rows = [
+            {
+                "reference": r.reference,
+                "href": f"{ROUTE}/{r.reference}",
+                "customer": r.customer_email,
+                "amount": format_money(r.amount, r.currency),
+                "refunded": (
+                    f"{format_money(r.refunded_amount, r.currency)} refunded"
+                    if r.refunded_amount and r.status != "refunded"
+                    else ""
+                ),
+                "provider": r.provider_name,
+                "status": r.status,
+                "created": format_local(r.created_at, tz, seconds=True),
+            }
+            for r in result.data
+        ]
+        self._first_ref = result.data[0].reference if result.data else ""
+        self._last_ref = result.data[-1].reference if result.data else ""
+        if request.ending_before is not None:
+            self.has_previous, self.has_next = result.has_more, True
+        else:
+            self.has_next, self.has_previous = result.has_more, request.starting_after is not None
+        self.total_label = f"{format_count(total)} payment{'' if total == 1 else 's'}"
+
+    def _reset_listing(self, merchant_id: int) -> None:
+        """Pin the listing to now and show its first page."""
+        with read_session() as session:
+            self._snapshot = latest_transaction_id(session=session)
+        self.new_count, self.new_label = 0, ""
+        self._show(merchant_id)
+
+    def _count_new(self, merchant_id: int) -> None:
+        with read_session() as session:
+            count = transactions_count(
+                session=session,
+                merchant_id=merchant_id,
+                filters=replace(self._filters(), snapshot_id=None),
+                after_id=self._snapshot,
+                limit=NEW_COUNT_CAP,
+            )
+        self.new_count = count
+        shown = f"{format_count(count)}{'+' if count >= NEW_COUNT_CAP else ''}"
+        self.new_label = f"{shown} new payment{'' if count == 1 else 's'}" if count else ""
+
+    def _load_context(self, merchant_id: int) -> None:
+        with read_session() as session:
+            user = session.get(User, merchant_id)
+            self.timezone = user.timezone if user else "UTC"
+            self.providers = [
+                [p.code, p.display_name]
+                for p in session.exec(select(Provider).order_by(Provider.display_name)).all()
+            ]
+            used = merchant_currencies(session=session, merchant_id=merchant_id)
+        self.currencies = used or ["USD"]
+        self._load_views(merchant_id)
+
+    def _load_views(self, merchant_id: int) -> None:
+        with read_session() as session:
+            rows = saved_views(session=session, merchant_id=merchant_id)
+        self.views = [
+            {"id": str(v.id), "name": v.name, "query": v.query, "href": f"{ROUTE}?{v.query}"}
+            for v in rows
+        ]
+
+    def _apply(self, merchant_id: int, query: TransactionQuery) -> rx.event.EventSpec:
+        self.filter_error = ""
+        self._set_query(query)
+        self._reset_listing(merchant_id)
+        return self._url_script()
+
+    # ----- page events ---------------------------------------------------------------------
+
+    @rx.event
+    def load(self) -> rx.event.EventSpec | None:
+        self.filter_error = self.view_error = self.export_message = ""
+        self.exporting = False
+        found = self.identity()
+        if found is None:
+            return None
+        self._load_context(found.user_id)
+        params = dict(self.router.url.query_parameters)
+        try:
+            query = parse_query({k: params[k] for k in PARAMS if k in params})
+        except DomainError as error:
+            query = TransactionQuery()
+            self.filter_error = f"{error.message} The filters in the link were ignored."
+        self._set_query(query)
+        self._reset_listing(found.user_id)
+        return TransactionsState.listen
+
+    @rx.event
+    def apply_filters(self, form: dict) -> rx.event.EventSpec | None:
+        found = self.identity()
+        if found is None:
+            return self.login_redirect()
+        try:
+            fields = {
+                param: form_text(form, param, max_length=200) for param in PARAMS if param != "sort"
+            }
+            query = parse_query({**fields, "sort": self.sort})
+        except DomainError as error:
+            self.filter_error = error.message
+            return None
+        return self._apply(found.user_id, query)
+
+    @rx.event
+    def clear_filters(self) -> rx.event.EventSpec | None:
+        found = self.identity()
+        if found is None:
+            return self.login_redirect()
+        return self._apply(found.user_id, TransactionQuery(sort=self.sort))
+
+    @rx.event
+    def sort_by(self, key: str) -> rx.event.EventSpec | None:
+        """Click on a sortable column: newest/largest first, a second click reverses it."""
+        found = self.identity()
+        if found is None:
+            return self.login_redirect()
+        if key not in ("created", "amount"):
+            return None
+        sort = f"{key}_asc" if self.sort == f"{key}_desc" else f"{key}_desc"
+        try:
+            query = with_changes(self._query(), sort=sort)
+        except DomainError as error:
+            self.filter_error = error.message
+            return None
+        return self._apply(found.user_id, query)
+
+    @rx.event
+    def next_page(self) -> rx.event.EventSpec | None:
+        found = self.identity()
+        if found is None:
+            return self.login_redirect()
+        if self._last_ref:
+            self._show(found.user_id, PageRequest(limit=PAGE_SIZE, starting_after=self._last_ref))
+        return None
+
+    @rx.event
+    def previous_page(self) -> rx.event.EventSpec | None:
+        found = self.identity()
+        if found is None:
+            return self.login_redirect()
+        if self._first_ref:
+            self._show(found.user_id, PageRequest(limit=PAGE_SIZE, ending_before=self._first_ref))
+        return None
+
+    @rx.event
+    def show_new(self) -> rx.event.EventSpec | None:
+        found = self.identity()
+        if found is None:
+            return self.login_redirect()
+        self._reset_listing(found.user_id)
+        return None
+
+    # ----- saved views ---------------------------------------------------------------------
+
+    @rx.event
+    def save_view(self, form: dict) -> rx.event.EventSpec | None:
+        found = self.identity()
+        if found is None:
+            return self.login_redirect()
+        self.view_error = ""
+        try:
+            saved_view_create(
+                merchant_id=found.user_id,
+                name=form_text(form, "view_name", max_length=60),
+                query=self.query_string,
+            )
+        except DomainError as error:
+            self.view_error = error.message
+            return None
+        self._load_views(found.user_id)
+        return rx.set_value("view-name", "")
+
+    @rx.event
+    def delete_view(self, view_id: str) -> rx.event.EventSpec | None:
+        found = self.identity()
+        if found is None:
+            return self.login_redirect()
+        self.view_error = ""
+        try:
+            saved_view_delete(merchant_id=found.user_id, view_id=_row_id(view_id))
+        except DomainError as error:
+            self.view_error = error.message
+        self._load_views(found.user_id)
+        return None
+
+    @rx.event
+    def apply_view(self, view_id: str) -> rx.event.EventSpec | None:
+        found = self.identity()
+        if found is None:
+            return self.login_redirect()
+        self.view_error = ""
+        with read_session() as session:
+            view = saved_view_get(
+                session=session, merchant_id=found.user_id, view_id=_row_id(view_id) or 0
+            )
+        if view is None:
+            self.view_error = "No such view."
+            self._load_views(found.user_id)
+            return None
+        try:
+            query = parse_query_string(view.query)
+        except DomainError as error:
+            self.view_error = error.message
+            return None
+        return self._apply(found.user_id, query)
+
+    # ----- export --------------------------------------------------------------------------
+
+    @rx.event
+    def start_export(self) -> list[rx.event.EventSpec] | rx.event.EventSpec | None:
+        """Count the rows of the current listing and download exactly those (the same
+        snapshot), watching the export's progress."""
+        found = self.identity()
+        if found is None:
+            return self.login_redirect()
+        if self.exporting:
+            return None
+        with read_session() as session:
+            snapshot = latest_transaction_id(session=session)
+            total = transactions_count(
+                session=session,
+                merchant_id=found.user_id,
+                filters=replace(self._filters(), snapshot_id=snapshot),
+            )
+        self._export_id = secrets.token_urlsafe(12)
+        self._export_total = total
+        self.exporting = True
+        self.export_rows, self.export_total = "0", format_count(total)
+        self.export_percent = 0
+        self.export_message = ""
+        params = "&".join(
+            p for p in (self.query_string, f"upto={snapshot}", f"export={self._export_id}") if p
+        )
+        url = f"{self._backend_origin()}/exports/transactions.csv?{params}"
+        download = (
+            "(() => { const a = document.createElement('a');"
+            f" a.href = {json.dumps(url)}; a.download = ''; a.rel = 'noopener';"
+            " document.body.appendChild(a); a.click(); a.remove(); })()"
+        )
+        return [rx.call_script(download), TransactionsState.watch_export]
+
+    def _backend_origin(self) -> str:
+        """'' when UI and backend share an origin (production); the backend's otherwise."""
+        frontend = self.router.url.origin
+        host = self.router.headers.host or self.router.url.netloc
+        scheme = "https" if frontend.startswith("https") else "http"
+        backend = f"{scheme}://{host}"
+        return "" if backend == frontend else backend
+
+    @rx.event(background=True)
+    async def watch_export(self) -> None:
+        async with self:
+            found = self.identity()
+            if found is None:
+                return
+            merchant_id, export_id, total = found.user_id, self._export_id, self._export_total
+        last_rows, last_change = -1, time.monotonic()
+        while True:
+            await asyncio.sleep(EXPORT_POLL)
+            progress = await asyncio.to_thread(ExportProgress.get, merchant_id, export_id)
+            now = time.monotonic()
+            if progress is not None and progress.rows != last_rows:
+                last_rows, last_change = progress.rows, now
+            stalled = now - last_change > EXPORT_STALL
+            async with self:
+                if self._export_id != export_id:
+                    return  # another export started
+                if progress is not None:
+                    self.export_rows = format_count(progress.rows)
+                    self.export_percent = (
+                        100 if total == 0 else min(100, progress.rows * 100 // total)
+                    )
+                if progress is not None and progress.finished:
+                    self.exporting = False
+                    self.export_message = (
+                        f"Export stopped after {format_count(progress.rows)} rows."
+                        if progress.cancelled
+                        else f"Exported {format_count(progress.rows)} rows."
+                    )
+                    return
+                if stalled:
+                    self.exporting = False
+                    self.export_message = "The export did not start or stopped responding."
+                    return
+
+    # ----- live ----------------------------------------------------------------------------
+
+    @rx.event(background=True)
+    async def listen(self) -> None:
+        async with self:
+            found = self.identity()
+            if found is None:
+                return
+            merchant_id = found.user_id
+            self._listener += 1
+            generation = self._listener
+            token = self.router.session.client_token
+        async with get_bus().listen(merchant_id) as queue:
+            async with self:
+                if self._listener != generation:
+                    return
+                self._count_new(merchant_id)  # anything committed before subscribing
+                self.live = True
+            last_count, dirty = time.monotonic(), False
+            while _tab_connected(token):
+                batch: list[dict[str, Any]] = []
+                try:
+                    batch.append(await asyncio.wait_for(queue.get(), timeout=NEW_COUNT_INTERVAL))
+                    while not queue.empty() and len(batch) < 500:
+                        batch.append(queue.get_nowait())
+                except TimeoutError:
+                    pass
+                payments = [m for m in batch if m.get("type", "").startswith("transaction.")]
+                dirty = dirty or bool(payments)
+                now = time.monotonic()
+                recount = (dirty and now - last_count >= NEW_COUNT_INTERVAL) or (
+                    now - last_count >= RECONCILE_INTERVAL
+                )
+                if not payments and not recount:
+                    continue
+                async with self:
+                    if self._listener != generation or not _on_page(self.router.url.path):
+                        self.live = False
+                        return
+                    self._update_rows(payments)
+                    if recount:
+                        if self.identity() is None:
+                            self.live = False
+                            return
+                        self._count_new(merchant_id)
+                        last_count, dirty = now, False
+
+    def _update_rows(self, messages: list[dict[str, Any]]) -> None:
+        """Status and refunds of visible rows change in place; no row is added or moved."""
+        if not messages or not self.rows:
+            return
+        latest = {m["payload"].get("reference"): m["payload"] for m in messages}
+        rows = []
+        for row in self.rows:
+            data = latest.get(row["reference"])
+            if data is not None and "status" in data:
+                refunded = data.get("refunded_amount", 0)
+                row = {
+                    **row,
+                    "status": data["status"],
+                    "refunded": (
+                        f"{format_money(refunded, data['currency'])} refunded"
+                        if refunded and data["status"] != "refunded"
+                        else ""
+                    ),
+                }
+            rows.append(row)
+        self.rows = rows
+
+
+def _row_id(value: object) -> int | None:
+    return int(value) if isinstance(value, str) and value.isdigit() and len(value) < 10 else None
+
+
+def _on_page(path: str) -> bool:
+    return (path.rstrip("/") or "/") == ROUTE
+
+
+def _tab_connected(token: str) -> bool:
+    """The tab's socket is still on this worker (a reconnect elsewhere runs on_load again)."""
+    from paybridge.paybridge import app
+
+    namespace = app.event_namespace
+    return namespace is not None and token in namespace.token_to_sid
