@@ -16,11 +16,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import queue
 import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlmodel import select
@@ -31,6 +33,7 @@ from paybridge.money import exponent
 from paybridge.selectors.transactions import TransactionFilters, transaction_batches
 from paybridge.settings import get_settings
 
+T = TypeVar("T")
 BATCH_SIZE = 5000
 PROGRESS_TTL = 3600  # seconds a finished or abandoned export's progress is kept
 EXPORT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
@@ -98,9 +101,10 @@ def transactions_csv(
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(csv_header(tz))
     rows = 0
-    for batch in transaction_batches(
+    batches = transaction_batches(
         merchant_id=merchant_id, filters=filters, sort=sort, batch_size=batch_size
-    ):
+    )
+    for batch in read_ahead(batches):
         out = []
         append = out.append
         for (
@@ -150,6 +154,47 @@ def transactions_csv(
         yield buffer.getvalue().encode()
     if on_progress is not None:
         on_progress(rows, True)
+
+
+def read_ahead(batches: Iterator[T]) -> Iterator[T]:
+    """`batches`, with the next one fetched on a helper thread while the caller formats the
+    current one, so the database works in parallel with Python. At most three batches exist
+    at once (being read, queued, being formatted); closing this generator stops the thread
+    after the batch it is reading."""
+    queued: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    end = object()
+
+    def offer(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                queued.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not offer(batch):
+                    return
+        except BaseException as error:  # handed to the consumer, raised there
+            offer(error)
+            return
+        offer(end)
+
+    threading.Thread(target=produce, name="export-read-ahead", daemon=True).start()
+    try:
+        while True:
+            item = queued.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 # --- progress -------------------------------------------------------------------------------

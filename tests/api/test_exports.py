@@ -200,3 +200,41 @@ def test_export_matches_the_api_list_row_for_row(client: TestClient, alice: Call
         assert datetime.fromisoformat(row["created_at (UTC)"]) == datetime.fromisoformat(
             item["created_at"]
         ).replace(microsecond=0)
+
+
+def test_read_ahead_keeps_order_raises_errors_and_stops_when_closed() -> None:
+    import threading
+
+    from paybridge.exports import read_ahead
+
+    assert list(read_ahead(iter([[1], [2], [3]]))) == [[1], [2], [3]]
+
+    def failing():  # type: ignore[no-untyped-def]
+        yield [1]
+        raise RuntimeError("database went away")
+
+    reader = read_ahead(failing())
+    assert next(reader) == [1]
+    try:
+        next(reader)
+    except RuntimeError as error:
+        assert str(error) == "database went away"
+    else:
+        raise AssertionError("the error was swallowed")
+
+    produced: list[int] = []
+
+    def endless():  # type: ignore[no-untyped-def]
+        n = 0
+        while True:
+            produced.append(n)
+            yield [n]
+            n += 1
+
+    reader = read_ahead(endless())
+    assert next(reader) == [0]
+    reader.close()  # the client went away
+    threading.Event().wait(0.5)
+    count = len(produced)
+    threading.Event().wait(0.5)
+    assert len(produced) == count <= 4  # the helper thread stopped reading
