@@ -1,0 +1,208 @@
+"""Two app instances behind nginx (deploy/nginx.conf) sharing PostgreSQL and Redis:
+
+- a payment created through one instance reaches a live subscriber connected to the other
+  (and through nginx's websocket upgrade);
+- a withdrawal storm spread over both instances never overdraws;
+- Redis and then PostgreSQL going away during a stream of API writes: every answer is 201 or
+  503, every accepted write is kept, nothing rejected is half-written, and both instances
+  recover without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import websocket
+from sqlmodel import select
+
+from paybridge.models import Provider, Settlement, Transaction
+from tests.api.conftest import Caller
+from tests.conftest import TestDatabase, seed_available
+from tests.ops.topology import Topology, http_status, wait_for
+
+pytestmark = pytest.mark.timeout(600)
+
+V1 = "/api/v1"
+PAYMENT = {
+    "amount": 1050,
+    "currency": "USD",
+    "provider": "card",
+    "customer_email": "payer@example.com",
+    "status": "success",
+}
+
+
+@pytest.fixture(scope="module")
+def topology(
+    backend: TestDatabase, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Topology]:
+    if backend.is_sqlite:
+        pytest.skip("several instances need PostgreSQL")
+    workdir = tmp_path_factory.mktemp("topology")
+    topo = Topology(database_url=backend.url, redis_url=redis_url, workdir=workdir)
+    try:
+        yield topo
+    finally:
+        topo.stop()
+
+
+def post(url: str, body: dict, token: str, timeout: float = 30) -> tuple[int | None, dict]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        try:
+            return error.code, json.loads(raw or b"{}")
+        except ValueError:
+            return error.code, {"raw": raw[:200].decode(errors="replace")}
+    except OSError as error:
+        return None, {"exception": repr(error)}
+
+
+def subscribe(base_url: str, token: str) -> websocket.WebSocket:
+    ws = websocket.create_connection(
+        base_url.replace("http://", "ws://") + f"{V1}/graphql",
+        subprotocols=["graphql-transport-ws"],
+        timeout=30,
+    )
+    ws.send(
+        json.dumps({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+    )
+    assert json.loads(ws.recv())["type"] == "connection_ack"
+    ws.send(
+        json.dumps(
+            {"id": "1", "type": "subscribe",
+             "payload": {"query": "subscription { events(afterId: 0) { id type payload } }"}}
+        )
+    )  # fmt: skip
+    return ws
+
+
+def receive_reference(ws: websocket.WebSocket, reference: str, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        message = json.loads(ws.recv())
+        assert message["type"] == "next", message
+        event = message["payload"]["data"]["events"]
+        if event["payload"].get("reference") == reference:
+            return event
+    raise AssertionError(f"{reference} never arrived")
+
+
+@pytest.mark.parametrize("through_nginx", [False, True], ids=["direct", "nginx"])
+def test_a_payment_through_one_instance_reaches_a_subscriber_on_the_other(
+    topology: Topology, alice: Caller, through_nginx: bool
+) -> None:
+    one, two = topology.instances
+    ws = subscribe(topology.nginx.url if through_nginx else two.url, alice.token)
+    try:
+        time.sleep(1)  # subscribed and listening on the bus
+        reference = f"cross-{'nginx' if through_nginx else 'direct'}"
+        status, body = post(
+            f"{one.url}{V1}/transactions", {**PAYMENT, "reference": reference}, alice.token
+        )
+        assert status == 201, body
+        event = receive_reference(ws, reference)
+        assert event["type"] == "transaction.created"
+    finally:
+        ws.close()
+
+
+def test_a_withdrawal_storm_over_both_instances_never_overdraws(
+    topology: Topology, db: TestDatabase, alice: Caller, providers: dict[str, Provider]
+) -> None:
+    seed_available(alice.user.id, providers["card"], 10_000)
+    urls = [topology.nginx.url, topology.instances[0].url, topology.instances[1].url]
+
+    def withdraw(n: int) -> int | None:
+        status, _ = post(
+            f"{urls[n % 3]}{V1}/settlements/withdraw",
+            {"amount": 1_000, "currency": "USD"},
+            alice.token,
+        )
+        return status
+
+    with ThreadPoolExecutor(24) as pool:
+        statuses = list(pool.map(withdraw, range(48)))
+    assert statuses.count(201) == 10, statuses
+    assert statuses.count(422) == 38, statuses
+    with db.session() as session:
+        paid_out = sum(s.amount for s in session.exec(select(Settlement)))
+    assert paid_out == 10_000
+
+
+def test_redis_then_postgres_outage_during_a_write_stream(
+    topology: Topology, db: TestDatabase, alice: Caller
+) -> None:
+    results: list[tuple[str, int | None, dict]] = []
+    stop = threading.Event()
+
+    def writer(worker: int) -> None:
+        n = 0
+        while not stop.is_set():
+            reference = f"stream-{worker}-{n}"
+            status, body = post(
+                f"{topology.nginx.url}{V1}/transactions",
+                {**PAYMENT, "reference": reference},
+                alice.token,
+            )
+            results.append((reference, status, body))
+            n += 1
+            time.sleep(0.05)
+
+    threads = [threading.Thread(target=writer, args=(w,), daemon=True) for w in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(2)
+        topology.redis.stop()
+        time.sleep(4)
+        topology.redis.start()
+        time.sleep(3)
+        cut_at = len(results)
+        topology.postgres.stop()
+        time.sleep(4)
+        topology.postgres.start()
+        wait_for(
+            lambda: all(http_status(i.url + f"{V1}/ready") == 200 for i in topology.instances),
+            60,
+            "instances did not become ready again",
+        )
+        recovered_at = len(results)
+        time.sleep(3)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+
+    statuses = [status for _, status, _ in results]
+    unexpected = [(ref, status, body) for ref, status, body in results if status not in (201, 503)]
+    assert not unexpected, unexpected[:5]
+    assert 503 in statuses[cut_at:recovered_at]  # the outage was seen ...
+    assert all(status == 201 for status in statuses[recovered_at + 6 :])  # ... and is over
+    for _, status, body in results:
+        if status == 503:
+            assert body["error"]["code"] == "service_unavailable"
+    accepted = {ref for ref, status, _ in results if status == 201}
+    with db.session() as session:
+        stored = set(session.exec(select(Transaction.reference)))
+    assert accepted <= stored  # no accepted write lost
+    assert stored <= {ref for ref, _, _ in results}
+    rejected_but_stored = {ref for ref, status, _ in results if status == 503} & stored
+    assert not rejected_but_stored  # nothing rejected was written
+    for instance in topology.instances:
+        assert instance.process.poll() is None
