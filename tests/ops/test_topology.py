@@ -206,3 +206,75 @@ def test_redis_then_postgres_outage_during_a_write_stream(
     assert not rejected_but_stored  # nothing rejected was written
     for instance in topology.instances:
         assert instance.process.poll() is None
+
+
+def test_a_granian_worker_killed_under_load_is_replaced_and_subscribers_catch_up(
+    topology: Topology, db: TestDatabase, alice: Caller
+) -> None:
+    import os
+    import signal
+
+    from tests.ops.topology import children
+
+    one = topology.instances[0]
+    results: list[tuple[str, int | None, dict]] = []
+    stop = threading.Event()
+
+    def writer(worker: int) -> None:
+        n = 0
+        while not stop.is_set():
+            reference = f"load-{worker}-{n}"
+            status, body = post(
+                f"{topology.nginx.url}{V1}/transactions",
+                {**PAYMENT, "reference": reference},
+                alice.token,
+            )
+            results.append((reference, status, body))
+            n += 1
+            time.sleep(0.02)
+
+    threads = [threading.Thread(target=writer, args=(w,), daemon=True) for w in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(2)
+        before = children(one.process.pid)
+        assert len(before) == 2
+        victim = min(before)
+        os.kill(victim, signal.SIGKILL)
+        wait_for(
+            lambda: len(children(one.process.pid)) == 2 and victim not in children(one.process.pid),
+            60,
+            f"worker not replaced:\n{one.text()[-3000:]}",
+        )
+        replaced_at = len(results)
+        time.sleep(3)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+
+    assert one.process.poll() is None, "the instance stopped"
+    failed = [(ref, status, body) for ref, status, body in results if status != 201]
+    # Only requests in flight on the killed worker may fail (nginx answers 502 for a POST it
+    # cannot safely retry); everything after the replacement succeeds.
+    assert len(failed) <= len(threads) * 2, failed
+    assert all(status in (502, 503) for _, status, _ in failed), failed
+    assert all(status == 201 for _, status, _ in results[replaced_at + 8 :])
+    accepted = {ref for ref, status, _ in results if status == 201}
+    with db.session() as session:
+        stored = set(session.exec(select(Transaction.reference)))
+    assert accepted <= stored
+
+    # A subscriber (re)connecting afterwards, through nginx, catches up on every accepted write.
+    ws = subscribe(topology.nginx.url, alice.token)
+    try:
+        seen: set[str] = set()
+        deadline = time.monotonic() + 60
+        while not accepted <= seen and time.monotonic() < deadline:
+            message = json.loads(ws.recv())
+            assert message["type"] == "next", message
+            seen.add(message["payload"]["data"]["events"]["payload"].get("reference"))
+        assert accepted <= seen
+    finally:
+        ws.close()

@@ -65,6 +65,12 @@ class Instance:
             f"instance on {self.port} not ready:\n{self.text()[-3000:]}",
         )
         assert self.process.poll() is None, self.text()[-3000:]
+        # Ready means every Granian worker, not just the first to answer: ten probes in a row.
+        wait_for(
+            lambda: all(http_status(self.url + "/api/v1/ready") == 200 for _ in range(10)),
+            60,
+            f"instance on {self.port} not steadily ready:\n{self.text()[-3000:]}",
+        )
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -178,3 +184,16 @@ class Topology:
             instance.stop()
         self.postgres.stop()
         self.redis.stop()
+
+
+def children(pid: int) -> set[int]:
+    """Child processes of `pid` (Granian workers of a serve process), read from /proc."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
