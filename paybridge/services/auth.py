@@ -36,6 +36,12 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def throttle_key(kind: str, value: str) -> str:
+    """Counters are keyed by a hash: any input (NUL bytes included) makes a safe key, and the
+    throttle table holds no email addresses."""
+    return f"{kind}:{hashlib.sha256(value.encode('utf-8', 'replace')).hexdigest()[:40]}"
+
+
 @dataclass(frozen=True)
 class Identity:
     """Who a valid session belongs to."""
@@ -47,8 +53,8 @@ class Identity:
 def authenticate(*, email: object, password: object, client: str) -> User:
     """Check credentials, throttled per email and per client. Failures never say which part was
     wrong or whether the email exists."""
-    email_key = f"email:{email.strip().lower()[:254]}" if isinstance(email, str) else "email:?"
-    client_key = f"client:{client[:64]}"
+    email_key = throttle_key("email", email.strip().lower() if isinstance(email, str) else "?")
+    client_key = throttle_key("client", client)
     throttle.check(email_key, client_key)
     user = None
     if isinstance(email, str) and isinstance(password, str) and len(password) <= 1024:

@@ -175,5 +175,12 @@ def login(browser, app: AppServer, email: str, password: str, *, next_path: str 
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the Redis-topology tests last, so the plain app is compiled and started only once."""
-    items.sort(key=lambda item: "redis_app" in getattr(item, "fixturenames", ()))
+    """Browser tests run after every other test (Playwright's sync API keeps an event loop
+    running in the main thread until the session ends), and the Redis-topology ones last of
+    all, so the plain app is compiled and started only once."""
+
+    def order(item: pytest.Item) -> tuple[bool, bool]:
+        in_e2e = "tests/e2e/" in item.nodeid.replace("\\", "/")
+        return in_e2e, "redis_app" in getattr(item, "fixturenames", ())
+
+    items.sort(key=order)

@@ -133,6 +133,7 @@ def test_repeated_failures_lock_the_email_out(browser, app):
     assert messages[0] == "Email or password is incorrect."
     assert any("Too many failed attempts" in m for m in messages[2:])
     from paybridge.services import throttle
+    from paybridge.services.auth import throttle_key
 
-    throttle.reset(f"email:{email}")
-    throttle.reset("client:127.0.0.1")
+    throttle.reset(throttle_key("email", email))
+    throttle.reset(throttle_key("client", "127.0.0.1"))
