@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from paybridge.errors import DomainError
 
 _EMAIL = re.compile(
-    r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+    r"^[^@\s\x00-\x1f\x7f]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
 )
 _REFERENCE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 _IDEMPOTENCY_KEY_MAX = 255
@@ -35,6 +35,10 @@ def clean_text(value: object, *, param: str, max_length: int, required: bool = T
     if not isinstance(value, str):
         raise DomainError("invalid_request", f"{param} must be text.", param=param)
     text = value.strip()
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise DomainError(
+            "invalid_request", f"{param} must not contain control characters.", param=param
+        )
     if required and not text:
         raise DomainError("invalid_request", f"{param} is required.", param=param)
     if len(text) > max_length:
