@@ -10,13 +10,16 @@ REFRESH_INTERVAL, so a burst of payments costs a few reloads, not one per paymen
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
+from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import plotly.graph_objects as go
 import reflex as rx
 
+from paybridge.api.web_auth import SESSION_COOKIE
 from paybridge.components.charts import daily_volume_figure, provider_figure
 from paybridge.db import read_session
 from paybridge.display import format_bp, format_change, format_count, format_duration, format_local
@@ -38,8 +41,9 @@ from paybridge.selectors.health import api_stats, uptime_seconds
 from paybridge.selectors.periods import PRESET_DAYS, Period, period_for_days, period_last_days
 from paybridge.selectors.settlements import next_payout_date
 from paybridge.selectors.users import user_summary
+from paybridge.services.auth import session_identity
 from paybridge.state.auth import form_text
-from paybridge.state.session import SessionState
+from paybridge.state.session import SessionState, cookie_value
 
 REFRESH_INTERVAL = 0.25  # seconds between reloads of the numbers while events arrive
 RECONCILE_INTERVAL = 15.0  # reload anyway, in case a bus message was lost
@@ -117,6 +121,90 @@ def feed_item(message: dict[str, Any], tz: str) -> dict[str, str]:
     }
 
 
+class Filters(NamedTuple):
+    range_key: str
+    custom_from: str
+    custom_to: str
+    currency: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one dashboard shows, read in one session."""
+
+    tz: str
+    currencies: list[str]
+    currency: str
+    period: Period
+    metrics: DashboardMetrics
+    balances: dict[str, Any]
+    rows: list[Any]
+    events: list[dict[str, Any]]
+    stats: Any
+    delivery: int | None
+    summary: Any
+    next_date: date | None
+
+
+def period_for(filters: Filters, tz: str) -> Period:
+    if filters.range_key == "custom" and filters.custom_from and filters.custom_to:
+        return period_for_days(
+            date.fromisoformat(filters.custom_from), date.fromisoformat(filters.custom_to), tz
+        )
+    return period_last_days(PRESET_DAYS.get(filters.range_key, 30), tz)
+
+
+_cache: dict[tuple[int, Filters], tuple[float, Snapshot]] = {}
+_cache_lock = threading.Lock()
+SHARE_SECONDS = 0.2  # tabs of one merchant reloading within this share one read
+
+
+def read_dashboard(merchant_id: int, filters: Filters) -> Snapshot | None:
+    """The dashboard's data from the selectors. Tabs of the same merchant with the same filters
+    that reload together (one event reaches them all) share one read per worker."""
+    key = (merchant_id, filters)
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None and now - hit[0] < SHARE_SECONDS:
+            return hit[1]
+    with read_session() as session:
+        user = session.get(User, merchant_id)
+        if user is None:
+            return None
+        currencies = merchant_currencies(session=session, merchant_id=merchant_id)
+        currency = (
+            filters.currency
+            if filters.currency in currencies
+            else (currencies[0] if currencies else "USD")
+        )
+        period = period_for(filters, user.timezone)
+        snapshot = Snapshot(
+            tz=user.timezone,
+            currencies=currencies,
+            currency=currency,
+            period=period,
+            metrics=dashboard_metrics(
+                session=session, merchant_id=merchant_id, currency=currency, period=period
+            ),
+            balances={b.currency: b for b in balances(session=session, merchant_id=merchant_id)},
+            rows=recent_transactions(session=session, merchant_id=merchant_id, limit=RECENT_ROWS),
+            events=[
+                event_message(e)
+                for e in recent_events(session=session, merchant_id=merchant_id, limit=FEED_ITEMS)
+            ],
+            stats=api_stats(session=session, merchant_id=merchant_id),
+            delivery=delivery_rate_bp(session=session, merchant_id=merchant_id),
+            summary=user_summary(session=session, merchant_id=merchant_id),
+            next_date=next_payout_date(user),
+        )
+    with _cache_lock:
+        for stale in [k for k, (at, _) in _cache.items() if now - at >= SHARE_SECONDS]:
+            del _cache[stale]
+        _cache[key] = (time.monotonic(), snapshot)
+    return snapshot
+
+
 class DashboardState(SessionState):
     # Filters
     range_key: str = "30d"
@@ -146,55 +234,38 @@ class DashboardState(SessionState):
 
     _listener: int = 0
     _feed_ids: list[int] = []
+    _chart_key: int = 0
 
     # ----- loading -------------------------------------------------------------------------
 
-    def _period(self, tz: str) -> Period:
-        if self.range_key == "custom" and self.custom_from and self.custom_to:
-            return period_for_days(
-                date.fromisoformat(self.custom_from), date.fromisoformat(self.custom_to), tz
-            )
-        return period_last_days(PRESET_DAYS.get(self.range_key, 30), tz)
+    def _filters(self) -> Filters:
+        return Filters(self.range_key, self.custom_from, self.custom_to, self.currency)
 
     def _reload(self, merchant_id: int) -> None:
-        """Read everything the dashboard shows in one session and format it."""
-        with read_session() as session:
-            user = session.get(User, merchant_id)
-            if user is None:
-                return
-            tz = user.timezone
-            currencies = merchant_currencies(session=session, merchant_id=merchant_id)
-            currency = (
-                self.currency
-                if self.currency in currencies
-                else (currencies[0] if currencies else "USD")
-            )
-            period = self._period(tz)
-            metrics = dashboard_metrics(
-                session=session, merchant_id=merchant_id, currency=currency, period=period
-            )
-            money = {b.currency: b for b in balances(session=session, merchant_id=merchant_id)}
-            rows = recent_transactions(session=session, merchant_id=merchant_id, limit=RECENT_ROWS)
-            events = recent_events(session=session, merchant_id=merchant_id, limit=FEED_ITEMS)
-            stats = api_stats(session=session, merchant_id=merchant_id)
-            delivery = delivery_rate_bp(session=session, merchant_id=merchant_id)
-            summary = user_summary(session=session, merchant_id=merchant_id)
-            next_date = next_payout_date(user)
+        snapshot = read_dashboard(merchant_id, self._filters())
+        if snapshot is not None:
+            self._show(snapshot)
 
-        self.timezone, self.currency, self.currencies = tz, currency, currencies or [currency]
-        self.has_data = bool(currencies)
+    def _show(self, snap: Snapshot) -> None:
+        """Format a snapshot into the display vars (no I/O: runs under the state lock)."""
+        tz, currency, period = snap.tz, snap.currency, snap.period
+        self.timezone, self.currency = tz, currency
+        self.currencies = snap.currencies or [currency]
+        self.has_data = bool(snap.currencies)
         if period.first_day == period.last_day:
             self.period_label = f"{period.first_day:%b %d, %Y}"
         else:
             self.period_label = f"{period.first_day:%b %d} to {period.last_day:%b %d, %Y}"
-        self._show_metrics(metrics, period)
-        balance = money.get(currency)
+        self._show_metrics(snap.metrics, period)
+        balance = snap.balances.get(currency)
         available = balance.available if balance else 0
         self.available = format_money(available, currency)
         self.pending = format_money(balance.pending if balance else 0, currency)
         self.can_withdraw = available > 0
         self.next_settlement = (
-            f"{next_date:%a, %b %d}" if next_date else "Manual payouts — withdraw any time"
+            f"{snap.next_date:%a, %b %d}"
+            if snap.next_date
+            else "Manual payouts — withdraw any time"
         )
         self.recent = [
             transaction_row(
@@ -209,10 +280,11 @@ class DashboardState(SessionState):
                 },
                 tz,
             )
-            for r in rows
+            for r in snap.rows
         ]
-        self.feed = [feed_item(event_message(e), tz) for e in events]
-        self._feed_ids = [e.id for e in events]
+        self.feed = [feed_item(m, tz) for m in snap.events]
+        self._feed_ids = [m["id"] for m in snap.events]
+        stats, delivery = snap.stats, snap.delivery
         self.health = {
             "delivery_rate": format_bp(delivery) if delivery is not None else "No deliveries yet",
             "uptime": format_duration(uptime_seconds()),
@@ -223,14 +295,14 @@ class DashboardState(SessionState):
             if stats.requests
             else "—",
         }
-        if summary is not None:
+        if snap.summary is not None:
             self.profile = {
-                "initials": summary.initials,
-                "name": summary.full_name,
-                "company": summary.company_name,
-                "email": summary.email,
-                "kyc": summary.kyc_status,
-                "account_type": summary.account_type,
+                "initials": snap.summary.initials,
+                "name": snap.summary.full_name,
+                "company": snap.summary.company_name,
+                "email": snap.summary.email,
+                "kyc": snap.summary.kyc_status,
+                "account_type": snap.summary.account_type,
             }
 
     def _show_metrics(self, metrics: DashboardMetrics, period: Period) -> None:
@@ -273,8 +345,11 @@ class DashboardState(SessionState):
                 "average-transaction",
             ),
         ]
-        self.daily_chart = daily_volume_figure(metrics.daily, c)
-        self.provider_chart = provider_figure(metrics.providers, c)
+        chart_key = hash((c, tuple(metrics.daily), tuple(metrics.providers)))
+        if chart_key != self._chart_key:  # figures are re-sent whole: only when they change
+            self._chart_key = chart_key
+            self.daily_chart = daily_volume_figure(metrics.daily, c)
+            self.provider_chart = provider_figure(metrics.providers, c)
         self.providers = [
             {
                 "name": p.name,
@@ -367,6 +442,8 @@ class DashboardState(SessionState):
 
     @rx.event(background=True)
     async def listen(self) -> None:
+        """Events reach the table and feed at once; numbers follow, reloaded off the event loop
+        at most every REFRESH_INTERVAL (and every RECONCILE_INTERVAL regardless)."""
         async with self:
             found = self.identity()
             if found is None:
@@ -375,15 +452,15 @@ class DashboardState(SessionState):
             self._listener += 1
             generation = self._listener
             token = self.router.session.client_token
+            cookie = self.router.headers.cookie
         async with get_bus().listen(merchant_id) as queue:
-            async with self:  # subscribed: reload so anything committed meanwhile is included
-                if self._listener != generation:
-                    return
-                self._reload(merchant_id)
-                self.live = True
-            last_reload, dirty = time.monotonic(), False
+            last_reload, dirty = -RECONCILE_INTERVAL, True  # subscribed: reload to catch up
             while _connected(token):
-                wait = REFRESH_INTERVAL if dirty else 1.0
+                now = time.monotonic()
+                if dirty or now - last_reload >= RECONCILE_INTERVAL:
+                    wait = max(0.0, last_reload + REFRESH_INTERVAL - now)
+                else:
+                    wait = 1.0
                 batch: list[dict[str, Any]] = []
                 try:
                     batch.append(await asyncio.wait_for(queue.get(), timeout=wait))
@@ -391,24 +468,30 @@ class DashboardState(SessionState):
                         batch.append(queue.get_nowait())
                 except TimeoutError:
                     pass
-                dirty = dirty or bool(batch)
+                if batch:
+                    async with self:
+                        if self._listener != generation:
+                            return
+                        self._apply(batch)
+                    dirty = True
                 now = time.monotonic()
-                reload_due = (dirty and now - last_reload >= REFRESH_INTERVAL) or (
-                    now - last_reload >= RECONCILE_INTERVAL
-                )
-                if not batch and not reload_due:
+                due = dirty and now - last_reload >= REFRESH_INTERVAL
+                if not due and now - last_reload < RECONCILE_INTERVAL:
                     continue
+                if not await asyncio.to_thread(_still_logged_in, cookie):
+                    async with self:
+                        self.live = False
+                    return
+                async with self:
+                    filters = self._filters()
+                snapshot = await asyncio.to_thread(read_dashboard, merchant_id, filters)
                 async with self:
                     if self._listener != generation:
                         return
-                    if reload_due:
-                        if self.identity() is None:  # logged out or revoked elsewhere
-                            self.live = False
-                            return
-                        self._reload(merchant_id)
-                        last_reload, dirty = now, False
-                    else:
-                        self._apply(batch)
+                    if snapshot is not None and self._filters() == filters:
+                        self._show(snapshot)
+                    self.live = True
+                last_reload, dirty = now, False
 
     def _apply(self, messages: list[dict[str, Any]]) -> None:
         """Fast path: new feed lines and table rows before the next full reload."""
@@ -454,6 +537,11 @@ def _card(
 
 def _share(part: int, whole: int) -> int:
     return (part * 20000 + whole) // (2 * whole)
+
+
+def _still_logged_in(cookie: str) -> bool:
+    """Logged out or revoked elsewhere: stop pushing this merchant's data to the tab."""
+    return session_identity(token=cookie_value(cookie, SESSION_COOKIE)) is not None
 
 
 def _connected(token: str) -> bool:
