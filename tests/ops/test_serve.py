@@ -19,24 +19,13 @@ import pytest
 
 from tests.conftest import TestDatabase
 from tests.ops.proxy import free_port
+from tests.ops.topology import children
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 180
 SERVE = [sys.executable, "-m", "paybridge", "serve", "--backend-only"]
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def children(pid: int) -> set[int]:
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
-    return found
 
 
 def status(url: str, timeout: float = 5) -> int | None:

@@ -187,13 +187,20 @@ class Topology:
 
 
 def children(pid: int) -> set[int]:
-    """Child processes of `pid` (Granian workers of a serve process), read from /proc."""
+    """Granian workers of a serve process: its children forked from it (same command line),
+    read from /proc; helpers it runs now and then (other command lines) are left out."""
+    try:
+        parent_cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return set()
     found = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) != pid:
+                continue
+            if (stat.parent / "cmdline").read_bytes() == parent_cmdline:
+                found.add(int(stat.parent.name))
         except OSError:
             continue
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
     return found
