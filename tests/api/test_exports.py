@@ -238,3 +238,45 @@ def test_read_ahead_keeps_order_raises_errors_and_stops_when_closed() -> None:
     count = len(produced)
     threading.Event().wait(0.5)
     assert len(produced) == count <= 4  # the helper thread stopped reading
+
+
+def test_postgresql_writes_the_same_bytes_as_python(db: TestDatabase, merchant: User) -> None:
+    """The two ways to make the CSV agree byte for byte: quoting, formula guard, exponents,
+    refunds, DST offsets, updated times."""
+    import pytest
+
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL formats in SQL; SQLite always uses the Python path")
+    emails = ["a,b@example.com", 'say"hi"@example.com', "=sum@example.com", "+1@example.com"]
+    made = []
+    for n, (amount, currency) in enumerate(
+        [(1, "USD"), (100, "USD"), (123_456_789, "EUR"), (7, "JPY"), (1_001, "KWD"), (50, "NGN")]
+    ):
+        made.append(
+            transaction_create(
+                merchant_id=merchant.id,
+                amount=amount,
+                currency=currency,
+                provider=["card", "stripe", "mobile_money"][n % 3],
+                customer_email=emails[n % len(emails)],
+                reference=f"-ref-{n}" if n % 2 else None,
+                status="success",
+                # across the US DST change of 9 March 2025
+                created_at=datetime(2025, 3, 8, 12, tzinfo=UTC) + timedelta(hours=11 * n),
+            )
+        )
+    transaction_refund(merchant_id=merchant.id, reference=made[2].reference, amount=456)
+    transaction_refund(merchant_id=merchant.id, reference=made[0].reference, amount=1)
+    for tz in ("America/New_York", "Asia/Kathmandu", "UTC"):
+        for sort in ("created_desc", "amount_asc"):
+            kwargs = dict(merchant_id=merchant.id, filters=TransactionFilters(), sort=sort, tz=tz)
+            sql = b"".join(transactions_csv(**kwargs, batch_size=4))
+            python = b"".join(transactions_csv(**kwargs, batch_size=4, in_python=True))
+            assert sql == python, (tz, sort)
+    rows = rows_of(python.decode())
+    assert {r["customer_email"] for r in rows} == {
+        "a,b@example.com",
+        'say"hi"@example.com',
+        "'=sum@example.com",
+        "'+1@example.com",
+    }
