@@ -239,18 +239,19 @@ def _pg_line() -> Any:
         by_exponent.setdefault(exp, []).append(code)
 
     def money(column: Any) -> Any:
+        """Minor units times 10^-exp as numeric: its text has exactly `exp` decimals
+        (PostgreSQL gives a product the sum of its factors' scales)."""
+
         def scaled(exp: int) -> Any:
             if exp == 0:
                 return sa.cast(column, sa.Text)
-            unit = 10**exp
-            return (
-                sa.cast(column // unit, sa.Text)
-                + "."
-                + sa.func.lpad(sa.cast(column % unit, sa.Text), exp, "0")
-            )
+            factor = sa.literal_column("0." + "0" * (exp - 1) + "1")
+            return sa.cast(sa.cast(column, sa.Numeric) * factor, sa.Text)
 
-        others = [
-            (Transaction.currency.in_(c), scaled(e)) for e, c in by_exponent.items() if e != 2
+        others = [  # codes are 3 letters: a match in the space-separated list is a whole code
+            (sa.func.strpos(" ".join(sorted(codes)), Transaction.currency) > 0, scaled(exp))
+            for exp, codes in sorted(by_exponent.items())
+            if exp != 2
         ]
         return sa.case(*others, else_=scaled(2))
 
@@ -260,9 +261,9 @@ def _pg_line() -> Any:
             (sa.func.left(column, 1).in_(sorted(_FORMULA_START)), sa.literal("'") + column),
             else_=column,
         )
-        return sa.case(
+        return sa.case(  # the guard's apostrophe never needs quoting: test the raw value
             (
-                guarded.regexp_match('[,"\r\n]'),
+                column.regexp_match('[,"\r\n]'),
                 '"' + sa.func.replace(guarded, '"', '""') + '"',
             ),
             else_=guarded,
