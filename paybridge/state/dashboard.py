@@ -453,6 +453,7 @@ class DashboardState(SessionState):
             generation = self._listener
             token = self.router.session.client_token
             cookie = self.router.headers.cookie
+            filters = self._filters()
         async with get_bus().listen(merchant_id) as queue:
             last_reload, dirty = -RECONCILE_INTERVAL, True  # subscribed: reload to catch up
             while _connected(token):
@@ -473,6 +474,7 @@ class DashboardState(SessionState):
                         if self._listener != generation:
                             return
                         self._apply(batch)
+                        filters = self._filters()
                     dirty = True
                 now = time.monotonic()
                 due = dirty and now - last_reload >= REFRESH_INTERVAL
@@ -482,16 +484,15 @@ class DashboardState(SessionState):
                     async with self:
                         self.live = False
                     return
-                async with self:
-                    filters = self._filters()
                 snapshot = await asyncio.to_thread(read_dashboard, merchant_id, filters)
-                async with self:
+                async with self:  # one lock per reload: filters changed meanwhile? read again
                     if self._listener != generation:
                         return
                     if snapshot is not None and self._filters() == filters:
                         self._show(snapshot)
+                        last_reload, dirty = now, False
+                    filters = self._filters()
                     self.live = True
-                last_reload, dirty = now, False
 
     def _apply(self, messages: list[dict[str, Any]]) -> None:
         """Fast path: new feed lines and table rows before the next full reload."""
