@@ -83,7 +83,7 @@ class PaymentState(SessionState):
         except DomainError:
             return None
 
-    def _show(self, merchant_id: int) -> None:
+    def _show(self, merchant_id: int, *, remount: bool = True) -> None:
         with read_session() as session:
             user = session.get(User, merchant_id)
             detail = (
@@ -98,9 +98,9 @@ class PaymentState(SessionState):
             self.info, self.fees, self.timeline, self.deliveries, self.refunds = {}, [], [], [], []
             self.refundable = False
             return
-        self._fill(detail, tz)
+        self._fill(detail, tz, remount=remount)
 
-    def _fill(self, detail: PaymentDetail, tz: str) -> None:
+    def _fill(self, detail: PaymentDetail, tz: str, *, remount: bool) -> None:
         p, c = detail.payment, detail.payment.currency
         self._currency, self._remaining = c, detail.refundable
         self.info = {
@@ -159,7 +159,8 @@ class PaymentState(SessionState):
         ]
         self.refundable = detail.refundable > 0
         self.refund_default = str(to_decimal(detail.refundable, c)) if detail.refundable else ""
-        self.form_key += 1
+        if remount:  # the refund field shows what is left (kept while the user edits it)
+            self.form_key += 1
 
     @rx.event
     def load(self) -> None:
@@ -178,7 +179,7 @@ class PaymentState(SessionState):
         if found is None:
             return self.login_redirect()
         self.notice, self.refund_error = "", ""
-        self._show(found.user_id)  # what is left now, not when the page was opened
+        self._show(found.user_id, remount=False)  # what is left now, not at page load
         if not self.refundable:
             self.refund_error = "This payment cannot be refunded."
             return None
