@@ -16,9 +16,14 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet -e ".[dev]"
   touch "$stamp"
 fi
-if [ "${PAYBRIDGE_SETUP_BROWSER:-0}" = 1 ] && [ ! -x /usr/bin/chromium ]; then
-  echo "==> installing Debian's Chromium for the browser tests"
-  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq chromium >/dev/null; else sudo apt-get install -y -qq chromium >/dev/null; fi
+# The test suite drives Debian's Chromium and puts two app instances behind Debian's nginx.
+missing=""
+[ "${PAYBRIDGE_SETUP_BROWSER:-0}" = 1 ] && [ ! -x /usr/bin/chromium ] && missing="$missing chromium"
+[ "${PAYBRIDGE_SETUP_BROWSER:-0}" = 1 ] && ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ] && missing="$missing nginx"
+if [ -n "$missing" ]; then
+  echo "==> installing Debian packages:$missing"
+  sudo_=""; [ "$(id -u)" = 0 ] || sudo_=sudo
+  $sudo_ apt-get install -y -qq $missing >/dev/null || { $sudo_ apt-get update -qq && $sudo_ apt-get install -y -qq $missing >/dev/null; }
 fi
 if ! command -v bun >/dev/null 2>&1; then
   echo "==> installing bun from npm (Reflex builds its frontend with it)"
