@@ -25,7 +25,15 @@ def login_page() -> rx.Component:
                 auto_complete="current-password",
                 required=True,
             ),
-            rx.button("Log in", type="submit", width="100%", id="login-submit"),
+            # Disabled until the app is live: a click before that would be a native GET submit
+            # that puts the password in the URL.
+            rx.button(
+                "Log in",
+                type="submit",
+                width="100%",
+                id="login-submit",
+                disabled=~rx.State.is_hydrated,
+            ),
             rx.text("New to PayBridge? ", rx.link("Create an account", href="/signup"), size="2"),
             spacing="4",
             width="100%",
@@ -64,7 +72,13 @@ def signup_page() -> rx.Component:
                 "Password", "password", type="password", auto_complete="new-password", required=True
             ),
             rx.text(f"At least {MIN_PASSWORD_LENGTH} characters.", size="1", color_scheme="gray"),
-            rx.button("Create account", type="submit", width="100%", id="signup-submit"),
+            rx.button(
+                "Create account",
+                type="submit",
+                width="100%",
+                id="signup-submit",
+                disabled=~rx.State.is_hydrated,
+            ),
             rx.text("Already have an account? ", rx.link("Log in", href="/login"), size="2"),
             spacing="4",
             width="100%",
