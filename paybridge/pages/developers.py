@@ -6,6 +6,7 @@ import reflex as rx
 
 from paybridge.components.forms import form_error
 from paybridge.components.layout import template
+from paybridge.components.secret import secret_once
 from paybridge.state.developers import METHODS, STATUS_CLASSES, WINDOWS
 from paybridge.state.developers import DevelopersState as S
 
@@ -13,33 +14,14 @@ REVOKE_WARNING = "Requests with this key will fail at once. This cannot be undon
 
 
 def _new_secret() -> rx.Component:
-    return rx.cond(
-        S.new_key_secret != "",
-        rx.callout(
-            rx.vstack(
-                rx.text(
-                    "Copy this secret key now. It is not stored and will not be shown again.",
-                    weight="bold",
-                ),
-                rx.hstack(
-                    rx.code(S.new_key_secret, id="new-key-secret", size="2"),
-                    rx.button(
-                        rx.icon("copy", size=14),
-                        "Copy",
-                        size="1",
-                        variant="soft",
-                        on_click=rx.set_clipboard(S.new_key_secret),
-                    ),
-                    rx.button("Done", size="1", on_click=S.dismiss_secret),
-                    wrap="wrap",
-                    align="center",
-                ),
-                spacing="2",
-            ),
-            icon="key-round",
-            color_scheme="amber",
-            width="100%",
+    return secret_once(
+        S.new_key_secret,
+        message=rx.text(
+            "Copy this secret key now. It is not stored and will not be shown again.",
+            weight="bold",
         ),
+        on_done=S.dismiss_secret,
+        test_id="new-key-secret",
     )
 
 

@@ -6,6 +6,7 @@ import reflex as rx
 
 from paybridge.components.forms import form_error
 from paybridge.components.layout import template
+from paybridge.components.secret import secret_once
 from paybridge.services.webhooks import EVENT_TYPES
 from paybridge.state.webhooks import DELIVERY_STATUSES
 from paybridge.state.webhooks import WebhooksState as S
@@ -34,34 +35,16 @@ def _type_boxes(prefix: str = "") -> rx.Component:
 
 
 def _secret() -> rx.Component:
-    return rx.cond(
-        S.secret != "",
-        rx.callout(
-            rx.vstack(
-                rx.text(
-                    "Signing secret for ",
-                    rx.code(S.secret_for),
-                    ". Copy it now: it is shown only this once.",
-                    weight="bold",
-                ),
-                rx.hstack(
-                    rx.code(S.secret, id="webhook-secret"),
-                    rx.button(
-                        rx.icon("copy", size=14),
-                        "Copy",
-                        size="1",
-                        variant="soft",
-                        on_click=rx.set_clipboard(S.secret),
-                    ),
-                    rx.button("Done", size="1", on_click=S.dismiss_secret),
-                    wrap="wrap",
-                    align="center",
-                ),
-            ),
-            icon="key-round",
-            color_scheme="amber",
-            width="100%",
+    return secret_once(
+        S.secret,
+        message=rx.text(
+            "Signing secret for ",
+            rx.code(S.secret_for),
+            ". Copy it now: it is shown only this once.",
+            weight="bold",
         ),
+        on_done=S.dismiss_secret,
+        test_id="webhook-secret",
     )
 
 
