@@ -30,7 +30,7 @@ class Transaction(SQLModel, table=True):
 
     id: int | None = Field(default=None, sa_column=sa.Column(BigId, primary_key=True))
     merchant_id: int = Field(foreign_key="users.id", nullable=False)
-    reference: str = Field(max_length=64, unique=True)
+    reference: str = Field(max_length=64)  # unique per merchant (see __table_args__)
     amount: int = Field(sa_type=sa.BigInteger, nullable=False)
     currency: str = Field(max_length=3)
     status: str = Field(max_length=16)
@@ -50,6 +50,8 @@ class Transaction(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
     __table_args__ = (
+        # Per merchant, so a refused duplicate never reveals another merchant's reference.
+        sa.UniqueConstraint("merchant_id", "reference", name="uq_transactions_merchant_reference"),
         # Recent transactions and cursor pages: newest first per merchant.
         sa.Index("ix_transactions_merchant_created", "merchant_id", "created_at", "id"),
         # Balance edges and filtered lists.

@@ -102,7 +102,7 @@ def transaction_create(
             session.flush()
         except IntegrityError:
             session.rollback()
-            if _reference_taken(session, reference):
+            if _reference_taken(session, merchant_id, reference):
                 raise DomainError(
                     "duplicate_reference",
                     "A payment with this reference exists.",
@@ -286,8 +286,12 @@ def _active_provider(session: Session, code: object) -> Provider:
     return route
 
 
-def _reference_taken(session: Session, reference: str) -> bool:
+def _reference_taken(session: Session, merchant_id: int, reference: str) -> bool:
     return (
-        session.exec(select(Transaction.id).where(Transaction.reference == reference)).first()
+        session.exec(
+            select(Transaction.id).where(
+                Transaction.merchant_id == merchant_id, Transaction.reference == reference
+            )
+        ).first()
         is not None
     )

@@ -326,6 +326,18 @@ def test_duplicate_reference_is_refused_and_writes_nothing(
         assert session.exec(select(Transaction.amount)).all() == [500]
 
 
+def test_references_are_unique_per_merchant_only(db: TestDatabase, merchant: User) -> None:
+    """Another merchant's reference is no conflict: a refusal would reveal that it exists."""
+    other = create_merchant("refs@example.com")
+    create(merchant, reference="order-7", amount=500)
+    create(other, reference="order-7", amount=900)
+    with pytest.raises(DomainError) as info:
+        create(other, reference="order-7", amount=100)
+    assert info.value.code == "duplicate_reference"
+    with db.session() as session:
+        assert sorted(session.exec(select(Transaction.amount)).all()) == [500, 900]
+
+
 @pytest.mark.parametrize(
     ("reference", "status", "code"),
     [
