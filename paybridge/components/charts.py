@@ -1,9 +1,13 @@
 """Plotly figures for the dashboard. Amounts stay integers of minor units: axis ticks and hover
-labels are formatted by money.py, so no amount is turned into a float on the way."""
+labels are formatted by money.py, so no amount is turned into a float on the way.
+
+Figures are plain plotly JSON dicts, not `go.Figure` objects: building and validating a Figure
+cost milliseconds per tab per refresh, and pickling one into every tab's stored state was the
+largest part of a live update. A dict is built once per snapshot and shared by every tab."""
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
+from typing import Any
 
 from paybridge.display import format_bp
 from paybridge.money import CURRENCY_SYMBOLS, exponent, format_money
@@ -42,60 +46,59 @@ def _short_money(minor: int, currency: str) -> str:
     return f"{symbol}{text}" if symbol else f"{text} {currency}"
 
 
-def _layout(figure: go.Figure, *, dark: bool = False) -> go.Figure:
-    figure.update_layout(
-        margin={"l": 8, "r": 8, "t": 8, "b": 8},
-        height=260,
-        paper_bgcolor="rgba(0,0,0,0)",
-        plot_bgcolor="rgba(0,0,0,0)",
-        showlegend=False,
-        font={"size": 11},
-        hoverlabel={"namelength": 0},
-    )
-    figure.update_xaxes(showgrid=False)
-    figure.update_yaxes(gridcolor="rgba(128,128,128,0.15)", zeroline=False)
-    return figure
+def _layout(ticks: tuple[list[int], list[str]]) -> dict[str, Any]:
+    """Plotly layout shared by both charts; the light/dark template is merged in the browser."""
+    return {
+        "margin": {"l": 8, "r": 8, "t": 8, "b": 8},
+        "height": 260,
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
+        "showlegend": False,
+        "font": {"size": 11},
+        "hoverlabel": {"namelength": 0},
+        "xaxis": {"showgrid": False},
+        "yaxis": {
+            "gridcolor": "rgba(128,128,128,0.15)",
+            "zeroline": False,
+            "tickvals": ticks[0],
+            "ticktext": ticks[1],
+        },
+    }
 
 
-def daily_volume_figure(points: list[DailyPoint], currency: str) -> go.Figure:
-    days = [p.day.isoformat() for p in points]
+def daily_volume_figure(points: list[DailyPoint], currency: str) -> dict[str, Any]:
     volumes = [p.volume for p in points]
-    labels = [
-        f"{p.day:%b %d}: {format_money(p.volume, currency)} · {p.count:,} payments" for p in points
-    ]
-    figure = go.Figure(
-        go.Scatter(
-            x=days,
-            y=volumes,
-            mode="lines",
-            fill="tozeroy",
-            line={"color": "#3e63dd", "width": 2},
-            fillcolor="rgba(62,99,221,0.18)",
-            hovertext=labels,
-            hoverinfo="text",
-        )
-    )
-    ticks, texts = money_ticks(max(volumes, default=0), currency)
-    figure.update_yaxes(tickvals=ticks, ticktext=texts)
-    return _layout(figure)
+    trace = {
+        "type": "scatter",
+        "x": [p.day.isoformat() for p in points],
+        "y": volumes,
+        "mode": "lines",
+        "fill": "tozeroy",
+        "line": {"color": "#3e63dd", "width": 2},
+        "fillcolor": "rgba(62,99,221,0.18)",
+        "hovertext": [
+            f"{p.day:%b %d}: {format_money(p.volume, currency)} · {p.count:,} payments"
+            for p in points
+        ],
+        "hoverinfo": "text",
+    }
+    return {"data": [trace], "layout": _layout(money_ticks(max(volumes, default=0), currency))}
 
 
-def provider_figure(providers: list[ProviderStats], currency: str) -> go.Figure:
-    figure = go.Figure(
-        go.Bar(
-            x=[p.name for p in providers],
-            y=[p.volume for p in providers],
-            marker={"color": [HEALTH_COLORS[p.health] for p in providers]},
-            hovertext=[
-                f"{p.name}: {format_money(p.volume, currency)} · {p.count:,} payments · "
-                f"success {format_bp(p.success_rate_bp)}"
-                for p in providers
-            ],
-            hoverinfo="text",
-            text=[format_bp(p.success_rate_bp) for p in providers],
-            textposition="outside",
-        )
-    )
-    ticks, texts = money_ticks(max((p.volume for p in providers), default=0), currency)
-    figure.update_yaxes(tickvals=ticks, ticktext=texts)
-    return _layout(figure)
+def provider_figure(providers: list[ProviderStats], currency: str) -> dict[str, Any]:
+    trace = {
+        "type": "bar",
+        "x": [p.name for p in providers],
+        "y": [p.volume for p in providers],
+        "marker": {"color": [HEALTH_COLORS[p.health] for p in providers]},
+        "hovertext": [
+            f"{p.name}: {format_money(p.volume, currency)} · {p.count:,} payments · "
+            f"success {format_bp(p.success_rate_bp)}"
+            for p in providers
+        ],
+        "hoverinfo": "text",
+        "text": [format_bp(p.success_rate_bp) for p in providers],
+        "textposition": "outside",
+    }
+    top = max((p.volume for p in providers), default=0)
+    return {"data": [trace], "layout": _layout(money_ticks(top, currency))}

@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import threading
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
@@ -78,47 +79,111 @@ def _offer(queue: asyncio.Queue, message: dict[str, Any]) -> None:
 
 
 class RedisBus:
-    """Redis pub/sub, one channel per merchant."""
+    """Redis pub/sub, one channel per merchant. Publishing is synchronous (services run in
+    threads); listening shares one pub/sub connection per event loop (see _Fanout)."""
 
     def __init__(self, url: str) -> None:
         from paybridge.redis_client import redis_for
 
         self._url = url
         self._client = redis_for(url)
+        self._fanouts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Fanout] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def publish(self, message: dict[str, Any]) -> None:
         self._client.publish(channel_for(message["merchant_id"]), json.dumps(message))
 
-    @asynccontextmanager
-    async def listen(self, merchant_id: int) -> AsyncIterator[asyncio.Queue]:
+    def listen(self, merchant_id: int) -> AbstractAsyncContextManager[asyncio.Queue]:
         """SUBSCRIBE has been acknowledged when this is entered, so nothing published after
-        entering is missed; a reader task fills the queue until exit."""
-        import redis.asyncio as aioredis
-
-        client = aioredis.Redis.from_url(self._url, socket_connect_timeout=2)
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
-        queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
-
-        async def pump() -> None:
-            async for raw in pubsub.listen():
-                if raw.get("type") == "message":
-                    _offer(queue, json.loads(raw["data"]))
-
-        try:
-            await pubsub.subscribe(channel_for(merchant_id))
-            reader = asyncio.create_task(pump())
-            try:
-                yield queue
-            finally:
-                reader.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await reader
-        finally:
-            await pubsub.aclose()
-            await client.aclose()
+        entering is missed."""
+        loop = asyncio.get_running_loop()
+        fanout = self._fanouts.get(loop)
+        if fanout is None:
+            fanout = self._fanouts[loop] = _Fanout(self._url)
+        return fanout.listen(channel_for(merchant_id))
 
     def subscribe(self, merchant_id: int) -> AsyncIterator[dict[str, Any]]:
         return _iterate(self, merchant_id)
+
+
+class _Fanout:
+    """One Redis pub/sub connection for every listener in an event loop: 200 open dashboards
+    in a worker cost one connection and one JSON decode per message, not 200 of each. After a
+    dropped connection redis-py reconnects and subscribes again; listeners reconcile from the
+    database, as for any lost message."""
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as aioredis
+
+        self._client = aioredis.Redis.from_url(url, socket_connect_timeout=2)
+        self._pubsub = self._client.pubsub()
+        self._queues: dict[str, set[asyncio.Queue]] = {}
+        self._acks: dict[str, asyncio.Future] = {}
+        self._lock = asyncio.Lock()
+        self._reader: asyncio.Task | None = None
+
+    @asynccontextmanager
+    async def listen(self, channel: str) -> AsyncIterator[asyncio.Queue]:
+        queue: asyncio.Queue = asyncio.Queue(QUEUE_SIZE)
+        async with self._lock:
+            self._queues.setdefault(channel, set()).add(queue)
+            ack = self._acks.get(channel)
+            if ack is None:
+                ack = self._acks[channel] = asyncio.get_running_loop().create_future()
+                try:
+                    await self._pubsub.subscribe(channel)
+                except Exception:
+                    self._forget(channel, queue)
+                    raise
+            if self._reader is None or self._reader.done():
+                self._reader = asyncio.create_task(self._read(), name="paybridge-bus-reader")
+        try:
+            await asyncio.wait_for(asyncio.shield(ack), timeout=5)
+            yield queue
+        finally:
+            async with self._lock:
+                if self._forget(channel, queue):
+                    with contextlib.suppress(Exception):
+                        await self._pubsub.unsubscribe(channel)
+
+    def _forget(self, channel: str, queue: asyncio.Queue) -> bool:
+        """Drop one listener; True when it was the channel's last."""
+        listeners = self._queues.get(channel, set())
+        listeners.discard(queue)
+        if listeners:
+            return False
+        self._queues.pop(channel, None)
+        ack = self._acks.pop(channel, None)
+        if ack is not None and not ack.done():
+            ack.cancel()
+        return True
+
+    async def _read(self) -> None:
+        while self._queues:
+            try:
+                raw = await self._pubsub.get_message(timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("event bus connection lost; reconnecting", exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            if raw is None:
+                continue
+            channel = raw["channel"]
+            if isinstance(channel, bytes):
+                channel = channel.decode()
+            if raw["type"] == "subscribe":
+                ack = self._acks.get(channel)
+                if ack is not None and not ack.done():
+                    ack.set_result(None)
+            elif raw["type"] == "message":
+                listeners = self._queues.get(channel)
+                if listeners:
+                    message = json.loads(raw["data"])
+                    for queue in listeners:
+                        _offer(queue, message)
 
 
 _bus: Bus | None = None

@@ -18,7 +18,9 @@ from paybridge.models import Event
 from paybridge.settings import get_settings
 
 log = logging.getLogger(__name__)
-POLL_SECONDS = 0.25
+POLL_SECONDS = (
+    0.05  # an indexed "id > last" read: 20 a second cost nothing, 250 ms was most of the latency
+)
 BATCH = 500
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reflex as rx
+from plotly.graph_objects import Figure
 
 from paybridge.components.cards import metric_card, stat, status_badge
 from paybridge.components.layout import template
@@ -74,7 +75,7 @@ def _charts() -> rx.Component:
         rx.card(
             rx.heading("Daily volume", size="3"),
             rx.plotly(
-                data=S.daily_chart,
+                data=S.daily_chart.to(Figure),
                 config={"displayModeBar": False},
                 use_resize_handler=True,
                 width="100%",
@@ -104,7 +105,7 @@ def _charts() -> rx.Component:
                 width="100%",
             ),
             rx.plotly(
-                data=S.provider_chart,
+                data=S.provider_chart.to(Figure),
                 config={"displayModeBar": False},
                 use_resize_handler=True,
                 width="100%",

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, NamedTuple
 
-import plotly.graph_objects as go
 import reflex as rx
 
 from paybridge.api.web_auth import SESSION_COOKIE
@@ -43,10 +42,13 @@ from paybridge.selectors.settlements import next_payout_date
 from paybridge.selectors.users import user_summary
 from paybridge.services.auth import session_identity
 from paybridge.state.auth import form_text
+from paybridge.state.live import next_batch, on_page, tab_connected
 from paybridge.state.session import SessionState, cookie_value
 
 REFRESH_INTERVAL = 0.25  # seconds between reloads of the numbers while events arrive
 RECONCILE_INTERVAL = 15.0  # reload anyway, in case a bus message was lost
+AUTH_RECHECK = 2.0  # seconds between checks that the tab's session is still valid
+ROUTE = "/"
 RECENT_ROWS = 10
 FEED_ITEMS = 25
 MAX_CUSTOM_DAYS = 366
@@ -154,20 +156,32 @@ def period_for(filters: Filters, tz: str) -> Period:
     return period_last_days(PRESET_DAYS.get(filters.range_key, 30), tz)
 
 
-_cache: dict[tuple[int, Filters], tuple[float, Snapshot]] = {}
+_cache: dict[tuple[int, Filters], tuple[float, dict[str, Any]]] = {}
 _cache_lock = threading.Lock()
 SHARE_SECONDS = 0.2  # tabs of one merchant reloading within this share one read
 
 
-def read_dashboard(merchant_id: int, filters: Filters) -> Snapshot | None:
-    """The dashboard's data from the selectors. Tabs of the same merchant with the same filters
-    that reload together (one event reaches them all) share one read per worker."""
+def read_dashboard(merchant_id: int, filters: Filters) -> dict[str, Any] | None:
+    """The dashboard's display values (state var name -> value) from the selectors. Tabs of the
+    same merchant with the same filters that reload together (one event reaches them all) share
+    one read and one formatting per worker."""
     key = (merchant_id, filters)
     now = time.monotonic()
     with _cache_lock:
         hit = _cache.get(key)
         if hit is not None and now - hit[0] < SHARE_SECONDS:
             return hit[1]
+    snapshot = read_snapshot(merchant_id, filters)
+    view = dashboard_view(snapshot) if snapshot is not None else None
+    with _cache_lock:
+        for stale in [k for k, (at, _) in _cache.items() if now - at >= SHARE_SECONDS]:
+            del _cache[stale]
+        if view is not None:
+            _cache[key] = (time.monotonic(), view)
+    return view
+
+
+def read_snapshot(merchant_id: int, filters: Filters) -> Snapshot | None:
     with read_session() as session:
         user = session.get(User, merchant_id)
         if user is None:
@@ -179,7 +193,7 @@ def read_dashboard(merchant_id: int, filters: Filters) -> Snapshot | None:
             else (currencies[0] if currencies else "USD")
         )
         period = period_for(filters, user.timezone)
-        snapshot = Snapshot(
+        return Snapshot(
             tz=user.timezone,
             currencies=currencies,
             currency=currency,
@@ -198,76 +212,37 @@ def read_dashboard(merchant_id: int, filters: Filters) -> Snapshot | None:
             summary=user_summary(session=session, merchant_id=merchant_id),
             next_date=next_payout_date(user),
         )
-    with _cache_lock:
-        for stale in [k for k, (at, _) in _cache.items() if now - at >= SHARE_SECONDS]:
-            del _cache[stale]
-        _cache[key] = (time.monotonic(), snapshot)
-    return snapshot
 
 
-class DashboardState(SessionState):
-    # Filters
-    range_key: str = "30d"
-    custom_from: str = ""
-    custom_to: str = ""
-    currency: str = ""
-    currencies: list[str] = []
-    timezone: str = "UTC"
-    period_label: str = ""
-    # Panels (display-ready)
-    cards: list[dict[str, str]] = []
-    daily_chart: go.Figure = go.Figure()
-    provider_chart: go.Figure = go.Figure()
-    providers: list[dict[str, str]] = []
-    statuses: list[dict[str, str]] = []
-    recent: list[dict[str, str]] = []
-    feed: list[dict[str, str]] = []
-    available: str = "—"
-    pending: str = "—"
-    next_settlement: str = "—"
-    can_withdraw: bool = False
-    health: dict[str, str] = {}
-    profile: dict[str, str] = {}
-    has_data: bool = False
-    filter_error: str = ""
-    live: bool = False
-
-    _listener: int = 0
-    _feed_ids: list[int] = []
-    _chart_key: int = 0
-
-    # ----- loading -------------------------------------------------------------------------
-
-    def _filters(self) -> Filters:
-        return Filters(self.range_key, self.custom_from, self.custom_to, self.currency)
-
-    def _reload(self, merchant_id: int) -> None:
-        snapshot = read_dashboard(merchant_id, self._filters())
-        if snapshot is not None:
-            self._show(snapshot)
-
-    def _show(self, snap: Snapshot) -> None:
-        """Format a snapshot into the display vars (no I/O: runs under the state lock)."""
-        tz, currency, period = snap.tz, snap.currency, snap.period
-        self.timezone, self.currency = tz, currency
-        self.currencies = snap.currencies or [currency]
-        self.has_data = bool(snap.currencies)
-        if period.first_day == period.last_day:
-            self.period_label = f"{period.first_day:%b %d, %Y}"
-        else:
-            self.period_label = f"{period.first_day:%b %d} to {period.last_day:%b %d, %Y}"
-        self._show_metrics(snap.metrics, period)
-        balance = snap.balances.get(currency)
-        available = balance.available if balance else 0
-        self.available = format_money(available, currency)
-        self.pending = format_money(balance.pending if balance else 0, currency)
-        self.can_withdraw = available > 0
-        self.next_settlement = (
+def dashboard_view(snap: Snapshot) -> dict[str, Any]:
+    """Format a snapshot into the dashboard's display vars (pure: shared by every tab)."""
+    tz, currency, period = snap.tz, snap.currency, snap.period
+    if period.first_day == period.last_day:
+        period_label = f"{period.first_day:%b %d, %Y}"
+    else:
+        period_label = f"{period.first_day:%b %d} to {period.last_day:%b %d, %Y}"
+    balance = snap.balances.get(currency)
+    available = balance.available if balance else 0
+    stats, delivery, summary = snap.stats, snap.delivery, snap.summary
+    metrics = snap.metrics
+    view: dict[str, Any] = {
+        "timezone": tz,
+        "currency": currency,
+        "currencies": snap.currencies or [currency],
+        "has_data": bool(snap.currencies),
+        "period_label": period_label,
+        **metric_views(metrics, period),
+        "daily_chart": daily_volume_figure(metrics.daily, metrics.currency),
+        "provider_chart": provider_figure(metrics.providers, metrics.currency),
+        "available": format_money(available, currency),
+        "pending": format_money(balance.pending if balance else 0, currency),
+        "can_withdraw": available > 0,
+        "next_settlement": (
             f"{snap.next_date:%a, %b %d}"
             if snap.next_date
             else "Manual payouts — withdraw any time"
-        )
-        self.recent = [
+        ),
+        "recent": [
             transaction_row(
                 {
                     "reference": r.reference,
@@ -281,11 +256,10 @@ class DashboardState(SessionState):
                 tz,
             )
             for r in snap.rows
-        ]
-        self.feed = [feed_item(m, tz) for m in snap.events]
-        self._feed_ids = [m["id"] for m in snap.events]
-        stats, delivery = snap.stats, snap.delivery
-        self.health = {
+        ],
+        "feed": [feed_item(m, tz) for m in snap.events],
+        "_feed_ids": [m["id"] for m in snap.events],
+        "health": {
             "delivery_rate": format_bp(delivery) if delivery is not None else "No deliveries yet",
             "uptime": format_duration(uptime_seconds()),
             "p50": f"{stats.p50_ms} ms" if stats.p50_ms is not None else "No API calls yet",
@@ -294,27 +268,31 @@ class DashboardState(SessionState):
             "error_share": format_bp(_share(stats.errors, stats.requests))
             if stats.requests
             else "—",
+        },
+    }
+    if summary is not None:
+        view["profile"] = {
+            "initials": summary.initials,
+            "name": summary.full_name,
+            "company": summary.company_name,
+            "email": summary.email,
+            "kyc": summary.kyc_status,
+            "account_type": summary.account_type,
         }
-        if snap.summary is not None:
-            self.profile = {
-                "initials": snap.summary.initials,
-                "name": snap.summary.full_name,
-                "company": snap.summary.company_name,
-                "email": snap.summary.email,
-                "kyc": snap.summary.kyc_status,
-                "account_type": snap.summary.account_type,
-            }
+    return view
 
-    def _show_metrics(self, metrics: DashboardMetrics, period: Period) -> None:
-        now, before, c = metrics.current, metrics.previous, metrics.currency
-        days = len(period.days())
-        versus = f"vs previous {days} day{'s' if days > 1 else ''}"
-        rate_change = (
-            None
-            if now.success_rate_bp is None or before.success_rate_bp is None
-            else now.success_rate_bp - before.success_rate_bp
-        )
-        self.cards = [
+
+def metric_views(metrics: DashboardMetrics, period: Period) -> dict[str, Any]:
+    now, before, c = metrics.current, metrics.previous, metrics.currency
+    days = len(period.days())
+    versus = f"vs previous {days} day{'s' if days > 1 else ''}"
+    rate_change = (
+        None
+        if now.success_rate_bp is None or before.success_rate_bp is None
+        else now.success_rate_bp - before.success_rate_bp
+    )
+    return {
+        "cards": [
             _card(
                 "Total transactions",
                 format_count(now.total_transactions),
@@ -344,13 +322,8 @@ class DashboardState(SessionState):
                 versus,
                 "average-transaction",
             ),
-        ]
-        chart_key = hash((c, tuple(metrics.daily), tuple(metrics.providers)))
-        if chart_key != self._chart_key:  # figures are re-sent whole: only when they change
-            self._chart_key = chart_key
-            self.daily_chart = daily_volume_figure(metrics.daily, c)
-            self.provider_chart = provider_figure(metrics.providers, c)
-        self.providers = [
+        ],
+        "providers": [
             {
                 "name": p.name,
                 "volume": format_money(p.volume, c),
@@ -359,8 +332,8 @@ class DashboardState(SessionState):
                 "health": p.health,
             }
             for p in metrics.providers
-        ]
-        self.statuses = [
+        ],
+        "statuses": [
             {
                 "status": s.status,
                 "count": format_count(s.count),
@@ -368,7 +341,56 @@ class DashboardState(SessionState):
                 "color": STATUS_COLORS[s.status],
             }
             for s in metrics.statuses
-        ]
+        ],
+    }
+
+
+class DashboardState(SessionState):
+    # Filters
+    range_key: str = "30d"
+    custom_from: str = ""
+    custom_to: str = ""
+    currency: str = ""
+    currencies: list[str] = []
+    timezone: str = "UTC"
+    period_label: str = ""
+    # Panels (display-ready)
+    cards: list[dict[str, str]] = []
+    daily_chart: dict[str, Any] = {}
+    provider_chart: dict[str, Any] = {}
+    providers: list[dict[str, str]] = []
+    statuses: list[dict[str, str]] = []
+    recent: list[dict[str, str]] = []
+    feed: list[dict[str, str]] = []
+    available: str = "—"
+    pending: str = "—"
+    next_settlement: str = "—"
+    can_withdraw: bool = False
+    health: dict[str, str] = {}
+    profile: dict[str, str] = {}
+    has_data: bool = False
+    filter_error: str = ""
+    live: bool = False
+
+    _listener: int = 0
+    _feed_ids: list[int] = []
+
+    # ----- loading -------------------------------------------------------------------------
+
+    def _filters(self) -> Filters:
+        return Filters(self.range_key, self.custom_from, self.custom_to, self.currency)
+
+    def _reload(self, merchant_id: int) -> None:
+        view = read_dashboard(merchant_id, self._filters())
+        if view is not None:
+            self._show(view)
+
+    def _show(self, view: dict[str, Any]) -> None:
+        """Assign only what changed, so a live refresh sends the tab a delta of a few values
+        rather than every panel and both charts."""
+        for name, value in view.items():
+            if getattr(self, name) != value:
+                setattr(self, name, value)
 
     # ----- events from the page ------------------------------------------------------------
 
@@ -456,22 +478,17 @@ class DashboardState(SessionState):
             filters = self._filters()
         async with get_bus().listen(merchant_id) as queue:
             last_reload, dirty = -RECONCILE_INTERVAL, True  # subscribed: reload to catch up
-            while _connected(token):
+            last_auth = time.monotonic()
+            while tab_connected(token):
                 now = time.monotonic()
                 if dirty or now - last_reload >= RECONCILE_INTERVAL:
                     wait = max(0.0, last_reload + REFRESH_INTERVAL - now)
                 else:
                     wait = 1.0
-                batch: list[dict[str, Any]] = []
-                try:
-                    batch.append(await asyncio.wait_for(queue.get(), timeout=wait))
-                    while not queue.empty() and len(batch) < 500:
-                        batch.append(queue.get_nowait())
-                except TimeoutError:
-                    pass
+                batch = await next_batch(queue, wait)
                 if batch:
                     async with self:
-                        if self._listener != generation:
+                        if not self._still_mine(generation):
                             return
                         self._apply(batch)
                         filters = self._filters()
@@ -480,19 +497,31 @@ class DashboardState(SessionState):
                 due = dirty and now - last_reload >= REFRESH_INTERVAL
                 if not due and now - last_reload < RECONCILE_INTERVAL:
                     continue
-                if not await asyncio.to_thread(_still_logged_in, cookie):
-                    async with self:
-                        self.live = False
-                    return
-                snapshot = await asyncio.to_thread(read_dashboard, merchant_id, filters)
-                async with self:  # one lock per reload: filters changed meanwhile? read again
-                    if self._listener != generation:
+                if now - last_auth >= AUTH_RECHECK:
+                    if not await asyncio.to_thread(_still_logged_in, cookie):
+                        async with self:
+                            self.live = False
                         return
-                    if snapshot is not None and self._filters() == filters:
-                        self._show(snapshot)
+                    last_auth = now
+                view = await asyncio.to_thread(read_dashboard, merchant_id, filters)
+                async with self:  # one lock per reload: filters changed meanwhile? read again
+                    if not self._still_mine(generation):
+                        return
+                    if view is not None and self._filters() == filters:
+                        self._show(view)
                         last_reload, dirty = now, False
                     filters = self._filters()
-                    self.live = True
+                    if not self.live:
+                        self.live = True
+
+    def _still_mine(self, generation: int) -> bool:
+        """This listener is the tab's newest and the tab still shows the dashboard."""
+        if self._listener != generation:
+            return False  # a newer listener owns the tab (and its `live` flag)
+        if not on_page(self.router.url.path, ROUTE):
+            self.live = False
+            return False
+        return True
 
     def _apply(self, messages: list[dict[str, Any]]) -> None:
         """Fast path: new feed lines and table rows before the next full reload."""
@@ -543,12 +572,3 @@ def _share(part: int, whole: int) -> int:
 def _still_logged_in(cookie: str) -> bool:
     """Logged out or revoked elsewhere: stop pushing this merchant's data to the tab."""
     return session_identity(token=cookie_value(cookie, SESSION_COOKIE)) is not None
-
-
-def _connected(token: str) -> bool:
-    """Stop listening when the tab's socket is gone from this worker (a reconnect elsewhere
-    starts a new listener through the page's on_load)."""
-    from paybridge.paybridge import app
-
-    namespace = app.event_namespace
-    return namespace is not None and token in namespace.token_to_sid

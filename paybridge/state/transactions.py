@@ -49,6 +49,7 @@ from paybridge.selectors.transactions import (
 )
 from paybridge.services.saved_views import saved_view_create, saved_view_delete
 from paybridge.state.auth import form_text
+from paybridge.state.live import next_batch, on_page, tab_connected
 from paybridge.state.session import SessionState
 from paybridge.transaction_query import (
     PARAMS,
@@ -459,14 +460,8 @@ class TransactionsState(SessionState):
                 self._count_new(merchant_id)  # anything committed before subscribing
                 self.live = True
             last_count, dirty = time.monotonic(), False
-            while _tab_connected(token):
-                batch: list[dict[str, Any]] = []
-                try:
-                    batch.append(await asyncio.wait_for(queue.get(), timeout=NEW_COUNT_INTERVAL))
-                    while not queue.empty() and len(batch) < 500:
-                        batch.append(queue.get_nowait())
-                except TimeoutError:
-                    pass
+            while tab_connected(token):
+                batch = await next_batch(queue, NEW_COUNT_INTERVAL)
                 payments = [m for m in batch if m.get("type", "").startswith("transaction.")]
                 dirty = dirty or bool(payments)
                 now = time.monotonic()
@@ -476,7 +471,7 @@ class TransactionsState(SessionState):
                 if not payments and not recount:
                     continue
                 async with self:
-                    if self._listener != generation or not _on_page(self.router.url.path):
+                    if self._listener != generation or not on_page(self.router.url.path, ROUTE):
                         self.live = False
                         return
                     self._update_rows(payments)
@@ -512,15 +507,3 @@ class TransactionsState(SessionState):
 
 def _row_id(value: object) -> int | None:
     return int(value) if isinstance(value, str) and value.isdigit() and len(value) < 10 else None
-
-
-def _on_page(path: str) -> bool:
-    return (path.rstrip("/") or "/") == ROUTE
-
-
-def _tab_connected(token: str) -> bool:
-    """The tab's socket is still on this worker (a reconnect elsewhere runs on_load again)."""
-    from paybridge.paybridge import app
-
-    namespace = app.event_namespace
-    return namespace is not None and token in namespace.token_to_sid

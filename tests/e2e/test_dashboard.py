@@ -48,6 +48,9 @@ def test_dashboard_shows_the_selectors_numbers(browser, app, merchants):
     assert page.inner_text("#balance-pending") == format_money(balance.pending, currency)
     for share in metrics.statuses:
         assert page.inner_text(f"#status-{share.status}") == format_count(share.count)
+    # Both charts are drawn from the state's figure dicts: one area trace, one bar per provider.
+    page.wait_for_selector(".js-plotly-plot .scatterlayer .js-fill")
+    assert page.locator(".js-plotly-plot .barlayer .point").count() == len(metrics.providers)
     # Another merchant's data never shows.
     body = page.inner_text("body")
     assert "Bravo Goods" not in body and "bravo.payer@example.com" not in body

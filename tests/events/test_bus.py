@@ -225,3 +225,62 @@ def test_failed_publish_does_not_fail_a_withdrawal(
         last = session.exec(select(Event).order_by(Event.id.desc())).first()
     assert last.type == "settlement.created"
     assert last.payload["reference"] == payout.reference
+
+
+def test_redis_listeners_in_one_worker_share_one_subscription(
+    db: TestDatabase, merchant: User, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200 dashboards in a worker must not mean 200 Redis connections: listeners of one event
+    loop share a subscription, each still gets every message, and the last one out unsubscribes."""
+    use_redis(monkeypatch, redis_url)
+    listener = RedisBus(redis_url)
+    admin = redis.Redis.from_url(redis_url, socket_timeout=2)
+    channel = channel_for(merchant.id)
+
+    def subscribers() -> int:
+        return dict(admin.pubsub_numsub(channel)).get(channel.encode(), 0)
+
+    async def scenario() -> None:
+        async with listener.listen(merchant.id) as first, listener.listen(merchant.id) as second:
+            assert subscribers() == 1
+            await asyncio.to_thread(pay, merchant, "shared-1")
+            for queue in (first, second):
+                message = await asyncio.wait_for(queue.get(), 5)
+                assert message["payload"]["reference"] == "shared-1"
+            async with listener.listen(merchant.id) as third:
+                await asyncio.to_thread(pay, merchant, "shared-2")
+                got = await asyncio.wait_for(third.get(), 5)
+                assert got["payload"]["reference"] == "shared-2"
+            assert (await asyncio.wait_for(first.get(), 5))["payload"]["reference"] == "shared-2"
+        assert subscribers() == 0
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        admin.close()
+
+
+def test_redis_listener_hears_again_after_its_connection_is_killed(
+    db: TestDatabase, merchant: User, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Redis restart or a dropped connection: the shared subscription comes back by itself."""
+    use_redis(monkeypatch, redis_url)
+    listener = RedisBus(redis_url)
+    admin = redis.Redis.from_url(redis_url, socket_timeout=2)
+    channel = channel_for(merchant.id).encode()
+
+    async def scenario() -> None:
+        async with listener.listen(merchant.id) as queue:
+            assert admin.client_kill_filter(_type="pubsub") >= 1
+            deadline = asyncio.get_running_loop().time() + 10
+            while dict(admin.pubsub_numsub(channel)).get(channel, 0) < 1:
+                assert asyncio.get_running_loop().time() < deadline, "never resubscribed"
+                await asyncio.sleep(0.05)
+            await asyncio.to_thread(pay, merchant, "after-kill")
+            message = await asyncio.wait_for(queue.get(), 5)
+            assert message["payload"]["reference"] == "after-kill"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        admin.close()
