@@ -1,19 +1,17 @@
-"""Soak: two app instances behind nginx (the fault-test topology), simulated API traffic and
-N live subscribers, for a while; prints every process's memory at start and end and the errors.
+"""Soak: two app instances behind nginx (the fault-test topology), simulated API traffic, N live
+dashboards and M GraphQL subscribers, for a while; prints every process's memory at start and
+end, the errors, and whether every dashboard and subscriber saw every accepted payment.
 
     DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/paybridge_soak \
-        .venv/bin/python bench/soak.py --minutes 30 --subscribers 50 --rate 20
+        .venv/bin/python bench/soak.py --minutes 30 --dashboards 50 --subscribers 10 --rate 20
 
-The database is created if missing and migrated; a soak merchant is added to it. "Subscribers"
-are GraphQL `events` subscriptions (the same Redis bus and outbox catch-up the dashboards use),
-not browsers. Exit status 1 when any request failed, any subscriber missed a payment, or a
-process grew by more than --max-growth-mib.
-
-Status (first runs, 20-30 s, 10 subscribers, 10-40 payments/s): zero request errors, largest
-process growth 2.7-5.2 MiB, but every subscriber missed the last 3-5 payments of the run. Not
-yet known whether this harness loses them (receive timeouts of websocket-client mid-stream) or
-the subscription does; the 30-minute, 50-subscriber run and its numbers in bench/README.md are
-still to do.
+The database is created if missing and migrated; a soak merchant is added to it. "Dashboards"
+are raw Reflex websocket clients logged in with a session cookie that run the dashboard's
+`load` event (so each has a live listener in the app, exactly as a browser tab does) and collect
+the payment references in every update they receive; they connect through nginx and straight
+to each instance in turn. "Subscribers" are GraphQL `events` subscriptions. Exit status 1 when
+any request failed, any dashboard or subscriber missed a payment, or a process grew by more
+than --max-growth-mib. Results: bench/README.md.
 """
 
 from __future__ import annotations
@@ -21,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -53,6 +52,47 @@ def tree(pid: int) -> list[int]:
     return found
 
 
+REFERENCE = re.compile(r"soak-[0-9a-f]{16}")
+
+
+class Dashboard:
+    """A dashboard tab without a browser: the app cannot tell it from one."""
+
+    def __init__(self, base_url: str, cookie: str) -> None:
+        import socketio
+
+        from paybridge.state.dashboard import DashboardState
+
+        self.seen: set[str] = set()
+        self.updates = 0
+        self.client = socketio.Client(reconnection=False, request_timeout=60)
+        self.client.on("event", self._on_update, namespace="/_event")
+        self.client.connect(
+            f"{base_url}?token={uuid.uuid4()}",
+            socketio_path="/_event",
+            transports=["websocket"],
+            namespaces=["/_event"],
+            headers={"Cookie": cookie},
+            wait_timeout=60,
+        )
+        self.client.emit(
+            "event",
+            {
+                "name": f"{DashboardState.get_full_name()}.load",
+                "payload": {},
+                "router_data": {"pathname": "/", "asPath": "/", "query": {}},
+            },
+            namespace="/_event",
+        )
+
+    def _on_update(self, data) -> None:  # type: ignore[no-untyped-def]
+        self.updates += 1
+        self.seen.update(REFERENCE.findall(json.dumps(data)))
+
+    def close(self) -> None:
+        self.client.disconnect()
+
+
 def memory(topology) -> dict[str, float]:  # type: ignore[no-untyped-def]
     sizes: dict[str, float] = {}
     for n, instance in enumerate(topology.instances, 1):
@@ -67,7 +107,8 @@ def memory(topology) -> dict[str, float]:  # type: ignore[no-untyped-def]
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=30.0)
-    parser.add_argument("--subscribers", type=int, default=50)
+    parser.add_argument("--dashboards", type=int, default=50, help="live dashboard clients")
+    parser.add_argument("--subscribers", type=int, default=10, help="GraphQL subscriptions")
     parser.add_argument("--rate", type=float, default=20.0, help="payments per second in total")
     parser.add_argument("--max-growth-mib", type=float, default=64.0)
     args = parser.parse_args()
@@ -95,6 +136,7 @@ def main() -> int:
     from paybridge.db import get_engine
     from paybridge.migrations import migrate
     from paybridge.services.api_keys import api_key_create
+    from paybridge.services.auth import web_session_redeem, web_session_start
     from paybridge.services.providers import providers_ensure_defaults
     from paybridge.services.users import user_create
     from tests.ops.test_topology import PAYMENT, V1, post, subscribe
@@ -111,6 +153,7 @@ def main() -> int:
         timezone="UTC",
     )
     token = api_key_create(merchant_id=merchant.id, name="soak")[1]
+    session = web_session_redeem(ticket=web_session_start(user_id=merchant.id))[0]
 
     workdir = Path(tempfile.mkdtemp(prefix="paybridge-soak-"))
     topology = Topology(
@@ -156,7 +199,11 @@ def main() -> int:
             next_at += interval
             time.sleep(max(0.0, next_at - time.monotonic()))
 
+    dashboards: list[Dashboard] = []
     try:
+        bases = [topology.nginx.url, *(i.url for i in topology.instances)]
+        for n in range(args.dashboards):
+            dashboards.append(Dashboard(bases[n % 3], f"pb_session={session}"))
         threads = [
             threading.Thread(target=subscriber, args=(n,), daemon=True)
             for n in range(args.subscribers)
@@ -183,14 +230,21 @@ def main() -> int:
     finally:
         stop_writing.set()
         stop.set()
+        for dashboard in dashboards:
+            dashboard.close()
         topology.stop()
 
-    missed = [n for n, seen in enumerate(received) if not (accepted - {None}) <= seen]
+    missed = [n for n, seen in enumerate(received) if not accepted <= seen]
     for n in missed[:5]:
         print(f"subscriber {n}: received {len(received[n] & accepted)} of {len(accepted)}")
-    print(f"\n{len(accepted)} payments in {stop_writers - started:.0f} s, "
-          f"{args.subscribers} subscribers, errors: {len(errors)}, "
-          f"subscribers missing payments: {len(missed)}")  # fmt: skip
+    blind = [n for n, d in enumerate(dashboards) if not accepted <= d.seen]
+    for n in blind[:5]:
+        print(f"dashboard {n}: saw {len(dashboards[n].seen & accepted)} of {len(accepted)}")
+    updates = sorted(d.updates for d in dashboards) or [0]
+    print(f"\n{len(accepted)} payments in {stop_writers - started:.0f} s, errors: {len(errors)}; "
+          f"{args.dashboards} dashboards ({updates[0]}-{updates[-1]} updates each), "
+          f"missing payments: {len(blind)}; {args.subscribers} subscribers, "
+          f"missing payments: {len(missed)}")  # fmt: skip
     growth = 0.0
     print(f"{'process':32} {'start MiB':>10} {'end MiB':>10}")
     for name in sorted(set(start) | set(end)):
@@ -201,7 +255,7 @@ def main() -> int:
     print(f"largest growth: {growth:.1f} MiB (bound {args.max_growth_mib} MiB)")
     for error in errors[:10]:
         print("error:", error)
-    return 0 if not errors and not missed and growth <= args.max_growth_mib else 1
+    return 0 if not (errors or missed or blind) and growth <= args.max_growth_mib else 1
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from paybridge.components.cards import metric_card, stat, status_badge
 from paybridge.components.layout import template
 from paybridge.components.user import user_summary_card
 from paybridge.components.withdraw import withdraw_dialog
-from paybridge.state.dashboard import RANGE_LABELS
+from paybridge.state.dashboard import RANGE_LABELS, DashboardChartsState
 from paybridge.state.dashboard import DashboardState as S
 
 AVAILABLE_HINT = (
@@ -75,7 +75,7 @@ def _charts() -> rx.Component:
         rx.card(
             rx.heading("Daily volume", size="3"),
             rx.plotly(
-                data=S.daily_chart.to(Figure),
+                data=DashboardChartsState.daily.to(Figure),
                 config={"displayModeBar": False},
                 use_resize_handler=True,
                 width="100%",
@@ -105,7 +105,7 @@ def _charts() -> rx.Component:
                 width="100%",
             ),
             rx.plotly(
-                data=S.provider_chart.to(Figure),
+                data=DashboardChartsState.providers.to(Figure),
                 config={"displayModeBar": False},
                 use_resize_handler=True,
                 width="100%",

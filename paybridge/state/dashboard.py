@@ -10,6 +10,7 @@ REFRESH_INTERVAL, so a burst of payments costs a few reloads, not one per paymen
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -232,8 +233,6 @@ def dashboard_view(snap: Snapshot) -> dict[str, Any]:
         "has_data": bool(snap.currencies),
         "period_label": period_label,
         **metric_views(metrics, period),
-        "daily_chart": daily_volume_figure(metrics.daily, metrics.currency),
-        "provider_chart": provider_figure(metrics.providers, metrics.currency),
         "available": format_money(available, currency),
         "pending": format_money(balance.pending if balance else 0, currency),
         "can_withdraw": available > 0,
@@ -270,6 +269,12 @@ def dashboard_view(snap: Snapshot) -> dict[str, Any]:
             else "—",
         },
     }
+    charts = {
+        "daily": daily_volume_figure(metrics.daily, metrics.currency),
+        "providers": provider_figure(metrics.providers, metrics.currency),
+    }
+    view["_charts"] = charts
+    view["_charts_key"] = hash(json.dumps(charts, sort_keys=True))
     if summary is not None:
         view["profile"] = {
             "initials": summary.initials,
@@ -345,6 +350,15 @@ def metric_views(metrics: DashboardMetrics, period: Period) -> dict[str, Any]:
     }
 
 
+class DashboardChartsState(rx.State):
+    """The two plotly figures, apart from DashboardState: the browser re-renders a chart
+    whenever its state changes, so a feed line or a ticking uptime must not redraw them. Only
+    the server writes here (no event handlers)."""
+
+    daily: dict[str, Any] = {}
+    providers: dict[str, Any] = {}
+
+
 class DashboardState(SessionState):
     # Filters
     range_key: str = "30d"
@@ -356,8 +370,6 @@ class DashboardState(SessionState):
     period_label: str = ""
     # Panels (display-ready)
     cards: list[dict[str, str]] = []
-    daily_chart: dict[str, Any] = {}
-    provider_chart: dict[str, Any] = {}
     providers: list[dict[str, str]] = []
     statuses: list[dict[str, str]] = []
     recent: list[dict[str, str]] = []
@@ -374,36 +386,45 @@ class DashboardState(SessionState):
 
     _listener: int = 0
     _feed_ids: list[int] = []
+    _charts_key: int = 0
 
     # ----- loading -------------------------------------------------------------------------
 
     def _filters(self) -> Filters:
         return Filters(self.range_key, self.custom_from, self.custom_to, self.currency)
 
-    def _reload(self, merchant_id: int) -> None:
-        view = read_dashboard(merchant_id, self._filters())
+    async def _reload(self, merchant_id: int) -> None:
+        view = await asyncio.to_thread(read_dashboard, merchant_id, self._filters())
         if view is not None:
-            self._show(view)
+            await self._show(view)
 
-    def _show(self, view: dict[str, Any]) -> None:
-        """Assign only what changed, so a live refresh sends the tab a delta of a few values
-        rather than every panel and both charts."""
+    async def _show(self, view: dict[str, Any]) -> None:
+        """Assign only what changed, so a live refresh sends the tab a delta of a few values.
+        The charts live in their own state, fetched only when they changed."""
         for name, value in view.items():
-            if getattr(self, name) != value:
+            if name == "_charts":
+                continue
+            if name == "_charts_key":
+                if value != self._charts_key:
+                    charts = await self.get_state(DashboardChartsState)
+                    charts.daily = view["_charts"]["daily"]
+                    charts.providers = view["_charts"]["providers"]
+                    self._charts_key = value
+            elif getattr(self, name) != value:
                 setattr(self, name, value)
 
     # ----- events from the page ------------------------------------------------------------
 
     @rx.event
-    def load(self) -> rx.event.EventSpec | None:
+    async def load(self) -> rx.event.EventSpec | None:
         found = self.identity()
         if found is None:
             return None
-        self._reload(found.user_id)
+        await self._reload(found.user_id)
         return DashboardState.listen
 
     @rx.event
-    def set_range(self, key: str | list[str]) -> rx.event.EventSpec | None:
+    async def set_range(self, key: str | list[str]) -> rx.event.EventSpec | None:
         found = self.identity()
         if found is None:
             return self.login_redirect()
@@ -418,11 +439,11 @@ class DashboardState(SessionState):
                 (today - timedelta(days=13)).isoformat(),
                 today.isoformat(),
             )
-        self._reload(found.user_id)
+        await self._reload(found.user_id)
         return None
 
     @rx.event
-    def set_custom_range(self, form: dict) -> rx.event.EventSpec | None:
+    async def set_custom_range(self, form: dict) -> rx.event.EventSpec | None:
         found = self.identity()
         if found is None:
             return self.login_redirect()
@@ -443,11 +464,11 @@ class DashboardState(SessionState):
             start.isoformat(),
             end.isoformat(),
         )
-        self._reload(found.user_id)
+        await self._reload(found.user_id)
         return None
 
     @rx.event
-    def set_currency(self, code: str) -> rx.event.EventSpec | None:
+    async def set_currency(self, code: str) -> rx.event.EventSpec | None:
         found = self.identity()
         if found is None:
             return self.login_redirect()
@@ -457,7 +478,7 @@ class DashboardState(SessionState):
             return None
         if code in self.currencies:
             self.currency = code
-            self._reload(found.user_id)
+            await self._reload(found.user_id)
         return None
 
     # ----- live updates --------------------------------------------------------------------
@@ -508,7 +529,7 @@ class DashboardState(SessionState):
                     if not self._still_mine(generation):
                         return
                     if view is not None and self._filters() == filters:
-                        self._show(view)
+                        await self._show(view)
                         last_reload, dirty = now, False
                     filters = self._filters()
                     if not self.live:
