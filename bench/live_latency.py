@@ -32,8 +32,10 @@ See bench/README.md for recorded results.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -52,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/paybridge_bench_live"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 MERCHANT_EMAIL = "live-bench@example.com"
+REFERENCE = re.compile(r"txn_[0-9a-f]{24}")
 
 # Records the first time each reference is seen in the recent-transactions table.
 OBSERVER_JS = """
@@ -263,6 +266,8 @@ class Result:
     payments: int
     latencies: list[float] = field(default_factory=list)
     wire: list[float] = field(default_factory=list)  # commit -> websocket frame in the tab
+    sim: list[float] = field(default_factory=list)  # commit -> frame at a simulated dashboard
+    sim_missed: int = 0
     missed: int = 0
     rss_per_dashboard_kib: float | None = None
     redis_per_dashboard_kib: float | None = None
@@ -284,6 +289,7 @@ class LoadClient:
         import socketio
 
         self.updates = 0
+        self.arrived: dict[str, float] = {}  # reference -> first frame naming it (epoch ms)
         self.client = socketio.Client(reconnection=False, request_timeout=60)
         self.client.on("event", self._on_event, namespace="/_event")
         self.client.connect(
@@ -304,8 +310,11 @@ class LoadClient:
             namespace="/_event",
         )
 
-    def _on_event(self, _data) -> None:
+    def _on_event(self, data) -> None:
+        at = time.time() * 1000
         self.updates += 1
+        for reference in REFERENCE.findall(json.dumps(data)):
+            self.arrived.setdefault(reference, at)
 
     def close(self) -> None:
         self.client.disconnect()
@@ -422,7 +431,7 @@ def run_once(
         result.redis_per_dashboard_kib = (redis_after - redis_before) / 1024 / connected
 
     offsets = [clock_offset_ms(page) for page in pages]
-    result.offset_ms = statistics.median(offsets)
+    result.offset_ms = statistics.median(offsets) if offsets else 0.0
 
     load = PaymentLoad(merchant_id, load_rate) if load_clients and load_rate else None
     if load:
@@ -445,7 +454,9 @@ def run_once(
         deadline = time.monotonic() + 15
         while True:
             seen = [page.evaluate("() => window.__seen") for page in pages]
-            done = all(all(ref in s for ref in committed) for s in seen)
+            done = all(all(ref in s for ref in committed) for s in seen) and all(
+                all(ref in c.arrived for ref in committed) for c in clients
+            )
             if done or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
@@ -481,6 +492,15 @@ def run_once(
                     result.missed += 1
                 if ref in w:
                     result.wire.append(w[ref] - offset - at)
+    every = {**(load.committed if load else {}), **committed}
+    for client in clients:
+        arrived = {ref: t for ref, t in client.arrived.items() if ref in every}
+        for at in committed.values():
+            later = [t for ref, t in arrived.items() if every[ref] >= at]
+            if later:
+                result.sim.append(min(later) - at)
+            else:
+                result.sim_missed += 1
     for client in clients:
         client.close()
     for page in pages:
@@ -495,7 +515,8 @@ def report(results: list[Result]) -> None:
     head = (
         f"{'topology':<22} {'tabs':>4} {'sim':>4} {'pay':>4} {'load/s':>7} {'median':>8} "
         f"{'p95':>8} {'max':>8} {'missed':>6} {'RSS/dash':>9} {'Redis/dash':>10} "
-        f"{'CPU app':>7} {'CPU browser':>11} {'wire p50':>9} {'wire p95':>9}"
+        f"{'CPU app':>7} {'CPU browser':>11} {'wire p50':>9} {'wire p95':>9} "
+        f"{'sim p50':>9} {'sim p95':>9} {'sim max':>9}"
     )
     print()
     print(head)
@@ -503,6 +524,7 @@ def report(results: list[Result]) -> None:
     for r in results:
         lat = r.latencies or [float("nan")]
         wire = r.wire or [float("nan")]
+        sim = r.sim or [float("nan")]
         rss = f"{r.rss_per_dashboard_kib / 1024:.2f} MiB" if r.rss_per_dashboard_kib else "—"
         red = f"{r.redis_per_dashboard_kib:.0f} KiB" if r.redis_per_dashboard_kib else "—"
         rate = f"{r.load_rate:.0f}" if r.load_rate else "—"
@@ -513,8 +535,11 @@ def report(results: list[Result]) -> None:
             f"{statistics.median(lat):>6.1f}ms {percentile(lat, 95):>6.1f}ms "
             f"{max(lat):>6.1f}ms {r.missed:>6} {rss:>9} {red:>10} "
             f"{r.server_cpu:>6.0%} {r.browser_cpu:>10.0%} "
-            f"{statistics.median(wire):>7.1f}ms {percentile(wire, 95):>7.1f}ms"
+            f"{statistics.median(wire):>7.1f}ms {percentile(wire, 95):>7.1f}ms "
+            f"{statistics.median(sim):>7.1f}ms {percentile(sim, 95):>7.1f}ms {max(sim):>7.1f}ms"
         )
+        if r.sim_missed:
+            print(f"  ({r.sim_missed} (payment, simulated dashboard) pairs never arrived)")
     print(
         "\nlatency = payment commit (transaction_create returned, this process) -> row in each "
         "tab's #recent-body (MutationObserver); one sample per payment per tab. "
@@ -524,7 +549,9 @@ def report(results: list[Result]) -> None:
         "comes after more than 10 new payments skips some). CPU = share of one core used by the "
         f"app's processes / by Chromium while the payments were measured ({os.cpu_count()} cores). "
         "wire = commit -> first websocket frame naming the payment arriving in the tab "
-        "(server side + network; the rest of the latency is the browser's)."
+        "(server side + network; the rest of the latency is the browser's). sim = commit -> first "
+        "frame naming the payment (or a later one, under load) at each simulated dashboard: the "
+        "server's latency without any browser rendering."
     )
     if any(r.load_clients for r in results):
         print(

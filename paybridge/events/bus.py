@@ -78,6 +78,19 @@ def _offer(queue: asyncio.Queue, message: dict[str, Any]) -> None:
         queue.put_nowait(message)
 
 
+def _well_formed(message: object) -> bool:
+    """The shape every consumer relies on (ids for deduplication, a payload to show); anything
+    else on a channel is dropped here rather than breaking each listener."""
+    return (
+        isinstance(message, dict)
+        and type(message.get("id")) is int
+        and type(message.get("merchant_id")) is int
+        and isinstance(message.get("type"), str)
+        and isinstance(message.get("payload"), dict)
+        and isinstance(message.get("created_at"), str)
+    )
+
+
 class RedisBus:
     """Redis pub/sub, one channel per merchant. Publishing is synchronous (services run in
     threads); listening shares one pub/sub connection per event loop (see _Fanout)."""
@@ -180,10 +193,18 @@ class _Fanout:
                     ack.set_result(None)
             elif raw["type"] == "message":
                 listeners = self._queues.get(channel)
-                if listeners:
+                if not listeners:
+                    continue
+                try:
                     message = json.loads(raw["data"])
+                except ValueError:
+                    log.warning("event bus skipped a message that is not JSON on %s", channel)
+                    continue
+                if _well_formed(message):
                     for queue in listeners:
                         _offer(queue, message)
+                else:
+                    log.warning("event bus skipped a malformed message on %s", channel)
 
 
 _bus: Bus | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ from paybridge.services.auth import session_identity
 from paybridge.state.auth import form_text
 from paybridge.state.live import next_batch, on_page, tab_connected
 from paybridge.state.session import SessionState, cookie_value
+
+log = logging.getLogger(__name__)
 
 REFRESH_INTERVAL = 0.25  # seconds between reloads of the numbers while events arrive
 RECONCILE_INTERVAL = 15.0  # reload anyway, in case a bus message was lost
@@ -545,25 +548,38 @@ class DashboardState(SessionState):
         return True
 
     def _apply(self, messages: list[dict[str, Any]]) -> None:
-        """Fast path: new feed lines and table rows before the next full reload."""
+        """Fast path: new feed lines and table rows before the next full reload. A message
+        this code cannot read is skipped (the reload shows what the database holds) rather
+        than ending the tab's live updates."""
         tz = self.timezone
-        fresh = [m for m in messages if m["id"] not in self._feed_ids]
+        fresh = []
+        for message in messages:
+            try:
+                if message["id"] in self._feed_ids:
+                    continue
+                row = (
+                    transaction_row(message["payload"], tz)
+                    if message["type"].startswith("transaction.")
+                    else None
+                )
+                fresh.append((message["id"], message["type"], feed_item(message, tz), row))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                log.warning("dashboard skipped an unreadable event: %.200r", message)
         if not fresh:
             return
-        fresh.sort(key=lambda m: m["id"], reverse=True)
-        self.feed = ([feed_item(m, tz) for m in fresh] + self.feed)[:FEED_ITEMS]
-        self._feed_ids = ([m["id"] for m in fresh] + self._feed_ids)[:FEED_ITEMS]
+        fresh.sort(key=lambda item: item[0], reverse=True)
+        self.feed = ([item for _, _, item, _ in fresh] + self.feed)[:FEED_ITEMS]
+        self._feed_ids = ([event_id for event_id, _, _, _ in fresh] + self._feed_ids)[:FEED_ITEMS]
         rows = list(self.recent)
-        for message in reversed(fresh):
-            if not message["type"].startswith("transaction."):
+        for _, kind, _, row in reversed(fresh):
+            if row is None:
                 continue
-            row = transaction_row(message["payload"], tz)
             index = next(
                 (i for i, r in enumerate(rows) if r["reference"] == row["reference"]), None
             )
             if index is not None:
                 rows[index] = {**rows[index], "status": row["status"]}
-            elif message["type"] == "transaction.created":
+            elif kind == "transaction.created":
                 rows.insert(0, row)
         self.recent = rows[:RECENT_ROWS]
 

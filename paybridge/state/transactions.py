@@ -486,21 +486,28 @@ class TransactionsState(SessionState):
         """Status and refunds of visible rows change in place; no row is added or moved."""
         if not messages or not self.rows:
             return
-        latest = {m["payload"].get("reference"): m["payload"] for m in messages}
+        latest = {
+            m["payload"].get("reference"): m["payload"]
+            for m in messages
+            if isinstance(m.get("payload"), dict)
+        }
         rows = []
         for row in self.rows:
             data = latest.get(row["reference"])
             if data is not None and "status" in data:
-                refunded = data.get("refunded_amount", 0)
-                row = {
-                    **row,
-                    "status": data["status"],
-                    "refunded": (
-                        f"{format_money(refunded, data['currency'])} refunded"
-                        if refunded and data["status"] != "refunded"
-                        else ""
-                    ),
-                }
+                try:
+                    refunded = data.get("refunded_amount", 0)
+                    row = {
+                        **row,
+                        "status": str(data["status"]),
+                        "refunded": (
+                            f"{format_money(refunded, data['currency'])} refunded"
+                            if refunded and data["status"] != "refunded"
+                            else ""
+                        ),
+                    }
+                except (KeyError, TypeError, ValueError):  # unreadable: the recount corrects it
+                    pass
             rows.append(row)
         self.rows = rows
 

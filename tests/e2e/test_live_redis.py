@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 
 import httpx
+import redis
 
+from paybridge.events.bus import channel_for
 from paybridge.services.api_keys import api_key_create
 from paybridge.services.transactions import transaction_create
 from tests.conftest import redis_test_url
@@ -67,3 +70,34 @@ def test_a_payment_through_another_instance_reaches_the_open_dashboard(
         tab.wait_for_selector("#feed >> text=other.instance@example.com", timeout=10_000)
     finally:
         other.stop()
+
+
+def test_an_unreadable_bus_message_does_not_stop_live_updates(browser, redis_app, merchants):
+    """Anything can reach a Redis channel (an old worker during a rolling upgrade, a bug, a
+    stray publisher): the dashboard skips what it cannot read and keeps following payments."""
+    alpha = merchants.alpha
+    tab = login(browser, redis_app, alpha.email, merchants.password)
+    tab.wait_for_selector("#feed-live", timeout=30_000)
+    publisher = redis.Redis.from_url(redis_test_url())
+    try:
+        for payload in ({"reference": "half-an-event"}, None, "text", {"amount": "NaN"}):
+            message = {
+                "id": 10**12,
+                "merchant_id": alpha.id,
+                "type": "transaction.created",
+                "created_at": "2026-11-25T10:00:00+00:00",
+            }
+            publisher.publish(channel_for(alpha.id), json.dumps({**message, "payload": payload}))
+        publisher.publish(channel_for(alpha.id), "not json")
+    finally:
+        publisher.close()
+    tx = transaction_create(
+        merchant_id=alpha.id,
+        amount=1_234,
+        currency="USD",
+        provider="stripe",
+        customer_email="after.garbage@example.com",
+    )
+    tab.wait_for_selector(f"#recent-body >> text={tx.reference}", timeout=10_000)
+    tab.wait_for_selector("#feed >> text=after.garbage@example.com", timeout=10_000)
+    assert "half-an-event" not in tab.inner_text("#recent-body")
