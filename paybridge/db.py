@@ -8,8 +8,9 @@ PostgreSQL writers serialise on row locks taken by the services.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -112,10 +113,90 @@ def is_sqlite(engine: Engine | None = None) -> bool:
     return (engine or get_engine()).dialect.name == "sqlite"
 
 
+class Unit:
+    """One database transaction that several service calls share (see `unit_begin`).
+
+    While it is the current unit (`unit_activate`), `write_session()` and `read_session()` join
+    it: a service's `session.commit()` only releases a SAVEPOINT and its rollback only undoes its
+    own work, and whatever it wants to do after committing (publishing events) waits in
+    `after_commit` until the unit itself commits. So an API request can store its
+    `Idempotency-Key` response in the same transaction as the write it answers for.
+    """
+
+    def __init__(self, connection: sa.Connection) -> None:
+        self.connection = connection
+        self.after_commit: list[Callable[[], None]] = []
+
+    def session(self) -> Session:
+        return Session(
+            self.connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+
+    def commit(self) -> None:
+        """Commit everything at once, then run the deferred after-commit work."""
+        try:
+            self.connection.commit()
+        finally:
+            self.connection.close()
+        for callback in self.after_commit:
+            callback()
+
+    def rollback(self) -> None:
+        """Undo everything (nothing written, nothing published). Safe on a dead connection."""
+        try:
+            self.connection.rollback()
+        except sa.exc.SQLAlchemyError:
+            pass  # a connection that died has rolled back on the server already
+        finally:
+            self.connection.close()
+            self.after_commit.clear()
+
+
+_unit: ContextVar[Unit | None] = ContextVar("paybridge_unit", default=None)
+
+
+def unit_begin() -> Unit:
+    """Open a connection and begin a transaction (BEGIN IMMEDIATE on SQLite). The caller makes
+    it current with `unit_activate` and ends it with `Unit.commit` or `Unit.rollback`."""
+    engine = get_engine()
+    bind = engine.execution_options(sqlite_immediate=True) if is_sqlite(engine) else engine
+    connection = bind.connect()
+    try:
+        connection.begin()
+    except BaseException:
+        connection.close()
+        raise
+    return Unit(connection)
+
+
+def unit_activate(unit: Unit | None):  # type: ignore[no-untyped-def]
+    """Make `unit` the current one in this context; returns a token for `unit_deactivate`."""
+    return _unit.set(unit)
+
+
+def unit_deactivate(token) -> None:  # type: ignore[no-untyped-def]
+    _unit.reset(token)
+
+
+def current_unit() -> Unit | None:
+    return _unit.get()
+
+
+def run_after_commit(callback: Callable[[], None]) -> None:
+    """Run `callback` once the data just committed is really committed: at once, or, inside a
+    unit, after the unit commits (never, if it rolls back)."""
+    unit = _unit.get()
+    if unit is None:
+        callback()
+    else:
+        unit.after_commit.append(callback)
+
+
 @contextmanager
 def read_session() -> Iterator[Session]:
-    """A session for selectors; it never commits."""
-    with Session(get_engine(), expire_on_commit=False) as session:
+    """A session for selectors; it never commits. Inside a unit it sees the unit's writes."""
+    unit = _unit.get()
+    with unit.session() if unit else Session(get_engine(), expire_on_commit=False) as session:
         yield session
 
 
@@ -124,11 +205,17 @@ def write_session() -> Iterator[Session]:
     """A session for one service call: the caller commits; anything unfinished rolls back.
 
     On SQLite it starts with BEGIN IMMEDIATE so the balance check and the debit that follows
-    cannot interleave with another writer.
+    cannot interleave with another writer. Inside a unit (see `Unit`) it is a SAVEPOINT of the
+    unit's transaction.
     """
-    engine = get_engine()
-    bind = engine.execution_options(sqlite_immediate=True) if is_sqlite(engine) else engine
-    with Session(bind, expire_on_commit=False) as session:
+    unit = _unit.get()
+    if unit is not None:
+        session = unit.session()
+    else:
+        engine = get_engine()
+        bind = engine.execution_options(sqlite_immediate=True) if is_sqlite(engine) else engine
+        session = Session(bind, expire_on_commit=False)
+    with session:
         try:
             yield session
         except BaseException:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from paybridge.db import run_after_commit
 from paybridge.logs import current_request_id
 from paybridge.models import Event
 
@@ -50,10 +51,12 @@ def event_message(event: Event) -> dict[str, Any]:
 
 
 def commit_and_publish(session: Session, events: list[Event]) -> None:
-    """Commit the caller's transaction, then put its events on the bus (never failing the write)."""
+    """Commit the caller's transaction, then put its events on the bus (never failing the write).
+
+    Inside a unit of work (`paybridge.db.Unit`) the events go out when the unit commits."""
     session.flush()
     messages = [event_message(e) for e in events]
     session.commit()
     from paybridge.events.bus import publish_events
 
-    publish_events(messages)
+    run_after_commit(lambda: publish_events(messages))

@@ -1,8 +1,18 @@
 """`Idempotency-Key` bookkeeping: claim a key (one row per merchant and key, made unique by the
 database so concurrent requests execute once), then store the response for replays.
 
-A claim that is never finished (the process died mid-request) goes stale after
-`STALE_CLAIM` and may be taken over by a retry with the same request.
+Call these inside a unit of work (`paybridge.db.unit_begin`/`unit_activate`) that also holds
+the request's write: the claim, the write and the stored response then commit together or not
+at all. A retry whose first attempt committed but whose reply was lost (the connection died
+between COMMIT and its acknowledgement) replays the stored response; a first attempt that
+rolled back left no row, so the key is free again at once. On PostgreSQL the claim also takes
+a transaction-level advisory lock on the key, so a second request with the key while the
+first is still running is refused with `idempotency_request_in_progress` instead of waiting
+(on SQLite, BEGIN IMMEDIATE makes it wait for the first and then replay).
+
+Rows claimed but never finished can only come from releases before this scheme, which
+committed the claim on its own: such a claim goes stale after `STALE_CLAIM` and may be taken
+over by a retry with the same request.
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import delete, select, update
 
@@ -74,6 +85,7 @@ def idempotency_claim(
     key = clean_idempotency_key(key)
     now = now or utcnow()
     token = secrets.token_hex(16)
+    _lock_key(merchant_id, key)
     with write_session() as session:
         record = IdempotencyRecord(
             merchant_id=merchant_id,
@@ -118,11 +130,7 @@ def idempotency_claim(
         if not expired and record.response_status is not None:
             return Replay(status=record.response_status, body=record.response_body or "")
         if not expired and now - record.claimed_at < STALE_CLAIM:
-            raise DomainError(
-                "idempotency_request_in_progress",
-                "A request with this Idempotency-Key is still being processed; retry later.",
-                param="Idempotency-Key",
-            )
+            raise _in_progress()
         # Expired, or claimed by a request that never finished: take it over.
         record.method, record.path, record.request_hash = method[:8], path[:255], request_hash
         record.claim_token, record.claimed_at = token, now
@@ -134,10 +142,36 @@ def idempotency_claim(
         return Claim(record_id=record.id, token=token)
 
 
-def idempotency_complete(*, claim: Claim, status: int, body: str) -> None:
-    """Store the response of a claimed request (kept until the key expires)."""
+def _lock_key(merchant_id: int, key: str) -> None:
+    """PostgreSQL: hold a transaction-level advisory lock on the key until the unit ends, or
+    refuse at once when another running request holds it."""
     with write_session() as session:
-        session.exec(
+        if session.get_bind().dialect.name != "postgresql":
+            return
+        name = f"paybridge:idempotency:{merchant_id}:{key}"
+        lock = sa.func.pg_try_advisory_xact_lock(sa.func.hashtextextended(name, 0))
+        if not session.scalar(sa.select(lock)):
+            raise _in_progress()
+        session.commit()  # releases the savepoint only: the lock is kept by the transaction
+
+
+def _in_progress() -> DomainError:
+    return DomainError(
+        "idempotency_request_in_progress",
+        "A request with this Idempotency-Key is still being processed; retry later.",
+        param="Idempotency-Key",
+    )
+
+
+def idempotency_complete(*, claim: Claim, status: int, body: str) -> None:
+    """Store the response of a claimed request (kept until the key expires). Inside the
+    request's unit of work this commits with the write it answers for.
+
+    Raises `idempotency_request_in_progress` when the claim is no longer this request's (it
+    went stale and another request took the key over): committing the write would then execute
+    the key twice, so the caller must roll back."""
+    with write_session() as session:
+        result = session.exec(
             update(IdempotencyRecord)
             .where(
                 IdempotencyRecord.id == claim.record_id,
@@ -145,6 +179,8 @@ def idempotency_complete(*, claim: Claim, status: int, body: str) -> None:
             )
             .values(response_status=status, response_body=body, claim_token=None)
         )
+        if result.rowcount != 1:
+            raise _in_progress()
         session.commit()
 
 

@@ -1,5 +1,9 @@
 """A TCP proxy that can be cut and restored on the same port: a database or Redis "going down"
-and "coming back" as the application sees it, without stopping the real servers."""
+and "coming back" as the application sees it, without stopping the real servers.
+
+It can also cut one PostgreSQL connection at its COMMIT (`cut_at_commit`): either before the
+COMMIT reaches the server (the transaction rolls back) or after the server has answered it
+(the transaction is committed, but the application never learns it: a lost acknowledgement)."""
 
 from __future__ import annotations
 
@@ -26,6 +30,15 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._trap: tuple[bytes, bool] | None = None
+        self.trap_sprung = threading.Event()
+
+    def cut_at_commit(self, *, after: bytes, deliver: bool) -> None:
+        """Arm a one-shot trap: on the first connection that sends `after` (a marker such as a
+        table name in an UPDATE), cut the connection at its next COMMIT. `deliver=True` lets the
+        COMMIT through and drops the server's reply; `deliver=False` never sends it."""
+        self.trap_sprung.clear()
+        self._trap = (after, deliver)
 
     def start(self) -> None:
         listener = socket.socket()
@@ -67,12 +80,31 @@ class TcpProxy:
                     upstream.close()
                     return
                 self._sockets |= {client, upstream}
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+            state = {"marked": False, "swallow": False}
+            threading.Thread(
+                target=self._pipe, args=(client, upstream, state, True), daemon=True
+            ).start()
+            threading.Thread(
+                target=self._pipe, args=(upstream, client, state, False), daemon=True
+            ).start()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(
+        self, source: socket.socket, sink: socket.socket, state: dict, to_server: bool
+    ) -> None:
         try:
             while data := source.recv(65536):
+                if to_server and self._trap is not None:
+                    after, deliver = self._trap
+                    state["marked"] = state["marked"] or after in data
+                    if state["marked"] and b"COMMIT" in data:
+                        self._trap = None
+                        if not deliver:
+                            self.trap_sprung.set()
+                            return  # never sent: the server sees the client vanish, rolls back
+                        state["swallow"] = True
+                elif not to_server and state["swallow"]:
+                    self.trap_sprung.set()
+                    return  # the server has committed and answered; the answer is lost
                 sink.sendall(data)
         except OSError:
             pass
