@@ -51,6 +51,7 @@ STATUS_FOR_CODE: dict[str, int] = {
     "too_many_api_keys": 422,
     "too_many_attempts": 429,
     "rate_limited": 429,
+    "service_unavailable": 503,
 }
 
 
@@ -149,16 +150,24 @@ def unavailable_errors() -> tuple[type[BaseException], ...]:
     )
 
 
-def unavailable_response() -> JSONResponse:
-    return JSONResponse(
-        error_body(
-            "service_unavailable",
-            "A service PayBridge depends on is unavailable; nothing was changed. "
-            "Retry in a few seconds.",
-        ),
-        status_code=503,
+UNAVAILABLE_MESSAGE = (
+    "A service PayBridge depends on is unavailable; nothing was changed. Retry in a few seconds."
+)
+
+
+def unavailable_error() -> ApiError:
+    """The refusal for a dependency that is down, for callers that answer in their own shape
+    (GraphQL puts it in `errors[]`)."""
+    return ApiError(
+        "service_unavailable",
+        UNAVAILABLE_MESSAGE,
+        status=503,
         headers={"Retry-After": RETRY_AFTER_UNAVAILABLE},
     )
+
+
+def unavailable_response() -> JSONResponse:
+    return error_response(unavailable_error())
 
 
 async def unavailable_error_handler(request: Request, exc: Exception) -> JSONResponse:

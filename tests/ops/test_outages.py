@@ -43,6 +43,22 @@ def assert_unavailable(response) -> None:  # type: ignore[no-untyped-def]
     assert response.headers["retry-after"].isdigit()
 
 
+def graphql(client: TestClient, caller: Caller, query: str):  # type: ignore[no-untyped-def]
+    return client.post(f"{V1}/graphql", json={"query": query}, headers=caller.headers)
+
+
+def assert_graphql_unavailable(response) -> None:  # type: ignore[no-untyped-def]
+    """GraphQL's own shape (data + errors), with REST's status and Retry-After."""
+    assert response.status_code == 503, response.text
+    body = response.json()
+    assert body["errors"], body
+    for error in body["errors"]:
+        assert error["extensions"]["code"] == "service_unavailable", body
+        assert error["extensions"]["status"] == 503
+        assert "unavailable" in error["message"]
+    assert response.headers["retry-after"].isdigit()
+
+
 @pytest.fixture
 def postgres(db: TestDatabase) -> TestDatabase:
     if db.is_sqlite:
@@ -80,7 +96,13 @@ def test_database_on_a_closed_port_answers_503_quickly(
         assert_unavailable(
             client.post(f"{V1}/auth/token", json={"email": "a@b.co", "password": "x" * 12})
         )
-        assert time.monotonic() - started < 15
+        assert_graphql_unavailable(graphql(client, alice, "{ me { email } }"))
+        assert_graphql_unavailable(
+            graphql(
+                client, alice, 'mutation { withdraw(amount: 100, currency: "USD") { reference } }'
+            )
+        )
+        assert time.monotonic() - started < 20
     finally:
         monkeypatch.setenv("DATABASE_URL", postgres.url)
         use_database(postgres.url)
@@ -99,6 +121,7 @@ def test_database_outage_then_recovery_without_restart(
     for n in range(5):
         assert_unavailable(pay(client, alice, **{"Idempotency-Key": f"outage-{n}"}))
     assert_unavailable(client.get(f"{V1}/transactions", headers=alice.headers))
+    assert_graphql_unavailable(graphql(client, alice, "{ balance { available { amount } } }"))
     assert client.get(f"{V1}/health").status_code == 200
     ready = client.get(f"{V1}/ready")
     assert ready.status_code == 503 and ready.json()["checks"]["database"]["ok"] is False
@@ -109,6 +132,8 @@ def test_database_outage_then_recovery_without_restart(
     assert again.status_code == 201, again.text
     assert client.get(f"{V1}/ready").status_code == 200
     assert get_engine() is engine  # recovered by itself: same engine, pool re-filled
+    recovered = graphql(client, alice, "{ me { email } }")
+    assert recovered.status_code == 200 and "errors" not in recovered.json(), recovered.text
 
     listed = client.get(f"{V1}/transactions", headers=alice.headers).json()["data"]
     assert {t["reference"] for t in listed} == {
@@ -150,3 +175,7 @@ def test_redis_errors_reaching_the_api_answer_503(
 
     monkeypatch.setattr(resources, "profile", broken)
     assert_unavailable(client.get(f"{V1}/profile", headers=alice.headers))
+    # GraphQL: the credential was checked, then a field's resolver lost the dependency.
+    response = graphql(client, alice, "{ me { email } }")
+    assert_graphql_unavailable(response)
+    assert response.json()["data"] is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncGenerator, Callable
 from datetime import date, datetime
@@ -14,6 +15,7 @@ import strawberry
 from graphql import GraphQLError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
+from starlette.responses import Response
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.extensions import (
     AddValidationRules,
@@ -36,7 +38,12 @@ from paybridge.api.auth import (
     principal_for_token,
     still_valid,
 )
-from paybridge.api.errors import status_for
+from paybridge.api.errors import (
+    RETRY_AFTER_UNAVAILABLE,
+    status_for,
+    unavailable_error,
+    unavailable_errors,
+)
 from paybridge.api.graphql import types as t
 from paybridge.api.graphql.limits import cost_limit_rule
 from paybridge.api.ratelimit import check_rate_limit
@@ -60,12 +67,15 @@ MAX_COST = 2000
 OUTBOX_POLL_SECONDS = 2.0
 
 R = TypeVar("R")
+log = logging.getLogger(__name__)
 
 TransactionStatusEnum = strawberry.enum(TransactionStatus, name="TransactionStatus")
 SettlementStatusEnum = strawberry.enum(SettlementStatus, name="SettlementStatus")
 
 
 def _principal(info: Info) -> Principal:
+    if info.context.get("unavailable"):
+        raise unavailable_error()
     principal = info.context.get("principal")
     if principal is None:
         raise DomainError(
@@ -75,8 +85,13 @@ def _principal(info: Info) -> Principal:
 
 
 async def _call(fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
-    """Resources are synchronous (database calls): run them off the event loop."""
-    return await run_in_threadpool(fn, *args, **kwargs)
+    """Resources are synchronous (database calls): run them off the event loop. The database
+    or Redis being unreachable becomes `service_unavailable` (HTTP 503, as in REST)."""
+    try:
+        return await run_in_threadpool(fn, *args, **kwargs)
+    except unavailable_errors() as error:
+        log.warning("dependency unavailable in GraphQL: %s", type(error).__name__)
+        raise unavailable_error() from error
 
 
 def _page(limit: int | None, starting_after: str | None, ending_before: str | None) -> PageRequest:
@@ -417,10 +432,34 @@ async def get_context(connection: HTTPConnection) -> dict[str, Any]:
         except DomainError:
             principal = None
         return {"principal": principal}
-    return {"principal": await run_in_threadpool(authenticate, connection)}
+    try:
+        return {"principal": await run_in_threadpool(authenticate, connection)}
+    except unavailable_errors() as error:
+        # The credential cannot be checked: every field answers service_unavailable (503).
+        log.warning("dependency unavailable in GraphQL: %s", type(error).__name__)
+        return {"principal": None, "unavailable": True}
+
+
+def _unavailable(response_data: Any) -> bool:
+    results = response_data if isinstance(response_data, list) else [response_data]
+    return any(
+        (error.get("extensions") or {}).get("code") == "service_unavailable"
+        for result in results
+        if isinstance(result, dict)
+        for error in result.get("errors") or ()
+    )
 
 
 class PayBridgeGraphQLRouter(GraphQLRouter):
+    def create_response(self, response_data: Any, sub_response: Response) -> Response:
+        """HTTP 503 with Retry-After, as REST answers, when the database or Redis could not be
+        reached for some field (the body keeps GraphQL's shape: data and errors)."""
+        response = super().create_response(response_data, sub_response)
+        if _unavailable(response_data):
+            response.status_code = 503
+            response.headers["Retry-After"] = RETRY_AFTER_UNAVAILABLE
+        return response
+
     async def on_ws_connect(self, context: dict[str, Any]) -> Any:
         principal = context.get("principal")
         if principal is None:
