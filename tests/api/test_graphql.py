@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -263,6 +265,70 @@ def test_subscription_streams_new_events_redis_bus(
     reset_bus()
     assert isinstance(get_bus(), RedisBus)
     _subscribe_and_receive(client, alice, auth_in_payload=False)
+
+
+def _noisy_neighbour(merchant_id: int, stop: threading.Event) -> None:
+    """Another deployment (or test run) on the same Redis: it publishes events of ITS merchant
+    with the same id on the same channel, with ids far above ours. They are not in our outbox."""
+    from paybridge.events.bus import get_bus
+
+    bus, n = get_bus(), 0
+    while not stop.is_set():
+        n += 1
+        bus.publish(
+            {
+                "id": 1_000_000 + n,
+                "merchant_id": merchant_id,
+                "type": "transaction.created",
+                "payload": {"reference": f"someone-elses-{n}"},
+                "created_at": utcnow().isoformat(),
+            }
+        )
+        time.sleep(0.02)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("bus", ["memory", "redis"])
+def test_subscription_ignores_bus_messages_not_in_its_outbox(
+    bus: str,
+    client: TestClient,
+    alice: Caller,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bus only says "something happened"; what a subscriber receives comes from the
+    outbox. Foreign messages on the channel neither reach it nor hide its own events (a
+    subscriber that moved its cursor to their ids never saw its own payment)."""
+    if bus == "redis":
+        from paybridge.events.bus import reset_bus
+        from paybridge.settings import get_settings
+
+        monkeypatch.setenv("REDIS_URL", redis_url)
+        get_settings.cache_clear()
+        reset_bus()
+    stop = threading.Event()
+    neighbour = threading.Thread(target=_noisy_neighbour, args=(alice.user.id, stop))
+    with client.websocket_connect(URL, subprotocols=["graphql-transport-ws"]) as ws:
+        ws.send_json(
+            {"type": "connection_init", "payload": {"Authorization": f"Bearer {alice.token}"}}
+        )
+        assert ws.receive_json()["type"] == "connection_ack"
+        ws.send_json(
+            {"id": "n", "type": "subscribe",
+             "payload": {"query": "subscription { events(afterId: 0) { id payload } }"}}
+        )  # fmt: skip
+        neighbour.start()
+        try:
+            time.sleep(0.5)  # the subscriber hears the neighbour for a while first
+            tx = make_payment(client, alice, reference="ours")
+            message = ws.receive_json()
+        finally:
+            stop.set()
+            neighbour.join(10)
+        assert message["type"] == "next", message
+        event = message["payload"]["data"]["events"]
+        assert event["payload"]["reference"] == tx["reference"], event
+        assert event["id"] < 1_000_000
 
 
 def test_subscription_only_sees_own_events(client: TestClient, alice: Caller, bob: Caller) -> None:

@@ -109,19 +109,19 @@ def receive_reference(ws: websocket.WebSocket, reference: str, timeout: float = 
     raise AssertionError(f"{reference} never arrived")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="intermittent: in about 1 run of 5 the first subscription opened right after the "
-    "instances start receives nothing for 30 s; cause not found yet",
-)
 @pytest.mark.parametrize("through_nginx", [False, True], ids=["direct", "nginx"])
 def test_a_payment_through_one_instance_reaches_a_subscriber_on_the_other(
     topology: Topology, alice: Caller, through_nginx: bool
 ) -> None:
+    # This used to fail now and then: the subscriber moved its outbox cursor to the ids of bus
+    # messages, and other runs sharing the test Redis (benchmarks, a second test session)
+    # publish on the same channel (their merchant 1 is ours) with higher ids, so the payment
+    # below was skipped. Subscribers now take events from the outbox only; see
+    # tests/api/test_graphql.py::test_subscription_ignores_bus_messages_not_in_its_outbox.
     one, two = topology.instances
     ws = subscribe(topology.nginx.url if through_nginx else two.url, alice.token)
     try:
-        time.sleep(1)  # subscribed and listening on the bus
+        time.sleep(1)  # the bus subscription is up (afterId 0 catches up without it anyway)
         reference = f"cross-{'nginx' if through_nginx else 'direct'}"
         status, body = post(
             f"{one.url}{V1}/transactions", {**PAYMENT, "reference": reference}, alice.token

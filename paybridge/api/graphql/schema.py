@@ -65,6 +65,7 @@ MAX_COST = 2000
 # A live subscriber also reads the outbox this often, so an event the bus dropped (or one
 # published before the bus subscription was in place) still arrives.
 OUTBOX_POLL_SECONDS = 2.0
+OUTBOX_BATCH = 500  # events read from the outbox at a time
 
 R = TypeVar("R")
 log = logging.getLogger(__name__)
@@ -329,16 +330,21 @@ async def merchant_events(
     still_valid: Callable[[], bool] | None = None,
     poll_seconds: float | None = None,
 ) -> AsyncGenerator[dict[str, Any], None]:
-    """Bus messages of one merchant in id order, without duplicates, backed by the outbox: the
-    bus is the fast path, the outbox (read on start and every few seconds) the truth. Between
-    reads, `still_valid` is asked whether the subscriber's credential still holds."""
+    """The merchant's outbox events in id order, without duplicates, from the outbox only: a
+    bus message merely wakes the reader up early (otherwise it reads every few seconds).
+
+    What is delivered, and how far the cursor moves, is never taken from the bus message
+    itself. The bus channel can carry messages this deployment never committed (another
+    deployment or test run on the same Redis publishes for its own merchant with the same id)
+    and ids above events still to come; a reader that trusted them delivered foreign events
+    and skipped its own. Between reads, `still_valid` is asked whether the subscriber's
+    credential still holds."""
     poll = OUTBOX_POLL_SECONDS if poll_seconds is None else poll_seconds
-    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
+    wake = asyncio.Event()
 
     async def pump() -> None:
-        async for message in get_bus().subscribe(merchant_id):
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(message)
+        async for _message in get_bus().subscribe(merchant_id):
+            wake.set()
 
     task = asyncio.create_task(pump())
     try:
@@ -350,18 +356,15 @@ async def merchant_events(
                 checked = time.monotonic()
                 if not await run_in_threadpool(still_valid):
                     raise DomainError("invalid_token", "This credential was revoked; reconnect.")
-            for message in await run_in_threadpool(_outbox_after, merchant_id, seen):
+            wake.clear()  # before reading: a message arriving meanwhile wakes the next wait
+            messages = await run_in_threadpool(_outbox_after, merchant_id, seen)
+            for message in messages:
                 seen = max(seen, message["id"])
                 yield message
+            if len(messages) >= OUTBOX_BATCH:
+                continue  # more to catch up on
             with contextlib.suppress(TimeoutError):
-                message = await asyncio.wait_for(queue.get(), timeout=poll)
-                while True:
-                    if message.get("merchant_id") == merchant_id and message["id"] > seen:
-                        seen = message["id"]
-                        yield message
-                    if queue.empty():
-                        break
-                    message = queue.get_nowait()
+                await asyncio.wait_for(wake.wait(), timeout=poll)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -375,7 +378,9 @@ def _last_id(merchant_id: int) -> int:
 
 def _outbox_after(merchant_id: int, after_id: int) -> list[dict[str, Any]]:
     with read_session() as session:
-        rows = events_after(session=session, merchant_id=merchant_id, after_id=after_id)
+        rows = events_after(
+            session=session, merchant_id=merchant_id, after_id=after_id, limit=OUTBOX_BATCH
+        )
         return [event_message(row) for row in rows]
 
 
