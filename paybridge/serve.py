@@ -1,24 +1,43 @@
 """`python -m paybridge serve [reflex run options]`: `reflex run --env prod` with self-healing
-Granian workers.
+Granian workers and a bounded drain on SIGTERM.
 
 Reflex 0.10 starts Granian without `respawn_failed_workers`, so one worker process dying (an
 OOM kill, a segfault in a native library, kill -9) makes Granian shut the whole app down. This
 command runs the same `reflex run` in this process with Granian told to start a replacement
 instead (Granian's own crash-loop guard still stops the app if a worker keeps dying within
-seconds of its start). Everything else is plain `reflex run`: pass its options after `serve`,
-e.g. `python -m paybridge serve --backend-only --backend-port 8000`.
+seconds of its start).
+
+On SIGTERM Granian closes the listening socket, lets every worker finish the requests it is
+serving (open websockets are closed) and exits. Without a limit, one request that never ends
+(a client that stopped sending halfway, a long export) kept the instance alive until the
+orchestrator's SIGKILL; `workers_kill_timeout` stops workers still busy after
+`PAYBRIDGE_DRAIN_SECONDS` (default 20, below the compose file's 30 s stop_grace_period).
+
+Everything else is plain `reflex run`: pass its options after `serve`, e.g.
+`python -m paybridge serve --backend-only --backend-port 8000`.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from typing import Any
 
 RESPAWN_INTERVAL = 1.0  # seconds between starting replacement workers
 
 
+def drain_seconds() -> int:
+    """How long a stopping instance lets its workers finish in-flight requests."""
+    raw = os.environ.get("PAYBRIDGE_DRAIN_SECONDS", "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else 20
+
+
+DRAIN_SECONDS = drain_seconds()
+
+
 def enable_worker_respawn(interval: float = RESPAWN_INTERVAL) -> None:
-    """Make every Granian server created from now on in this process replace dead workers."""
+    """Make every Granian server created from now on in this process replace dead workers and
+    stop workers still busy `PAYBRIDGE_DRAIN_SECONDS` after a SIGTERM."""
     from granian.server import common
 
     original = common.AbstractServer.__init__
@@ -29,6 +48,7 @@ def enable_worker_respawn(interval: float = RESPAWN_INTERVAL) -> None:
     def init(self: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("respawn_failed_workers", True)
         kwargs.setdefault("respawn_interval", interval)
+        kwargs.setdefault("workers_kill_timeout", drain_seconds())
         original(self, *args, **kwargs)
 
     init._paybridge_respawn = True  # type: ignore[attr-defined]

@@ -133,14 +133,18 @@ def test_serve_passes_options_to_reflex_run_in_production_mode() -> None:
     assert reflex_run_args(["--env=dev"]) == ["run", "--env=dev"]
 
 
-def test_enable_worker_respawn_sets_granian_defaults() -> None:
+def test_enable_worker_respawn_sets_granian_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     from granian.server import Server
 
     from paybridge.serve import enable_worker_respawn
 
+    monkeypatch.delenv("PAYBRIDGE_DRAIN_SECONDS", raising=False)
     enable_worker_respawn()
     enable_worker_respawn()  # idempotent
     server = Server(target="paybridge.paybridge:app", workers=2)
     assert server.respawn_failed_workers is True
+    assert server.workers_kill_timeout == 20  # PAYBRIDGE_DRAIN_SECONDS's default
     explicit = Server(target="paybridge.paybridge:app", respawn_failed_workers=False)
     assert explicit.respawn_failed_workers is False
+    monkeypatch.setenv("PAYBRIDGE_DRAIN_SECONDS", "7")
+    assert Server(target="paybridge.paybridge:app").workers_kill_timeout == 7
