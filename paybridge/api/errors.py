@@ -11,8 +11,8 @@ Status codes:
 - 413: a body over 1 MB;
 - 422: a well-formed request the current state refuses (`insufficient_funds`,
   `no_bank_account`, `invalid_status_transition`, limits on webhooks and keys);
-- 429: too many requests (`rate_limited`, with `Retry-After`) or failed logins
-  (`too_many_attempts`);
+- 429: too many requests (`rate_limited`) or failed logins (`too_many_attempts`), both with
+  `Retry-After` (seconds until the next attempt is allowed);
 - 503: the database or Redis cannot be reached (`service_unavailable`, with `Retry-After`);
   nothing was written: every service call is one transaction, rolled back when it fails.
 """
@@ -81,9 +81,21 @@ def error_body(code: str, message: str, param: str | None = None) -> dict[str, A
     return {"error": {"code": code, "message": message, "param": param}}
 
 
+def retry_after(error: DomainError) -> int | None:
+    """Seconds the caller must wait before trying again, when the refusal says so (login
+    throttling, rate limits, a dependency being down)."""
+    value = getattr(error, "retry_after", None)
+    if value is None:
+        value = (getattr(error, "headers", None) or {}).get("Retry-After")
+    return int(value) if value is not None else None
+
+
 def error_response(error: DomainError) -> JSONResponse:
     status = status_for(error)
     headers = dict(getattr(error, "headers", {}) or {})
+    wait = retry_after(error)
+    if wait is not None:
+        headers.setdefault("Retry-After", str(wait))
     if status == 401:
         headers.setdefault("WWW-Authenticate", 'Bearer realm="paybridge"')
     return JSONResponse(

@@ -36,8 +36,8 @@ Errors are `{"error": {"code", "message", "param"}}`: 400 malformed or invalid i
 credential problems, 403 not allowed with this credential, 404 no such object (another
 merchant's objects included), 409 conflicts, 413 bodies over 1 MB, 422 requests the current
 state refuses (`insufficient_funds`, `no_bank_account`, `invalid_status_transition`), 429 rate
-limited (with `Retry-After`), 503 `service_unavailable` while the database or Redis is down
-(nothing was written; retry after `Retry-After` seconds).
+limited or too many failed logins (with `Retry-After`), 503 `service_unavailable` while the
+database or Redis is down (nothing was written; retry after `Retry-After` seconds).
 
 Probes: `GET /health` (liveness) and `GET /ready` (database, Redis, migrations; 503 when not
 ready) need no credential.

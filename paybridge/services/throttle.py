@@ -38,13 +38,26 @@ def wait_seconds(key: str, failures: int, last_failure_at: datetime, now: dateti
     return 0
 
 
+class TooManyAttempts(DomainError):
+    """`too_many_attempts`, with how long the caller must wait (the API's `Retry-After`)."""
+
+    def __init__(self, retry_after: int) -> None:
+        minutes = (retry_after + 59) // 60
+        when = (
+            f"{retry_after} second{'s' if retry_after != 1 else ''}"
+            if retry_after < 120
+            else f"{minutes} minutes"
+        )
+        super().__init__("too_many_attempts", f"Too many failed attempts. Try again in {when}.")
+        self.retry_after = retry_after
+
+
 def check(*keys: str) -> None:
+    """Raise `TooManyAttempts` while any of `keys` must still wait."""
     now = utcnow()
     wait = max((wait_seconds(k, n, last, now) for k, (n, last) in _load(keys).items()), default=0)
     if wait > 0:
-        minutes = (wait + 59) // 60
-        when = f"{wait} second{'s' if wait != 1 else ''}" if wait < 120 else f"{minutes} minutes"
-        raise DomainError("too_many_attempts", f"Too many failed attempts. Try again in {when}.")
+        raise TooManyAttempts(wait)
 
 
 def record_failure(*keys: str) -> None:

@@ -3,6 +3,7 @@ credential can be missing or wrong."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import jwt
@@ -65,6 +66,45 @@ def test_repeated_failed_logins_are_throttled(client: TestClient, merchant: User
     )
     assert response.status_code == 429
     assert error_of(response)["code"] == "too_many_attempts"
+
+
+def test_throttled_login_says_when_to_retry(client: TestClient, merchant: User) -> None:
+    """The 429 carries Retry-After: the seconds until the throttle lets the key try again."""
+    token = "/api/v1/auth/token"
+    wrong = {"email": merchant.email, "password": "nope-nope-nope"}
+    for _ in range(3):  # from the 3rd failure on, the next attempt waits 1 s, then 2, 4, ...
+        assert client.post(token, json=wrong).status_code == 401
+    refused = client.post(token, json=wrong)
+    assert refused.status_code == 429
+    wait = int(refused.headers["Retry-After"])
+    assert wait == 1
+    assert f"Try again in {wait} second" in error_of(refused)["message"]
+    time.sleep(wait)  # honouring it is enough: the right password gets in
+    right = {"email": merchant.email, "password": MERCHANT_PASSWORD}
+    assert client.post(token, json=right).status_code == 200
+
+
+def test_locked_out_login_retry_after_is_the_rest_of_the_lockout(
+    client: TestClient, merchant: User, db: TestDatabase
+) -> None:
+    from paybridge.models import LoginFailure
+    from paybridge.services.auth import throttle_key
+
+    with db.session() as session:  # ten failures a minute ago lock the email for 15 minutes
+        session.add(
+            LoginFailure(
+                key=throttle_key("email", merchant.email),
+                failures=10,
+                last_failure_at=utcnow() - timedelta(minutes=1),
+            )
+        )
+        session.commit()
+    response = client.post(
+        "/api/v1/auth/token", json={"email": merchant.email, "password": MERCHANT_PASSWORD}
+    )
+    assert response.status_code == 429
+    assert 14 * 60 - 5 <= int(response.headers["Retry-After"]) <= 14 * 60
+    assert "Try again in 14 minutes" in error_of(response)["message"]
 
 
 def test_logout_kills_access_and_refresh_tokens(client: TestClient, merchant: User) -> None:
@@ -210,3 +250,21 @@ def test_api_keys_of_another_merchant_are_not_found(
     response = client.delete(f"/api/v1/api-keys/{bob_key_id}", headers=bearer(pair["access"]))
     assert response.status_code == 404
     assert client.get(PROFILE, headers=bob.headers).status_code == 200
+
+
+def test_every_429_says_when_to_retry(
+    client: TestClient, merchant: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request rate limit answers 429 with Retry-After on REST and GraphQL alike, and so
+    does the login throttle (the only login is REST's /auth/token; GraphQL has none)."""
+    from tests.api.conftest import api_key_for
+
+    key = bearer(api_key_for(merchant))
+    monkeypatch.setenv("PAYBRIDGE_API_RATE_LIMIT", "1/60")
+    assert client.get(PROFILE, headers=key).status_code == 200
+    for response in (
+        client.get(PROFILE, headers=key),
+        client.post("/api/v1/graphql", json={"query": "{ me { email } }"}, headers=key),
+    ):
+        assert response.status_code == 429, response.text
+        assert 1 <= int(response.headers["Retry-After"]) <= 60

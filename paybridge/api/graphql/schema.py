@@ -39,7 +39,7 @@ from paybridge.api.auth import (
     still_valid,
 )
 from paybridge.api.errors import (
-    RETRY_AFTER_UNAVAILABLE,
+    retry_after,
     status_for,
     unavailable_error,
     unavailable_errors,
@@ -385,7 +385,11 @@ def _outbox_after(merchant_id: int, after_id: int) -> list[dict[str, Any]]:
 
 
 def error_extensions(error: DomainError) -> dict[str, Any]:
-    return {"code": error.code, "param": error.param, "status": status_for(error)}
+    extensions = {"code": error.code, "param": error.param, "status": status_for(error)}
+    wait = retry_after(error)
+    if wait is not None:
+        extensions["retry_after"] = wait
+    return extensions
 
 
 class DomainErrorCodes(SchemaExtension):
@@ -445,24 +449,28 @@ async def get_context(connection: HTTPConnection) -> dict[str, Any]:
         return {"principal": None, "unavailable": True}
 
 
-def _unavailable(response_data: Any) -> bool:
+def _error_extensions(response_data: Any) -> list[dict[str, Any]]:
     results = response_data if isinstance(response_data, list) else [response_data]
-    return any(
-        (error.get("extensions") or {}).get("code") == "service_unavailable"
+    return [
+        error.get("extensions") or {}
         for result in results
         if isinstance(result, dict)
         for error in result.get("errors") or ()
-    )
+    ]
 
 
 class PayBridgeGraphQLRouter(GraphQLRouter):
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
-        """HTTP 503 with Retry-After, as REST answers, when the database or Redis could not be
-        reached for some field (the body keeps GraphQL's shape: data and errors)."""
+        """HTTP 503, as REST answers, when the database or Redis could not be reached for some
+        field (the body keeps GraphQL's shape: data and errors), and `Retry-After` whenever an
+        error says how long to wait."""
         response = super().create_response(response_data, sub_response)
-        if _unavailable(response_data):
+        extensions = _error_extensions(response_data)
+        if any(e.get("code") == "service_unavailable" for e in extensions):
             response.status_code = 503
-            response.headers["Retry-After"] = RETRY_AFTER_UNAVAILABLE
+        waits = [e["retry_after"] for e in extensions if isinstance(e.get("retry_after"), int)]
+        if waits:
+            response.headers["Retry-After"] = str(max(waits))
         return response
 
     async def on_ws_connect(self, context: dict[str, Any]) -> Any:

@@ -60,7 +60,8 @@ def _pair(user_id: int, session_id: int) -> TokenPairOut:
     summary="Log in with email and password",
     description="Opens an API session. The access token lives 15 minutes, the refresh token "
     "until the session ends (7 days). Failed attempts are throttled per email and per client "
-    "(429 `too_many_attempts`). " + NOT_STORED,
+    "(429 `too_many_attempts`, with `Retry-After`: the seconds until the next attempt is let "
+    "through). " + NOT_STORED,
 )
 def token(body: TokenRequest, request: Request) -> TokenPairOut:
     user = authenticate(email=body.email, password=body.password, client=_client(request))
