@@ -11,10 +11,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import threading
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Protocol
 
 from paybridge.settings import get_settings
@@ -26,7 +29,22 @@ QUEUE_SIZE = 1000
 
 
 def channel_for(merchant_id: int) -> str:
-    return f"{CHANNEL_PREFIX}{merchant_id}"
+    """Channels are namespaced by deployment: a Redis shared with another PayBridge (a staging
+    copy, a test run) must not feed its merchant 1's payments to our merchant 1."""
+    return f"{CHANNEL_PREFIX}{bus_namespace()}:{merchant_id}"
+
+
+def bus_namespace() -> str:
+    """PAYBRIDGE_BUS_NAMESPACE, else the database's name: every instance of one deployment
+    names the same database, whatever host name it reaches it by."""
+    return _namespace(os.environ.get("PAYBRIDGE_BUS_NAMESPACE", ""), get_settings().database_url)
+
+
+@lru_cache(maxsize=8)
+def _namespace(configured: str, database_url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return configured.strip() or Path(make_url(database_url).database or "default").name
 
 
 class Bus(Protocol):
