@@ -53,6 +53,7 @@ def tree(pid: int) -> list[int]:
 
 
 REFERENCE = re.compile(r"soak-[0-9a-f]{16}")
+ORIGIN = "http://soak.paybridge.test"  # the UI origin the instances are told to accept
 
 
 class Dashboard:
@@ -65,7 +66,11 @@ class Dashboard:
 
         self.seen: set[str] = set()
         self.updates = 0
-        self.client = socketio.Client(reconnection=False, request_timeout=60)
+        self.client = socketio.Client(
+            reconnection=False,
+            request_timeout=60,
+            websocket_extra_options={"origin": ORIGIN},  # as a browser on the app's origin
+        )
         self.client.on("event", self._on_update, namespace="/_event")
         self.client.connect(
             f"{base_url}?token={uuid.uuid4()}",
@@ -119,6 +124,7 @@ def main() -> int:
         return 2
     redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
     os.environ["REDIS_URL"] = ""  # this process writes set-up rows only; no bus needed
+    os.environ["PAYBRIDGE_ALLOWED_ORIGINS"] = ORIGIN
 
     import sqlalchemy as sa
     from sqlalchemy.engine import make_url
