@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, NamedTuple
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 
 REFRESH_INTERVAL = 0.25  # seconds between reloads of the numbers while events arrive
 RECONCILE_INTERVAL = 15.0  # reload anyway, in case a bus message was lost
+OUTAGE_RETRY = 1.0  # seconds between refresh attempts while PostgreSQL or Redis is down
 AUTH_RECHECK = 2.0  # seconds between checks that the tab's session is still valid
 ROUTE = "/"
 RECENT_ROWS = 10
@@ -160,28 +162,49 @@ def period_for(filters: Filters, tz: str) -> Period:
     return period_last_days(PRESET_DAYS.get(filters.range_key, 30), tz)
 
 
-_cache: dict[tuple[int, Filters], tuple[float, dict[str, Any]]] = {}
-_cache_lock = threading.Lock()
-SHARE_SECONDS = 0.2  # tabs of one merchant reloading within this share one read
+Key = tuple[int, Filters]
+_views: dict[Key, tuple[float, dict[str, Any]]] = {}  # key -> (read started, view)
+_reading: dict[Key, tuple[float, Future]] = {}  # key -> (read started, its result)
+_views_lock = threading.Lock()
+FORGET_SECONDS = 30.0  # views older than this are dropped from memory
 
 
-def read_dashboard(merchant_id: int, filters: Filters) -> dict[str, Any] | None:
-    """The dashboard's display values (state var name -> value) from the selectors. Tabs of the
-    same merchant with the same filters that reload together (one event reaches them all) share
-    one read and one formatting per worker."""
+def read_dashboard(merchant_id: int, filters: Filters, fresh_since: float) -> dict[str, Any] | None:
+    """The dashboard's display values (state var name -> value) from the selectors.
+
+    Every tab of a merchant hears the same event and reloads at about the same moment, so a
+    worker reads and formats once for all of them: a caller gets a read that started at or
+    after `fresh_since` (time.monotonic() when it heard its latest event, so the read sees that
+    event's commit), joining one in flight if there is one. Nothing older is ever reused."""
     key = (merchant_id, filters)
-    now = time.monotonic()
-    with _cache_lock:
-        hit = _cache.get(key)
-        if hit is not None and now - hit[0] < SHARE_SECONDS:
-            return hit[1]
-    snapshot = read_snapshot(merchant_id, filters)
-    view = dashboard_view(snapshot) if snapshot is not None else None
-    with _cache_lock:
-        for stale in [k for k, (at, _) in _cache.items() if now - at >= SHARE_SECONDS]:
-            del _cache[stale]
-        if view is not None:
-            _cache[key] = (time.monotonic(), view)
+    with _views_lock:
+        done = _views.get(key)
+        if done is not None and done[0] >= fresh_since:
+            return done[1]
+        flight = _reading.get(key)
+        owner = flight is None or flight[0] < fresh_since
+        if owner:
+            flight = _reading[key] = (time.monotonic(), Future())
+    assert flight is not None
+    started, result = flight
+    if not owner:
+        return result.result()
+    try:
+        snapshot = read_snapshot(merchant_id, filters)
+        view = dashboard_view(snapshot) if snapshot is not None else None
+    except BaseException as error:
+        result.set_exception(error)
+        raise
+    finally:
+        with _views_lock:
+            if _reading.get(key) is flight:
+                del _reading[key]
+    result.set_result(view)
+    with _views_lock:
+        for old in [k for k, (at, _) in _views.items() if started - at > FORGET_SECONDS]:
+            del _views[old]
+        if view is not None and (key not in _views or _views[key][0] < started):
+            _views[key] = (started, view)
     return view
 
 
@@ -397,7 +420,9 @@ class DashboardState(SessionState):
         return Filters(self.range_key, self.custom_from, self.custom_to, self.currency)
 
     async def _reload(self, merchant_id: int) -> None:
-        view = await asyncio.to_thread(read_dashboard, merchant_id, self._filters())
+        view = await asyncio.to_thread(
+            read_dashboard, merchant_id, self._filters(), time.monotonic()
+        )
         if view is not None:
             await self._show(view)
 
@@ -501,7 +526,8 @@ class DashboardState(SessionState):
             cookie = self.router.headers.cookie
             filters = self._filters()
         async with get_bus().listen(merchant_id) as queue:
-            last_reload, dirty = -RECONCILE_INTERVAL, True  # subscribed: reload to catch up
+            heard = time.monotonic()  # subscribed: the catch-up read must start after this
+            last_reload, dirty = -RECONCILE_INTERVAL, True
             last_auth = time.monotonic()
             while tab_connected(token):
                 now = time.monotonic()
@@ -510,33 +536,40 @@ class DashboardState(SessionState):
                 else:
                     wait = 1.0
                 batch = await next_batch(queue, wait)
-                if batch:
-                    async with self:
+                try:
+                    if batch:
+                        heard = time.monotonic()
+                        dirty = True
+                        async with self:
+                            if not self._still_mine(generation):
+                                return
+                            self._apply(batch)
+                            filters = self._filters()
+                    now = time.monotonic()
+                    due = dirty and now - last_reload >= REFRESH_INTERVAL
+                    if not due and now - last_reload < RECONCILE_INTERVAL:
+                        continue
+                    if not dirty:
+                        heard = now  # the periodic reconcile reads afresh
+                    if now - last_auth >= AUTH_RECHECK:
+                        if not await asyncio.to_thread(_still_logged_in, cookie):
+                            async with self:
+                                self.live = False
+                            return
+                        last_auth = now
+                    view = await asyncio.to_thread(read_dashboard, merchant_id, filters, heard)
+                    async with self:  # filters changed during the read? read again
                         if not self._still_mine(generation):
                             return
-                        self._apply(batch)
+                        if view is not None and self._filters() == filters:
+                            await self._show(view)
+                            last_reload, dirty = now, False
                         filters = self._filters()
-                    dirty = True
-                now = time.monotonic()
-                due = dirty and now - last_reload >= REFRESH_INTERVAL
-                if not due and now - last_reload < RECONCILE_INTERVAL:
-                    continue
-                if now - last_auth >= AUTH_RECHECK:
-                    if not await asyncio.to_thread(_still_logged_in, cookie):
-                        async with self:
-                            self.live = False
-                        return
-                    last_auth = now
-                view = await asyncio.to_thread(read_dashboard, merchant_id, filters)
-                async with self:  # one lock per reload: filters changed meanwhile? read again
-                    if not self._still_mine(generation):
-                        return
-                    if view is not None and self._filters() == filters:
-                        await self._show(view)
-                        last_reload, dirty = now, False
-                    filters = self._filters()
-                    if not self.live:
-                        self.live = True
+                        if not self.live:
+                            self.live = True
+                except Exception:  # database or Redis unreachable: keep the tab, try again
+                    log.warning("dashboard listener: refresh failed; retrying", exc_info=True)
+                    await asyncio.sleep(OUTAGE_RETRY)
 
     def _still_mine(self, generation: int) -> bool:
         """This listener is the tab's newest and the tab still shows the dashboard."""

@@ -1,0 +1,76 @@
+"""state.dashboard.read_dashboard: a worker reads a merchant's dashboard once for all the tabs
+that reload together, and never hands a tab a read that started before the event it heard."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from paybridge.models import User
+from paybridge.services.transactions import transaction_create
+from paybridge.state.dashboard import Filters, read_dashboard
+from tests.conftest import TestDatabase, create_merchant
+
+LAST_30_DAYS = Filters(range_key="30d", custom_from="", custom_to="", currency="USD")
+
+
+def pay(merchant: User, amount: int) -> None:
+    transaction_create(
+        merchant_id=merchant.id,
+        amount=amount,
+        currency="USD",
+        provider="card",
+        customer_email="buyer@example.com",
+        status="success",
+    )
+
+
+def total_transactions(view: dict) -> str:
+    return next(c["value"] for c in view["cards"] if c["id"] == "total-transactions")
+
+
+def test_a_reload_after_an_event_never_reuses_an_older_read(
+    db: TestDatabase, merchant: User
+) -> None:
+    pay(merchant, 1_000)
+    before = read_dashboard(merchant.id, LAST_30_DAYS, time.monotonic())
+    assert before is not None and total_transactions(before) == "1"
+    pay(merchant, 2_000)
+    heard = time.monotonic()  # a tab hears the second payment now
+    after = read_dashboard(merchant.id, LAST_30_DAYS, heard)
+    assert after is not None and total_transactions(after) == "2"
+    assert after["recent"][0]["amount"] == "$20.00"
+    # Another tab that heard the same event shares that read.
+    assert read_dashboard(merchant.id, LAST_30_DAYS, heard) is after
+
+
+def test_tabs_reloading_together_share_one_read(db: TestDatabase, merchant: User) -> None:
+    pay(merchant, 1_500)
+    heard = time.monotonic()
+    start = threading.Barrier(8)
+    views: list[object] = []
+
+    def tab() -> None:
+        start.wait()
+        views.append(read_dashboard(merchant.id, LAST_30_DAYS, heard))
+
+    threads = [threading.Thread(target=tab) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(views) == 8
+    assert len({id(view) for view in views}) == 1  # one read, eight tabs
+    assert views[0] is not None
+
+
+def test_another_merchant_or_filter_gets_its_own_read(db: TestDatabase, merchant: User) -> None:
+    other_merchant = create_merchant("other@example.com")
+    pay(merchant, 1_000)
+    heard = time.monotonic()
+    mine = read_dashboard(merchant.id, LAST_30_DAYS, heard)
+    theirs = read_dashboard(other_merchant.id, LAST_30_DAYS, heard)
+    today = read_dashboard(merchant.id, LAST_30_DAYS._replace(range_key="today"), heard)
+    assert mine is not None and theirs is not None and today is not None
+    assert total_transactions(mine) == "1" and total_transactions(theirs) == "0"
+    assert today is not mine and today["period_label"] != mine["period_label"]
