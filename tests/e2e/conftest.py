@@ -179,8 +179,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     running in the main thread until the session ends), and the Redis-topology ones last of
     all, so the plain app is compiled and started only once."""
 
-    def order(item: pytest.Item) -> tuple[bool, bool]:
+    def order(item: pytest.Item) -> tuple[bool, bool, bool]:
         in_e2e = "tests/e2e/" in item.nodeid.replace("\\", "/")
-        return in_e2e, "redis_app" in getattr(item, "fixturenames", ())
+        fixtures = getattr(item, "fixturenames", ())
+        # The static export rebuilds .web, which a running app serves: it goes after them all.
+        return in_e2e, "static_frontend" in fixtures, "redis_app" in fixtures
 
     items.sort(key=order)

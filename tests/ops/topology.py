@@ -86,8 +86,8 @@ class Instance:
 
 
 class Nginx:
-    def __init__(self, upstreams: list[int], workdir: Path) -> None:
-        self.port = free_port()
+    def __init__(self, upstreams: list[int], workdir: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.dir = workdir
         conf = (ROOT / "deploy" / "nginx.conf").read_text()
@@ -141,7 +141,9 @@ class Nginx:
 
 
 class Topology:
-    def __init__(self, *, database_url: str, redis_url: str, workdir: Path) -> None:
+    def __init__(
+        self, *, database_url: str, redis_url: str, workdir: Path, nginx_port: int | None = None
+    ) -> None:
         from sqlalchemy.engine import make_url
 
         db = make_url(database_url)
@@ -172,7 +174,7 @@ class Topology:
                 instance = Instance(env=env, log=workdir / f"instance{n}.log")
                 self.instances.append(instance)
                 instance.wait_ready()
-            self.nginx = Nginx([i.port for i in self.instances], workdir)
+            self.nginx = Nginx([i.port for i in self.instances], workdir, nginx_port)
         except BaseException:
             self.stop()
             raise
