@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -172,6 +173,29 @@ def login(browser, app: AppServer, email: str, password: str, *, next_path: str 
     )
     page.wait_for_selector("#merchant-name", timeout=30_000)
     return page
+
+
+def post_payment(base_url: str, merchant_id: int, *, amount: int, customer_email: str) -> str:
+    """A payment created through the REST API at `base_url` with a fresh API key; its
+    reference."""
+    import httpx
+
+    from paybridge.services.api_keys import api_key_create
+
+    _, secret = api_key_create(merchant_id=merchant_id, name="browser test")
+    response = httpx.post(
+        f"{base_url}/api/v1/transactions",
+        headers={"Authorization": f"Bearer {secret}", "Idempotency-Key": str(uuid.uuid4())},
+        json={
+            "amount": amount,
+            "currency": "USD",
+            "provider": "stripe",
+            "customer_email": customer_email,
+        },
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["reference"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

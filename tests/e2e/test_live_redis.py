@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 
-import httpx
 import redis
 
 from paybridge.events.bus import channel_for
-from paybridge.services.api_keys import api_key_create
 from paybridge.services.transactions import transaction_create
 from tests.conftest import redis_test_url
-from tests.e2e.conftest import login
+from tests.e2e.conftest import login, post_payment
 from tests.ops.topology import Instance
 
 
@@ -45,7 +42,6 @@ def test_a_payment_through_another_instance_reaches_the_open_dashboard(
     """Two app instances over one PostgreSQL and Redis: a payment posted to the REST API of a
     second instance (its own processes and port) shows up on a dashboard served by the first."""
     alpha = merchants.alpha
-    _, secret = api_key_create(merchant_id=alpha.id, name="other instance")
     env = {**os.environ, "DATABASE_URL": e2e_database, "REDIS_URL": redis_test_url()}
     env.update(REFLEX_USE_SYSTEM_BUN="1", REFLEX_TELEMETRY_ENABLED="false", GRANIAN_WORKERS="1")
     other = Instance(env=env, log=tmp_path / "other-instance.log")
@@ -53,19 +49,9 @@ def test_a_payment_through_another_instance_reaches_the_open_dashboard(
         other.wait_ready()
         tab = login(browser, redis_app, alpha.email, merchants.password)
         tab.wait_for_selector("#feed-live", timeout=30_000)
-        response = httpx.post(
-            f"{other.url}/api/v1/transactions",
-            headers={"Authorization": f"Bearer {secret}", "Idempotency-Key": str(uuid.uuid4())},
-            json={
-                "amount": 3_117,
-                "currency": "USD",
-                "provider": "stripe",
-                "customer_email": "other.instance@example.com",
-            },
-            timeout=30,
+        reference = post_payment(
+            other.url, alpha.id, amount=3_117, customer_email="other.instance@example.com"
         )
-        assert response.status_code == 201, response.text
-        reference = response.json()["reference"]
         tab.wait_for_selector(f"#recent-body >> text={reference}", timeout=10_000)
         tab.wait_for_selector("#feed >> text=other.instance@example.com", timeout=10_000)
     finally:

@@ -8,16 +8,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from paybridge.services.api_keys import api_key_create
 from tests.conftest import redis_test_url
-from tests.e2e.conftest import Servers, login
+from tests.e2e.conftest import Servers, login, post_payment
 from tests.ops.proxy import free_port
 from tests.ops.topology import ROOT, Topology
 
@@ -64,20 +61,9 @@ def test_the_exported_ui_behind_nginx_over_two_instances(browser, static_fronten
     alpha = merchants.alpha
     page = login(browser, nginx, alpha.email, merchants.password)
     page.wait_for_selector("#feed-live", timeout=30_000)
-    _, secret = api_key_create(merchant_id=alpha.id, name="static ui test")
-    response = httpx.post(
-        f"{nginx.url}/api/v1/transactions",
-        headers={"Authorization": f"Bearer {secret}", "Idempotency-Key": str(uuid.uuid4())},
-        json={
-            "amount": 2_718,
-            "currency": "USD",
-            "provider": "stripe",
-            "customer_email": "static.ui@example.com",
-        },
-        timeout=30,
+    reference = post_payment(
+        nginx.url, alpha.id, amount=2_718, customer_email="static.ui@example.com"
     )
-    assert response.status_code == 201, response.text
-    reference = response.json()["reference"]
     page.wait_for_selector(f"#recent-body >> text={reference}", timeout=15_000)
     page.wait_for_selector("#feed >> text=static.ui@example.com", timeout=15_000)
     # A dynamic route is served by the SPA fallback and loads its data over the websocket.

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from sqlmodel import select
 from paybridge.models import Transaction
 from tests.api.conftest import Caller
 from tests.conftest import TestDatabase
-from tests.ops.test_topology import PAYMENT, V1, post, subscribe
+from tests.ops.test_topology import PAYMENT, V1, PaymentStream, subscribe
 from tests.ops.topology import Topology
 
 pytestmark = pytest.mark.timeout(600)
@@ -87,28 +86,10 @@ def test_sigterm_drains_one_instance_while_the_other_takes_over(
 ) -> None:
     victim, survivor = topology.instances
     assert topology.nginx is not None
-    results: list[tuple[str, int | None, dict]] = []
-    stop = threading.Event()
-
-    def writer(worker: int) -> None:
-        n = 0
-        while not stop.is_set():
-            reference = f"drain-{worker}-{n}"
-            status, body = post(
-                f"{topology.nginx.url}{V1}/transactions",
-                {**PAYMENT, "reference": reference},
-                alice.token,
-            )
-            results.append((reference, status, body))
-            n += 1
-            time.sleep(0.02)
-
     in_flight = SlowRequest(victim.port, alice.token, "in-flight")
     live = subscribe(victim.url, alice.token)  # a long-lived websocket on the victim
-    threads = [threading.Thread(target=writer, args=(w,), daemon=True) for w in range(3)]
-    for thread in threads:
-        thread.start()
-    try:
+    with PaymentStream(topology.nginx.url, alice.token, "drain") as stream:
+        results = stream.results
         time.sleep(2)
         before = len(results)
         started = time.monotonic()
@@ -120,10 +101,6 @@ def test_sigterm_drains_one_instance_while_the_other_takes_over(
         exited_at = time.time()
         during = len(results) - before
         time.sleep(2)  # and new requests keep being served
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(60)
 
     assert status == 201, body
     # The instance went away within the bound, its websocket closed rather than left hanging.

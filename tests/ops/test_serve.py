@@ -10,8 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,32 +17,14 @@ import pytest
 
 from tests.conftest import TestDatabase
 from tests.ops.proxy import free_port
-from tests.ops.topology import children
+from tests.ops.topology import children, wait_for
+from tests.ops.topology import http_status as status
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 180
 SERVE = [sys.executable, "-m", "paybridge", "serve", "--backend-only"]
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def status(url: str, timeout: float = 5) -> int | None:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
-    except OSError:
-        return None
-
-
-def wait_for(condition, timeout: float, message: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.25)
-    raise AssertionError(message)
 
 
 class Served:

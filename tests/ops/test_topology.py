@@ -39,6 +39,53 @@ PAYMENT = {
 }
 
 
+class PaymentStream:
+    """Threads POSTing payments through `base_url` while the block runs; `results` collects
+    (reference, status, body) as the replies come back."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        prefix: str,
+        *,
+        threads: int = 3,
+        pause: float = 0.02,
+        idempotent: bool = False,
+    ) -> None:
+        self.results: list[tuple[str, int | None, dict]] = []
+        self._stop = threading.Event()
+        self._args = (base_url, token, prefix, pause, idempotent)
+        self._threads = [
+            threading.Thread(target=self._write, args=(w,), daemon=True) for w in range(threads)
+        ]
+
+    def _write(self, worker: int) -> None:
+        base_url, token, prefix, pause, idempotent = self._args
+        n = 0
+        while not self._stop.is_set():
+            reference = f"{prefix}-{worker}-{n}"
+            status, body = post(
+                f"{base_url}{V1}/transactions",
+                {**PAYMENT, "reference": reference},
+                token,
+                headers={"Idempotency-Key": reference} if idempotent else None,
+            )
+            self.results.append((reference, status, body))
+            n += 1
+            time.sleep(pause)
+
+    def __enter__(self) -> PaymentStream:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(60)
+
+
 @pytest.fixture(scope="module")
 def topology(
     backend: TestDatabase, redis_url: str, tmp_path_factory: pytest.TempPathFactory
@@ -159,27 +206,10 @@ def test_a_withdrawal_storm_over_both_instances_never_overdraws(
 def test_redis_then_postgres_outage_during_a_write_stream(
     topology: Topology, db: TestDatabase, alice: Caller
 ) -> None:
-    results: list[tuple[str, int | None, dict]] = []
-    stop = threading.Event()
-
-    def writer(worker: int) -> None:
-        n = 0
-        while not stop.is_set():
-            reference = f"stream-{worker}-{n}"
-            status, body = post(
-                f"{topology.nginx.url}{V1}/transactions",
-                {**PAYMENT, "reference": reference},
-                alice.token,
-                headers={"Idempotency-Key": reference},
-            )
-            results.append((reference, status, body))
-            n += 1
-            time.sleep(0.05)
-
-    threads = [threading.Thread(target=writer, args=(w,), daemon=True) for w in range(3)]
-    for thread in threads:
-        thread.start()
-    try:
+    with PaymentStream(
+        topology.nginx.url, alice.token, "stream", pause=0.05, idempotent=True
+    ) as stream:
+        results = stream.results
         time.sleep(2)
         topology.redis.stop()
         time.sleep(4)
@@ -196,11 +226,6 @@ def test_redis_then_postgres_outage_during_a_write_stream(
         )
         recovered_at = len(results)
         time.sleep(3)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(60)
-
     statuses = [status for _, status, _ in results]
     unexpected = [(ref, status, body) for ref, status, body in results if status not in (201, 503)]
     assert not unexpected, unexpected[:5]
@@ -242,26 +267,9 @@ def test_a_granian_worker_killed_under_load_is_replaced_and_subscribers_catch_up
     from tests.ops.topology import children
 
     one = topology.instances[0]
-    results: list[tuple[str, int | None, dict]] = []
-    stop = threading.Event()
-
-    def writer(worker: int) -> None:
-        n = 0
-        while not stop.is_set():
-            reference = f"load-{worker}-{n}"
-            status, body = post(
-                f"{topology.nginx.url}{V1}/transactions",
-                {**PAYMENT, "reference": reference},
-                alice.token,
-            )
-            results.append((reference, status, body))
-            n += 1
-            time.sleep(0.02)
-
-    threads = [threading.Thread(target=writer, args=(w,), daemon=True) for w in range(4)]
-    for thread in threads:
-        thread.start()
-    try:
+    writers = 4
+    with PaymentStream(topology.nginx.url, alice.token, "load", threads=writers) as stream:
+        results = stream.results
         time.sleep(2)
         before = children(one.process.pid)
         assert len(before) == 2
@@ -274,16 +282,11 @@ def test_a_granian_worker_killed_under_load_is_replaced_and_subscribers_catch_up
         )
         replaced_at = len(results)
         time.sleep(3)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(60)
-
     assert one.process.poll() is None, "the instance stopped"
     failed = [(ref, status, body) for ref, status, body in results if status != 201]
     # Only requests in flight on the killed worker may fail (nginx answers 502 for a POST it
     # cannot safely retry); everything after the replacement succeeds.
-    assert len(failed) <= len(threads) * 2, failed
+    assert len(failed) <= writers * 2, failed
     assert all(status in (502, 503) for _, status, _ in failed), failed
     assert all(status == 201 for _, status, _ in results[replaced_at + 8 :])
     accepted = {ref for ref, status, _ in results if status == 201}
