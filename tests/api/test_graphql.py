@@ -381,3 +381,59 @@ def test_subscription_ends_when_the_session_is_logged_out(
         assert message["type"] in ("next", "error"), message
         errors = message["payload"]["errors"] if message["type"] == "next" else message["payload"]
         assert errors[0]["extensions"]["code"] == "invalid_token"
+
+
+def test_a_long_subscription_does_not_grow_graphql_memory(
+    client: TestClient, alice: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each event of a subscription used to leave ~1 KiB in graphql-core's subfield cache for as
+    long as the subscription lived (workers grew ~5 MiB a minute in bench/soak.py)."""
+    import tracemalloc
+
+    from paybridge.api.graphql import schema as gql_schema
+    from paybridge.db import write_session
+    from paybridge.events.outbox import EventType, record_event
+
+    monkeypatch.setattr(gql_schema, "OUTBOX_POLL_SECONDS", 0.05)
+    graphql_only = [tracemalloc.Filter(True, "*/graphql/*")]
+
+    def add_events(first: int, count: int) -> None:
+        with write_session() as session:
+            for n in range(first, first + count):
+                record_event(
+                    session,
+                    merchant_id=alice.user.id,
+                    type=EventType.TRANSACTION_CREATED,
+                    payload={"reference": f"long-{n}", "amount": n},
+                )
+            session.commit()
+
+    def graphql_bytes() -> int:
+        snapshot = tracemalloc.take_snapshot().filter_traces(graphql_only)
+        return sum(stat.size for stat in snapshot.statistics("filename"))
+
+    def receive(first: int, count: int) -> None:
+        for n in range(first, first + count):
+            message = ws.receive_json()
+            assert message["type"] == "next", message
+            assert message["payload"]["data"]["events"]["payload"]["amount"] == n
+
+    tracemalloc.start()
+    try:
+        with client.websocket_connect(
+            URL, subprotocols=["graphql-transport-ws"], headers=alice.headers
+        ) as ws:
+            ws.send_json({"type": "connection_init"})
+            assert ws.receive_json()["type"] == "connection_ack"
+            query = "subscription { events(afterId: 0) { id type payload } }"
+            ws.send_json({"id": "s", "type": "subscribe", "payload": {"query": query}})
+            add_events(0, 200)
+            receive(0, 200)
+            settled = graphql_bytes()  # the events below do not exist yet
+            add_events(200, 2000)
+            receive(200, 2000)
+            grown = graphql_bytes() - settled
+            ws.send_json({"id": "s", "type": "complete"})
+    finally:
+        tracemalloc.stop()
+    assert grown < 256 * 1024, f"graphql-core kept {grown // 1024} KiB over 2,000 events"
