@@ -276,6 +276,7 @@ class Result:
     refused: int = 0  # simulated dashboards that could not connect
     server_cpu: float = 0.0  # share of one CPU while the payments were measured
     browser_cpu: float = 0.0
+    tab_ms_per_payment: float | None = None  # main-thread work in one tab per payment (median)
 
 
 # --------------------------------------------------------------------------- simulated dashboards
@@ -381,7 +382,16 @@ def open_tab(browser, app_url: str, merchant_id: int):
     page.goto(f"{app_url}/auth/complete?ticket={session_ticket(merchant_id)}&next=/")
     page.wait_for_selector("#feed-live", timeout=60_000)  # the listener has subscribed
     page.evaluate(OBSERVER_JS)
+    page.cdp = context.new_cdp_session(page)
+    page.cdp.send("Performance.enable")
     return page
+
+
+def main_thread_seconds(page) -> float:
+    """Seconds the tab's renderer main thread has spent on tasks (script, style, layout, paint)
+    since Performance.enable: what a payment costs the browser, whatever else shares the cores."""
+    metrics = page.cdp.send("Performance.getMetrics")["metrics"]
+    return next(m["value"] for m in metrics if m["name"] == "TaskDuration")
 
 
 def run_once(
@@ -439,6 +449,7 @@ def run_once(
         time.sleep(2)
     committed: dict[str, float] = {}
     cpu_before, wall_before = cpu_split(server.process.pid), time.monotonic()
+    busy_before = [main_thread_seconds(page) for page in pages]
     try:
         for i in range(payments):
             tx = transaction_create(
@@ -461,6 +472,9 @@ def run_once(
                 break
             time.sleep(0.5)
         cpu_after, wall = cpu_split(server.process.pid), time.monotonic() - wall_before
+        busy = [main_thread_seconds(p) - b for p, b in zip(pages, busy_before, strict=True)]
+        if busy:
+            result.tab_ms_per_payment = statistics.median(busy) * 1000 / payments
         result.server_cpu = (cpu_after[0] - cpu_before[0]) / wall
         result.browser_cpu = (cpu_after[1] - cpu_before[1]) / wall
     finally:
@@ -516,7 +530,7 @@ def report(results: list[Result]) -> None:
         f"{'topology':<22} {'tabs':>4} {'sim':>4} {'pay':>4} {'load/s':>7} {'median':>8} "
         f"{'p95':>8} {'max':>8} {'missed':>6} {'RSS/dash':>9} {'Redis/dash':>10} "
         f"{'CPU app':>7} {'CPU browser':>11} {'wire p50':>9} {'wire p95':>9} "
-        f"{'sim p50':>9} {'sim p95':>9} {'sim max':>9}"
+        f"{'sim p50':>9} {'sim p95':>9} {'sim max':>9} {'tab ms/pay':>10}"
     )
     print()
     print(head)
@@ -536,7 +550,8 @@ def report(results: list[Result]) -> None:
             f"{max(lat):>6.1f}ms {r.missed:>6} {rss:>9} {red:>10} "
             f"{r.server_cpu:>6.0%} {r.browser_cpu:>10.0%} "
             f"{statistics.median(wire):>7.1f}ms {percentile(wire, 95):>7.1f}ms "
-            f"{statistics.median(sim):>7.1f}ms {percentile(sim, 95):>7.1f}ms {max(sim):>7.1f}ms"
+            f"{statistics.median(sim):>7.1f}ms {percentile(sim, 95):>7.1f}ms {max(sim):>7.1f}ms "
+            f"{r.tab_ms_per_payment or float('nan'):>8.1f}ms"
         )
         if r.sim_missed:
             print(f"  ({r.sim_missed} (payment, simulated dashboard) pairs never arrived)")
@@ -551,7 +566,8 @@ def report(results: list[Result]) -> None:
         "wire = commit -> first websocket frame naming the payment arriving in the tab "
         "(server side + network; the rest of the latency is the browser's). sim = commit -> first "
         "frame naming the payment (or a later one, under load) at each simulated dashboard: the "
-        "server's latency without any browser rendering."
+        "server's latency without any browser rendering. tab ms/pay = main-thread task time of "
+        "a tab (median over tabs; Chrome's TaskDuration) over the measured payments, per payment."
     )
     if any(r.load_clients for r in results):
         print(

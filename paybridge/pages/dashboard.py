@@ -81,6 +81,7 @@ def _charts() -> rx.Component:
                 width="100%",
             ),
             width="100%",
+            id="daily-chart",
         ),
         rx.card(
             rx.hstack(

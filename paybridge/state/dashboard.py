@@ -5,7 +5,8 @@ Live updates: `listen` subscribes to the merchant's events first, then reloads, 
 committed in between is missed. An event is applied at once to the feed and the recent table
 (deduplicated by event id; under a stream of payments at most every FAST_GAP, batched); the numbers
 and charts are reloaded from the database at most every REFRESH_INTERVAL, so a burst of payments
-costs each tab a few state writes a second, not one per payment.
+costs each tab a few state writes a second, not one per payment. While events stream in, the charts
+are redrawn at most every CHART_INTERVAL (their redraw is the costliest thing a tab does).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ from paybridge.state.session import SessionState, cookie_value
 log = logging.getLogger(__name__)
 
 REFRESH_INTERVAL = 0.25  # seconds between reloads of the numbers while events arrive
+CHART_INTERVAL = 5.0  # seconds between chart redraws while events arrive: a plotly redraw costs a
+# tab several times what the rest of an update costs (bench/README.md, "tab ms/pay")
 FAST_GAP = 0.1  # at most one fast-path update per tab this often: a stream of payments is batched
 RECONCILE_INTERVAL = 15.0  # reload anyway, in case a bus message was lost
 OUTAGE_RETRY = 1.0  # seconds between refresh attempts while PostgreSQL or Redis is down
@@ -428,20 +431,20 @@ class DashboardState(SessionState):
         if view is not None:
             await self._show(view)
 
-    async def _show(self, view: dict[str, Any]) -> None:
+    async def _show(self, view: dict[str, Any], *, charts: bool = True) -> bool:
         """Assign only what changed, so a live refresh sends the tab a delta of a few values.
-        The charts live in their own state, fetched only when they changed."""
+        The charts live in their own state, written only when they changed and `charts` allows
+        (True when they were written)."""
         for name, value in view.items():
-            if name == "_charts":
-                continue
-            if name == "_charts_key":
-                if value != self._charts_key:
-                    charts = await self.get_state(DashboardChartsState)
-                    charts.daily = view["_charts"]["daily"]
-                    charts.providers = view["_charts"]["providers"]
-                    self._charts_key = value
-            elif getattr(self, name) != value:
+            if name not in ("_charts", "_charts_key") and getattr(self, name) != value:
                 setattr(self, name, value)
+        if not charts or view["_charts_key"] == self._charts_key:
+            return False
+        figures = await self.get_state(DashboardChartsState)
+        figures.daily = view["_charts"]["daily"]
+        figures.providers = view["_charts"]["providers"]
+        self._charts_key = view["_charts_key"]
+        return True
 
     # ----- events from the page ------------------------------------------------------------
 
@@ -531,13 +534,18 @@ class DashboardState(SessionState):
             heard = time.monotonic()  # subscribed: the catch-up read must start after this
             last_reload, dirty = -RECONCILE_INTERVAL, True
             last_write, pending = -FAST_GAP, []  # events heard but not yet in the tab
+            last_charts, charts_behind = time.monotonic(), False  # `load` drew them
             last_auth = time.monotonic()
             while tab_connected(token):
                 now = time.monotonic()
+                if charts_behind and now - last_charts >= CHART_INTERVAL:
+                    dirty = True  # the redraw that was held back is due
                 if dirty or now - last_reload >= RECONCILE_INTERVAL:
                     wait = max(0.0, last_reload + REFRESH_INTERVAL - now)
                 else:
                     wait = 1.0
+                if charts_behind:
+                    wait = min(wait, max(0.0, last_charts + CHART_INTERVAL - now))
                 if pending:
                     wait = min(wait, max(0.0, last_write + FAST_GAP - now))
                 batch = await next_batch(queue, wait)
@@ -570,7 +578,11 @@ class DashboardState(SessionState):
                         if not self._still_mine(generation):
                             return
                         if view is not None and self._filters() == filters:
-                            await self._show(view)  # holds every pending event: read after them
+                            # holds every pending event: read after them
+                            draw = now - last_charts >= CHART_INTERVAL
+                            if await self._show(view, charts=draw):
+                                last_charts = now
+                            charts_behind = view["_charts_key"] != self._charts_key
                             last_reload, dirty, pending = now, False, []
                         filters = self._filters()
                         if not self.live:

@@ -14,6 +14,7 @@ from paybridge.selectors.analytics import dashboard_metrics, merchant_currencies
 from paybridge.selectors.balances import balances
 from paybridge.selectors.periods import period_last_days
 from paybridge.services.transactions import transaction_create, transaction_update_status
+from paybridge.state.dashboard import CHART_INTERVAL
 from tests.e2e.conftest import login
 
 LIVE_TIMEOUT = 10_000  # ms; the bus delivers in well under a second, the relay polls at 250 ms
@@ -96,6 +97,37 @@ def test_a_new_payment_appears_without_reload(browser, app, merchants):
     bravo_page.wait_for_timeout(1000)
     assert "alpha.only@example.com" not in bravo_page.inner_text("body")
     assert tx.reference not in bravo_page.inner_text("body")
+
+
+def test_charts_follow_a_stream_of_payments(browser, app, merchants):
+    """While payments stream in, the charts are redrawn at most every CHART_INTERVAL, but the
+    redraw held back is made: the chart ends up showing the last payment, not the first."""
+    alpha = merchants.alpha
+    page = login(browser, app, alpha.email, merchants.password)
+    page.wait_for_selector("#feed-live")
+    page.wait_for_selector("#daily-chart .js-plotly-plot .scatterlayer .js-fill")
+    drawn = (
+        "() => document.querySelector('#daily-chart .js-plotly-plot').data[0].y"
+        ".reduce((total, volume) => total + volume, 0)"
+    )
+    before = page.evaluate(drawn)
+    currency = _expected(alpha.id, alpha.timezone)[0]
+    amounts = [1_111, 2_222, 3_333]
+    for amount in amounts:
+        tx = transaction_create(
+            merchant_id=alpha.id,
+            amount=amount,
+            currency=currency,
+            provider="card",
+            customer_email="chart.shopper@example.com",
+            status="success",
+        )
+        page.wait_for_selector(f"#recent-body >> text={tx.reference}", timeout=LIVE_TIMEOUT)
+    page.wait_for_function(
+        f"() => ({drawn})() === {before + sum(amounts)}",
+        timeout=CHART_INTERVAL * 1000
+        + 5_000,  # less than the 15 s reconcile that would hide a lost redraw
+    )
 
 
 def test_withdraw_end_to_end(browser, app, merchants):
