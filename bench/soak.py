@@ -67,6 +67,8 @@ class Dashboard:
 
         self.seen: set[str] = set()
         self.updates = 0
+        self.last_update = 0.0
+        self.longest_gap = 0.0  # seconds between two updates: a stalled tab skips feed lines
         self.client = socketio.Client(
             reconnection=False,
             request_timeout=60,
@@ -92,6 +94,10 @@ class Dashboard:
         )
 
     def _on_update(self, data) -> None:  # type: ignore[no-untyped-def]
+        now = time.monotonic()
+        if self.last_update and self.updates > 5:  # past the first load
+            self.longest_gap = max(self.longest_gap, now - self.last_update)
+        self.last_update = now
         self.updates += 1
         self.seen.update(REFERENCE.findall(json.dumps(data)))
 
@@ -258,7 +264,11 @@ def main() -> int:
         print(f"subscriber {n}: received {len(received[n] & accepted)} of {len(accepted)}")
     blind = [n for n, d in enumerate(dashboards) if not accepted <= d.seen]
     for n in blind[:5]:
-        print(f"dashboard {n}: saw {len(dashboards[n].seen & accepted)} of {len(accepted)}")
+        print(f"dashboard {n}: saw {len(dashboards[n].seen & accepted)} of {len(accepted)}; "
+              f"longest gap between updates {dashboards[n].longest_gap:.1f} s")  # fmt: skip
+    gaps = sorted(d.longest_gap for d in dashboards) or [0.0]
+    print(f"longest gap between two updates of a dashboard: median {gaps[len(gaps) // 2]:.2f} s, "
+          f"max {gaps[-1]:.2f} s")  # fmt: skip
     updates = sorted(d.updates for d in dashboards) or [0]
     print(f"\n{len(accepted)} payments in {stop_writers - started:.0f} s, errors: {len(errors)}; "
           f"{args.dashboards} dashboards ({updates[0]}-{updates[-1]} updates each), "
