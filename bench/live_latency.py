@@ -16,8 +16,8 @@ Topologies:
 Also measured: the backend memory each connected dashboard costs (VmRSS of the server process and
 all its descendants, before and after opening the tabs, divided by N; and Redis used_memory).
 With --load-clients, simulated websocket dashboards (raw Reflex socket.io clients calling the
-dashboard's load event, so each starts its listener) are connected and --load-rate payments/s
-are written while the tabs measure.
+dashboard's load event, so each starts its listener; bench/sim_dashboards.py, in a child process)
+are connected and --load-rate payments/s are written while the tabs measure.
 
     PYTHONPATH=. .venv/bin/python bench/live_latency.py      # both topologies, 1 and 20 tabs
     PYTHONPATH=. .venv/bin/python bench/live_latency.py --workers 2 --redis --tabs 20
@@ -282,43 +282,31 @@ class Result:
 # --------------------------------------------------------------------------- simulated dashboards
 
 
-class LoadClient:
-    """A raw Reflex socket.io client that loads the dashboard (starting its listener) and
-    counts the updates it receives."""
+class SimDashboards:
+    """bench/sim_dashboards.py in a child process: N simulated dashboards on one asyncio loop,
+    away from this process's GIL (payment writers, Playwright)."""
 
-    def __init__(self, url: str, cookie: str, load_event: str) -> None:
-        import socketio
+    def __init__(self, url: str, cookie: str, load_event: str, clients: int) -> None:
+        import subprocess
 
-        self.updates = 0
-        self.arrived: dict[str, float] = {}  # reference -> first frame naming it (epoch ms)
-        self.client = socketio.Client(reconnection=False, request_timeout=60)
-        self.client.on("event", self._on_event, namespace="/_event")
-        self.client.connect(
-            f"{url}?token={uuid.uuid4()}",
-            socketio_path="/_event",
-            transports=["websocket"],
-            namespaces=["/_event"],
-            headers={"Cookie": cookie},
-            wait_timeout=60,  # a busy worker answers the namespace connect late
-        )
-        self.client.emit(
-            "event",
-            {
-                "name": load_event,
-                "payload": {},
-                "router_data": {"pathname": "/", "asPath": "/", "query": {}},
-            },
-            namespace="/_event",
-        )
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "sim_dashboards.py"), "--url", url,
+             "--clients", str(clients), "--load-event", load_event],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PB_SIM_COOKIE": cookie},
+        )  # fmt: skip
+        ready = json.loads(self.process.stdout.readline() or "{}")
+        self.connected, self.refused = ready.get("connected", 0), ready.get("refused", clients)
 
-    def _on_event(self, data) -> None:
-        at = time.time() * 1000
-        self.updates += 1
-        for reference in REFERENCE.findall(json.dumps(data)):
-            self.arrived.setdefault(reference, at)
-
-    def close(self) -> None:
-        self.client.disconnect()
+    def collect(self, refs: list[str], timeout: float) -> list[dict[str, float]]:
+        """Each dashboard's first frame time per reference, once all have seen `refs`."""
+        self.process.stdin.write(json.dumps({"refs": refs, "timeout": timeout}) + "\n")
+        self.process.stdin.flush()
+        arrived = json.loads(self.process.stdout.readline())["arrived"]
+        self.process.wait(30)
+        return arrived
 
 
 class PaymentLoad(threading.Thread):
@@ -418,23 +406,18 @@ def run_once(
     rss_before, redis_before = tree_rss_kib(server.process.pid), redis_used_memory(redis_url)
 
     pages = [open_tab(browser, server.url, merchant_id) for _ in range(tabs)]
-    clients: list[LoadClient] = []
+    sims: SimDashboards | None = None
     if load_clients:
-        cookie = session_cookie(merchant_id)
-        load_event = f"{DashboardState.get_full_name()}.load"
-        for i in range(load_clients):
-            try:
-                clients.append(LoadClient(server.url, cookie, load_event))
-            except Exception as error:  # a saturated app may refuse the handshake
-                result.refused += 1
-                print(f"    simulated dashboard {i + 1} could not connect: {error}", flush=True)
-            if (i + 1) % 50 == 0:
-                print(f"    {i + 1} simulated dashboards tried", flush=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and min((c.updates for c in clients), default=2) < 2:
-            time.sleep(0.2)
+        print(f"    connecting {load_clients} simulated dashboards ...", flush=True)
+        sims = SimDashboards(
+            server.url,
+            session_cookie(merchant_id),
+            f"{DashboardState.get_full_name()}.load",
+            load_clients,
+        )
+        result.refused = sims.refused
     time.sleep(3)  # every listener subscribed and its first reload sent
-    connected = tabs + len(clients)
+    connected = tabs + (sims.connected if sims else 0)
     rss_after, redis_after = tree_rss_kib(server.process.pid), redis_used_memory(redis_url)
     result.rss_per_dashboard_kib = (rss_after - rss_before) / connected
     if redis_before is not None and redis_after is not None:
@@ -465,9 +448,7 @@ def run_once(
         deadline = time.monotonic() + 15
         while True:
             seen = [page.evaluate("() => window.__seen") for page in pages]
-            done = all(all(ref in s for ref in committed) for s in seen) and all(
-                all(ref in c.arrived for ref in committed) for c in clients
-            )
+            done = all(all(ref in s for ref in committed) for s in seen)
             if done or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
@@ -507,16 +488,14 @@ def run_once(
                 if ref in w:
                     result.wire.append(w[ref] - offset - at)
     every = {**(load.committed if load else {}), **committed}
-    for client in clients:
-        arrived = {ref: t for ref, t in client.arrived.items() if ref in every}
+    for sim_arrived in sims.collect(list(committed), timeout=15) if sims else []:
+        arrived = {ref: t for ref, t in sim_arrived.items() if ref in every}
         for at in committed.values():
             later = [t for ref, t in arrived.items() if every[ref] >= at]
             if later:
                 result.sim.append(min(later) - at)
             else:
                 result.sim_missed += 1
-    for client in clients:
-        client.close()
     for page in pages:
         page.context.close()
     return result
