@@ -175,9 +175,11 @@ def login(browser, app: AppServer, email: str, password: str, *, next_path: str 
     return page
 
 
-def post_payment(base_url: str, merchant_id: int, *, amount: int, customer_email: str) -> str:
-    """A payment created through the REST API at `base_url` with a fresh API key; its
-    reference."""
+def post_payment_and_see_it(
+    page, base_url: str, merchant_id: int, *, amount: int, customer_email: str
+) -> str:
+    """Create a payment through the REST API at `base_url` (fresh API key) and wait until the
+    open dashboard `page` shows it in the recent table and the feed; its reference."""
     import httpx
 
     from paybridge.services.api_keys import api_key_create
@@ -195,7 +197,10 @@ def post_payment(base_url: str, merchant_id: int, *, amount: int, customer_email
         timeout=30,
     )
     assert response.status_code == 201, response.text
-    return response.json()["reference"]
+    reference = response.json()["reference"]
+    page.wait_for_selector(f"#recent-body >> text={reference}", timeout=15_000)
+    page.wait_for_selector(f"#feed >> text={customer_email}", timeout=15_000)
+    return reference
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

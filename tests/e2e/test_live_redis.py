@@ -10,7 +10,7 @@ import redis
 from paybridge.events.bus import channel_for
 from paybridge.services.transactions import transaction_create
 from tests.conftest import redis_test_url
-from tests.e2e.conftest import login, post_payment
+from tests.e2e.conftest import login, post_payment_and_see_it
 from tests.ops.topology import Instance
 
 
@@ -49,11 +49,9 @@ def test_a_payment_through_another_instance_reaches_the_open_dashboard(
         other.wait_ready()
         tab = login(browser, redis_app, alpha.email, merchants.password)
         tab.wait_for_selector("#feed-live", timeout=30_000)
-        reference = post_payment(
-            other.url, alpha.id, amount=3_117, customer_email="other.instance@example.com"
+        post_payment_and_see_it(
+            tab, other.url, alpha.id, amount=3_117, customer_email="other.instance@example.com"
         )
-        tab.wait_for_selector(f"#recent-body >> text={reference}", timeout=10_000)
-        tab.wait_for_selector("#feed >> text=other.instance@example.com", timeout=10_000)
     finally:
         other.stop()
 

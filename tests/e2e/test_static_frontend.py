@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import redis_test_url
-from tests.e2e.conftest import Servers, login, post_payment
+from tests.e2e.conftest import Servers, login, post_payment_and_see_it
 from tests.ops.proxy import free_port
 from tests.ops.topology import ROOT, Topology
 
@@ -61,11 +61,9 @@ def test_the_exported_ui_behind_nginx_over_two_instances(browser, static_fronten
     alpha = merchants.alpha
     page = login(browser, nginx, alpha.email, merchants.password)
     page.wait_for_selector("#feed-live", timeout=30_000)
-    reference = post_payment(
-        nginx.url, alpha.id, amount=2_718, customer_email="static.ui@example.com"
+    reference = post_payment_and_see_it(
+        page, nginx.url, alpha.id, amount=2_718, customer_email="static.ui@example.com"
     )
-    page.wait_for_selector(f"#recent-body >> text={reference}", timeout=15_000)
-    page.wait_for_selector("#feed >> text=static.ui@example.com", timeout=15_000)
     # A dynamic route is served by the SPA fallback and loads its data over the websocket.
     page.goto(f"{nginx.url}/transactions/{reference}")
     page.wait_for_selector(f"text={reference}", timeout=30_000)
