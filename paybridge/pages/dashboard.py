@@ -202,7 +202,7 @@ def _feed() -> rx.Component:
                     color_scheme="green",
                     id="feed-live",
                 ),
-                rx.badge("Paused", color_scheme="gray"),
+                rx.badge("Paused", color_scheme="gray", id="feed-paused"),
             ),
             width="100%",
         ),

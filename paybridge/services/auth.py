@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -143,6 +144,31 @@ def session_identity(*, token: object) -> Identity | None:
         return None
     _touch(auth)
     return Identity(user_id=auth.user_id, session_id=auth.id)
+
+
+def live_session_tokens(*, tokens: Collection[str]) -> set[str]:
+    """Which of these web session tokens are still valid, in one query: live pages re-check
+    every open tab's session together (paybridge/state/live.py). Counts as activity."""
+    hashes = {hash_token(t): t for t in tokens if isinstance(t, str) and 20 <= len(t) <= 100}
+    if not hashes:
+        return set()
+    now = utcnow()
+    with read_session() as session:
+        found = session.exec(
+            select(AuthSession.id, AuthSession.token_hash, AuthSession.last_seen_at).where(
+                AuthSession.token_hash.in_(list(hashes)),
+                AuthSession.revoked_at.is_(None),
+                AuthSession.expires_at > now,
+            )
+        ).all()
+    stale = [row.id for row in found if now - row.last_seen_at >= LAST_SEEN_GRANULARITY]
+    if stale:
+        with write_session() as session:
+            session.exec(
+                update(AuthSession).where(AuthSession.id.in_(stale)).values(last_seen_at=now)
+            )
+            session.commit()
+    return {hashes[row.token_hash] for row in found}
 
 
 def session_is_active(*, session_id: int) -> bool:

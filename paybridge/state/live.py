@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from concurrent.futures import Future
+from contextlib import asynccontextmanager
 from typing import Any
+
+from paybridge.services.auth import live_session_tokens
 
 BATCH_LIMIT = 500  # events applied under one state lock at most
 
@@ -33,3 +41,73 @@ def tab_connected(token: str) -> bool:
 def on_page(path: str, route: str) -> bool:
     """The tab still shows `route` (after client-side navigation the old listener stops)."""
     return (path.rstrip("/") or "/") == route
+
+
+AUTH_RECHECK = 2.0  # seconds a live tab may go on after its session is revoked or expires
+
+_watch_lock = threading.Lock()
+_watched: Counter[str] = Counter()  # session token -> live listeners in this process
+_confirmed: dict[str, float] = {}  # token -> time.monotonic() of the check that found it valid
+_check: Future | None = None  # the check in flight; its result is (tokens checked, valid ones)
+
+
+@asynccontextmanager
+async def watching_session(token: str) -> AsyncIterator[None]:
+    """While entered, `still_signed_in(token)` is answered by the process's shared check."""
+    with _watch_lock:
+        _watched[token] += 1
+    try:
+        yield
+    finally:
+        with _watch_lock:
+            _watched[token] -= 1
+            if _watched[token] <= 0:
+                del _watched[token]
+                _confirmed.pop(token, None)
+
+
+async def still_signed_in(token: str) -> bool:
+    """The tab's session is still valid (checked at most AUTH_RECHECK ago). One query checks
+    every watched session of the process, so 200 open dashboards cost one query every
+    AUTH_RECHECK, not 100 a second; between checks this costs a dictionary lookup."""
+    return _confirmed_recently(token) or await asyncio.to_thread(_signed_in, token)
+
+
+def _confirmed_recently(token: str) -> bool:
+    with _watch_lock:
+        confirmed = _confirmed.get(token)
+    return confirmed is not None and time.monotonic() - confirmed < AUTH_RECHECK
+
+
+def _signed_in(token: str) -> bool:
+    global _check
+    with _watch_lock:
+        confirmed = _confirmed.get(token)
+        if confirmed is not None and time.monotonic() - confirmed < AUTH_RECHECK:
+            return True
+        check, owner = _check, _check is None
+        if owner:
+            check = _check = Future()
+            tokens = {*_watched, token}
+    assert check is not None
+    if owner:
+        started = time.monotonic()
+        try:
+            valid = live_session_tokens(tokens=tokens)
+        except BaseException as error:
+            with _watch_lock:
+                _check = None
+            check.set_exception(error)
+            raise
+        with _watch_lock:
+            for each in tokens:
+                if each in valid and each in _watched:
+                    _confirmed[each] = started
+                else:
+                    _confirmed.pop(each, None)
+            _check = None
+        check.set_result((tokens, valid))
+    checked, valid = check.result()
+    if token not in checked:  # a check that started before this tab was watched
+        return _signed_in(token)
+    return token in valid

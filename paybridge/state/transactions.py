@@ -31,6 +31,7 @@ from typing import Any
 import reflex as rx
 from sqlmodel import select
 
+from paybridge.api.web_auth import SESSION_COOKIE
 from paybridge.db import read_session
 from paybridge.display import format_count, format_local
 from paybridge.errors import DomainError
@@ -49,8 +50,14 @@ from paybridge.selectors.transactions import (
 )
 from paybridge.services.saved_views import saved_view_create, saved_view_delete
 from paybridge.state.auth import form_text
-from paybridge.state.live import next_batch, on_page, tab_connected
-from paybridge.state.session import SessionState
+from paybridge.state.live import (
+    next_batch,
+    on_page,
+    still_signed_in,
+    tab_connected,
+    watching_session,
+)
+from paybridge.state.session import SessionState, cookie_value
 from paybridge.transaction_query import (
     PARAMS,
     TransactionQuery,
@@ -453,7 +460,8 @@ class TransactionsState(SessionState):
             self._listener += 1
             generation = self._listener
             token = self.router.session.client_token
-        async with get_bus().listen(merchant_id) as queue:
+            session_token = cookie_value(self.router.headers.cookie, SESSION_COOKIE) or ""
+        async with watching_session(session_token), get_bus().listen(merchant_id) as queue:
             async with self:
                 if self._listener != generation:
                     return
@@ -470,15 +478,17 @@ class TransactionsState(SessionState):
                 )
                 if not payments and not recount:
                     continue
+                signed_in = not recount or await still_signed_in(session_token)
                 async with self:
-                    if self._listener != generation or not on_page(self.router.url.path, ROUTE):
+                    if (
+                        self._listener != generation
+                        or not on_page(self.router.url.path, ROUTE)
+                        or not signed_in
+                    ):
                         self.live = False
                         return
                     self._update_rows(payments)
                     if recount:
-                        if self.identity() is None:
-                            self.live = False
-                            return
                         self._count_new(merchant_id)
                         last_count, dirty = now, False
 

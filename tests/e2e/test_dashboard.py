@@ -15,6 +15,7 @@ from paybridge.selectors.balances import balances
 from paybridge.selectors.periods import period_last_days
 from paybridge.services.transactions import transaction_create, transaction_update_status
 from paybridge.state.dashboard import CHART_INTERVAL
+from paybridge.state.live import AUTH_RECHECK
 from tests.e2e.conftest import login
 
 LIVE_TIMEOUT = 10_000  # ms; the bus delivers in well under a second, the relay polls at 250 ms
@@ -128,6 +129,28 @@ def test_charts_follow_a_stream_of_payments(browser, app, merchants):
         timeout=CHART_INTERVAL * 1000
         + 5_000,  # less than the 15 s reconcile that would hide a lost redraw
     )
+
+
+def test_logging_out_in_another_tab_stops_the_dashboard(browser, app, merchants):
+    """An open dashboard stops showing the merchant's payments within AUTH_RECHECK of its
+    session ending elsewhere (here: /logout in a second tab of the same browser)."""
+    alpha = merchants.alpha
+    page = login(browser, app, alpha.email, merchants.password)
+    page.wait_for_selector("#feed-live")
+    other_tab = page.context.new_page()
+    other_tab.goto(f"{app.url}/logout")
+    other_tab.wait_for_url(re.compile(r".*/login.*"), timeout=30_000)
+    page.wait_for_timeout(AUTH_RECHECK * 1000 + 500)
+    after = transaction_create(
+        merchant_id=alpha.id,
+        amount=4_242,
+        currency="USD",
+        provider="card",
+        customer_email="after.logout@example.com",
+    )
+    page.wait_for_selector("#feed-paused", timeout=LIVE_TIMEOUT)
+    page.wait_for_timeout(1000)
+    assert after.reference not in page.inner_text("body")
 
 
 def test_withdraw_end_to_end(browser, app, merchants):
