@@ -524,12 +524,8 @@ class DashboardState(SessionState):
     @rx.event(background=True)
     async def listen(self) -> None:
         """Events reach the table and feed at once; numbers follow, reloaded off the event loop
-        on the next REFRESH_INTERVAL tick (and every RECONCILE_INTERVAL regardless).
-
-        Reloads happen on ticks of the process's clock and ask for a read that started at or
-        after the tick, so every tab of a merchant in a worker shares one read per tick however
-        the events are spread. Events heard after the tick are not in that read: they stay
-        "uncovered" and are laid over it, and the next tick reloads for them."""
+        at most every REFRESH_INTERVAL (and every RECONCILE_INTERVAL regardless). Nothing is
+        pushed unless the tab's session was confirmed within AUTH_RECHECK."""
         async with self:
             found = self.identity()
             if found is None:
@@ -541,35 +537,32 @@ class DashboardState(SessionState):
             session_token = cookie_value(self.router.headers.cookie, SESSION_COOKIE) or ""
             filters = self._filters()
         async with watching_session(session_token), get_bus().listen(merchant_id) as queue:
-            # subscribed: a read on the next tick catches up with anything `load` missed
-            dirty_since: float | None = time.monotonic()  # first event no reload holds yet
-            uncovered: list[tuple[float, dict[str, Any]]] = []  # (heard, event) since then
-            pending: list[dict[str, Any]] = []  # heard but not yet in the tab
-            last_reload = last_write = last_charts = time.monotonic()
-            charts_behind = False  # `load` drew them
+            heard = time.monotonic()  # subscribed: the catch-up read must start after this
+            last_reload, dirty = -RECONCILE_INTERVAL, True
+            last_write, pending = -FAST_GAP, []  # events heard but not yet in the tab
+            last_charts, charts_behind = time.monotonic(), False  # `load` drew them
             while tab_connected(token):
                 now = time.monotonic()
-                if dirty_since is None and (
-                    now - last_reload >= RECONCILE_INTERVAL
-                    or (charts_behind and now - last_charts >= CHART_INTERVAL)
-                ):
-                    dirty_since = now  # reconcile, or draw the charts that were held back
-                waits = [1.0 if dirty_since is None else next_tick(dirty_since) - now]
+                if charts_behind and now - last_charts >= CHART_INTERVAL:
+                    dirty = True  # the redraw that was held back is due
+                if dirty or now - last_reload >= RECONCILE_INTERVAL:
+                    wait = max(0.0, last_reload + REFRESH_INTERVAL - now)
+                else:
+                    wait = 1.0
                 if charts_behind:
-                    waits.append(last_charts + CHART_INTERVAL - now)
+                    wait = min(wait, max(0.0, last_charts + CHART_INTERVAL - now))
                 if pending:
-                    waits.append(last_write + FAST_GAP - now)
-                batch = await next_batch(queue, max(0.0, min(waits)))
+                    wait = min(wait, max(0.0, last_write + FAST_GAP - now))
+                batch = await next_batch(queue, wait)
                 if batch:
-                    heard = time.monotonic()
                     pending = (pending + batch)[-BATCH_LIMIT:]
-                    uncovered = (uncovered + [(heard, m) for m in batch])[-BATCH_LIMIT:]
-                    dirty_since = heard if dirty_since is None else dirty_since
+                    heard, dirty = time.monotonic(), True
                 try:
                     now = time.monotonic()
-                    due = dirty_since is not None and now >= next_tick(dirty_since)
+                    due = dirty and now - last_reload >= REFRESH_INTERVAL
                     fast = pending and not due and now - last_write >= FAST_GAP
-                    if (fast or due) and not await still_signed_in(session_token):
+                    reload = due or now - last_reload >= RECONCILE_INTERVAL
+                    if (fast or reload) and not await still_signed_in(session_token):
                         async with self:
                             self.live = False
                         return
@@ -577,26 +570,25 @@ class DashboardState(SessionState):
                         async with self:
                             if not self._still_mine(generation):
                                 return
-                            self._set(apply_events(self._shown(), pending))
+                            self._apply(pending)
                             filters = self._filters()
                         pending, last_write = [], time.monotonic()
                         continue
-                    if not due:
+                    if not reload:
                         continue
-                    since = last_tick(now)
-                    view = await asyncio.to_thread(read_dashboard, merchant_id, filters, since)
-                    late = [(heard, m) for heard, m in uncovered if heard >= since]
+                    if not dirty:
+                        heard = now  # the periodic reconcile reads afresh
+                    view = await asyncio.to_thread(read_dashboard, merchant_id, filters, heard)
                     async with self:  # filters changed during the read? read again
                         if not self._still_mine(generation):
                             return
                         if view is not None and self._filters() == filters:
-                            view = {**view, **apply_events(view, [m for _, m in late])}
+                            # holds every pending event: read after them
                             draw = now - last_charts >= CHART_INTERVAL
                             if await self._show(view, charts=draw):
                                 last_charts = now
                             charts_behind = view["_charts_key"] != self._charts_key
-                            last_reload, pending, uncovered = now, [], late
-                            dirty_since = late[0][0] if late else None
+                            last_reload, dirty, pending = now, False, []
                         filters = self._filters()
                         if not self.live:
                             self.live = True
@@ -614,63 +606,41 @@ class DashboardState(SessionState):
             return False
         return True
 
-    def _shown(self) -> dict[str, Any]:
-        return {
-            "timezone": self.timezone,
-            "feed": self.feed,
-            "_feed_ids": self._feed_ids,
-            "recent": self.recent,
-        }
-
-    def _set(self, values: dict[str, Any]) -> None:
-        for name, value in values.items():
-            setattr(self, name, value)
-
-
-def next_tick(moment: float) -> float:
-    """The first reload tick after `moment` (ticks of time.monotonic(), shared by the process)."""
-    return (moment // REFRESH_INTERVAL + 1) * REFRESH_INTERVAL
-
-
-def last_tick(moment: float) -> float:
-    return moment // REFRESH_INTERVAL * REFRESH_INTERVAL
-
-
-def apply_events(shown: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """The feed and recent table (`shown`: their display values and the timezone) with events
-    not yet in them on top: the changed values, or nothing. A message this code cannot read is
-    skipped (the next reload shows what the database holds) rather than ending live updates."""
-    tz, feed_ids = shown["timezone"], shown["_feed_ids"]
-    fresh = []
-    for message in messages:
-        try:
-            if message["id"] in feed_ids:
+    def _apply(self, messages: list[dict[str, Any]]) -> None:
+        """Fast path: new feed lines and table rows before the next full reload. A message
+        this code cannot read is skipped (the reload shows what the database holds) rather
+        than ending the tab's live updates."""
+        tz = self.timezone
+        fresh = []
+        for message in messages:
+            try:
+                if message["id"] in self._feed_ids:
+                    continue
+                row = (
+                    transaction_row(message["payload"], tz)
+                    if message["type"].startswith("transaction.")
+                    else None
+                )
+                fresh.append((message["id"], message["type"], feed_item(message, tz), row))
+            except (KeyError, TypeError, ValueError, AttributeError):
+                log.warning("dashboard skipped an unreadable event: %.200r", message)
+        if not fresh:
+            return
+        fresh.sort(key=lambda item: item[0], reverse=True)
+        self.feed = ([item for _, _, item, _ in fresh] + self.feed)[:FEED_ITEMS]
+        self._feed_ids = ([event_id for event_id, _, _, _ in fresh] + self._feed_ids)[:FEED_ITEMS]
+        rows = list(self.recent)
+        for _, kind, _, row in reversed(fresh):
+            if row is None:
                 continue
-            row = (
-                transaction_row(message["payload"], tz)
-                if message["type"].startswith("transaction.")
-                else None
+            index = next(
+                (i for i, r in enumerate(rows) if r["reference"] == row["reference"]), None
             )
-            fresh.append((message["id"], message["type"], feed_item(message, tz), row))
-        except (KeyError, TypeError, ValueError, AttributeError):
-            log.warning("dashboard skipped an unreadable event: %.200r", message)
-    if not fresh:
-        return {}
-    fresh.sort(key=lambda item: item[0], reverse=True)
-    rows = list(shown["recent"])
-    for _, kind, _, row in reversed(fresh):
-        if row is None:
-            continue
-        index = next((i for i, r in enumerate(rows) if r["reference"] == row["reference"]), None)
-        if index is not None:
-            rows[index] = {**rows[index], "status": row["status"]}
-        elif kind == "transaction.created":
-            rows.insert(0, row)
-    return {
-        "feed": ([item for _, _, item, _ in fresh] + shown["feed"])[:FEED_ITEMS],
-        "_feed_ids": ([event_id for event_id, _, _, _ in fresh] + feed_ids)[:FEED_ITEMS],
-        "recent": rows[:RECENT_ROWS],
-    }
+            if index is not None:
+                rows[index] = {**rows[index], "status": row["status"]}
+            elif kind == "transaction.created":
+                rows.insert(0, row)
+        self.recent = rows[:RECENT_ROWS]
 
 
 def _card(
