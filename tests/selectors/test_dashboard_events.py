@@ -1,0 +1,84 @@
+"""state.dashboard.apply_events: events laid over what a tab shows (its feed and recent table),
+newest on top, each shown once, and only what can still be seen formatted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from paybridge.state.dashboard import FEED_ITEMS, RECENT_ROWS, apply_events
+
+EMPTY = {"timezone": "Europe/Berlin", "feed": [], "_feed_ids": [], "recent": []}
+
+
+def payment_event(event_id: int, reference: str, *, kind: str = "created", status: str = "pending"):
+    return {
+        "id": event_id,
+        "merchant_id": 1,
+        "type": f"transaction.{kind}",
+        "created_at": "2026-11-30T12:00:00+00:00",
+        "payload": {
+            "reference": reference,
+            "customer_email": f"{reference}@example.com",
+            "amount": 1_250,
+            "currency": "EUR",
+            "provider": "card",
+            "status": status,
+            "created_at": "2026-11-30T12:00:00+00:00",
+        },
+    }
+
+
+def shown_after(shown: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any]:
+    return {**shown, **apply_events(shown, events)}
+
+
+def test_new_payments_go_on_top_newest_first() -> None:
+    shown = shown_after(EMPTY, [payment_event(1, "txn_a")])
+    shown = shown_after(shown, [payment_event(3, "txn_c"), payment_event(2, "txn_b")])
+    assert [row["reference"] for row in shown["recent"]] == ["txn_c", "txn_b", "txn_a"]
+    assert shown["_feed_ids"] == [3, 2, 1]
+    assert shown["recent"][0]["amount"] == "€12.50"
+    assert shown["recent"][0]["time"] == "Nov 30, 13:00"  # in the merchant's timezone
+    assert "txn_c@example.com" in shown["feed"][0]["text"]
+
+
+def test_an_event_already_shown_changes_nothing() -> None:
+    shown = shown_after(EMPTY, [payment_event(1, "txn_a")])
+    assert apply_events(shown, [payment_event(1, "txn_a", status="success")]) == {}
+
+
+def test_a_visible_payment_takes_the_status_of_its_newest_event() -> None:
+    shown = shown_after(EMPTY, [payment_event(1, "txn_a"), payment_event(2, "txn_b")])
+    shown = shown_after(
+        shown,
+        [
+            payment_event(5, "txn_a", kind="updated", status="refunded"),
+            payment_event(4, "txn_a", kind="updated", status="success"),
+            payment_event(3, "txn_z", kind="updated", status="failed"),  # not visible
+        ],
+    )
+    assert [(row["reference"], row["status"]) for row in shown["recent"]] == [
+        ("txn_b", "pending"),
+        ("txn_a", "refunded"),
+    ]
+    assert shown["_feed_ids"] == [5, 4, 3, 2, 1]
+
+
+def test_a_flood_keeps_only_the_newest_lines_and_rows() -> None:
+    events = [payment_event(i, f"txn_{i:04d}") for i in range(1, 401)]
+    shown = shown_after(EMPTY, events[::-1])
+    assert shown["_feed_ids"] == list(range(400, 400 - FEED_ITEMS, -1))
+    assert len(shown["feed"]) == FEED_ITEMS
+    assert [row["reference"] for row in shown["recent"]] == [
+        f"txn_{i:04d}" for i in range(400, 400 - RECENT_ROWS, -1)
+    ]
+
+
+def test_an_unreadable_event_is_skipped_and_the_rest_applied() -> None:
+    broken = payment_event(2, "txn_b")
+    del broken["payload"]["amount"]
+    shown = shown_after(
+        EMPTY, [payment_event(1, "txn_a"), broken, {"id": "3"}, "junk", payment_event(4, "txn_d")]
+    )
+    assert [row["reference"] for row in shown["recent"]] == ["txn_d", "txn_a"]
+    assert shown["_feed_ids"] == [4, 1]
