@@ -2,12 +2,11 @@
 input, picks the period and currency, and turns results into display strings and figures.
 
 Live updates: `listen` subscribes to the merchant's events first, then reloads, so nothing
-committed in between is missed. The first event after a quiet spell goes to the feed and the
-recent table at once (deduplicated by event id); a stream of events becomes one update per tab
-per REFRESH_INTERVAL, each with numbers reloaded from the database and the events heard since
-laid over them, so a burst of 1,000 payments costs each tab four state writes a second and each
-worker four reads. While events stream in, the charts are redrawn at most every CHART_INTERVAL
-(their redraw is the costliest thing a tab does).
+committed in between is missed. An event is applied at once to the feed and the recent table
+(deduplicated by event id; under a stream of payments at most every FAST_GAP, batched); the numbers
+and charts are reloaded from the database at most every REFRESH_INTERVAL, so a burst of payments
+costs each tab a few state writes a second, not one per payment. While events stream in, the charts
+are redrawn at most every CHART_INTERVAL (their redraw is the costliest thing a tab does).
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import threading
 import time
 from collections.abc import Iterator
@@ -62,9 +60,10 @@ from paybridge.state.session import SessionState, cookie_value
 
 log = logging.getLogger(__name__)
 
-REFRESH_INTERVAL = 0.25  # seconds between a tab's updates (and reloads) while events stream in
+REFRESH_INTERVAL = 0.25  # seconds between reloads of the numbers while events arrive
 CHART_INTERVAL = 5.0  # seconds between chart redraws while events arrive: a plotly redraw costs a
 # tab several times what the rest of an update costs (bench/README.md, "tab ms/pay")
+FAST_GAP = 0.1  # at most one fast-path update per tab this often: a stream of payments is batched
 RECONCILE_INTERVAL = 15.0  # reload anyway, in case a bus message was lost
 OUTAGE_RETRY = 1.0  # seconds between refresh attempts while PostgreSQL or Redis is down
 ROUTE = "/"
@@ -185,9 +184,10 @@ FORGET_SECONDS = 30.0  # views older than this are dropped from memory
 def read_dashboard(merchant_id: int, filters: Filters, fresh_since: float) -> dict[str, Any] | None:
     """The dashboard's display values (state var name -> value) from the selectors.
 
-    A worker reads and formats once for all the tabs of a merchant: a caller gets a read that
-    started at or after `fresh_since` (time.monotonic(); a read that starts after an event was
-    heard sees its commit), joining one in flight if there is one. Nothing older is reused."""
+    Every tab of a merchant hears the same event and reloads at about the same moment, so a
+    worker reads and formats once for all of them: a caller gets a read that started at or
+    after `fresh_since` (time.monotonic() when it heard its latest event, so the read sees that
+    event's commit), joining one in flight if there is one. Nothing older is ever reused."""
     key = (merchant_id, filters)
     with _views_lock:
         done = _views.get(key)
@@ -525,15 +525,9 @@ class DashboardState(SessionState):
 
     @rx.event(background=True)
     async def listen(self) -> None:
-        """Push the merchant's events to the tab: the first event after a quiet spell at once,
-        a stream of them as one update per REFRESH_INTERVAL, each carrying fresh numbers.
-
-        A tab updates at its own phase of the process's REFRESH_INTERVAL ticks (spread, so a
-        worker's tabs do not all write at once) and asks for a read that started at or after
-        the latest tick: one read per tick serves every tab of a merchant in the worker.
-        Events heard after that tick are laid over the read (`apply_events`) and keep the tab
-        due for the next tick. Nothing is pushed unless the tab's session was confirmed within
-        AUTH_RECHECK."""
+        """Events reach the table and feed at once; numbers follow, reloaded off the event loop
+        at most every REFRESH_INTERVAL (and every RECONCILE_INTERVAL regardless). Nothing is
+        pushed unless the tab's session was confirmed within AUTH_RECHECK."""
         async with self:
             found = self.identity()
             if found is None:
@@ -544,41 +538,37 @@ class DashboardState(SessionState):
             token = self.router.session.client_token
             session_token = cookie_value(self.router.headers.cookie, SESSION_COOKIE) or ""
             filters = self._filters()
-        phase = random.uniform(0, REFRESH_INTERVAL)
         async with watching_session(session_token), get_bus().listen(merchant_id) as queue:
-            # subscribed: the first read must start after this (it catches up with `load`)
-            dirty_since, read_after = time.monotonic(), time.monotonic()
-            heard: list[tuple[float, dict[str, Any]]] = []  # events since the last read's tick
-            pending: list[dict[str, Any]] = []  # events not yet in the tab
-            last_reload = last_write = last_charts = time.monotonic()
-            charts_behind = False  # `load` drew them
+            heard = time.monotonic()  # subscribed: the catch-up read must start after this
+            last_reload, dirty = -RECONCILE_INTERVAL, True
+            last_write, pending = -FAST_GAP, []  # events heard but not yet in the tab
+            last_charts, charts_behind = time.monotonic(), False  # `load` drew them
             while tab_connected(token):
                 now = time.monotonic()
-                if dirty_since is None and (
-                    now - last_reload >= RECONCILE_INTERVAL
-                    or (charts_behind and now - last_charts >= CHART_INTERVAL)
-                ):  # reconcile in case a message was lost, or draw the held-back charts
-                    dirty_since = read_after = now
-                waits = [1.0]
-                if dirty_since is not None:
-                    waits.append(next_slot(dirty_since, phase) - now)
+                if charts_behind and now - last_charts >= CHART_INTERVAL:
+                    dirty = True  # the redraw that was held back is due
+                if dirty or now - last_reload >= RECONCILE_INTERVAL:
+                    wait = max(0.0, last_reload + REFRESH_INTERVAL - now)
+                else:
+                    wait = 1.0
+                if charts_behind:
+                    wait = min(wait, max(0.0, last_charts + CHART_INTERVAL - now))
                 if pending:
-                    waits.append(last_write + REFRESH_INTERVAL - now)
-                batch = await next_batch(queue, max(0.0, min(waits)))
+                    wait = min(wait, max(0.0, last_write + FAST_GAP - now))
+                batch = await next_batch(queue, wait)
                 if batch:
-                    at = time.monotonic()
                     pending = (pending + batch)[-BATCH_LIMIT:]
-                    heard = (heard + [(at, m) for m in batch])[-BATCH_LIMIT:]
-                    dirty_since = at if dirty_since is None else dirty_since
+                    heard, dirty = time.monotonic(), True
                 try:
                     now = time.monotonic()
-                    due = dirty_since is not None and now >= next_slot(dirty_since, phase)
-                    quiet = bool(pending) and not due and now - last_write >= REFRESH_INTERVAL
-                    if (quiet or due) and not await still_signed_in(session_token):
+                    due = dirty and now - last_reload >= REFRESH_INTERVAL
+                    fast = pending and not due and now - last_write >= FAST_GAP
+                    reload = due or now - last_reload >= RECONCILE_INTERVAL
+                    if (fast or reload) and not await still_signed_in(session_token):
                         async with self:
                             self.live = False
                         return
-                    if quiet:  # the first event in a while: show it now, numbers follow
+                    if fast:
                         async with self:
                             if not self._still_mine(generation):
                                 return
@@ -586,23 +576,21 @@ class DashboardState(SessionState):
                             filters = self._filters()
                         pending, last_write = [], time.monotonic()
                         continue
-                    if not due:
+                    if not reload:
                         continue
-                    since = max(now // REFRESH_INTERVAL * REFRESH_INTERVAL, read_after)
-                    view = await asyncio.to_thread(read_dashboard, merchant_id, filters, since)
-                    late = [(at, m) for at, m in heard if at >= since]
+                    if not dirty:
+                        heard = now  # the periodic reconcile reads afresh
+                    view = await asyncio.to_thread(read_dashboard, merchant_id, filters, heard)
                     async with self:  # filters changed during the read? read again
                         if not self._still_mine(generation):
                             return
                         if view is not None and self._filters() == filters:
-                            view = {**view, **apply_events(view, [m for _, m in late])}
+                            # holds every pending event: read after them
                             draw = now - last_charts >= CHART_INTERVAL
                             if await self._show(view, charts=draw):
                                 last_charts = now
                             charts_behind = view["_charts_key"] != self._charts_key
-                            last_reload, pending, heard = now, [], late
-                            dirty_since = late[0][0] if late else None
-                            read_after = 0.0
+                            last_reload, dirty, pending = now, False, []
                         filters = self._filters()
                         if not self.live:
                             self.live = True
@@ -631,12 +619,6 @@ class DashboardState(SessionState):
     def _set(self, values: dict[str, Any]) -> None:
         for name, value in values.items():
             setattr(self, name, value)
-
-
-def next_slot(moment: float, phase: float) -> float:
-    """A tab's first update moment after `moment`: `phase` seconds into a REFRESH_INTERVAL tick
-    of time.monotonic() (the same clock for every tab of the process)."""
-    return ((moment - phase) // REFRESH_INTERVAL + 1) * REFRESH_INTERVAL + phase
 
 
 def apply_events(shown: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
