@@ -572,7 +572,7 @@ class DashboardState(SessionState):
                         async with self:
                             if not self._still_mine(generation):
                                 return
-                            self._set(apply_events(self._shown(), pending))
+                            self._apply(pending)
                             filters = self._filters()
                         pending, last_write = [], time.monotonic()
                         continue
@@ -608,16 +608,15 @@ class DashboardState(SessionState):
             return False
         return True
 
-    def _shown(self) -> dict[str, Any]:
-        return {
+    def _apply(self, messages: list[dict[str, Any]]) -> None:
+        """Fast path: new feed lines and table rows before the next full reload."""
+        shown = {
             "timezone": self.timezone,
             "feed": self.feed,
             "_feed_ids": self._feed_ids,
             "recent": self.recent,
         }
-
-    def _set(self, values: dict[str, Any]) -> None:
-        for name, value in values.items():
+        for name, value in apply_events(shown, messages).items():
             setattr(self, name, value)
 
 

@@ -478,7 +478,7 @@ class TransactionsState(SessionState):
                 )
                 if not payments and not recount:
                     continue
-                signed_in = not recount or await still_signed_in(session_token)
+                signed_in = await still_signed_in(session_token)
                 async with self:
                     if (
                         self._listener != generation
