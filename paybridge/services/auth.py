@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import Row
 from sqlmodel import Session, select, update
 
 from paybridge.db import read_session, utcnow, write_session
@@ -96,7 +97,7 @@ def web_session_start(*, user_id: int, user_agent: str = "", ip_address: str = "
 
 def web_session_redeem(*, ticket: object) -> tuple[str, datetime] | None:
     """Swap a fresh, unused ticket for the session token; None when it is invalid."""
-    if not isinstance(ticket, str) or not 20 <= len(ticket) <= 100:
+    if not _token_shaped(ticket):
         return None
     token = secrets.token_urlsafe(32)
     now = utcnow()
@@ -134,7 +135,7 @@ def api_session_start(*, user_id: int, user_agent: str = "", ip_address: str = "
 
 def session_identity(*, token: object) -> Identity | None:
     """The user behind a web session token, or None if it is unknown, expired or revoked."""
-    if not isinstance(token, str) or not 20 <= len(token) <= 100:
+    if not _token_shaped(token):
         return None
     with read_session() as session:
         auth = session.exec(
@@ -142,14 +143,14 @@ def session_identity(*, token: object) -> Identity | None:
         ).first()
     if not _alive(auth):
         return None
-    _touch(auth)
+    _touch([auth])
     return Identity(user_id=auth.user_id, session_id=auth.id)
 
 
 def live_session_tokens(*, tokens: Collection[str]) -> set[str]:
     """Which of these web session tokens are still valid, in one query: live pages re-check
     every open tab's session together (paybridge/state/live.py). Counts as activity."""
-    hashes = {hash_token(t): t for t in tokens if isinstance(t, str) and 20 <= len(t) <= 100}
+    hashes = {hash_token(t): t for t in tokens if _token_shaped(t)}
     if not hashes:
         return set()
     now = utcnow()
@@ -161,13 +162,7 @@ def live_session_tokens(*, tokens: Collection[str]) -> set[str]:
                 AuthSession.expires_at > now,
             )
         ).all()
-    stale = [row.id for row in found if now - row.last_seen_at >= LAST_SEEN_GRANULARITY]
-    if stale:
-        with write_session() as session:
-            session.exec(
-                update(AuthSession).where(AuthSession.id.in_(stale)).values(last_seen_at=now)
-            )
-            session.commit()
+    _touch(found)
     return {hashes[row.token_hash] for row in found}
 
 
@@ -221,11 +216,18 @@ def _alive(auth: AuthSession | None) -> bool:
     return auth is not None and auth.revoked_at is None and auth.expires_at > utcnow()
 
 
-def _touch(auth: AuthSession) -> None:
-    """Record activity at most once a minute, so page loads do not each cost a write."""
+def _touch(sessions: Iterable[AuthSession | Row]) -> None:
+    """Record activity at most once a minute per session, so page loads and live tabs do not
+    each cost a write."""
     now = utcnow()
-    if now - auth.last_seen_at < LAST_SEEN_GRANULARITY:
+    stale = [auth.id for auth in sessions if now - auth.last_seen_at >= LAST_SEEN_GRANULARITY]
+    if not stale:
         return
     with write_session() as session:
-        session.exec(update(AuthSession).where(AuthSession.id == auth.id).values(last_seen_at=now))
+        session.exec(update(AuthSession).where(AuthSession.id.in_(stale)).values(last_seen_at=now))
         session.commit()
+
+
+def _token_shaped(value: object) -> bool:
+    """Tokens and tickets are 43-character strings; anything far off is refused unhashed."""
+    return isinstance(value, str) and 20 <= len(value) <= 100

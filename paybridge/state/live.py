@@ -70,20 +70,22 @@ async def still_signed_in(token: str) -> bool:
     """The tab's session is still valid (checked at most AUTH_RECHECK ago). One query checks
     every watched session of the process, so 200 open dashboards cost one query every
     AUTH_RECHECK, not 100 a second; between checks this costs a dictionary lookup."""
-    return _confirmed_recently(token) or await asyncio.to_thread(_signed_in, token)
+    with _watch_lock:
+        if _confirmed_recently(token):
+            return True
+    return await asyncio.to_thread(_signed_in, token)
 
 
 def _confirmed_recently(token: str) -> bool:
-    with _watch_lock:
-        confirmed = _confirmed.get(token)
+    """(Call with _watch_lock held.)"""
+    confirmed = _confirmed.get(token)
     return confirmed is not None and time.monotonic() - confirmed < AUTH_RECHECK
 
 
 def _signed_in(token: str) -> bool:
     global _check
     with _watch_lock:
-        confirmed = _confirmed.get(token)
-        if confirmed is not None and time.monotonic() - confirmed < AUTH_RECHECK:
+        if _confirmed_recently(token):
             return True
         check, owner = _check, _check is None
         if owner:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -34,8 +35,9 @@ def signed_in(merchant: User) -> tuple[str, int]:
     return token, auth.id
 
 
-def count_session_queries() -> list[str]:
-    """SELECTs on auth_sessions from now on (appended as they run)."""
+@contextlib.contextmanager
+def session_queries() -> Iterator[list[str]]:
+    """SELECTs on auth_sessions while entered (appended as they run)."""
     seen: list[str] = []
 
     def record(conn, cursor, statement, *args) -> None:
@@ -43,7 +45,10 @@ def count_session_queries() -> list[str]:
             seen.append(statement)
 
     sa.event.listen(get_engine(), "before_cursor_execute", record)
-    return seen
+    try:
+        yield seen
+    finally:
+        sa.event.remove(get_engine(), "before_cursor_execute", record)
 
 
 def test_live_session_tokens_keeps_only_valid_sessions(db: TestDatabase, merchant: User) -> None:
@@ -90,7 +95,7 @@ def test_every_open_tab_is_rechecked_in_one_query(
         async with contextlib.AsyncExitStack() as stack:
             for token, _ in tokens:
                 await stack.enter_async_context(live.watching_session(token))
-            queries = count_session_queries()
+            queries = stack.enter_context(session_queries())
             answers = await asyncio.gather(*(live.still_signed_in(t) for t, _ in tokens))
             assert answers == [True] * 20
             assert len(queries) == 1  # one check answered all twenty tabs
