@@ -117,6 +117,11 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender died mid-request (a killed worker): no server would
+                    # take a truncated body as a delivery, so neither does this one.
+                    self.close_connection = True
+                    return
                 request = Received(
                     path=self.path,
                     headers={k.lower(): v for k, v in self.headers.items()},
