@@ -535,7 +535,7 @@ class DashboardState(SessionState):
             merchant_id = found.user_id
             self._listener += 1
             generation = self._listener
-            token = self.router.session.client_token
+            tab = self.router.session
             session_token = cookie_value(self.router.headers.cookie, SESSION_COOKIE) or ""
             filters = self._filters()
         async with watching_session(session_token), get_bus().listen(merchant_id) as queue:
@@ -543,7 +543,7 @@ class DashboardState(SessionState):
             last_reload, dirty = -RECONCILE_INTERVAL, True
             last_write, pending = -FAST_GAP, []  # events heard but not yet in the tab
             last_charts, charts_behind = time.monotonic(), False  # `load` drew them
-            while tab_connected(token):
+            while tab_connected(tab):
                 now = time.monotonic()
                 if charts_behind and now - last_charts >= CHART_INTERVAL:
                     dirty = True  # the redraw that was held back is due

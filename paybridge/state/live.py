@@ -11,6 +11,8 @@ from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from typing import Any
 
+from reflex.istate.data import SessionData
+
 from paybridge.services.auth import live_session_tokens
 
 BATCH_LIMIT = 500  # events applied under one state lock at most
@@ -29,13 +31,14 @@ async def next_batch(queue: asyncio.Queue, wait: float) -> list[dict[str, Any]]:
     return batch
 
 
-def tab_connected(token: str) -> bool:
-    """The tab's socket is still on this worker (a reconnect elsewhere runs on_load again,
-    which starts a new listener there)."""
+def tab_connected(tab: SessionData) -> bool:
+    """The socket that started the listener is still connected to this worker (a reconnect,
+    here or elsewhere, runs on_load again, which starts a new listener). One dictionary lookup:
+    every listener asks this many times a second."""
     from paybridge.paybridge import app
 
     namespace = app.event_namespace
-    return namespace is not None and token in namespace.token_to_sid
+    return namespace is not None and namespace.sid_to_token.get(tab.session_id) == tab.client_token
 
 
 def on_page(path: str, route: str) -> bool:

@@ -459,7 +459,7 @@ class TransactionsState(SessionState):
             merchant_id = found.user_id
             self._listener += 1
             generation = self._listener
-            token = self.router.session.client_token
+            tab = self.router.session
             session_token = cookie_value(self.router.headers.cookie, SESSION_COOKIE) or ""
         async with watching_session(session_token), get_bus().listen(merchant_id) as queue:
             async with self:
@@ -468,7 +468,7 @@ class TransactionsState(SessionState):
                 self._count_new(merchant_id)  # anything committed before subscribing
                 self.live = True
             last_count, dirty = time.monotonic(), False
-            while tab_connected(token):
+            while tab_connected(tab):
                 batch = await next_batch(queue, NEW_COUNT_INTERVAL)
                 payments = [m for m in batch if m.get("type", "").startswith("transaction.")]
                 dirty = dirty or bool(payments)

@@ -205,3 +205,12 @@ def test_dashboard_catches_up_after_a_network_drop(browser, app, merchants):
     page.wait_for_selector("#connection:has-text('live')", timeout=30_000)
     page.wait_for_selector(f"#recent-body >> text={missed.reference}", timeout=LIVE_TIMEOUT)
     page.wait_for_selector("#feed >> text=while.offline@example.com", timeout=LIVE_TIMEOUT)
+    # and it is live again, not only caught up: the reconnected socket has a listener
+    after = transaction_create(
+        merchant_id=alpha.id,
+        amount=7_777,
+        currency="USD",
+        provider="card",
+        customer_email="after.reconnect@example.com",
+    )
+    page.wait_for_selector(f"#recent-body >> text={after.reference}", timeout=LIVE_TIMEOUT)
