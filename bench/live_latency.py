@@ -32,7 +32,6 @@ See bench/README.md for recorded results.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import re
@@ -50,6 +49,8 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.sim_dashboards import SimDashboards  # noqa: E402  (needs ROOT on the path)
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/paybridge_bench_live"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -282,33 +283,6 @@ class Result:
 # --------------------------------------------------------------------------- simulated dashboards
 
 
-class SimDashboards:
-    """bench/sim_dashboards.py in a child process: N simulated dashboards on one asyncio loop,
-    away from this process's GIL (payment writers, Playwright)."""
-
-    def __init__(self, url: str, cookie: str, load_event: str, clients: int) -> None:
-        import subprocess
-
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "sim_dashboards.py"), "--url", url,
-             "--clients", str(clients), "--load-event", load_event],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PB_SIM_COOKIE": cookie},
-        )  # fmt: skip
-        ready = json.loads(self.process.stdout.readline() or "{}")
-        self.connected, self.refused = ready.get("connected", 0), ready.get("refused", clients)
-
-    def collect(self, refs: list[str], timeout: float) -> list[dict[str, float]]:
-        """Each dashboard's first frame time per reference, once all have seen `refs`."""
-        self.process.stdin.write(json.dumps({"refs": refs, "timeout": timeout}) + "\n")
-        self.process.stdin.flush()
-        arrived = json.loads(self.process.stdout.readline())["arrived"]
-        self.process.wait(30)
-        return arrived
-
-
 class PaymentLoad(threading.Thread):
     """Writes payments for the merchant at a target rate from a few threads until stopped."""
 
@@ -410,7 +384,7 @@ def run_once(
     if load_clients:
         print(f"    connecting {load_clients} simulated dashboards ...", flush=True)
         sims = SimDashboards(
-            server.url,
+            [server.url],
             session_cookie(merchant_id),
             f"{DashboardState.get_full_name()}.load",
             load_clients,
@@ -488,7 +462,7 @@ def run_once(
                 if ref in w:
                     result.wire.append(w[ref] - offset - at)
     every = {**(load.committed if load else {}), **committed}
-    for sim_arrived in sims.collect(list(committed), timeout=15) if sims else []:
+    for sim_arrived in sims.collect(list(committed), timeout=15)["arrived"] if sims else []:
         arrived = {ref: t for ref, t in sim_arrived.items() if ref in every}
         for at in committed.values():
             later = [t for ref, t in arrived.items() if every[ref] >= at]

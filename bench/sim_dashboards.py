@@ -1,13 +1,16 @@
 """Simulated dashboards in a process of their own: N raw Reflex socket.io clients on one asyncio
 loop, each running the dashboard's `load` event (so the app starts a live listener for it,
 exactly as for a browser tab) and recording when a websocket frame first names each payment
-reference. Used by live_latency.py: in the bench's own process, 200 thread-based clients
-shared one GIL with the payment writers and measured their own queueing as much as the app's.
+reference. Used by live_latency.py and soak.py through `SimDashboards`: in the bench's own
+process, 200 thread-based clients shared one GIL with the payment writers and measured their
+own queueing as much as the app's.
 
 Protocol (stdin/stdout, one JSON line each): after connecting it prints
 {"connected": n, "refused": n}; then it reads {"refs": [...], "timeout": s}, waits until every
 client has seen every ref (or the timeout passes), prints {"arrived": [{ref: epoch ms}, ...],
-"updates": [n, ...]} and exits. The session cookie comes in the PB_SIM_COOKIE variable.
+"updates": [n, ...], "gaps": [s, ...]} and exits. The session cookie comes in the PB_SIM_COOKIE
+variable. A client's gap is the longest time between two of its updates after its first few:
+a tab that pauses longer than the feed holds events skips feed lines.
 """
 
 from __future__ import annotations
@@ -17,35 +20,89 @@ import asyncio
 import json
 import os
 import re
+import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 
-REFERENCE = re.compile(r"txn_[0-9a-f]{24}")
+TXN_REFERENCE = r"txn_[0-9a-f]{24}"  # references transaction_create generates
+SETTLED = 5  # updates before a client's gaps count (its first load and catch-up)
+
+
+class SimDashboards:
+    """The parent's side: this file in a child process, away from the caller's GIL (payment
+    writers, Playwright, thread-based subscribers)."""
+
+    def __init__(
+        self,
+        urls: list[str],
+        cookie: str,
+        load_event: str,
+        clients: int,
+        *,
+        origin: str | None = None,
+        references: str = TXN_REFERENCE,
+    ) -> None:
+        command = [sys.executable, str(Path(__file__)), "--clients", str(clients),
+                   "--load-event", load_event, "--references", references]  # fmt: skip
+        for url in urls:
+            command += ["--url", url]
+        if origin:
+            command += ["--origin", origin]
+        self.process = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PB_SIM_COOKIE": cookie},
+        )
+        ready = json.loads(self.process.stdout.readline() or "{}")
+        self.connected, self.refused = ready.get("connected", 0), ready.get("refused", clients)
+
+    def collect(self, refs: list[str], timeout: float) -> dict[str, list]:
+        """Once every client has seen `refs` (or `timeout` passed): per client, the first frame
+        time of each reference ("arrived"), its update count ("updates") and longest gap
+        between updates in seconds ("gaps")."""
+        self.process.stdin.write(json.dumps({"refs": refs, "timeout": timeout}) + "\n")
+        self.process.stdin.flush()
+        report = json.loads(self.process.stdout.readline())
+        self.process.wait(30)
+        return report
 
 
 class SimDashboard:
-    def __init__(self) -> None:
+    def __init__(self, references: re.Pattern[str]) -> None:
         import socketio
 
+        self.references = references
         self.arrived: dict[str, float] = {}
         self.updates = 0
+        self.last_update = 0.0
+        self.longest_gap = 0.0
         self.client = socketio.AsyncClient(reconnection=False, request_timeout=60)
         self.client.on("event", self._on_event, namespace="/_event")
 
     async def _on_event(self, data) -> None:  # type: ignore[no-untyped-def]
         at = time.time() * 1000
+        now = time.monotonic()
+        if self.updates > SETTLED:
+            self.longest_gap = max(self.longest_gap, now - self.last_update)
+        self.last_update = now
         self.updates += 1
-        for reference in REFERENCE.findall(json.dumps(data)):
+        for reference in self.references.findall(json.dumps(data)):
             self.arrived.setdefault(reference, at)
 
-    async def start(self, url: str, cookie: str, load_event: str) -> None:
+    async def start(self, url: str, cookie: str, load_event: str, origin: str | None) -> None:
+        headers = {"Cookie": cookie}
+        if origin:
+            headers["Origin"] = origin  # as a browser on the app's origin
         await self.client.connect(
             f"{url}?token={uuid.uuid4()}",
             socketio_path="/_event",
             transports=["websocket"],
             namespaces=["/_event"],
-            headers={"Cookie": cookie},
+            headers=headers,
             wait_timeout=60,  # a busy worker answers the namespace connect late
         )
         await self.client.emit(
@@ -59,14 +116,15 @@ class SimDashboard:
         )
 
 
-async def run(url: str, clients: int, load_event: str) -> None:
+async def run(args: argparse.Namespace) -> None:
     cookie = os.environ["PB_SIM_COOKIE"]
+    references = re.compile(args.references)
     dashboards: list[SimDashboard] = []
     refused = 0
-    for n in range(clients):
-        dashboard = SimDashboard()
+    for n in range(args.clients):
+        dashboard = SimDashboard(references)
         try:
-            await dashboard.start(url, cookie, load_event)
+            await dashboard.start(args.url[n % len(args.url)], cookie, args.load_event, args.origin)
             dashboards.append(dashboard)
         except Exception as error:  # a saturated app may refuse the handshake
             refused += 1
@@ -83,7 +141,11 @@ async def run(url: str, clients: int, load_event: str) -> None:
         await asyncio.sleep(0.2)
     print(
         json.dumps(
-            {"arrived": [d.arrived for d in dashboards], "updates": [d.updates for d in dashboards]}
+            {
+                "arrived": [d.arrived for d in dashboards],
+                "updates": [d.updates for d in dashboards],
+                "gaps": [round(d.longest_gap, 3) for d in dashboards],
+            }
         ),
         flush=True,
     )
@@ -92,11 +154,12 @@ async def run(url: str, clients: int, load_event: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", required=True)
+    parser.add_argument("--url", action="append", required=True, help="repeat: clients alternate")
     parser.add_argument("--clients", type=int, required=True)
     parser.add_argument("--load-event", required=True)
-    args = parser.parse_args()
-    asyncio.run(run(args.url, args.clients, args.load_event))
+    parser.add_argument("--origin", help="Origin header (the app's allowed UI origin)")
+    parser.add_argument("--references", default=TXN_REFERENCE, help="regex of a reference")
+    asyncio.run(run(parser.parse_args()))
 
 
 if __name__ == "__main__":

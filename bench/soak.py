@@ -9,10 +9,11 @@ The database is created if missing and migrated; a soak merchant is added to it.
 are raw Reflex websocket clients logged in with a session cookie that run the dashboard's
 `load` event (so each has a live listener in the app, exactly as a browser tab does) and collect
 the payment references in every update they receive; they connect through nginx and straight
-to each instance in turn. "Subscribers" are GraphQL `events` subscriptions. Exit status 1 when
-any request failed, any dashboard or subscriber missed a payment, or a process grew by more
-than --max-growth-mib after the warm-up (--warmup-minutes; every worker's RSS is printed every
-10 s so the curve can be read). Results: bench/README.md.
+to each instance in turn, on one asyncio loop in a child process (bench/sim_dashboards.py), so
+their pauses are the app's, not this process's threads'. "Subscribers" are GraphQL `events`
+subscriptions. Exit status 1 when any request failed, any dashboard or subscriber missed a
+payment, or a process grew by more than --max-growth-mib after the warm-up (--warmup-minutes;
+every worker's RSS is printed every 10 s so the curve can be read). Results: bench/README.md.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import tempfile
 import threading
@@ -53,56 +53,8 @@ def tree(pid: int) -> list[int]:
     return found
 
 
-REFERENCE = re.compile(r"soak-[0-9a-f]{16}")
+REFERENCE = r"soak-[0-9a-f]{16}"
 ORIGIN = "http://soak.paybridge.test"  # the UI origin the instances are told to accept
-
-
-class Dashboard:
-    """A dashboard tab without a browser: the app cannot tell it from one."""
-
-    def __init__(self, base_url: str, cookie: str) -> None:
-        import socketio
-
-        from paybridge.state.dashboard import DashboardState
-
-        self.seen: set[str] = set()
-        self.updates = 0
-        self.last_update = 0.0
-        self.longest_gap = 0.0  # seconds between two updates: a stalled tab skips feed lines
-        self.client = socketio.Client(
-            reconnection=False,
-            request_timeout=60,
-            websocket_extra_options={"origin": ORIGIN},  # as a browser on the app's origin
-        )
-        self.client.on("event", self._on_update, namespace="/_event")
-        self.client.connect(
-            f"{base_url}?token={uuid.uuid4()}",
-            socketio_path="/_event",
-            transports=["websocket"],
-            namespaces=["/_event"],
-            headers={"Cookie": cookie},
-            wait_timeout=60,
-        )
-        self.client.emit(
-            "event",
-            {
-                "name": f"{DashboardState.get_full_name()}.load",
-                "payload": {},
-                "router_data": {"pathname": "/", "asPath": "/", "query": {}},
-            },
-            namespace="/_event",
-        )
-
-    def _on_update(self, data) -> None:  # type: ignore[no-untyped-def]
-        now = time.monotonic()
-        if self.last_update and self.updates > 5:  # past the first load
-            self.longest_gap = max(self.longest_gap, now - self.last_update)
-        self.last_update = now
-        self.updates += 1
-        self.seen.update(REFERENCE.findall(json.dumps(data)))
-
-    def close(self) -> None:
-        self.client.disconnect()
 
 
 def memory(topology) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -152,12 +104,14 @@ def main() -> int:
     admin.dispose()
     os.environ["DATABASE_URL"] = url.render_as_string(hide_password=False)
 
+    from bench.sim_dashboards import SimDashboards
     from paybridge.db import get_engine
     from paybridge.migrations import migrate
     from paybridge.services.api_keys import api_key_create
     from paybridge.services.auth import web_session_redeem, web_session_start
     from paybridge.services.providers import providers_ensure_defaults
     from paybridge.services.users import user_create
+    from paybridge.state.dashboard import DashboardState
     from tests.ops.test_topology import PAYMENT, V1, post, subscribe
     from tests.ops.topology import Topology
 
@@ -218,11 +172,19 @@ def main() -> int:
             next_at += interval
             time.sleep(max(0.0, next_at - time.monotonic()))
 
-    dashboards: list[Dashboard] = []
+    dashboards: SimDashboards | None = None
+    report: dict[str, list] = {"arrived": [], "updates": [], "gaps": []}
     try:
-        bases = [topology.nginx.url, *(i.url for i in topology.instances)]
-        for n in range(args.dashboards):
-            dashboards.append(Dashboard(bases[n % 3], f"pb_session={session}"))
+        dashboards = SimDashboards(
+            [topology.nginx.url, *(i.url for i in topology.instances)],
+            f"pb_session={session}",
+            f"{DashboardState.get_full_name()}.load",
+            args.dashboards,
+            origin=ORIGIN,
+            references=REFERENCE,
+        )
+        if dashboards.refused:
+            errors.append(f"{dashboards.refused} dashboards could not connect")
         threads = [
             threading.Thread(target=subscriber, args=(n,), daemon=True)
             for n in range(args.subscribers)
@@ -251,25 +213,27 @@ def main() -> int:
             thread.join(30)
         time.sleep(5)  # the last events reach the subscribers
         stop.set()
+        report = dashboards.collect(sorted(accepted), timeout=10)
         end = memory(topology)
     finally:
         stop_writing.set()
         stop.set()
-        for dashboard in dashboards:
-            dashboard.close()
+        if dashboards is not None and dashboards.process.poll() is None:
+            dashboards.process.kill()
         topology.stop()
 
     missed = [n for n, seen in enumerate(received) if not accepted <= seen]
     for n in missed[:5]:
         print(f"subscriber {n}: received {len(received[n] & accepted)} of {len(accepted)}")
-    blind = [n for n, d in enumerate(dashboards) if not accepted <= d.seen]
+    arrived, gaps_of = report["arrived"], report["gaps"]
+    blind = [n for n, seen in enumerate(arrived) if not accepted <= seen.keys()]
     for n in blind[:5]:
-        print(f"dashboard {n}: saw {len(dashboards[n].seen & accepted)} of {len(accepted)}; "
-              f"longest gap between updates {dashboards[n].longest_gap:.1f} s")  # fmt: skip
-    gaps = sorted(d.longest_gap for d in dashboards) or [0.0]
+        print(f"dashboard {n}: saw {len(accepted & arrived[n].keys())} of {len(accepted)}; "
+              f"longest gap between updates {gaps_of[n]:.1f} s")  # fmt: skip
+    gaps = sorted(gaps_of) or [0.0]
     print(f"longest gap between two updates of a dashboard: median {gaps[len(gaps) // 2]:.2f} s, "
           f"max {gaps[-1]:.2f} s")  # fmt: skip
-    updates = sorted(d.updates for d in dashboards) or [0]
+    updates = sorted(report["updates"]) or [0]
     print(f"\n{len(accepted)} payments in {stop_writers - started:.0f} s, errors: {len(errors)}; "
           f"{args.dashboards} dashboards ({updates[0]}-{updates[-1]} updates each), "
           f"missing payments: {len(blind)}; {args.subscribers} subscribers, "
