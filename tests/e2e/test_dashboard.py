@@ -21,6 +21,25 @@ from tests.e2e.conftest import login
 LIVE_TIMEOUT = 10_000  # ms; the bus delivers in well under a second, the relay polls at 250 ms
 
 
+def pay(
+    merchant_id: int,
+    amount: int,
+    customer_email: str,
+    *,
+    currency: str = "USD",
+    status: str = "pending",
+):
+    """A card payment committed through the service while the dashboard is open."""
+    return transaction_create(
+        merchant_id=merchant_id,
+        amount=amount,
+        currency=currency,
+        provider="card",
+        customer_email=customer_email,
+        status=status,
+    )
+
+
 def _expected(merchant_id: int, tz: str):
     with read_session() as session:
         currency = merchant_currencies(session=session, merchant_id=merchant_id)[0]
@@ -66,13 +85,7 @@ def test_a_new_payment_appears_without_reload(browser, app, merchants):
     before_total = metrics.current.total_transactions
     feed_before = page.locator(".feed-item").count()
 
-    tx = transaction_create(
-        merchant_id=alpha.id,
-        amount=12_345,
-        currency=currency,
-        provider="card",
-        customer_email="live.shopper@example.com",
-    )
+    tx = pay(alpha.id, 12_345, "live.shopper@example.com", currency=currency)
     page.wait_for_selector(f"#recent-body >> text={tx.reference}", timeout=LIVE_TIMEOUT)
     page.wait_for_selector(
         f"#total-transactions:has-text('{format_count(before_total + 1)}')", timeout=LIVE_TIMEOUT
@@ -87,13 +100,7 @@ def test_a_new_payment_appears_without_reload(browser, app, merchants):
     # Bravo's open dashboard never shows Alpha's payment.
     bravo_page = login(browser, app, merchants.bravo.email, merchants.password)
     bravo_page.wait_for_selector("#feed-live")
-    transaction_create(
-        merchant_id=alpha.id,
-        amount=777,
-        currency=currency,
-        provider="card",
-        customer_email="alpha.only@example.com",
-    )
+    pay(alpha.id, 777, "alpha.only@example.com", currency=currency)
     page.wait_for_selector("#feed >> text=alpha.only@example.com", timeout=LIVE_TIMEOUT)
     bravo_page.wait_for_timeout(1000)
     assert "alpha.only@example.com" not in bravo_page.inner_text("body")
@@ -115,14 +122,7 @@ def test_charts_follow_a_stream_of_payments(browser, app, merchants):
     currency = _expected(alpha.id, alpha.timezone)[0]
     amounts = [1_111, 2_222, 3_333]
     for amount in amounts:
-        tx = transaction_create(
-            merchant_id=alpha.id,
-            amount=amount,
-            currency=currency,
-            provider="card",
-            customer_email="chart.shopper@example.com",
-            status="success",
-        )
+        tx = pay(alpha.id, amount, "chart.shopper@example.com", currency=currency, status="success")
         page.wait_for_selector(f"#recent-body >> text={tx.reference}", timeout=LIVE_TIMEOUT)
     page.wait_for_function(
         f"() => ({drawn})() === {before + sum(amounts)}",
@@ -141,13 +141,7 @@ def test_logging_out_in_another_tab_stops_the_dashboard(browser, app, merchants)
     other_tab.goto(f"{app.url}/logout")
     other_tab.wait_for_url(re.compile(r".*/login.*"), timeout=30_000)
     page.wait_for_timeout(AUTH_RECHECK * 1000 + 500)
-    after = transaction_create(
-        merchant_id=alpha.id,
-        amount=4_242,
-        currency="USD",
-        provider="card",
-        customer_email="after.logout@example.com",
-    )
+    after = pay(alpha.id, 4_242, "after.logout@example.com")
     page.wait_for_selector("#feed-paused", timeout=LIVE_TIMEOUT)
     page.wait_for_timeout(1000)
     assert after.reference not in page.inner_text("body")
@@ -193,24 +187,12 @@ def test_dashboard_catches_up_after_a_network_drop(browser, app, merchants):
     page.wait_for_selector(
         "#connection:has-text('reconnecting'), #connection:has-text('offline')", timeout=30_000
     )
-    missed = transaction_create(
-        merchant_id=alpha.id,
-        amount=9_999,
-        currency="USD",
-        provider="card",
-        customer_email="while.offline@example.com",
-    )
+    missed = pay(alpha.id, 9_999, "while.offline@example.com")
     page.wait_for_timeout(1000)
     page.context.set_offline(False)
     page.wait_for_selector("#connection:has-text('live')", timeout=30_000)
     page.wait_for_selector(f"#recent-body >> text={missed.reference}", timeout=LIVE_TIMEOUT)
     page.wait_for_selector("#feed >> text=while.offline@example.com", timeout=LIVE_TIMEOUT)
     # and it is live again, not only caught up: the reconnected socket has a listener
-    after = transaction_create(
-        merchant_id=alpha.id,
-        amount=7_777,
-        currency="USD",
-        provider="card",
-        customer_email="after.reconnect@example.com",
-    )
+    after = pay(alpha.id, 7_777, "after.reconnect@example.com")
     page.wait_for_selector(f"#recent-body >> text={after.reference}", timeout=LIVE_TIMEOUT)
