@@ -48,7 +48,7 @@ class AuthFormState(SessionState):
     def _finish_login(self, user_id: int) -> rx.event.EventSpec:
         """Send the browser to the backend route that turns the ticket into the cookie."""
         ticket = web_session_start(
-            user_id=user_id, user_agent=self.user_agent(), ip_address=self.client_ip()
+            user_id=user_id, user_agent=self._user_agent(), ip_address=self._client_ip()
         )
         frontend = self.router.url.origin
         backend_host = self.router.headers.host or self.router.url.netloc
@@ -67,7 +67,7 @@ class AuthFormState(SessionState):
         params = self.router.url.query_parameters
         key = params.get("error") or next((k for k in PAGE_MESSAGES if k in params), "")
         self.notice = PAGE_MESSAGES.get(key, "")
-        if self.identity() is not None:
+        if self._identity() is not None:
             return rx.redirect(self._next_target())
         return None
 
@@ -80,7 +80,7 @@ class LoginState(AuthFormState):
             user = authenticate(
                 email=form_text(form, "email"),
                 password=form_text(form, "password", max_length=1024),
-                client=self.client_ip(),
+                client=self._client_ip(),
             )
         except DomainError as error:
             self.error = error.message
@@ -110,7 +110,7 @@ class LogoutState(SessionState):
     @rx.event
     def load(self) -> rx.event.EventSpec:
         """Revoke the session server-side, then let the backend drop the cookie."""
-        found = self.identity()
+        found = self._identity()
         if found is not None:
             session_revoke(session_id=found.session_id)
         self._merchant_id = self._session_id = None

@@ -457,7 +457,7 @@ class DashboardState(SessionState):
 
     @rx.event
     async def load(self) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
             return None
         await self._reload(found.user_id)
@@ -465,9 +465,9 @@ class DashboardState(SessionState):
 
     @rx.event
     async def set_range(self, key: str | list[str]) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         if not isinstance(key, str) or key not in (*PRESET_DAYS, "custom"):
             self.filter_error = "Unknown date range."
             return None
@@ -484,9 +484,9 @@ class DashboardState(SessionState):
 
     @rx.event
     async def set_custom_range(self, form: dict) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         try:
             start = date.fromisoformat(form_text(form, "from", max_length=10))
             end = date.fromisoformat(form_text(form, "to", max_length=10))
@@ -509,9 +509,9 @@ class DashboardState(SessionState):
 
     @rx.event
     async def set_currency(self, code: str) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         try:
             code = normalize_currency(code)
         except DomainError:
@@ -529,7 +529,7 @@ class DashboardState(SessionState):
         at most every REFRESH_INTERVAL (and every RECONCILE_INTERVAL regardless). Nothing is
         pushed unless the tab's session was confirmed within AUTH_RECHECK."""
         async with self:
-            found = self.identity()
+            found = self._identity()
             if found is None:
                 return
             merchant_id = found.user_id

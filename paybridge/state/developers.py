@@ -97,15 +97,15 @@ class DevelopersState(SessionState):
     @rx.event
     def load(self) -> None:
         self.new_key_secret = self.key_error = ""
-        found = self.identity()
+        found = self._identity()
         if found is not None:
             self._show(found.user_id)
 
     @rx.event
     def create_key(self, form: dict) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         self.key_error = self.new_key_secret = ""
         try:
             _, secret = api_key_create(merchant_id=found.user_id, name=form_text(form, "name"))
@@ -122,9 +122,9 @@ class DevelopersState(SessionState):
 
     @rx.event
     def revoke_key(self, key_id: str) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         self.key_error = ""
         if not isinstance(key_id, str) or not key_id.isdigit() or len(key_id) > 18:
             self.key_error = "No such API key."
@@ -139,9 +139,9 @@ class DevelopersState(SessionState):
 
     @rx.event
     def filter_logs(self, form: dict) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         try:
             method = form_text(form, "method", max_length=8) or "any"
             status_class = form_text(form, "status_class", max_length=4) or "any"
@@ -157,18 +157,18 @@ class DevelopersState(SessionState):
 
     @rx.event
     def older(self) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         if self._last_log:
             self._show(found.user_id, PageRequest(limit=LOG_PAGE, starting_after=self._last_log))
         return None
 
     @rx.event
     def newer(self) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         if self._first_log:
             self._show(found.user_id, PageRequest(limit=LOG_PAGE, ending_before=self._first_log))
         return None

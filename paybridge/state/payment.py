@@ -167,7 +167,7 @@ class PaymentState(SessionState):
         self.refund_error = self.notice = self.confirm_text = ""
         self.confirm_open, self.loaded = False, False
         self._refund_amount, self._refund_key = 0, ""
-        found = self.identity()
+        found = self._identity()
         if found is None:
             return
         self._reference = self._reference_from_url() or ""
@@ -175,9 +175,9 @@ class PaymentState(SessionState):
 
     @rx.event
     def prepare_refund(self, form: dict) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         self.notice, self.refund_error = "", ""
         self._show(found.user_id, remount=False)  # what is left now, not at page load
         if not self.refundable:
@@ -210,9 +210,9 @@ class PaymentState(SessionState):
 
     @rx.event
     def confirm_refund(self) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         self.confirm_open = False
         amount, key = self._refund_amount, self._refund_key
         if not amount or not key or not self._reference:

@@ -23,26 +23,26 @@ def cookie_value(header: str, name: str) -> str | None:
 
 
 class SessionState(rx.State):
-    """Merchant pages subclass this and start every handler with `self.identity()`."""
+    """Merchant pages subclass this and start every handler with `self._identity()`."""
 
     _merchant_id: int | None = None
     _session_id: int | None = None
 
-    def identity(self) -> Identity | None:
+    def _identity(self) -> Identity | None:
         """Resolve the session from the cookie now; a revoked or expired one yields None."""
         found = session_identity(token=cookie_value(self.router.headers.cookie, SESSION_COOKIE))
         self._merchant_id = found.user_id if found else None
         self._session_id = found.session_id if found else None
         return found
 
-    def login_redirect(self) -> rx.event.EventSpec:
+    def _login_redirect(self) -> rx.event.EventSpec:
         path = self.router.url.path.rstrip("/") or "/"  # static hosting adds a slash
         query = self.router.url.query
         target = path + (f"?{query}" if query else "")
         return rx.redirect(f"/login?next={quote(target, safe='')}")
 
-    def client_ip(self) -> str:
+    def _client_ip(self) -> str:
         return self.router.session.client_ip or ""
 
-    def user_agent(self) -> str:
+    def _user_agent(self) -> str:
         return self.router.headers.user_agent or ""

@@ -42,15 +42,15 @@ class SettingsState(SessionState):
     @rx.event
     def load(self) -> None:
         self.profile_error = self.profile_saved = self.password_error = self.password_saved = ""
-        found = self.identity()
+        found = self._identity()
         if found is not None:
             self._show(found.user_id)
 
     @rx.event
     def save_profile(self, form: dict) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         self.profile_error = self.profile_saved = ""
         try:
             user_update_profile(
@@ -68,9 +68,9 @@ class SettingsState(SessionState):
 
     @rx.event
     def change_password(self, form: dict) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         self.password_error = self.password_saved = ""
         try:
             if form_text(form, "new_password", max_length=1024) != form_text(

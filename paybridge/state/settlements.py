@@ -100,15 +100,15 @@ class SettlementsState(SessionState):
     @rx.event
     def load(self) -> None:
         self.settings_error = self.settings_saved = ""
-        found = self.identity()
+        found = self._identity()
         if found is not None:
             self._show(found.user_id)
 
     @rx.event
     def set_status_filter(self, status: str) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         if status == "all" or status in {s.value for s in SettlementStatus}:
             self.status_filter = status
             self._show(found.user_id)
@@ -116,27 +116,27 @@ class SettlementsState(SessionState):
 
     @rx.event
     def older(self) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         if self._last_ref:
             self._show(found.user_id, PageRequest(limit=PAGE_SIZE, starting_after=self._last_ref))
         return None
 
     @rx.event
     def newer(self) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         if self._first_ref:
             self._show(found.user_id, PageRequest(limit=PAGE_SIZE, ending_before=self._first_ref))
         return None
 
     @rx.event
     def save_settings(self, form: dict) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         self.settings_error = self.settings_saved = ""
         try:
             account = form_text(form, "bank_account_number", max_length=40).strip()

@@ -20,14 +20,14 @@ class ShellState(SessionState):
     @rx.event
     def load(self) -> rx.event.EventSpec | None:
         """First handler of every merchant page: no valid session, no page."""
-        found = self.identity()
+        found = self._identity()
         if found is None:
             self.merchant_name = self.initials = ""
-            return self.login_redirect()
+            return self._login_redirect()
         with read_session() as session:
             summary = user_summary(session=session, merchant_id=found.user_id)
         if summary is None:
-            return self.login_redirect()
+            return self._login_redirect()
         self.merchant_name = summary.company_name or summary.full_name
         self.initials = summary.initials
         return None

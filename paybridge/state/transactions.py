@@ -237,7 +237,7 @@ class TransactionsState(SessionState):
     def load(self) -> rx.event.EventSpec | None:
         self.filter_error = self.view_error = self.export_message = ""
         self.exporting = False
-        found = self.identity()
+        found = self._identity()
         if found is None:
             return None
         self._load_context(found.user_id)
@@ -253,9 +253,9 @@ class TransactionsState(SessionState):
 
     @rx.event
     def apply_filters(self, form: dict) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         try:
             fields = {
                 param: form_text(form, param, max_length=200) for param in PARAMS if param != "sort"
@@ -268,17 +268,17 @@ class TransactionsState(SessionState):
 
     @rx.event
     def clear_filters(self) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         return self._apply(found.user_id, TransactionQuery(sort=self.sort))
 
     @rx.event
     def sort_by(self, key: str) -> rx.event.EventSpec | None:
         """Click on a sortable column: newest/largest first, a second click reverses it."""
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         if key not in ("created", "amount"):
             return None
         sort = f"{key}_asc" if self.sort == f"{key}_desc" else f"{key}_desc"
@@ -291,27 +291,27 @@ class TransactionsState(SessionState):
 
     @rx.event
     def next_page(self) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         if self._last_ref:
             self._show(found.user_id, PageRequest(limit=PAGE_SIZE, starting_after=self._last_ref))
         return None
 
     @rx.event
     def previous_page(self) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         if self._first_ref:
             self._show(found.user_id, PageRequest(limit=PAGE_SIZE, ending_before=self._first_ref))
         return None
 
     @rx.event
     def show_new(self) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         self._reset_listing(found.user_id)
         return None
 
@@ -319,9 +319,9 @@ class TransactionsState(SessionState):
 
     @rx.event
     def save_view(self, form: dict) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         self.view_error = ""
         try:
             saved_view_create(
@@ -337,9 +337,9 @@ class TransactionsState(SessionState):
 
     @rx.event
     def delete_view(self, view_id: str) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         self.view_error = ""
         try:
             saved_view_delete(merchant_id=found.user_id, view_id=_row_id(view_id))
@@ -350,9 +350,9 @@ class TransactionsState(SessionState):
 
     @rx.event
     def apply_view(self, view_id: str) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         self.view_error = ""
         with read_session() as session:
             view = saved_view_get(
@@ -375,9 +375,9 @@ class TransactionsState(SessionState):
     def start_export(self) -> list[rx.event.EventSpec] | rx.event.EventSpec | None:
         """Count the rows of the current listing and download exactly those (the same
         snapshot), watching the export's progress."""
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         if self.exporting:
             return None
         with read_session() as session:
@@ -415,7 +415,7 @@ class TransactionsState(SessionState):
     @rx.event(background=True)
     async def watch_export(self) -> None:
         async with self:
-            found = self.identity()
+            found = self._identity()
             if found is None:
                 return
             merchant_id, export_id, total = found.user_id, self._export_id, self._export_total
@@ -453,7 +453,7 @@ class TransactionsState(SessionState):
     @rx.event(background=True)
     async def listen(self) -> None:
         async with self:
-            found = self.identity()
+            found = self._identity()
             if found is None:
                 return
             merchant_id = found.user_id

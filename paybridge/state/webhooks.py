@@ -171,9 +171,9 @@ class WebhooksState(SessionState):
 
     def _run(self, action) -> rx.event.EventSpec | None:  # type: ignore[no-untyped-def]
         """Check the session, run one service call, show its error or refresh."""
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         self.error = self.notice = ""
         try:
             message = action(found.user_id)
@@ -188,7 +188,7 @@ class WebhooksState(SessionState):
     def load(self) -> None:
         self.secret = self.secret_for = self.error = self.notice = ""
         self._before_id = None
-        found = self.identity()
+        found = self._identity()
         if found is not None:
             self._show(found.user_id)
 

@@ -28,9 +28,9 @@ class WithdrawState(SessionState):
 
     @rx.event
     def open_for(self, currency: str) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         try:
             code = normalize_currency(currency)
         except DomainError as error:
@@ -51,9 +51,9 @@ class WithdrawState(SessionState):
 
     @rx.event
     def submit(self, form: dict) -> rx.event.EventSpec | None:
-        found = self.identity()
+        found = self._identity()
         if found is None:
-            return self.login_redirect()
+            return self._login_redirect()
         self.error = self.result = ""
         if not self._key or not self.currency:
             self.error = "Open the withdraw dialog again."
