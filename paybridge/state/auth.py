@@ -14,7 +14,7 @@ from paybridge.errors import DomainError
 from paybridge.models import AccountType
 from paybridge.services.auth import authenticate, session_revoke, web_session_start
 from paybridge.services.users import user_create
-from paybridge.state.session import SessionState
+from paybridge.state.session import SessionState, in_thread
 
 MAX_FIELD = 300
 
@@ -62,6 +62,7 @@ class AuthFormState(SessionState):
         return rx.call_script(f"window.location.assign({json.dumps(url)})")
 
     @rx.event
+    @in_thread
     def load(self) -> rx.event.EventSpec | None:
         self.error, self.error_field = "", ""
         params = self.router.url.query_parameters
@@ -74,6 +75,7 @@ class AuthFormState(SessionState):
 
 class LoginState(AuthFormState):
     @rx.event
+    @in_thread
     def submit(self, form: dict) -> rx.event.EventSpec | None:
         self.error, self.error_field, self.notice = "", "", ""
         try:
@@ -90,6 +92,7 @@ class LoginState(AuthFormState):
 
 class SignupState(AuthFormState):
     @rx.event
+    @in_thread
     def submit(self, form: dict) -> rx.event.EventSpec | None:
         self.error, self.error_field, self.notice = "", "", ""
         try:
@@ -108,6 +111,7 @@ class SignupState(AuthFormState):
 
 class LogoutState(SessionState):
     @rx.event
+    @in_thread
     def load(self) -> rx.event.EventSpec:
         """Revoke the session server-side, then let the backend drop the cookie."""
         found = self._identity()

@@ -457,7 +457,7 @@ class DashboardState(SessionState):
 
     @rx.event
     async def load(self) -> rx.event.EventSpec | None:
-        found = self._identity()
+        found = await asyncio.to_thread(self._identity)
         if found is None:
             return None
         await self._reload(found.user_id)
@@ -465,7 +465,7 @@ class DashboardState(SessionState):
 
     @rx.event
     async def set_range(self, key: str | list[str]) -> rx.event.EventSpec | None:
-        found = self._identity()
+        found = await asyncio.to_thread(self._identity)
         if found is None:
             return self._login_redirect()
         if not isinstance(key, str) or key not in (*PRESET_DAYS, "custom"):
@@ -484,7 +484,7 @@ class DashboardState(SessionState):
 
     @rx.event
     async def set_custom_range(self, form: dict) -> rx.event.EventSpec | None:
-        found = self._identity()
+        found = await asyncio.to_thread(self._identity)
         if found is None:
             return self._login_redirect()
         try:
@@ -509,7 +509,7 @@ class DashboardState(SessionState):
 
     @rx.event
     async def set_currency(self, code: str) -> rx.event.EventSpec | None:
-        found = self._identity()
+        found = await asyncio.to_thread(self._identity)
         if found is None:
             return self._login_redirect()
         try:
@@ -529,7 +529,7 @@ class DashboardState(SessionState):
         at most every REFRESH_INTERVAL (and every RECONCILE_INTERVAL regardless). Nothing is
         pushed unless the tab's session was confirmed within AUTH_RECHECK."""
         async with self:
-            found = self._identity()
+            found = await asyncio.to_thread(self._identity)
             if found is None:
                 return
             merchant_id = found.user_id

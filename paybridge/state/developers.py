@@ -15,7 +15,7 @@ from paybridge.selectors.api_logs import ApiLogFilters, api_logs_page
 from paybridge.selectors.pagination import MAX_LIMIT, PageRequest
 from paybridge.services.api_keys import api_key_create, api_key_revoke
 from paybridge.state.auth import form_text
-from paybridge.state.session import SessionState
+from paybridge.state.session import SessionState, in_thread
 
 LOG_PAGE = 25
 METHODS = ("any", "GET", "POST", "PATCH", "DELETE")
@@ -95,6 +95,7 @@ class DevelopersState(SessionState):
         self.base_url = self.router.url.origin + "/api/v1"
 
     @rx.event
+    @in_thread
     def load(self) -> None:
         self.new_key_secret = self.key_error = ""
         found = self._identity()
@@ -102,6 +103,7 @@ class DevelopersState(SessionState):
             self._show(found.user_id)
 
     @rx.event
+    @in_thread
     def create_key(self, form: dict) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:
@@ -117,10 +119,11 @@ class DevelopersState(SessionState):
         return rx.set_value("key-name", "")
 
     @rx.event
-    def dismiss_secret(self) -> None:
+    async def dismiss_secret(self) -> None:
         self.new_key_secret = ""
 
     @rx.event
+    @in_thread
     def revoke_key(self, key_id: str) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:
@@ -138,6 +141,7 @@ class DevelopersState(SessionState):
         return None
 
     @rx.event
+    @in_thread
     def filter_logs(self, form: dict) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:
@@ -156,6 +160,7 @@ class DevelopersState(SessionState):
         return None
 
     @rx.event
+    @in_thread
     def older(self) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:
@@ -165,6 +170,7 @@ class DevelopersState(SessionState):
         return None
 
     @rx.event
+    @in_thread
     def newer(self) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:

@@ -21,7 +21,7 @@ from paybridge.money import format_money, parse_amount, percent_of, to_decimal
 from paybridge.selectors.payment_detail import PaymentDetail, TimelineEvent, payment_detail
 from paybridge.services.transactions import transaction_refund
 from paybridge.state.auth import form_text
-from paybridge.state.session import SessionState
+from paybridge.state.session import SessionState, in_thread
 from paybridge.validation import clean_reference
 
 ROUTE_PREFIX = "/transactions/"
@@ -163,6 +163,7 @@ class PaymentState(SessionState):
             self.form_key += 1
 
     @rx.event
+    @in_thread
     def load(self) -> None:
         self.refund_error = self.notice = self.confirm_text = ""
         self.confirm_open, self.loaded = False, False
@@ -174,6 +175,7 @@ class PaymentState(SessionState):
         self._show(found.user_id)
 
     @rx.event
+    @in_thread
     def prepare_refund(self, form: dict) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:
@@ -204,11 +206,12 @@ class PaymentState(SessionState):
         return None
 
     @rx.event
-    def cancel_refund(self) -> None:
+    async def cancel_refund(self) -> None:
         self.confirm_open = False
         self._refund_amount, self._refund_key = 0, ""
 
     @rx.event
+    @in_thread
     def confirm_refund(self) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:

@@ -3,13 +3,33 @@ in the websocket handshake, re-checked on every event, and lives in backend-only
 
 from __future__ import annotations
 
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable
 from http.cookies import CookieError, SimpleCookie
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import quote
 
 import reflex as rx
 
 from paybridge.api.web_auth import SESSION_COOKIE
 from paybridge.services.auth import Identity, session_identity
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def in_thread(handler: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """For an event handler that queries the database or hashes a password (under `@rx.event`).
+    Reflex runs a plain handler on the worker's event loop, where every live tab of the worker
+    would wait for it; in a thread only this tab waits, its state locked until the handler
+    returns. Async handlers and listeners await `asyncio.to_thread` for the same reason."""
+
+    @functools.wraps(handler)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(handler, *args, **kwargs)
+
+    return run
 
 
 def cookie_value(header: str, name: str) -> str | None:
@@ -23,7 +43,9 @@ def cookie_value(header: str, name: str) -> str | None:
 
 
 class SessionState(rx.State):
-    """Merchant pages subclass this and start every handler with `self._identity()`."""
+    """Merchant pages subclass this and start every handler with `self._identity()`. Helpers
+    here start with an underscore: Reflex makes every public method an event any client can
+    send."""
 
     _merchant_id: int | None = None
     _session_id: int | None = None

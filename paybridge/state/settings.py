@@ -10,7 +10,7 @@ from paybridge.selectors.users import user_summary
 from paybridge.services.auth import password_change
 from paybridge.services.users import user_update_profile
 from paybridge.state.auth import form_text
-from paybridge.state.session import SessionState
+from paybridge.state.session import SessionState, in_thread
 
 
 class SettingsState(SessionState):
@@ -40,6 +40,7 @@ class SettingsState(SessionState):
         self.kyc_status, self.account_type = summary.kyc_status, summary.account_type
 
     @rx.event
+    @in_thread
     def load(self) -> None:
         self.profile_error = self.profile_saved = self.password_error = self.password_saved = ""
         found = self._identity()
@@ -47,6 +48,7 @@ class SettingsState(SessionState):
             self._show(found.user_id)
 
     @rx.event
+    @in_thread
     def save_profile(self, form: dict) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:
@@ -67,6 +69,7 @@ class SettingsState(SessionState):
         return None
 
     @rx.event
+    @in_thread
     def change_password(self, form: dict) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:

@@ -15,7 +15,7 @@ from paybridge.selectors.settlement_history import SettlementFilters, settlement
 from paybridge.selectors.settlements import next_payout_date
 from paybridge.services.users import user_update_payout_settings
 from paybridge.state.auth import form_text
-from paybridge.state.session import SessionState
+from paybridge.state.session import SessionState, in_thread
 
 PAGE_SIZE = 20
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -98,6 +98,7 @@ class SettlementsState(SessionState):
             self.has_older, self.has_newer = result.has_more, request.starting_after is not None
 
     @rx.event
+    @in_thread
     def load(self) -> None:
         self.settings_error = self.settings_saved = ""
         found = self._identity()
@@ -105,6 +106,7 @@ class SettlementsState(SessionState):
             self._show(found.user_id)
 
     @rx.event
+    @in_thread
     def set_status_filter(self, status: str) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:
@@ -115,6 +117,7 @@ class SettlementsState(SessionState):
         return None
 
     @rx.event
+    @in_thread
     def older(self) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:
@@ -124,6 +127,7 @@ class SettlementsState(SessionState):
         return None
 
     @rx.event
+    @in_thread
     def newer(self) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:
@@ -133,6 +137,7 @@ class SettlementsState(SessionState):
         return None
 
     @rx.event
+    @in_thread
     def save_settings(self, form: dict) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:

@@ -6,7 +6,7 @@ import reflex as rx
 
 from paybridge.db import read_session
 from paybridge.selectors.users import user_summary
-from paybridge.state.session import SessionState
+from paybridge.state.session import SessionState, in_thread
 
 
 class ShellState(SessionState):
@@ -18,6 +18,7 @@ class ShellState(SessionState):
         return self.router.url.path.rstrip("/") or "/"
 
     @rx.event
+    @in_thread
     def load(self) -> rx.event.EventSpec | None:
         """First handler of every merchant page: no valid session, no page."""
         found = self._identity()

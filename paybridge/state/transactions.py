@@ -57,7 +57,7 @@ from paybridge.state.live import (
     tab_connected,
     watching_session,
 )
-from paybridge.state.session import SessionState, cookie_value
+from paybridge.state.session import SessionState, cookie_value, in_thread
 from paybridge.transaction_query import (
     PARAMS,
     TransactionQuery,
@@ -234,6 +234,7 @@ class TransactionsState(SessionState):
     # ----- page events ---------------------------------------------------------------------
 
     @rx.event
+    @in_thread
     def load(self) -> rx.event.EventSpec | None:
         self.filter_error = self.view_error = self.export_message = ""
         self.exporting = False
@@ -252,6 +253,7 @@ class TransactionsState(SessionState):
         return TransactionsState.listen
 
     @rx.event
+    @in_thread
     def apply_filters(self, form: dict) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:
@@ -267,6 +269,7 @@ class TransactionsState(SessionState):
         return self._apply(found.user_id, query)
 
     @rx.event
+    @in_thread
     def clear_filters(self) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:
@@ -274,6 +277,7 @@ class TransactionsState(SessionState):
         return self._apply(found.user_id, TransactionQuery(sort=self.sort))
 
     @rx.event
+    @in_thread
     def sort_by(self, key: str) -> rx.event.EventSpec | None:
         """Click on a sortable column: newest/largest first, a second click reverses it."""
         found = self._identity()
@@ -290,6 +294,7 @@ class TransactionsState(SessionState):
         return self._apply(found.user_id, query)
 
     @rx.event
+    @in_thread
     def next_page(self) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:
@@ -299,6 +304,7 @@ class TransactionsState(SessionState):
         return None
 
     @rx.event
+    @in_thread
     def previous_page(self) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:
@@ -308,6 +314,7 @@ class TransactionsState(SessionState):
         return None
 
     @rx.event
+    @in_thread
     def show_new(self) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:
@@ -318,6 +325,7 @@ class TransactionsState(SessionState):
     # ----- saved views ---------------------------------------------------------------------
 
     @rx.event
+    @in_thread
     def save_view(self, form: dict) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:
@@ -336,6 +344,7 @@ class TransactionsState(SessionState):
         return rx.set_value("view-name", "")
 
     @rx.event
+    @in_thread
     def delete_view(self, view_id: str) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:
@@ -349,6 +358,7 @@ class TransactionsState(SessionState):
         return None
 
     @rx.event
+    @in_thread
     def apply_view(self, view_id: str) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:
@@ -372,6 +382,7 @@ class TransactionsState(SessionState):
     # ----- export --------------------------------------------------------------------------
 
     @rx.event
+    @in_thread
     def start_export(self) -> list[rx.event.EventSpec] | rx.event.EventSpec | None:
         """Count the rows of the current listing and download exactly those (the same
         snapshot), watching the export's progress."""
@@ -415,7 +426,7 @@ class TransactionsState(SessionState):
     @rx.event(background=True)
     async def watch_export(self) -> None:
         async with self:
-            found = self._identity()
+            found = await asyncio.to_thread(self._identity)
             if found is None:
                 return
             merchant_id, export_id, total = found.user_id, self._export_id, self._export_total
@@ -453,7 +464,7 @@ class TransactionsState(SessionState):
     @rx.event(background=True)
     async def listen(self) -> None:
         async with self:
-            found = self._identity()
+            found = await asyncio.to_thread(self._identity)
             if found is None:
                 return
             merchant_id = found.user_id
@@ -465,7 +476,8 @@ class TransactionsState(SessionState):
             async with self:
                 if self._listener != generation:
                     return
-                self._count_new(merchant_id)  # anything committed before subscribing
+                # anything committed before subscribing
+                await asyncio.to_thread(self._count_new, merchant_id)
                 self.live = True
             last_count, dirty = time.monotonic(), False
             while tab_connected(tab):
@@ -489,7 +501,7 @@ class TransactionsState(SessionState):
                         return
                     self._update_rows(payments)
                     if recount:
-                        self._count_new(merchant_id)
+                        await asyncio.to_thread(self._count_new, merchant_id)
                         last_count, dirty = now, False
 
     def _update_rows(self, messages: list[dict[str, Any]]) -> None:

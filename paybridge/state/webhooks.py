@@ -27,7 +27,7 @@ from paybridge.services.webhooks import (
     webhook_update,
 )
 from paybridge.state.auth import form_text
-from paybridge.state.session import SessionState
+from paybridge.state.session import SessionState, in_thread
 
 LOG_SIZE = 30
 DELIVERY_STATUSES = ("all", "pending", "succeeded", "failed")
@@ -185,6 +185,7 @@ class WebhooksState(SessionState):
         return None
 
     @rx.event
+    @in_thread
     def load(self) -> None:
         self.secret = self.secret_for = self.error = self.notice = ""
         self._before_id = None
@@ -193,6 +194,7 @@ class WebhooksState(SessionState):
             self._show(found.user_id)
 
     @rx.event
+    @in_thread
     def create(self, form: dict) -> rx.event.EventSpec | None:
         def action(merchant_id: int) -> str:
             hook, secret = webhook_create(
@@ -206,6 +208,7 @@ class WebhooksState(SessionState):
         return self._run(action)
 
     @rx.event
+    @in_thread
     def set_types(self, webhook_id: str, form: dict) -> rx.event.EventSpec | None:
         return self._run(
             lambda m: (
@@ -217,6 +220,7 @@ class WebhooksState(SessionState):
         )
 
     @rx.event
+    @in_thread
     def toggle(self, webhook_id: str) -> rx.event.EventSpec | None:
         def action(merchant_id: int) -> str:
             hook_id = _id(webhook_id)
@@ -228,6 +232,7 @@ class WebhooksState(SessionState):
         return self._run(action)
 
     @rx.event
+    @in_thread
     def roll(self, webhook_id: str) -> rx.event.EventSpec | None:
         def action(merchant_id: int) -> str:
             hook, secret = webhook_roll_secret(merchant_id=merchant_id, webhook_id=_id(webhook_id))
@@ -237,6 +242,7 @@ class WebhooksState(SessionState):
         return self._run(action)
 
     @rx.event
+    @in_thread
     def send_test(self, webhook_id: str) -> rx.event.EventSpec | None:
         return self._run(
             lambda m: (
@@ -246,6 +252,7 @@ class WebhooksState(SessionState):
         )
 
     @rx.event
+    @in_thread
     def delete(self, webhook_id: str) -> rx.event.EventSpec | None:
         def action(merchant_id: int) -> str:
             webhook_delete(merchant_id=merchant_id, webhook_id=_id(webhook_id))
@@ -254,6 +261,7 @@ class WebhooksState(SessionState):
         return self._run(action)
 
     @rx.event
+    @in_thread
     def resend(self, delivery_id: str) -> rx.event.EventSpec | None:
         return self._run(
             lambda m: (
@@ -263,10 +271,11 @@ class WebhooksState(SessionState):
         )
 
     @rx.event
-    def dismiss_secret(self) -> None:
+    async def dismiss_secret(self) -> None:
         self.secret = self.secret_for = ""
 
     @rx.event
+    @in_thread
     def filter_log(self, form: dict) -> rx.event.EventSpec | None:
         def action(merchant_id: int) -> None:
             status = form_text(form, "status", max_length=10) or "all"
@@ -280,6 +289,7 @@ class WebhooksState(SessionState):
         return self._run(action)
 
     @rx.event
+    @in_thread
     def older(self) -> rx.event.EventSpec | None:
         def action(merchant_id: int) -> None:
             if self.deliveries:
@@ -288,6 +298,7 @@ class WebhooksState(SessionState):
         return self._run(action)
 
     @rx.event
+    @in_thread
     def newest(self) -> rx.event.EventSpec | None:
         def action(merchant_id: int) -> None:
             self._before_id = None

@@ -14,7 +14,7 @@ from paybridge.money import format_money, normalize_currency, parse_amount
 from paybridge.selectors.balances import available_balance
 from paybridge.services.settlements import settlement_withdraw
 from paybridge.state.auth import form_text
-from paybridge.state.session import SessionState
+from paybridge.state.session import SessionState, in_thread
 
 
 class WithdrawState(SessionState):
@@ -27,6 +27,7 @@ class WithdrawState(SessionState):
     _key: str = ""
 
     @rx.event
+    @in_thread
     def open_for(self, currency: str) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:
@@ -45,11 +46,12 @@ class WithdrawState(SessionState):
         return None
 
     @rx.event
-    def close(self) -> None:
+    async def close(self) -> None:
         self.is_open = False
         self._key = ""
 
     @rx.event
+    @in_thread
     def submit(self, form: dict) -> rx.event.EventSpec | None:
         found = self._identity()
         if found is None:
