@@ -9,7 +9,8 @@ nothing else going on, then while another socket client logs in over and over (e
 checks a bcrypt password), then while one reloads the transactions page over and over.
 
     PYTHONPATH=. .venv/bin/python bench/loop_stall.py
-    PYTHONPATH=. .venv/bin/python bench/loop_stall.py --dashboards 5 --payments 60 --rate 5
+    PYTHONPATH=. .venv/bin/python bench/loop_stall.py --dashboards 5 --payments 60 --rate 5 \\
+        --others 8                                      # 8 other tabs at once
 
 Only one `reflex run` can compile in a checkout at a time: run it from a clone when another app
 runs from this directory (see bench/README.md, "Loop stall").
@@ -75,6 +76,8 @@ class Noise:
         self.done = 0
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
         self.thread.start()
 
     def _run(self) -> None:
@@ -101,6 +104,7 @@ def measure(
     payments: int,
     rate: float,
     noise: Callable[[], Noise] | None,
+    noise_clients: int,
 ) -> dict:
     from paybridge.services.transactions import transaction_create
     from paybridge.state.dashboard import DashboardState
@@ -108,7 +112,9 @@ def measure(
     sims = SimDashboards(
         [url], session_cookie(merchant_id), f"{DashboardState.get_full_name()}.load", dashboards
     )
-    running = noise() if noise else None
+    running = [noise() for _ in range(noise_clients)] if noise else []  # all connected,
+    for each in running:  # then all sending
+        each.start()
     time.sleep(1.0)
     committed: dict[str, float] = {}
     rng = random.Random(7)
@@ -125,7 +131,7 @@ def measure(
         committed[payment.reference] = time.time() * 1000
         time.sleep(max(0.0, started + (n + 1) / rate - time.monotonic()))
     elapsed = time.monotonic() - started
-    handled = running.stop() if running else 0
+    handled = sum(each.stop() for each in running)
     report = sims.collect(list(committed), timeout=15)
     latencies, missed = [], 0
     for arrived in report["arrived"]:
@@ -152,6 +158,7 @@ def main() -> None:
     parser.add_argument("--payments", type=int, default=60, help="payments per scenario")
     parser.add_argument("--rate", type=float, default=5.0, help="payments per second")
     parser.add_argument("--history", type=int, default=3000, help="payments seeded once")
+    parser.add_argument("--others", type=int, default=1, help="other tabs sending events")
     args = parser.parse_args()
 
     merchant_id = prepare_database(args.database_url, args.history)
@@ -202,6 +209,7 @@ def main() -> None:
                         payments=args.payments,
                         rate=args.rate,
                         noise=noise,
+                        noise_clients=args.others,
                     ),
                 )
             )
@@ -219,7 +227,7 @@ def main() -> None:
     print(
         f"\nlatency = payment commit (this process) -> first websocket frame naming it at each of "
         f"{args.dashboards} simulated dashboards (1 worker; the outbox relay carries the event). "
-        f"handled/s = the other tab's events answered per second."
+        f"handled/s = the other tabs' ({args.others}) events answered per second."
     )
     print(json.dumps(results))
 
