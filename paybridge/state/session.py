@@ -4,8 +4,10 @@ in the websocket handshake, re-checked on every event, and lives in backend-only
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import quote
@@ -17,6 +19,9 @@ from paybridge.services.auth import Identity, session_identity
 
 P = ParamSpec("P")
 R = TypeVar("R")
+# Page handlers get threads of their own: in asyncio's default threads (6 on 2 cores) a burst of
+# them queued the live tabs' session checks and reloads behind them (bench/README.md, "Loop stall").
+_HANDLER_THREADS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="event-handler")
 
 
 def in_thread(handler: Callable[P, R]) -> Callable[P, Awaitable[R]]:
@@ -27,7 +32,8 @@ def in_thread(handler: Callable[P, R]) -> Callable[P, Awaitable[R]]:
 
     @functools.wraps(handler)
     async def run(*args: Any, **kwargs: Any) -> Any:
-        return await asyncio.to_thread(handler, *args, **kwargs)
+        call = functools.partial(contextvars.copy_context().run, handler, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(_HANDLER_THREADS, call)
 
     return run
 
