@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import Session
 
 from paybridge.errors import DomainError
+from paybridge.validation import clean_reference
 
 T = TypeVar("T")
 MAX_LIMIT = 100
@@ -40,6 +41,13 @@ class PageRequest:
                 "Use starting_after or ending_before, not both.",
                 param="ending_before",
             )
+        # Every cursor is an id or a reference: anything else names nothing (and a NUL byte in
+        # it would make PostgreSQL refuse the lookup instead).
+        if self.cursor is not None:
+            try:
+                clean_reference(self.cursor, param=self.cursor_param)
+            except DomainError:
+                raise invalid_cursor(self) from None
 
     @property
     def cursor(self) -> str | None:

@@ -91,10 +91,11 @@ def test_refusals(client: TestClient, alice: Caller) -> None:
         assert error_of(response)["param"] == "limit"
     unknown = client.get(f"{V1}/transactions?starting_after=txn_nope", headers=alice.headers)
     assert unknown.status_code == 400 and error_of(unknown)["code"] == "invalid_cursor"
-    for path in ("/events", "/webhooks", "/api-logs", "/settlements", "/api-keys"):
-        response = client.get(f"{V1}{path}?ending_before=abc", headers=alice.headers)
-        assert response.status_code == 400, path
-        assert error_of(response)["code"] == "invalid_cursor"
+    for path in ("/events", "/webhooks", "/api-logs", "/settlements", "/api-keys", "/transactions"):
+        for cursor in ("abc", "%00", "a%00b", "%E2%80%AE", "a b"):  # PostgreSQL refuses NUL
+            response = client.get(f"{V1}{path}?ending_before={cursor}", headers=alice.headers)
+            assert response.status_code == 400, (path, cursor)
+            assert error_of(response)["code"] == "invalid_cursor"
 
 
 def test_event_ids_are_cursors(client: TestClient, alice: Caller) -> None:
