@@ -195,13 +195,13 @@ def analytics(
         used = merchant_currencies(session=session, merchant_id=principal.merchant_id)
         code = normalize_currency(currency) if currency is not None else (used or ["USD"])[0]
         today = datetime.now(UTC).astimezone(ZoneInfo(user.timezone)).date()
-        last = to_date or today
-        first = from_date or last - timedelta(days=DEFAULT_ANALYTICS_DAYS - 1)
-        for value, param in ((first, "from"), (last, "to")):
-            if not EARLIEST_DATE <= value <= LATEST_DATE:
-                raise DomainError(
+        for value, param in ((from_date, "from"), (to_date, "to")):
+            if value is not None and not EARLIEST_DATE <= value <= LATEST_DATE:
+                raise DomainError(  # before any date arithmetic: 0001-01-01 minus a day fails
                     "invalid_request", f"{param} must be between 2000 and 2100.", param=param
                 )
+        last = to_date or today
+        first = from_date or last - timedelta(days=DEFAULT_ANALYTICS_DAYS - 1)
         if first > last:
             raise DomainError("invalid_request", "from is after to.", param="from")
         if (last - first).days + 1 > MAX_ANALYTICS_DAYS:

@@ -165,6 +165,9 @@ def test_analytics_match_the_dashboard_numbers(client: TestClient, alice: Caller
         ("from=2020-01-01&to=2024-01-01", "from"),
         ("from=1900-01-01&to=1900-01-02", "from"),
         ("from=not-a-date", "from"),
+        ("to=0001-01-01", "to"),  # the default start would be before the first date there is
+        ("from=0001-01-01", "from"),
+        ("to=9999-12-31", "to"),
         ("currency=ABC", "currency"),
     ):
         bad = client.get(f"{V1}/analytics?{query}", headers=alice.headers)
