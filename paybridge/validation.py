@@ -31,14 +31,20 @@ def clean_reference(value: object, *, param: str = "reference") -> str:
     return value
 
 
-def clean_text(value: object, *, param: str, max_length: int, required: bool = True) -> str:
-    if not isinstance(value, str):
-        raise DomainError("invalid_request", f"{param} must be text.", param=param)
-    text = value.strip()
+def refuse_control_characters(text: str, *, param: str) -> None:
+    """No text we accept holds a control character (PostgreSQL refuses NUL even in a query
+    parameter)."""
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
         raise DomainError(
             "invalid_request", f"{param} must not contain control characters.", param=param
         )
+
+
+def clean_text(value: object, *, param: str, max_length: int, required: bool = True) -> str:
+    if not isinstance(value, str):
+        raise DomainError("invalid_request", f"{param} must be text.", param=param)
+    text = value.strip()
+    refuse_control_characters(text, param=param)
     if required and not text:
         raise DomainError("invalid_request", f"{param} is required.", param=param)
     if len(text) > max_length:

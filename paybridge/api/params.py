@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import Query
+from fastapi import Query, Request
 
 from paybridge.selectors.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
+from paybridge.validation import refuse_control_characters
+
+
+def plain_query_parameters(request: Request) -> None:
+    """Every REST route: a query parameter holding a control character is refused before the
+    route reads it (filters went to PostgreSQL as they came, and a NUL byte answered 500).
+    GraphQL is left out: a query sent by GET has newlines."""
+    for name, value in request.query_params.multi_items():
+        refuse_control_characters(value, param=name)
 
 
 def page_params(

@@ -7,13 +7,14 @@ the request-log writer thread starts on the first request.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paybridge.api import errors
 from paybridge.api.graphql.schema import graphql_router
 from paybridge.api.middleware import ApiMiddleware
+from paybridge.api.params import plain_query_parameters
 from paybridge.api.routes import activity, auth, health, merchant, transactions, webhooks
 from paybridge.errors import DomainError
 
@@ -74,6 +75,6 @@ def build_v1() -> FastAPI:
         webhooks.router,
         activity.router,
     ):
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(plain_query_parameters)])
     app.include_router(graphql_router(), tags=["graphql"], include_in_schema=False)
     return app
