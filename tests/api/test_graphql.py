@@ -8,9 +8,10 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
-from paybridge.db import utcnow
-from paybridge.models import Provider
+from paybridge.db import read_session, utcnow
+from paybridge.models import Provider, Webhook
 from paybridge.services.transactions import transaction_create
 from tests.api.conftest import Caller, make_payment
 from tests.conftest import seed_available
@@ -437,3 +438,28 @@ def test_a_long_subscription_does_not_grow_graphql_memory(
     finally:
         tracemalloc.stop()
     assert grown < 256 * 1024, f"graphql-core kept {grown // 1024} KiB over 2,000 events"
+
+
+def test_string_arguments_with_control_characters_are_refused(
+    client: TestClient, alice: Caller
+) -> None:
+    """As REST refuses such query parameters: they reached PostgreSQL, which refuses a NUL byte,
+    and the error came back masked."""
+    listing = "query($p: String) { transactions(provider: $p) { edges { node { reference } } } }"
+    webhook = "mutation($t: [String!]!) { createWebhook(url: $u, eventTypes: $t) { secret } }"
+    webhook = webhook.replace("mutation(", "mutation($u: String!, ")
+    for query, variables, param in (
+        (listing, {"p": "card\u0000"}, "provider"),
+        (listing, {"p": "card\n"}, "provider"),
+        (webhook, {"u": "https://example.com/\u0000", "t": ["*"]}, "url"),
+        (webhook, {"u": "https://example.com/hook", "t": ["transaction.created\u0000"]},
+         "eventTypes"),
+    ):  # fmt: skip
+        result = gql(client, alice, query, variables)
+        assert result["data"] is None, result
+        (error,) = result["errors"]
+        assert error["extensions"]["code"] == "invalid_request", error
+        assert error["extensions"]["param"] == param
+    assert ok(gql(client, alice, listing, {"p": "card"}))["transactions"]["edges"] is not None
+    with read_session() as session:
+        assert not session.exec(select(Webhook).where(Webhook.merchant_id == alice.user.id)).all()

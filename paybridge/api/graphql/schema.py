@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable
@@ -58,6 +59,7 @@ from paybridge.selectors.event_feed import events_after, last_event_id
 from paybridge.selectors.pagination import DEFAULT_LIMIT, PageRequest
 from paybridge.selectors.settlement_history import SettlementFilters
 from paybridge.selectors.transactions import TransactionFilters
+from paybridge.validation import refuse_control_characters
 
 MAX_DEPTH = 8
 MAX_ALIASES = 15
@@ -405,6 +407,31 @@ class DomainErrorCodes(SchemaExtension):
                 error.extensions = error_extensions(original)
 
 
+class PlainStringArguments(SchemaExtension):
+    """A field argument holding a control character is refused before its resolver runs, as
+    REST refuses such a query parameter: filters went to PostgreSQL as they came, and a NUL
+    byte came back as a masked internal error."""
+
+    def resolve(self, _next, root, info, *args, **kwargs):  # type: ignore[no-untyped-def]
+        for name, value in kwargs.items():
+            for text in _strings(value):
+                refuse_control_characters(text, param=name)
+        return _next(root, info, *args, **kwargs)
+
+
+def _strings(value: object) -> list[str]:
+    """The strings in an argument: itself, a list's items, an input object's fields."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [
+            text for f in dataclasses.fields(value) for text in _strings(getattr(value, f.name))
+        ]
+    return []
+
+
 def _should_mask(error: GraphQLError) -> bool:
     original = error.original_error
     return original is not None and not isinstance(
@@ -434,6 +461,7 @@ schema = strawberry.Schema(
         lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: AddValidationRules([cost_limit_rule(MAX_COST)]),
+        PlainStringArguments,
         DomainErrorCodes,
         lambda: MaskErrors(should_mask_error=_should_mask),
     ],
