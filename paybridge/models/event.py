@@ -16,8 +16,8 @@ def payload_reference() -> sa.ColumnElement[str]:
 
 
 class Event(SQLModel, table=True):
-    """The outbox. Written in the same DB transaction as the change it describes; the id only
-    grows, so readers resume with `id > last_seen`."""
+    """The outbox. Written in the same DB transaction as the change it describes. Ids grow, but
+    on PostgreSQL they may commit out of order: read it with an `OutboxTail`."""
 
     __tablename__ = "events"
 

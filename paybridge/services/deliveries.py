@@ -44,6 +44,7 @@ from sqlmodel import Session, select
 from paybridge.db import read_session, utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.events import EventType, commit_and_publish, record_event
+from paybridge.events.tail import DEFAULT_GAP_SECONDS, OutboxTail, gap_seconds_from_env
 from paybridge.models import (
     DeliveryStatus,
     Event,
@@ -62,7 +63,6 @@ USER_AGENT = "PayBridge-Webhooks/1.0"
 ALLOW_PRIVATE_ENV = "PAYBRIDGE_WEBHOOKS_ALLOW_PRIVATE"
 FAN_OUT_CURSOR = "webhook_fan_out"
 EXCERPT_CHARS = 1000
-MAX_GAPS = 10_000
 SECRET_OVERLAP = timedelta(hours=24)
 LAST_TRIGGERED_PRECISION = 10  # seconds: webhooks.last_triggered_at is not rewritten more often
 
@@ -101,7 +101,7 @@ class DeliveryPolicy:
     disable_after: float = 3 * 24 * 3600.0  # an endpoint failing this long is disabled
     timeout: float = 10.0  # per HTTP request
     lease: float = 60.0  # how long a claimed delivery is reserved for its worker
-    gap_timeout: float = 60.0  # how long fan-out waits for an event id missing below the cursor
+    gap_timeout: float = DEFAULT_GAP_SECONDS  # how long fan-out waits for a missing event id
 
     def __post_init__(self) -> None:
         if self.lease <= self.timeout:
@@ -123,7 +123,7 @@ class DeliveryPolicy:
             disable_after=_env_seconds("PAYBRIDGE_WEBHOOK_DISABLE_AFTER_SECONDS", d.disable_after),
             timeout=_env_seconds("PAYBRIDGE_WEBHOOK_TIMEOUT_SECONDS", d.timeout),
             lease=_env_seconds("PAYBRIDGE_WEBHOOK_LEASE_SECONDS", d.lease),
-            gap_timeout=_env_seconds("PAYBRIDGE_OUTBOX_GAP_SECONDS", d.gap_timeout),
+            gap_timeout=gap_seconds_from_env(),
         )
 
     def retry_delay(self, failed_attempts: int) -> float:
@@ -161,18 +161,9 @@ def deliveries_fan_out(
 ) -> FanOutResult:
     """Turn new outbox events into deliveries; safe to run in several workers at once.
 
-    Why a cursor with gap tracking: outbox ids come from a sequence at INSERT time, but on
-    PostgreSQL transactions commit in any order, so event 11 can be visible while event 10 is
-    still uncommitted. A plain `id > cursor` scan would step over 10 forever. Instead the cursor
-    row stores the highest id seen (`position`) and every id below it that was missing when the
-    scan passed it (`gaps`, with the time it was first missed). Each pass re-reads those
-    missing ids and, separately, the ids above `position`; a gap is forgotten after
-    `policy.gap_timeout` seconds (60) — by then its transaction has either committed (and been
-    picked up) or rolled back (sequence values are never reused); the timeout must be longer
-    than any transaction that writes an event (`PAYBRIDGE_OUTBOX_GAP_SECONDS` raises it).
-    This costs one indexed primary-key lookup per open gap instead of re-scanning a whole
-    time window of the outbox on every poll, and survives restarts because the gaps live in
-    the database.
+    The cursor row keeps an `OutboxTail` (paybridge.events.tail) in the database: the highest
+    id read and the ids below it still missing, so events committed out of id order are
+    delivered too, and a restart forgets nothing.
 
     Inserting a delivery is idempotent (unique (webhook_id, event_id), ON CONFLICT DO NOTHING),
     so re-reading an event never delivers it twice. The cursor row is locked with
@@ -183,50 +174,25 @@ def deliveries_fan_out(
     """
     policy = policy or DeliveryPolicy.from_env()
     now = now or utcnow()
-    now_ts = now.timestamp()
     if not _outbox_has_work(FAN_OUT_CURSOR):
         return FanOutResult(0, 0, False)
     with write_session() as session:
         cursor = _lock_cursor(session, FAN_OUT_CURSOR)
         if cursor is None:
             return FanOutResult(0, 0, False)
-        gaps: dict[int, float] = {int(k): float(v) for k, v in (cursor.gaps or {}).items()}
-        found: list[Event] = []
-        if gaps:
-            late_ids = sorted(gaps)
-            for start in range(0, len(late_ids), 500):
-                chunk = late_ids[start : start + 500]
-                found.extend(session.exec(select(Event).where(Event.id.in_(chunk))).all())
-            for event in found:
-                gaps.pop(event.id, None)
-        new = list(
-            session.exec(
-                select(Event).where(Event.id > cursor.position).order_by(Event.id).limit(batch)
-            ).all()
-        )
-        expected = cursor.position + 1
-        for event in new:
-            for missing in range(expected, event.id):
-                if len(gaps) >= MAX_GAPS:
-                    log.warning(
-                        "outbox fan-out: too many open gaps, not waiting for id %s", missing
-                    )
-                    break
-                gaps[missing] = now_ts
-            expected = event.id + 1
-        position = new[-1].id if new else cursor.position
-        gaps = {k: v for k, v in gaps.items() if now_ts - v < policy.gap_timeout}
-
-        new_gaps = {str(k): v for k, v in sorted(gaps.items())}
-        if not found and not new and new_gaps == cursor.gaps:
+        gaps = {int(k): float(v) for k, v in (cursor.gaps or {}).items()}
+        tail = OutboxTail(position=cursor.position, gaps=gaps)
+        read = tail.read(session, now=now.timestamp(), gap_seconds=policy.gap_timeout, batch=batch)
+        new_gaps = {str(k): v for k, v in sorted(tail.gaps.items())}
+        if not read.events and new_gaps == cursor.gaps:
             return FanOutResult(0, 0, False)  # still waiting for the same gaps: write nothing
-        created = _create_deliveries(session, found + new, now=now, policy=policy)
-        cursor.position = position
+        created = _create_deliveries(session, read.events, now=now, policy=policy)
+        cursor.position = tail.position
         cursor.gaps = new_gaps
         cursor.updated_at = now
         session.add(cursor)
         session.commit()
-        return FanOutResult(len(found) + len(new), created, len(new) >= batch)
+        return FanOutResult(len(read.events), created, read.more)
 
 
 def _upsert_ignore(session: Session, table: sa.Table):  # type: ignore[no-untyped-def]
