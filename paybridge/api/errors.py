@@ -7,7 +7,8 @@ Status codes:
 - 403: a credential that may not do this (API keys cannot manage API keys);
 - 404: no such object — including any object of another merchant;
 - 409: a conflict with earlier requests (`idempotency_key_reused`,
-  `idempotency_request_in_progress`, `duplicate_reference`);
+  `idempotency_request_in_progress`, `duplicate_reference`), and a GraphQL subscription that
+  fell more than 10,000 events behind (`subscriber_behind`);
 - 413: a body over 1 MB;
 - 422: a well-formed request the current state refuses (`insufficient_funds`,
   `no_bank_account`, `invalid_status_transition`, limits on webhooks and keys);
@@ -43,6 +44,7 @@ STATUS_FOR_CODE: dict[str, int] = {
     "idempotency_request_in_progress": 409,
     "duplicate_reference": 409,
     "email_taken": 409,
+    "subscriber_behind": 409,
     "request_too_large": 413,
     "insufficient_funds": 422,
     "no_bank_account": 422,

@@ -1,56 +1,121 @@
-"""Without Redis, the in-memory bus only hears writes made in this process. The relay polls the
-outbox and republishes newer events locally, so payments made by the CLI, the worker or another
-process still reach open dashboards within a poll interval. (With REDIS_URL every process
-publishes to Redis and no relay runs.) Subscribers drop duplicates by event id."""
+"""One reader of the outbox per process, handing each newly committed event to local listeners.
+
+Two kinds of listener need every committed event, not just the bus's fast path:
+- without Redis, the in-memory bus only hears writes made in this process; the app's lifespan
+  task (`relay_outbox`) republishes every outbox event on it, so payments made by the CLI, the
+  worker or another process still reach open dashboards (subscribers drop duplicates by id);
+- a GraphQL subscription streams its merchant's events from the outbox, never from a bus
+  message (which may be lost, or come from another deployment on the same Redis).
+
+Both share one `OutboxTail` per event loop, read every `POLL_SECONDS` while anyone listens, so
+an event committed after a higher id was read still arrives (see paybridge.events.tail), and
+100 subscriptions cost one query a poll instead of 100.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-
-import sqlalchemy as sa
-from sqlmodel import select
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from paybridge.db import read_session
 from paybridge.events.bus import get_bus
 from paybridge.events.outbox import event_message
-from paybridge.models import Event
+from paybridge.events.tail import OutboxTail, gap_seconds_from_env
 from paybridge.settings import get_settings
 
 log = logging.getLogger(__name__)
-POLL_SECONDS = (
-    0.05  # an indexed "id > last" read: 20 a second cost nothing, 250 ms was most of the latency
-)
+# an indexed "id > last" read: 20 a second cost nothing; at 250 ms it was most of the latency
+POLL_SECONDS = 0.05
 BATCH = 500
 
+Message = dict[str, Any]
+Deliver = Callable[[Message], None]
+EVERY_MERCHANT = None
 
-def _latest_id() -> int:
+
+class OutboxRelay:
+    """Runs while it has listeners; the first listener starts it at the newest event."""
+
+    def __init__(self) -> None:
+        self._listeners: dict[int | None, set[Deliver]] = {}
+        self._tail = OutboxTail()
+        self._task: asyncio.Task[None] | None = None
+        self._starting = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def listen(self, merchant_id: int | None, deliver: Deliver) -> AsyncIterator[int]:
+        """Call `deliver` (on the event loop) with each event of the merchant (of every
+        merchant for `EVERY_MERCHANT`) that becomes visible from now on. Yields the position:
+        events with a higher id, or committed late below it, will be delivered; those already
+        visible up to it are the listener's to read."""
+        await self._start()
+        listeners = self._listeners.setdefault(merchant_id, set())
+        listeners.add(deliver)
+        try:
+            yield self._tail.position
+        finally:
+            listeners.discard(deliver)
+            if not listeners:
+                self._listeners.pop(merchant_id, None)
+
+    async def _start(self) -> None:
+        async with self._starting:
+            if self._task is None:
+                self._tail = await asyncio.to_thread(_tail_at_latest)
+                self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        gap_seconds = gap_seconds_from_env()
+        while self._listeners:
+            try:
+                messages, more = await asyncio.to_thread(self._read, gap_seconds)
+            except Exception:  # database briefly unavailable: try again next tick
+                log.warning("outbox relay could not read events", exc_info=True)
+                messages, more = [], False
+            for message in messages:
+                for key in (message["merchant_id"], EVERY_MERCHANT):
+                    for deliver in tuple(self._listeners.get(key, ())):
+                        deliver(message)
+            if not more:
+                await asyncio.sleep(POLL_SECONDS)
+        self._task = None  # no await since the last listener left: the next one starts anew
+
+    def _read(self, gap_seconds: float) -> tuple[list[Message], bool]:
+        """Every merchant's events, not only the listened ones: a listener that arrives while
+        this read runs is called with all it finds (its position may already be past them)."""
+        with read_session() as session:
+            read = self._tail.read(session, now=time.time(), gap_seconds=gap_seconds, batch=BATCH)
+            return [event_message(e) for e in read.events], read.more
+
+
+def _tail_at_latest() -> OutboxTail:
     with read_session() as session:
-        return int(session.exec(select(sa.func.coalesce(sa.func.max(Event.id), 0))).one())
+        return OutboxTail.at_latest(session, now=time.time())
 
 
-def _events_after(last_id: int) -> list[dict]:
-    with read_session() as session:
-        rows = session.exec(
-            select(Event).where(Event.id > last_id).order_by(Event.id).limit(BATCH)
-        ).all()
-        return [event_message(e) for e in rows]
+_relays: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, OutboxRelay] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def outbox_relay() -> OutboxRelay:
+    """This event loop's relay (each loop needs its own task; tests run several loops)."""
+    loop = asyncio.get_running_loop()
+    relay = _relays.get(loop)
+    if relay is None:
+        relay = _relays[loop] = OutboxRelay()
+    return relay
 
 
 async def relay_outbox() -> None:
     """Lifespan task of the app when no Redis is configured."""
     if get_settings().redis_url:
         return
-    last_id = await asyncio.to_thread(_latest_id)
     bus = get_bus()
-    while True:
-        try:
-            messages = await asyncio.to_thread(_events_after, last_id)
-        except Exception:  # database briefly unavailable: try again next tick
-            log.warning("outbox relay could not read events", exc_info=True)
-            messages = []
-        for message in messages:
-            bus.publish(message)
-            last_id = message["id"]
-        if len(messages) < BATCH:
-            await asyncio.sleep(POLL_SECONDS)
+    async with outbox_relay().listen(EVERY_MERCHANT, bus.publish):
+        await asyncio.Event().wait()  # until the app shuts down and cancels this task

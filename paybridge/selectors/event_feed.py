@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from paybridge.models import Event
@@ -35,20 +34,10 @@ def events_page(
 
 
 def events_after(
-    *, session: Session, merchant_id: int, after_id: int, limit: int = 500
+    *, session: Session, merchant_id: int, after_id: int, up_to: int | None = None, limit: int = 500
 ) -> list[Event]:
-    """Oldest first: what a subscriber that has seen up to `after_id` missed."""
-    return list(
-        session.exec(
-            select(Event)
-            .where(Event.merchant_id == merchant_id, Event.id > after_id)
-            .order_by(Event.id)
-            .limit(limit)
-        ).all()
-    )
-
-
-def last_event_id(*, session: Session, merchant_id: int) -> int:
-    return session.exec(
-        select(sa.func.coalesce(sa.func.max(Event.id), 0)).where(Event.merchant_id == merchant_id)
-    ).one()
+    """Oldest first: what a subscriber that has seen up to `after_id` missed (up to `up_to`)."""
+    query = select(Event).where(Event.merchant_id == merchant_id, Event.id > after_id)
+    if up_to is not None:
+        query = query.where(Event.id <= up_to)
+    return list(session.exec(query.order_by(Event.id).limit(limit)).all())

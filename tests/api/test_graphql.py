@@ -364,7 +364,7 @@ def test_subscription_ends_when_the_session_is_logged_out(
     from paybridge.api.graphql import schema as gql_schema
     from tests.api.conftest import login
 
-    monkeypatch.setattr(gql_schema, "OUTBOX_POLL_SECONDS", 0.1)
+    monkeypatch.setattr(gql_schema, "CREDENTIAL_CHECK_SECONDS", 0.1)
     pair = login(client, alice.user.email)
     with client.websocket_connect(URL, subprotocols=["graphql-transport-ws"]) as ws:
         ws.send_json(
@@ -395,7 +395,7 @@ def test_a_long_subscription_does_not_grow_graphql_memory(
     from paybridge.db import write_session
     from paybridge.events.outbox import EventType, record_event
 
-    monkeypatch.setattr(gql_schema, "OUTBOX_POLL_SECONDS", 0.05)
+    monkeypatch.setattr(gql_schema, "CREDENTIAL_CHECK_SECONDS", 0.05)
     graphql_only = [tracemalloc.Filter(True, "*/graphql/*")]
 
     def add_events(first: int, count: int) -> None:

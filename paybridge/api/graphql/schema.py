@@ -52,10 +52,11 @@ from paybridge.api.ratelimit import check_rate_limit
 from paybridge.api.schemas import ListOut
 from paybridge.db import read_session
 from paybridge.errors import DomainError
-from paybridge.events import event_message, get_bus
+from paybridge.events import event_message
+from paybridge.events.relay import outbox_relay
 from paybridge.models import SettlementStatus, TransactionStatus
 from paybridge.selectors.api_logs import ApiLogFilters
-from paybridge.selectors.event_feed import events_after, last_event_id
+from paybridge.selectors.event_feed import events_after
 from paybridge.selectors.pagination import DEFAULT_LIMIT, PageRequest
 from paybridge.selectors.settlement_history import SettlementFilters
 from paybridge.selectors.transactions import TransactionFilters
@@ -67,8 +68,9 @@ MAX_TOKENS = 2000
 MAX_COST = 2000
 # A live subscriber also reads the outbox this often, so an event the bus dropped (or one
 # published before the bus subscription was in place) still arrives.
-OUTBOX_POLL_SECONDS = 2.0
-OUTBOX_BATCH = 500  # events read from the outbox at a time
+CREDENTIAL_CHECK_SECONDS = 2.0  # how often a subscription asks whether its credential holds
+OUTBOX_BATCH = 500  # events replayed from the outbox at a time
+SUBSCRIBER_BACKLOG = 10_000  # events waiting for a slow subscriber before its stream ends
 
 R = TypeVar("R")
 log = logging.getLogger(__name__)
@@ -304,8 +306,10 @@ class Mutation:
 @strawberry.type
 class Subscription:
     @strawberry.subscription(
-        description="The merchant's events as they happen. With `afterId`, events after that "
-        "id are replayed first (resume after a reconnect)."
+        description="The merchant's events as they commit, each once. With `afterId`, the "
+        "committed events after that id are replayed first, in id order (to resume after a "
+        "reconnect, pass the highest id received). An event whose transaction committed late "
+        "can arrive after one with a higher id."
     )
     async def events(
         self, info: Info, after_id: t.BigInt | None = None
@@ -331,58 +335,72 @@ async def merchant_events(
     after_id: int | None,
     *,
     still_valid: Callable[[], bool] | None = None,
-    poll_seconds: float | None = None,
+    check_seconds: float | None = None,
 ) -> AsyncGenerator[dict[str, Any], None]:
-    """The merchant's outbox events in id order, without duplicates, from the outbox only: a
-    bus message merely wakes the reader up early (otherwise it reads every few seconds).
+    """The merchant's outbox events as they commit, each once: with `after_id`, first those
+    after it already committed, in id order; then each new one as the process's outbox relay
+    finds it. An event whose transaction committed after one with a higher id comes after it.
 
-    What is delivered, and how far the cursor moves, is never taken from the bus message
-    itself. The bus channel can carry messages this deployment never committed (another
-    deployment or test run on the same Redis publishes for its own merchant with the same id)
-    and ids above events still to come; a reader that trusted them delivered foreign events
-    and skipped its own. Between reads, `still_valid` is asked whether the subscriber's
-    credential still holds."""
-    poll = OUTBOX_POLL_SECONDS if poll_seconds is None else poll_seconds
-    wake = asyncio.Event()
+    Nothing is taken from a bus message: the bus may lose one, and its channel can carry
+    messages this deployment never committed (another deployment or test run on the same
+    Redis publishes for its own merchant with the same id). Every `check_seconds`,
+    `still_valid` is asked whether the subscriber's credential still holds."""
+    check = CREDENTIAL_CHECK_SECONDS if check_seconds is None else check_seconds
+    arrived: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=SUBSCRIBER_BACKLOG)
+    fell_behind = False
 
-    async def pump() -> None:
-        async for _message in get_bus().subscribe(merchant_id):
-            wake.set()
+    def deliver(message: dict[str, Any]) -> None:
+        nonlocal fell_behind
+        try:
+            arrived.put_nowait(message)
+        except asyncio.QueueFull:
+            fell_behind = True
 
-    task = asyncio.create_task(pump())
-    try:
-        await asyncio.sleep(0)  # let the bus subscription start before reading the outbox
-        seen = after_id if after_id is not None else await run_in_threadpool(_last_id, merchant_id)
+    async with outbox_relay().listen(merchant_id, deliver) as position:
+        replayed: set[int] = set()
+        if after_id is not None:
+            async for message in _committed_between(merchant_id, after_id, position):
+                replayed.add(message["id"])
+                yield message
         checked = time.monotonic()
         while True:
-            if still_valid is not None and time.monotonic() - checked >= poll:
+            if fell_behind:
+                raise DomainError(
+                    "subscriber_behind",
+                    f"More than {SUBSCRIBER_BACKLOG} events waited for this subscriber; "
+                    "subscribe again with afterId set to the highest id received.",
+                )
+            message = None
+            with contextlib.suppress(TimeoutError):
+                message = await asyncio.wait_for(arrived.get(), timeout=check)
+            if still_valid is not None and time.monotonic() - checked >= check:
                 checked = time.monotonic()
                 if not await run_in_threadpool(still_valid):
                     raise DomainError("invalid_token", "This credential was revoked; reconnect.")
-            wake.clear()  # before reading: a message arriving meanwhile wakes the next wait
-            messages = await run_in_threadpool(_outbox_after, merchant_id, seen)
-            for message in messages:
-                seen = max(seen, message["id"])
+            if message is not None and message["id"] not in replayed:
                 yield message
-            if len(messages) >= OUTBOX_BATCH:
-                continue  # more to catch up on
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=poll)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
 
 
-def _last_id(merchant_id: int) -> int:
-    with read_session() as session:
-        return last_event_id(session=session, merchant_id=merchant_id)
+async def _committed_between(
+    merchant_id: int, after_id: int, up_to: int
+) -> AsyncGenerator[dict[str, Any], None]:
+    while after_id < up_to:
+        messages = await run_in_threadpool(_outbox_between, merchant_id, after_id, up_to)
+        for message in messages:
+            yield message
+        if len(messages) < OUTBOX_BATCH:
+            return
+        after_id = messages[-1]["id"]
 
 
-def _outbox_after(merchant_id: int, after_id: int) -> list[dict[str, Any]]:
+def _outbox_between(merchant_id: int, after_id: int, up_to: int) -> list[dict[str, Any]]:
     with read_session() as session:
         rows = events_after(
-            session=session, merchant_id=merchant_id, after_id=after_id, limit=OUTBOX_BATCH
+            session=session,
+            merchant_id=merchant_id,
+            after_id=after_id,
+            up_to=up_to,
+            limit=OUTBOX_BATCH,
         )
         return [event_message(row) for row in rows]
 
