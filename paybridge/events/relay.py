@@ -7,9 +7,10 @@ Two kinds of listener need every committed event, not just the bus's fast path:
 - a GraphQL subscription streams its merchant's events from the outbox, never from a bus
   message (which may be lost, or come from another deployment on the same Redis).
 
-Both share one `OutboxTail` per event loop, read every `POLL_SECONDS` while anyone listens, so
-an event committed after a higher id was read still arrives (see paybridge.events.tail), and
-100 subscriptions cost one query a poll instead of 100.
+Both share one `OutboxTail` per event loop, read every `POLL_SECONDS` while anyone listens and at
+once when the bus says a listened merchant has news, so an event committed after a higher id was
+read still arrives (see paybridge.events.tail), and 100 subscriptions cost one query a read
+instead of 100.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class OutboxRelay:
         self._tail = OutboxTail()
         self._task: asyncio.Task[None] | None = None
         self._starting = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._bus_watches: dict[int, asyncio.Task[None]] = {}
 
     @contextlib.asynccontextmanager
     async def listen(self, merchant_id: int | None, deliver: Deliver) -> AsyncIterator[int]:
@@ -56,12 +59,26 @@ class OutboxRelay:
         await self._start()
         listeners = self._listeners.setdefault(merchant_id, set())
         listeners.add(deliver)
+        if merchant_id is not EVERY_MERCHANT and merchant_id not in self._bus_watches:
+            self._bus_watches[merchant_id] = asyncio.create_task(self._wake_on_bus(merchant_id))
         try:
             yield self._tail.position
         finally:
             listeners.discard(deliver)
             if not listeners:
                 self._listeners.pop(merchant_id, None)
+                watch = self._bus_watches.pop(merchant_id, None)
+                if watch is not None:
+                    watch.cancel()
+
+    async def _wake_on_bus(self, merchant_id: int) -> None:
+        """Read at once when the bus says the merchant has news, instead of at the next poll
+        (the news itself is still read from the outbox)."""
+        try:
+            async for _message in get_bus().subscribe(merchant_id):
+                self._wake.set()
+        except Exception:  # the poll still finds everything, only later
+            log.warning("outbox relay stopped hearing the bus", exc_info=True)
 
     async def _start(self) -> None:
         async with self._starting:
@@ -72,6 +89,7 @@ class OutboxRelay:
     async def _run(self) -> None:
         gap_seconds = gap_seconds_from_env()
         while self._listeners:
+            self._wake.clear()  # before reading: news arriving meanwhile means read again
             try:
                 messages, more = await asyncio.to_thread(self._read, gap_seconds)
             except Exception:  # database briefly unavailable: try again next tick
@@ -82,7 +100,8 @@ class OutboxRelay:
                     for deliver in tuple(self._listeners.get(key, ())):
                         deliver(message)
             if not more:
-                await asyncio.sleep(POLL_SECONDS)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), POLL_SECONDS)
         self._task = None  # no await since the last listener left: the next one starts anew
 
     def _read(self, gap_seconds: float) -> tuple[list[Message], bool]:
