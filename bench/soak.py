@@ -134,7 +134,8 @@ def main() -> int:
     )
     errors: list[str] = []
     accepted: set[str] = set()
-    received: list[set[str]] = [set() for _ in range(args.subscribers)]
+    received: list[dict[str, float]] = [{} for _ in range(args.subscribers)]  # ref -> when
+    answered: dict[str, float] = {}  # reference -> when its POST answered 201
     writers: list[threading.Thread] = []
     stop = threading.Event()  # subscribers
     stop_writing = threading.Event()
@@ -153,7 +154,8 @@ def main() -> int:
                 with lock:
                     errors.append(f"subscriber {n}: {message}")
                 return
-            received[n].add(message["payload"]["data"]["events"]["payload"].get("reference"))
+            reference = message["payload"]["data"]["events"]["payload"].get("reference")
+            received[n].setdefault(reference, time.monotonic())
         ws.close()
 
     def writer() -> None:
@@ -167,6 +169,7 @@ def main() -> int:
             with lock:
                 if status == 201:
                     accepted.add(reference)
+                    answered[reference] = time.monotonic()
                 else:
                     errors.append(f"POST {status}: {str(body)[:200]}")
             next_at += interval
@@ -222,9 +225,19 @@ def main() -> int:
             dashboards.process.kill()
         topology.stop()
 
-    missed = [n for n, seen in enumerate(received) if not accepted <= seen]
+    missed = [n for n, seen in enumerate(received) if not accepted <= seen.keys()]
     for n in missed[:5]:
-        print(f"subscriber {n}: received {len(received[n] & accepted)} of {len(accepted)}")
+        print(f"subscriber {n}: received {len(received[n].keys() & accepted)} of {len(accepted)}")
+    waits = sorted(
+        (at - answered[ref]) * 1000
+        for seen in received
+        for ref, at in seen.items()
+        if ref in answered
+    )  # an event can beat its POST's answer: then the wait is negative
+    if waits:
+        print(f"GraphQL subscriber, POST answered -> event received: median "
+              f"{waits[len(waits) // 2]:.0f} ms, p95 {waits[int(len(waits) * 0.95)]:.0f} ms, "
+              f"max {waits[-1]:.0f} ms ({len(waits)} events)")  # fmt: skip
     arrived, gaps_of = report["arrived"], report["gaps"]
     blind = [n for n, seen in enumerate(arrived) if not accepted <= seen.keys()]
     for n in blind[:5]:
