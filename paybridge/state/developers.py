@@ -162,19 +162,9 @@ class DevelopersState(SessionState):
     @rx.event
     @in_thread
     def older(self) -> rx.event.EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
-        if self._last_log:
-            self._show(found.user_id, PageRequest(limit=LOG_PAGE, starting_after=self._last_log))
-        return None
+        return self._turn_page(LOG_PAGE, starting_after=self._last_log)
 
     @rx.event
     @in_thread
     def newer(self) -> rx.event.EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
-        if self._first_log:
-            self._show(found.user_id, PageRequest(limit=LOG_PAGE, ending_before=self._first_log))
-        return None
+        return self._turn_page(LOG_PAGE, ending_before=self._first_log)

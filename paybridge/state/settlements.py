@@ -119,22 +119,12 @@ class SettlementsState(SessionState):
     @rx.event
     @in_thread
     def older(self) -> rx.event.EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
-        if self._last_ref:
-            self._show(found.user_id, PageRequest(limit=PAGE_SIZE, starting_after=self._last_ref))
-        return None
+        return self._turn_page(PAGE_SIZE, starting_after=self._last_ref)
 
     @rx.event
     @in_thread
     def newer(self) -> rx.event.EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
-        if self._first_ref:
-            self._show(found.user_id, PageRequest(limit=PAGE_SIZE, ending_before=self._first_ref))
-        return None
+        return self._turn_page(PAGE_SIZE, ending_before=self._first_ref)
 
     @rx.event
     @in_thread

@@ -4,9 +4,15 @@ revoked, and the request log shows the calls."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 
+import sqlalchemy as sa
+from sqlmodel import select
+
+from paybridge.db import read_session
+from paybridge.models import ApiLog
 from tests.e2e.conftest import login
 
 
@@ -19,6 +25,14 @@ def _profile(app, secret: str) -> tuple[int, dict]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
+
+
+def _profile_calls(merchant_id: int) -> int:
+    with read_session() as session:
+        query = select(sa.func.count()).where(
+            ApiLog.merchant_id == merchant_id, ApiLog.endpoint.contains("/profile")
+        )
+        return session.exec(query).one()
 
 
 def test_key_created_in_the_ui_works_until_revoked(browser, app, merchants):
@@ -48,6 +62,21 @@ def test_key_created_in_the_ui_works_until_revoked(browser, app, merchants):
         if page.locator(".log-row", has_text="/profile").count():
             break
     page.wait_for_selector(".log-row:has-text('/profile')")
+
+    # Older and Newer page through the log, 25 lines at a time.
+    for _ in range(30):
+        assert _profile(app, secret)[0] == 200
+    for _ in range(40):  # written in batches about once a second
+        if _profile_calls(bravo.id) >= 31:
+            break
+        time.sleep(0.25)
+    assert _profile_calls(bravo.id) == 31
+    page.click("#log-filter")
+    page.wait_for_function("document.querySelectorAll('.log-row').length === 25")
+    page.click("text=Older")
+    page.wait_for_function("document.querySelectorAll('.log-row').length === 6")
+    page.click("text=Newer")
+    page.wait_for_function("document.querySelectorAll('.log-row').length === 25")
 
     row = page.locator(".key-row", has_text="Checkout server")
     row.locator(".key-revoke").click()
