@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 # an indexed "id > last" read: 20 a second cost nothing; at 250 ms it was most of the latency
 POLL_SECONDS = 0.05
 BATCH = 500
+RETRY_SECONDS = 1.0  # after a failed read (not 20 warnings a second while the database is down)
 
 Message = dict[str, Any]
 Deliver = Callable[[Message], None]
@@ -92,9 +93,10 @@ class OutboxRelay:
             self._wake.clear()  # before reading: news arriving meanwhile means read again
             try:
                 messages, more = await asyncio.to_thread(self._read, gap_seconds)
-            except Exception:  # database briefly unavailable: try again next tick
+            except Exception:  # database unavailable: try again in a second
                 log.warning("outbox relay could not read events", exc_info=True)
-                messages, more = [], False
+                await asyncio.sleep(RETRY_SECONDS)
+                continue
             for message in messages:
                 for key in (message["merchant_id"], EVERY_MERCHANT):
                     for deliver in tuple(self._listeners.get(key, ())):

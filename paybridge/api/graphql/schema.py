@@ -66,8 +66,6 @@ MAX_DEPTH = 8
 MAX_ALIASES = 15
 MAX_TOKENS = 2000
 MAX_COST = 2000
-# A live subscriber also reads the outbox this often, so an event the bus dropped (or one
-# published before the bus subscription was in place) still arrives.
 CREDENTIAL_CHECK_SECONDS = 2.0  # how often a subscription asks whether its credential holds
 OUTBOX_BATCH = 500  # events replayed from the outbox at a time
 SUBSCRIBER_BACKLOG = 10_000  # events waiting for a slow subscriber before its stream ends
