@@ -59,22 +59,38 @@ async def receive(stream: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:
     return await asyncio.wait_for(anext(stream), ARRIVES_WITHIN)
 
 
+async def a_late_commit_arrives(merchant_id: int, queue: asyncio.Queue) -> None:
+    """Commit an event after one with a higher id: both reach `queue`, the higher id first."""
+    with uncommitted_event(merchant_id, 1) as (slow, early):
+        late_id = await asyncio.to_thread(commit_event, merchant_id, 2)
+        assert late_id > early.id
+        assert (await asyncio.wait_for(queue.get(), ARRIVES_WITHIN))["id"] == late_id
+        await asyncio.to_thread(slow.commit)
+        assert (await asyncio.wait_for(queue.get(), ARRIVES_WITHIN))["id"] == early.id
+
+
+async def stop(task: asyncio.Future) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 def test_a_subscription_receives_an_event_committed_after_a_higher_id(
     db: TestDatabase, merchant: User
 ) -> None:
     needs_concurrent_writers(db)
 
     async def scenario() -> None:
-        stream = merchant_events(merchant.id, None)
-        first = asyncio.ensure_future(anext(stream))
+        queue: asyncio.Queue = asyncio.Queue()
+
+        async def subscribe() -> None:
+            async for message in merchant_events(merchant.id, None):
+                queue.put_nowait(message)
+
+        subscription = asyncio.ensure_future(subscribe())
         await asyncio.sleep(0.3)  # subscribed
-        with uncommitted_event(merchant.id, 1) as (slow, early):
-            late_id = await asyncio.to_thread(commit_event, merchant.id, 2)
-            assert late_id > early.id
-            assert (await asyncio.wait_for(first, ARRIVES_WITHIN))["id"] == late_id
-            await asyncio.to_thread(slow.commit)
-            assert (await receive(stream))["id"] == early.id
-        await stream.aclose()
+        await a_late_commit_arrives(merchant.id, queue)
+        await stop(subscription)
 
     asyncio.run(scenario())
 
@@ -86,18 +102,11 @@ def test_the_relay_republishes_an_event_committed_after_a_higher_id(
     needs_concurrent_writers(db)
 
     async def scenario() -> None:
-        bus = get_bus()
         relay = asyncio.ensure_future(relay_outbox())
-        async with bus.listen(merchant.id) as queue:
+        async with get_bus().listen(merchant.id) as queue:
             await asyncio.sleep(0.3)  # the relay has started at the newest event
-            with uncommitted_event(merchant.id, 1) as (slow, early):
-                late_id = await asyncio.to_thread(commit_event, merchant.id, 2)
-                assert (await asyncio.wait_for(queue.get(), ARRIVES_WITHIN))["id"] == late_id
-                await asyncio.to_thread(slow.commit)
-                assert (await asyncio.wait_for(queue.get(), ARRIVES_WITHIN))["id"] == early.id
-        relay.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await relay
+            await a_late_commit_arrives(merchant.id, queue)
+        await stop(relay)
 
     asyncio.run(scenario())
 
@@ -139,9 +148,7 @@ def test_a_resumed_subscription_replays_then_streams_each_event_once(
         extra = asyncio.ensure_future(anext(stream))
         done, _ = await asyncio.wait({extra}, timeout=0.5)
         assert not done, f"an event arrived twice or from another merchant: {extra.result()}"
-        extra.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await extra
+        await stop(extra)
         await stream.aclose()
         return got
 
