@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -119,14 +118,15 @@ def _tail_at_latest() -> OutboxTail:
         return OutboxTail.at_latest(session, now=time.time())
 
 
-_relays: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, OutboxRelay] = (
-    weakref.WeakKeyDictionary()
-)
+_relays: dict[asyncio.AbstractEventLoop, OutboxRelay] = {}
 
 
 def outbox_relay() -> OutboxRelay:
-    """This event loop's relay (each loop needs its own task; tests run several loops)."""
+    """This event loop's relay (each loop needs its own task; tests run several loops). A relay
+    refers to its loop, so those of closed loops are dropped here rather than kept by weak keys."""
     loop = asyncio.get_running_loop()
+    for closed in [other for other in _relays if other.is_closed()]:
+        del _relays[closed]
     relay = _relays.get(loop)
     if relay is None:
         relay = _relays[loop] = OutboxRelay()
