@@ -9,7 +9,7 @@ from paybridge.components.cards import metric_card, stat, status_badge
 from paybridge.components.layout import template
 from paybridge.components.user import user_summary_card
 from paybridge.components.withdraw import withdraw_dialog
-from paybridge.state.dashboard import RANGE_LABELS, DashboardChartsState
+from paybridge.state.dashboard import RANGE_LABELS, DashboardChartsState, DashboardRowsState
 from paybridge.state.dashboard import DashboardState as S
 
 AVAILABLE_HINT = (
@@ -166,7 +166,7 @@ def _recent() -> rx.Component:
                 ),
                 rx.table.body(
                     rx.foreach(
-                        S.recent,
+                        DashboardRowsState.recent,
                         lambda row: rx.table.row(
                             rx.table.cell(rx.code(row["reference"], size="1")),
                             rx.table.cell(row["customer"]),
@@ -195,7 +195,7 @@ def _feed() -> rx.Component:
             rx.heading("Activity", size="3"),
             rx.spacer(),
             rx.cond(
-                S.live,
+                DashboardRowsState.live,
                 rx.badge(
                     rx.box(width="6px", height="6px", border_radius="50%", background="#30a46c"),
                     "Live",
@@ -209,7 +209,7 @@ def _feed() -> rx.Component:
         rx.scroll_area(
             rx.vstack(
                 rx.foreach(
-                    S.feed,
+                    DashboardRowsState.feed,
                     lambda item: rx.hstack(
                         rx.icon(item["icon"].to(str), size=14, color=rx.color("gray", 10)),
                         rx.vstack(
@@ -223,7 +223,8 @@ def _feed() -> rx.Component:
                     ),
                 ),
                 rx.cond(
-                    S.feed.length() == 0, rx.text("No activity yet.", size="2", color_scheme="gray")
+                    DashboardRowsState.feed.length() == 0,
+                    rx.text("No activity yet.", size="2", color_scheme="gray"),
                 ),
                 spacing="3",
                 id="feed",

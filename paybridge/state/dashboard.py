@@ -4,9 +4,11 @@ input, picks the period and currency, and turns results into display strings and
 Live updates: `listen` subscribes to the merchant's events first, then reloads, so nothing
 committed in between is missed. An event is applied at once to the feed and the recent table
 (deduplicated by event id; under a stream of payments at most every FAST_GAP, batched); the numbers
-and charts are reloaded from the database at most every REFRESH_INTERVAL, so a burst of payments
-costs each tab a few state writes a second, not one per payment. While events stream in, the charts
-are redrawn at most every CHART_INTERVAL (their redraw is the costliest thing a tab does).
+are reloaded from the database REFRESH_INTERVAL after the first event not yet in them (and at most
+that often), so a burst of payments costs each tab a few state writes a second, not one per
+payment, and the row never waits for the reload. While events stream in, the charts are redrawn
+at most every CHART_INTERVAL, at a different moment in each tab (their redraw is the costliest
+thing a tab does).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -61,8 +65,12 @@ from paybridge.state.session import SessionState, cookie_value
 log = logging.getLogger(__name__)
 
 REFRESH_INTERVAL = 0.25  # seconds between reloads of the numbers while events arrive
-CHART_INTERVAL = 5.0  # seconds between chart redraws while events arrive: a plotly redraw costs a
-# tab several times what the rest of an update costs (bench/README.md, "tab ms/pay")
+CHART_INTERVAL = 8.0  # at most this many seconds between chart redraws while events arrive, and at
+# least half of it: a plotly redraw costs a tab several times what the rest of an update costs, and
+# a random wait in between keeps a merchant's tabs from all redrawing at the same moment
+# (bench/README.md, "Row first, numbers after")
+CHART_SPREAD = 1.0  # seconds within which a tab redraws charts that have just changed after a
+# quiet spell, at random: the tabs of a merchant do not all redraw at the same moment
 FAST_GAP = 0.05  # at most one fast-path update per tab this often: a stream of payments is
 # batched. 0.1 s made an event wait 50 ms on average for its slot; 0.05 measured ~10 % lower median
 # and ~20 % lower p95 with 200 dashboards (bench/README.md, "Fast-path gap")
@@ -399,6 +407,19 @@ class DashboardChartsState(rx.State):
     providers: dict[str, Any] = {}
 
 
+class DashboardRowsState(rx.State):
+    """The recent table, the feed and its live flag, apart from DashboardState: the browser
+    re-renders every panel of a state when any of its values changes, so a new row must not
+    re-render the numbers (and their reload the table). Only the server writes here."""
+
+    recent: list[dict[str, str]] = []
+    feed: list[dict[str, str]] = []
+    live: bool = False
+
+
+ROW_VARS = frozenset({"recent", "feed"})  # view values that DashboardRowsState holds
+
+
 class DashboardState(SessionState):
     # Filters
     range_key: str = "30d"
@@ -412,8 +433,6 @@ class DashboardState(SessionState):
     cards: list[dict[str, str]] = []
     providers: list[dict[str, str]] = []
     statuses: list[dict[str, str]] = []
-    recent: list[dict[str, str]] = []
-    feed: list[dict[str, str]] = []
     available: str = "—"
     pending: str = "—"
     next_settlement: str = "—"
@@ -422,7 +441,6 @@ class DashboardState(SessionState):
     profile: dict[str, str] = {}
     has_data: bool = False
     filter_error: str = ""
-    live: bool = False
 
     _listener: int = 0
     _feed_ids: list[int] = []
@@ -444,9 +462,11 @@ class DashboardState(SessionState):
         """Assign only what changed, so a live refresh sends the tab a delta of a few values.
         The charts live in their own state, written only when they changed and `charts` allows
         (True when they were written)."""
+        rows = await self.get_state(DashboardRowsState)
         for name, value in view.items():
-            if name not in ("_charts", "_charts_key") and getattr(self, name) != value:
-                setattr(self, name, value)
+            holder = rows if name in ROW_VARS else self
+            if name not in ("_charts", "_charts_key") and getattr(holder, name) != value:
+                setattr(holder, name, value)
         if not charts or view["_charts_key"] == self._charts_key:
             return False
         figures = await self.get_state(DashboardChartsState)
@@ -527,9 +547,10 @@ class DashboardState(SessionState):
 
     @rx.event(background=True)
     async def listen(self) -> None:
-        """Events reach the table and feed at once; numbers follow, reloaded off the event loop
-        at most every REFRESH_INTERVAL (and every RECONCILE_INTERVAL regardless). Nothing is
-        pushed unless the tab's session was confirmed within AUTH_RECHECK."""
+        """Events reach the table and feed at once; the numbers follow REFRESH_INTERVAL after the
+        first event they do not hold, reloaded off the event loop at most that often (and every
+        RECONCILE_INTERVAL regardless). Nothing is pushed unless the tab's session was confirmed
+        within AUTH_RECHECK."""
         async with self:
             found = await asyncio.to_thread(self._identity)
             if found is None:
@@ -542,84 +563,94 @@ class DashboardState(SessionState):
             filters = self._filters()
         async with watching_session(session_token), get_bus().listen(merchant_id) as queue:
             heard = time.monotonic()  # subscribed: the catch-up read must start after this
-            last_reload, dirty = -RECONCILE_INTERVAL, True
+            last_reload, numbers_at = -RECONCILE_INTERVAL, 0.0  # numbers due now: catch up
             last_write, pending = -FAST_GAP, []  # events heard but not yet in the tab
-            last_charts, charts_behind = time.monotonic(), False  # `load` drew them
+            charts_at, charts_behind = _next_chart_time(time.monotonic()), False  # `load` drew
             while tab_connected(tab):
                 now = time.monotonic()
-                if charts_behind and now - last_charts >= CHART_INTERVAL:
-                    dirty = True  # the redraw that was held back is due
-                if dirty or now - last_reload >= RECONCILE_INTERVAL:
-                    wait = max(0.0, last_reload + REFRESH_INTERVAL - now)
-                else:
-                    wait = 1.0
+                due_at = min(numbers_at, last_reload + RECONCILE_INTERVAL)
                 if charts_behind:
-                    wait = min(wait, max(0.0, last_charts + CHART_INTERVAL - now))
+                    due_at = min(due_at, charts_at)
                 if pending:
-                    wait = min(wait, max(0.0, last_write + FAST_GAP - now))
-                batch = await next_batch(queue, wait)
+                    due_at = min(due_at, last_write + FAST_GAP)
+                batch = await next_batch(queue, max(0.0, due_at - now))
                 if batch:
                     pending = (pending + batch)[-BATCH_LIMIT:]
-                    heard, dirty = time.monotonic(), True
+                    heard = time.monotonic()
+                    if numbers_at == math.inf:  # the first event the numbers do not hold
+                        numbers_at = max(heard, last_reload) + REFRESH_INTERVAL
                 try:
                     now = time.monotonic()
-                    due = dirty and now - last_reload >= REFRESH_INTERVAL
-                    fast = pending and not due and now - last_write >= FAST_GAP
-                    reload = due or now - last_reload >= RECONCILE_INTERVAL
+                    fast = pending and now - last_write >= FAST_GAP
+                    reload = not fast and (
+                        now >= numbers_at
+                        or (charts_behind and now >= charts_at)
+                        or now - last_reload >= RECONCILE_INTERVAL
+                    )
                     if (fast or reload) and not await still_signed_in(session_token):
                         async with self:
-                            self.live = False
+                            (await self.get_state(DashboardRowsState)).live = False
                         return
                     if fast:
                         async with self:
-                            if not self._still_mine(generation):
+                            if not await self._still_mine(generation):
                                 return
-                            self._apply(pending)
+                            await self._apply(pending)
                             filters = self._filters()
                         pending, last_write = [], time.monotonic()
                         continue
                     if not reload:
                         continue
-                    if not dirty:
-                        heard = now  # the periodic reconcile reads afresh
+                    if numbers_at == math.inf:
+                        heard = now  # a reconcile or a held-back chart redraw reads afresh
                     view = await asyncio.to_thread(read_dashboard, merchant_id, filters, heard)
                     async with self:  # filters changed during the read? read again
-                        if not self._still_mine(generation):
+                        if not await self._still_mine(generation):
                             return
                         if view is not None and self._filters() == filters:
                             # holds every pending event: read after them
-                            draw = now - last_charts >= CHART_INTERVAL
-                            if await self._show(view, charts=draw):
-                                last_charts = now
+                            if not charts_behind and view["_charts_key"] != self._charts_key:
+                                charts_at = max(charts_at, now + random.uniform(0, CHART_SPREAD))
+                            if await self._show(view, charts=now >= charts_at):
+                                charts_at = _next_chart_time(now)
                             charts_behind = view["_charts_key"] != self._charts_key
-                            last_reload, dirty, pending = now, False, []
+                            last_reload, numbers_at, pending = now, math.inf, []
                         filters = self._filters()
-                        if not self.live:
-                            self.live = True
+                        rows = await self.get_state(DashboardRowsState)
+                        if not rows.live:
+                            rows.live = True
                     last_write = time.monotonic()
                 except Exception:  # database or Redis unreachable: keep the tab, try again
                     log.warning("dashboard listener: refresh failed; retrying", exc_info=True)
                     await asyncio.sleep(OUTAGE_RETRY)
 
-    def _still_mine(self, generation: int) -> bool:
+    async def _still_mine(self, generation: int) -> bool:
         """This listener is the tab's newest and the tab still shows the dashboard."""
         if self._listener != generation:
             return False  # a newer listener owns the tab (and its `live` flag)
         if not on_page(self.router.url.path, ROUTE):
-            self.live = False
+            (await self.get_state(DashboardRowsState)).live = False
             return False
         return True
 
-    def _apply(self, messages: list[dict[str, Any]]) -> None:
+    async def _apply(self, messages: list[dict[str, Any]]) -> None:
         """Fast path: new feed lines and table rows before the next full reload."""
+        rows = await self.get_state(DashboardRowsState)
         shown = {
             "timezone": self.timezone,
-            "feed": self.feed,
+            "feed": rows.feed,
             "_feed_ids": self._feed_ids,
-            "recent": self.recent,
+            "recent": rows.recent,
         }
         for name, value in apply_events(shown, messages).items():
-            setattr(self, name, value)
+            setattr(rows if name in ROW_VARS else self, name, value)
+
+
+def _next_chart_time(drawn: float) -> float:
+    """When a tab may redraw its charts next, at random between half of CHART_INTERVAL and all of
+    it after the last redraw: each tab of a merchant hears the same events, and without the
+    spread all of them would redraw in the same instant on a machine that shows several."""
+    return drawn + random.uniform(CHART_INTERVAL / 2, CHART_INTERVAL)
 
 
 def apply_events(shown: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
