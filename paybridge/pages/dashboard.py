@@ -6,6 +6,7 @@ import reflex as rx
 from plotly.graph_objects import Figure
 
 from paybridge.components.cards import metric_card, stat, status_badge
+from paybridge.components.charts import CHART_TEMPLATE
 from paybridge.components.layout import template
 from paybridge.components.user import user_summary_card
 from paybridge.components.withdraw import withdraw_dialog
@@ -74,8 +75,9 @@ def _charts() -> rx.Component:
     return rx.grid(
         rx.card(
             rx.heading("Daily volume", size="3"),
-            rx.plotly(
+            rx.plotly.basic(
                 data=DashboardChartsState.daily.to(Figure),
+                template=CHART_TEMPLATE,
                 config={"displayModeBar": False},
                 use_resize_handler=True,
                 width="100%",
@@ -105,8 +107,9 @@ def _charts() -> rx.Component:
                 ),
                 width="100%",
             ),
-            rx.plotly(
+            rx.plotly.basic(
                 data=DashboardChartsState.providers.to(Figure),
+                template=CHART_TEMPLATE,
                 config={"displayModeBar": False},
                 use_resize_handler=True,
                 width="100%",
