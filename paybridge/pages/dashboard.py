@@ -10,7 +10,7 @@ from paybridge.components.charts import CHART_TEMPLATE
 from paybridge.components.layout import template
 from paybridge.components.user import user_summary_card
 from paybridge.components.withdraw import withdraw_dialog
-from paybridge.state.dashboard import RANGE_LABELS, DashboardChartsState, DashboardRowsState
+from paybridge.state.dashboard import RANGE_LABELS, DashboardChartsState
 from paybridge.state.dashboard import DashboardState as S
 
 AVAILABLE_HINT = (
@@ -169,7 +169,7 @@ def _recent() -> rx.Component:
                 ),
                 rx.table.body(
                     rx.foreach(
-                        DashboardRowsState.recent,
+                        S.recent,
                         lambda row: rx.table.row(
                             rx.table.cell(rx.code(row["reference"], size="1")),
                             rx.table.cell(row["customer"]),
@@ -198,7 +198,7 @@ def _feed() -> rx.Component:
             rx.heading("Activity", size="3"),
             rx.spacer(),
             rx.cond(
-                DashboardRowsState.live,
+                S.live,
                 rx.badge(
                     rx.box(width="6px", height="6px", border_radius="50%", background="#30a46c"),
                     "Live",
@@ -212,7 +212,7 @@ def _feed() -> rx.Component:
         rx.scroll_area(
             rx.vstack(
                 rx.foreach(
-                    DashboardRowsState.feed,
+                    S.feed,
                     lambda item: rx.hstack(
                         rx.icon(item["icon"].to(str), size=14, color=rx.color("gray", 10)),
                         rx.vstack(
@@ -226,7 +226,7 @@ def _feed() -> rx.Component:
                     ),
                 ),
                 rx.cond(
-                    DashboardRowsState.feed.length() == 0,
+                    S.feed.length() == 0,
                     rx.text("No activity yet.", size="2", color_scheme="gray"),
                 ),
                 spacing="3",

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
 import reflex as rx
@@ -85,8 +85,6 @@ STATUS_COLORS = {"pending": "amber", "success": "green", "failed": "red", "refun
 
 
 def transaction_row(data: dict[str, Any], tz: str) -> dict[str, str]:
-    from datetime import datetime
-
     return {
         "reference": data["reference"],
         "customer": data["customer_email"],
@@ -99,8 +97,6 @@ def transaction_row(data: dict[str, Any], tz: str) -> dict[str, str]:
 
 def feed_item(message: dict[str, Any], tz: str) -> dict[str, str]:
     """One line of the activity feed for an outbox event."""
-    from datetime import datetime
-
     kind, data = message["type"], message["payload"]
     amount = (
         format_money(data["amount"], data["currency"])
@@ -407,19 +403,6 @@ class DashboardChartsState(rx.State):
     providers: dict[str, Any] = {}
 
 
-class DashboardRowsState(rx.State):
-    """The recent table, the feed and its live flag, apart from DashboardState: the browser
-    re-renders every panel of a state when any of its values changes, so a new row must not
-    re-render the numbers (and their reload the table). Only the server writes here."""
-
-    recent: list[dict[str, str]] = []
-    feed: list[dict[str, str]] = []
-    live: bool = False
-
-
-ROW_VARS = frozenset({"recent", "feed"})  # view values that DashboardRowsState holds
-
-
 class DashboardState(SessionState):
     # Filters
     range_key: str = "30d"
@@ -437,10 +420,13 @@ class DashboardState(SessionState):
     pending: str = "—"
     next_settlement: str = "—"
     can_withdraw: bool = False
+    recent: list[dict[str, str]] = []
+    feed: list[dict[str, str]] = []
     health: dict[str, str] = {}
     profile: dict[str, str] = {}
     has_data: bool = False
     filter_error: str = ""
+    live: bool = False
 
     _listener: int = 0
     _feed_ids: list[int] = []
@@ -462,11 +448,9 @@ class DashboardState(SessionState):
         """Assign only what changed, so a live refresh sends the tab a delta of a few values.
         The charts live in their own state, written only when they changed and `charts` allows
         (True when they were written)."""
-        rows = await self.get_state(DashboardRowsState)
         for name, value in view.items():
-            holder = rows if name in ROW_VARS else self
-            if name not in ("_charts", "_charts_key") and getattr(holder, name) != value:
-                setattr(holder, name, value)
+            if name not in ("_charts", "_charts_key") and getattr(self, name) != value:
+                setattr(self, name, value)
         if not charts or view["_charts_key"] == self._charts_key:
             return False
         figures = await self.get_state(DashboardChartsState)
@@ -565,6 +549,7 @@ class DashboardState(SessionState):
             heard = time.monotonic()  # subscribed: the catch-up read must start after this
             last_reload, numbers_at = -RECONCILE_INTERVAL, 0.0  # numbers due now: catch up
             last_write, pending = -FAST_GAP, []  # events heard but not yet in the tab
+            last_event: float | None = None  # when the newest event heard was created
             charts_at, charts_behind = _next_chart_time(time.monotonic()), False  # `load` drew
             while tab_connected(tab):
                 now = time.monotonic()
@@ -576,26 +561,30 @@ class DashboardState(SessionState):
                 batch = await next_batch(queue, max(0.0, due_at - now))
                 if batch:
                     pending = (pending + batch)[-BATCH_LIMIT:]
+                    quiet = _after_quiet(batch, last_event)
+                    last_event = _created(batch[-1]) or last_event
                     heard = time.monotonic()
                     if numbers_at == math.inf:  # the first event the numbers do not hold
-                        numbers_at = max(heard, last_reload) + REFRESH_INTERVAL
+                        # after a quiet spell the row goes out first and the numbers follow;
+                        # in a stream they keep their pace (a reload also shows the rows)
+                        numbers_at = (heard if quiet else last_reload) + REFRESH_INTERVAL
                 try:
                     now = time.monotonic()
-                    fast = pending and now - last_write >= FAST_GAP
-                    reload = not fast and (
+                    reload = (
                         now >= numbers_at
                         or (charts_behind and now >= charts_at)
                         or now - last_reload >= RECONCILE_INTERVAL
-                    )
+                    )  # a reload shows the pending events too: one write, not two
+                    fast = pending and not reload and now - last_write >= FAST_GAP
                     if (fast or reload) and not await still_signed_in(session_token):
                         async with self:
-                            (await self.get_state(DashboardRowsState)).live = False
+                            self.live = False
                         return
                     if fast:
                         async with self:
-                            if not await self._still_mine(generation):
+                            if not self._still_mine(generation):
                                 return
-                            await self._apply(pending)
+                            self._apply(pending)
                             filters = self._filters()
                         pending, last_write = [], time.monotonic()
                         continue
@@ -605,7 +594,7 @@ class DashboardState(SessionState):
                         heard = now  # a reconcile or a held-back chart redraw reads afresh
                     view = await asyncio.to_thread(read_dashboard, merchant_id, filters, heard)
                     async with self:  # filters changed during the read? read again
-                        if not await self._still_mine(generation):
+                        if not self._still_mine(generation):
                             return
                         if view is not None and self._filters() == filters:
                             # holds every pending event: read after them
@@ -616,34 +605,48 @@ class DashboardState(SessionState):
                             charts_behind = view["_charts_key"] != self._charts_key
                             last_reload, numbers_at, pending = now, math.inf, []
                         filters = self._filters()
-                        rows = await self.get_state(DashboardRowsState)
-                        if not rows.live:
-                            rows.live = True
+                        if not self.live:
+                            self.live = True
                     last_write = time.monotonic()
                 except Exception:  # database or Redis unreachable: keep the tab, try again
                     log.warning("dashboard listener: refresh failed; retrying", exc_info=True)
                     await asyncio.sleep(OUTAGE_RETRY)
 
-    async def _still_mine(self, generation: int) -> bool:
+    def _still_mine(self, generation: int) -> bool:
         """This listener is the tab's newest and the tab still shows the dashboard."""
         if self._listener != generation:
             return False  # a newer listener owns the tab (and its `live` flag)
         if not on_page(self.router.url.path, ROUTE):
-            (await self.get_state(DashboardRowsState)).live = False
+            self.live = False
             return False
         return True
 
-    async def _apply(self, messages: list[dict[str, Any]]) -> None:
+    def _apply(self, messages: list[dict[str, Any]]) -> None:
         """Fast path: new feed lines and table rows before the next full reload."""
-        rows = await self.get_state(DashboardRowsState)
         shown = {
             "timezone": self.timezone,
-            "feed": rows.feed,
+            "feed": self.feed,
             "_feed_ids": self._feed_ids,
-            "recent": rows.recent,
+            "recent": self.recent,
         }
         for name, value in apply_events(shown, messages).items():
-            setattr(rows if name in ROW_VARS else self, name, value)
+            setattr(self, name, value)
+
+
+def _created(message: Any) -> float | None:
+    """An event message's creation time (POSIX seconds), or None if it has none."""
+    try:
+        return datetime.fromisoformat(message["created_at"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _after_quiet(batch: list[Any], last_event: float | None) -> bool:
+    """The batch's first event was created more than REFRESH_INTERVAL after the one before: a
+    payment after a quiet spell, whose row goes out before the numbers. Judged by the events'
+    own times, not by when this listener got to them: a busy worker is not a quiet merchant."""
+    first = _created(batch[0])
+    return first is not None and (last_event is None or first - last_event > REFRESH_INTERVAL)
 
 
 def _next_chart_time(drawn: float) -> float:
