@@ -4,11 +4,11 @@ input, picks the period and currency, and turns results into display strings and
 Live updates: `listen` subscribes to the merchant's events first, then reloads, so nothing
 committed in between is missed. An event is applied at once to the feed and the recent table
 (deduplicated by event id; under a stream of payments at most every FAST_GAP, batched); the numbers
-are reloaded from the database REFRESH_INTERVAL after the first event not yet in them (and at most
-that often), so a burst of payments costs each tab a few state writes a second, not one per
-payment, and the row never waits for the reload. While events stream in, the charts are redrawn
-at most every CHART_INTERVAL, at a different moment in each tab (their redraw is the costliest
-thing a tab does).
+are reloaded from the database at most every REFRESH_INTERVAL, so a burst of payments costs each
+tab a few state writes a second, not one per payment; a payment after a quiet spell sends its row
+first and the numbers REFRESH_INTERVAL later, so the row never waits for their 14 queries. While
+events stream in, the charts are redrawn at most every CHART_INTERVAL, at a different moment in
+each tab (their redraw is the costliest thing a tab does).
 """
 
 from __future__ import annotations
@@ -416,12 +416,12 @@ class DashboardState(SessionState):
     cards: list[dict[str, str]] = []
     providers: list[dict[str, str]] = []
     statuses: list[dict[str, str]] = []
+    recent: list[dict[str, str]] = []
+    feed: list[dict[str, str]] = []
     available: str = "—"
     pending: str = "—"
     next_settlement: str = "—"
     can_withdraw: bool = False
-    recent: list[dict[str, str]] = []
-    feed: list[dict[str, str]] = []
     health: dict[str, str] = {}
     profile: dict[str, str] = {}
     has_data: bool = False
@@ -531,10 +531,9 @@ class DashboardState(SessionState):
 
     @rx.event(background=True)
     async def listen(self) -> None:
-        """Events reach the table and feed at once; the numbers follow REFRESH_INTERVAL after the
-        first event they do not hold, reloaded off the event loop at most that often (and every
-        RECONCILE_INTERVAL regardless). Nothing is pushed unless the tab's session was confirmed
-        within AUTH_RECHECK."""
+        """Events reach the table and feed at once; the numbers follow, reloaded off the event loop
+        at most every REFRESH_INTERVAL (and every RECONCILE_INTERVAL regardless). Nothing is
+        pushed unless the tab's session was confirmed within AUTH_RECHECK."""
         async with self:
             found = await asyncio.to_thread(self._identity)
             if found is None:

@@ -1,11 +1,19 @@
 """state.dashboard.apply_events: events laid over what a tab shows (its feed and recent table),
-newest on top, each shown once, and only what can still be seen formatted."""
+newest on top, each shown once, and only what can still be seen formatted; and which batch of
+events counts as coming after a quiet spell."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from paybridge.state.dashboard import FEED_ITEMS, RECENT_ROWS, apply_events
+from paybridge.state.dashboard import (
+    FEED_ITEMS,
+    RECENT_ROWS,
+    REFRESH_INTERVAL,
+    _after_quiet,
+    _created,
+    apply_events,
+)
 
 EMPTY = {"timezone": "Europe/Berlin", "feed": [], "_feed_ids": [], "recent": []}
 
@@ -82,3 +90,19 @@ def test_an_unreadable_event_is_skipped_and_the_rest_applied() -> None:
     )
     assert [row["reference"] for row in shown["recent"]] == ["txn_d", "txn_a"]
     assert shown["_feed_ids"] == [4, 1]
+
+
+def test_a_payment_after_a_quiet_spell_is_told_from_a_stream():
+    """A batch whose first event was created more than REFRESH_INTERVAL after the event before
+    sends its row before the numbers; within a stream (or with no readable time) it does not."""
+
+    def at(seconds: float) -> dict:
+        return {"id": 1, "created_at": f"2026-12-01T10:00:{seconds:06.3f}+00:00"}
+
+    before = _created(at(10.0))
+    assert before is not None
+    assert _after_quiet([at(10.0 + REFRESH_INTERVAL + 0.01)], before)
+    assert not _after_quiet([at(10.0 + REFRESH_INTERVAL / 2), at(30.0)], before)
+    assert _after_quiet([at(10.0)], None)  # the first event since the tab subscribed
+    assert not _after_quiet([{"id": 2, "created_at": "not a time"}], before)
+    assert not _after_quiet([{"id": 3}], before)
