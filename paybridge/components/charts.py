@@ -49,30 +49,19 @@ def _short_money(minor: int, currency: str) -> str:
     return f"{symbol}{text}" if symbol else f"{text} {currency}"
 
 
-def _axis(grid: str, line: str) -> dict[str, str]:
-    return {"gridcolor": grid, "linecolor": line, "zerolinecolor": grid, "ticks": ""}
+def _template(text: str, grid: str, line: str) -> dict[str, Any]:
+    axis = {"gridcolor": grid, "linecolor": line, "zerolinecolor": grid, "ticks": ""}
+    return {
+        "layout": {"font": {"color": text}, "hovermode": "closest", "xaxis": axis, "yaxis": axis}
+    }
 
 
 # What the charts take from plotly's default light and dark templates. rx.plotly would merge in
 # the whole of them (every trace type's defaults, ~10 KB), and plotly works through a template on
 # each redraw: with only these few values a redraw of both charts measured ~45 ms, not ~62 ms.
 CHART_TEMPLATE = rx.color_mode_cond(
-    light={
-        "layout": {
-            "font": {"color": "#2a3f5f"},
-            "hovermode": "closest",
-            "xaxis": _axis("white", "white"),
-            "yaxis": _axis("white", "white"),
-        }
-    },
-    dark={
-        "layout": {
-            "font": {"color": "#f2f5fa"},
-            "hovermode": "closest",
-            "xaxis": _axis("#283442", "#506784"),
-            "yaxis": _axis("#283442", "#506784"),
-        }
-    },
+    light=_template("#2a3f5f", "white", "white"),
+    dark=_template("#f2f5fa", "#283442", "#506784"),
 ).to(Template)
 
 
