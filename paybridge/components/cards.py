@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+# A payment status's colour wherever it shows: badges, the dashboard's status cards, feed lines.
 STATUS_COLORS = {"success": "green", "pending": "amber", "failed": "red", "refunded": "gray"}
 TREND_COLORS = {"up": "green", "down": "red", "flat": "gray", "none": "gray"}
 

@@ -30,6 +30,7 @@ from typing import Any, NamedTuple
 import reflex as rx
 
 from paybridge.api.web_auth import SESSION_COOKIE
+from paybridge.components.cards import STATUS_COLORS
 from paybridge.components.charts import daily_volume_figure, provider_figure
 from paybridge.db import read_session
 from paybridge.display import format_bp, format_change, format_count, format_duration, format_local
@@ -81,7 +82,6 @@ RECENT_ROWS = 10
 FEED_ITEMS = 25
 MAX_CUSTOM_DAYS = 366
 RANGE_LABELS = {"today": "Today", "7d": "Last 7 days", "30d": "Last 30 days", "90d": "Last 90 days"}
-STATUS_COLORS = {"pending": "amber", "success": "green", "failed": "red", "refunded": "gray"}
 
 
 def transaction_row(data: dict[str, Any], tz: str) -> dict[str, str]:
