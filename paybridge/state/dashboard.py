@@ -552,9 +552,11 @@ class DashboardState(SessionState):
             charts_at, charts_behind = _next_chart_time(time.monotonic()), False  # `load` drew
             while tab_connected(tab):
                 now = time.monotonic()
+                # a held-back chart redraw keeps the reloads' pace
+                charts_due = max(charts_at, last_reload + REFRESH_INTERVAL)
                 due_at = min(numbers_at, last_reload + RECONCILE_INTERVAL)
                 if charts_behind:
-                    due_at = min(due_at, charts_at)
+                    due_at = min(due_at, charts_due)
                 if pending:
                     due_at = min(due_at, last_write + FAST_GAP)
                 batch = await next_batch(queue, max(0.0, due_at - now))
@@ -571,7 +573,7 @@ class DashboardState(SessionState):
                     now = time.monotonic()
                     reload = (
                         now >= numbers_at
-                        or (charts_behind and now >= charts_at)
+                        or (charts_behind and now >= charts_due)
                         or now - last_reload >= RECONCILE_INTERVAL
                     )  # a reload shows the pending events too: one write, not two
                     fast = pending and not reload and now - last_write >= FAST_GAP
@@ -589,8 +591,9 @@ class DashboardState(SessionState):
                         continue
                     if not reload:
                         continue
-                    if numbers_at == math.inf:
-                        heard = now  # a reconcile or a held-back chart redraw reads afresh
+                    if numbers_at == math.inf and now - last_reload >= RECONCILE_INTERVAL:
+                        heard = now  # the periodic reconcile reads afresh; a held-back chart
+                        # redraw needs only a read after the last event (another tab's will do)
                     view = await asyncio.to_thread(read_dashboard, merchant_id, filters, heard)
                     async with self:  # filters changed during the read? read again
                         if not self._still_mine(generation):
