@@ -76,6 +76,7 @@ FAST_GAP = 0.05  # at most one fast-path update per tab this often: a stream of 
 # batched. 0.1 s made an event wait 50 ms on average for its slot; 0.05 measured ~10 % lower median
 # and ~20 % lower p95 with 200 dashboards (bench/README.md, "Fast-path gap")
 RECONCILE_INTERVAL = 15.0  # reload anyway, in case a bus message was lost
+RECONCILE_SHARE = 5.0  # a reconcile takes a read started this recently, another tab's too
 OUTAGE_RETRY = 1.0  # seconds between refresh attempts while PostgreSQL or Redis is down
 ROUTE = "/"
 RECENT_ROWS = 10
@@ -592,8 +593,8 @@ class DashboardState(SessionState):
                     if not reload:
                         continue
                     if numbers_at == math.inf and now - last_reload >= RECONCILE_INTERVAL:
-                        heard = now  # the periodic reconcile reads afresh; a held-back chart
-                        # redraw needs only a read after the last event (another tab's will do)
+                        heard = reconcile_since(heard, now)  # a held-back chart redraw needs
+                        # only a read after the last event (another tab's will do)
                     view = await asyncio.to_thread(read_dashboard, merchant_id, filters, heard)
                     async with self:  # filters changed during the read? read again
                         if not self._still_mine(generation):
@@ -649,6 +650,15 @@ def _after_quiet(batch: list[Any], last_event: float | None) -> bool:
     own times, not by when this listener got to them: a busy worker is not a quiet merchant."""
     first = _created(batch[0])
     return first is not None and (last_event is None or first - last_event > REFRESH_INTERVAL)
+
+
+def reconcile_since(heard: float, now: float) -> float:
+    """The oldest read the periodic reconcile accepts: one that started after the last event
+    heard and at most RECONCILE_SHARE ago. A merchant's tabs reconcile at different moments, so
+    reading afresh each time made 200 idle dashboards 13 reads a second, 40-49 % of a core;
+    sharing them costs 12 % (bench/README.md, "Idle dashboards"). A lost bus message still shows
+    within RECONCILE_INTERVAL + RECONCILE_SHARE."""
+    return max(heard, now - RECONCILE_SHARE)
 
 
 def _next_chart_time(drawn: float) -> float:

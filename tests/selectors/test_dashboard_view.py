@@ -8,7 +8,7 @@ import time
 
 from paybridge.models import User
 from paybridge.services.transactions import transaction_create
-from paybridge.state.dashboard import Filters, read_dashboard
+from paybridge.state.dashboard import RECONCILE_SHARE, Filters, read_dashboard, reconcile_since
 from tests.conftest import TestDatabase, create_merchant
 
 LAST_30_DAYS = Filters(range_key="30d", custom_from="", custom_to="", currency="USD")
@@ -74,3 +74,24 @@ def test_another_merchant_or_filter_gets_its_own_read(db: TestDatabase, merchant
     assert mine is not None and theirs is not None and today is not None
     assert total_transactions(mine) == "1" and total_transactions(theirs) == "0"
     assert today is not mine and today["period_label"] != mine["period_label"]
+
+
+def test_a_reconcile_shares_a_recent_read_but_never_one_before_the_last_event(
+    db: TestDatabase, merchant: User
+) -> None:
+    pay(merchant, 1_000)
+    heard = time.monotonic()
+    first = read_dashboard(merchant.id, LAST_30_DAYS, heard)
+    assert first is not None
+    # Another idle tab reconciling now takes that read instead of making its own.
+    now = time.monotonic()
+    assert read_dashboard(merchant.id, LAST_30_DAYS, reconcile_since(heard, now)) is first
+    # One reconciling after RECONCILE_SHARE more seconds reads afresh ...
+    later = now + RECONCILE_SHARE + 1
+    assert read_dashboard(merchant.id, LAST_30_DAYS, reconcile_since(heard, later)) is not first
+    # ... and none accepts a read that started before the event it heard last.
+    pay(merchant, 2_000)
+    heard_again = time.monotonic()
+    assert reconcile_since(heard_again, heard_again + 1) == heard_again
+    newest = read_dashboard(merchant.id, LAST_30_DAYS, reconcile_since(heard_again, now))
+    assert newest is not None and total_transactions(newest) == "2"
