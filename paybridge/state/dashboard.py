@@ -655,9 +655,9 @@ def _after_quiet(batch: list[Any], last_event: float | None) -> bool:
 def reconcile_since(heard: float, now: float) -> float:
     """The oldest read the periodic reconcile accepts: one that started after the last event
     heard and at most RECONCILE_SHARE ago. A merchant's tabs reconcile at different moments, so
-    reading afresh each time made 200 idle dashboards 13 reads a second, 40-49 % of a core;
-    sharing them costs 12 % (bench/README.md, "Idle dashboards"). A lost bus message still shows
-    within RECONCILE_INTERVAL + RECONCILE_SHARE."""
+    reading afresh each time made 200 idle dashboards ~13 reads a second; sharing them took the
+    app from 38-49 % of a core to 11-12 % with two workers (bench/README.md, "Idle dashboards").
+    A lost bus message still shows within RECONCILE_INTERVAL + RECONCILE_SHARE."""
     return max(heard, now - RECONCILE_SHARE)
 
 
