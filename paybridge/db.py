@@ -7,12 +7,17 @@ PostgreSQL writers serialise on row locks taken by the services.
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
+import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -20,6 +25,10 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
 from paybridge.settings import get_settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+P = ParamSpec("P")
 
 # Deterministic constraint names, so migrations can name what they create and drop.
 SQLModel.metadata.naming_convention = {
@@ -70,9 +79,11 @@ def make_engine(url: str) -> Engine:
     # it: connecting gives up after PAYBRIDGE_DB_CONNECT_TIMEOUT, waiting for a pooled
     # connection after PAYBRIDGE_DB_POOL_TIMEOUT. pool_pre_ping replaces connections that died
     # while the server restarted, so nothing needs a restart when it is back.
-    connect_args = {}
-    if url.startswith("postgresql") and "connect_timeout" not in url:
-        connect_args["connect_timeout"] = _env_int("PAYBRIDGE_DB_CONNECT_TIMEOUT", 5)
+    connect_args: dict[str, object] = {}
+    if url.startswith("postgresql"):
+        if "connect_timeout" not in url:
+            connect_args["connect_timeout"] = _env_int("PAYBRIDGE_DB_CONNECT_TIMEOUT", 5)
+        connect_args["options"] = postgresql_session_options()
     return sa.create_engine(
         url,
         pool_pre_ping=True,
@@ -81,6 +92,19 @@ def make_engine(url: str) -> Engine:
         pool_timeout=_env_int("PAYBRIDGE_DB_POOL_TIMEOUT", 10),
         connect_args=connect_args,
     )
+
+
+def postgresql_session_options() -> str:
+    """Server-side limits on every app connection, so that a leak anywhere costs seconds, not
+    an outage: a transaction left open and idle is ended by the server, a lock wait or a
+    statement that runs away fails (answered 503, nothing written) instead of queueing every
+    other writer behind it. Migrations lift the statement limit for their own transaction."""
+    limits = {
+        "idle_in_transaction_session_timeout": _env_int("PAYBRIDGE_DB_IDLE_TX_TIMEOUT_MS", 10_000),
+        "lock_timeout": _env_int("PAYBRIDGE_DB_LOCK_TIMEOUT_MS", 5_000),
+        "statement_timeout": _env_int("PAYBRIDGE_DB_STATEMENT_TIMEOUT_MS", 30_000),
+    }
+    return " ".join(f"-c {name}={value}" for name, value in limits.items())
 
 
 def _env_int(name: str, default: int) -> int:
@@ -114,18 +138,28 @@ def is_sqlite(engine: Engine | None = None) -> bool:
 
 
 class Unit:
-    """One database transaction that several service calls share (see `unit_begin`).
+    """One database transaction that several service calls share (see `in_unit`).
 
-    While it is the current unit (`unit_activate`), `write_session()` and `read_session()` join
-    it: a service's `session.commit()` only releases a SAVEPOINT and its rollback only undoes its
-    own work, and whatever it wants to do after committing (publishing events) waits in
-    `after_commit` until the unit itself commits. So an API request can store its
-    `Idempotency-Key` response in the same transaction as the write it answers for.
+    While it is the current unit, `write_session()` and `read_session()` join it: a service's
+    `session.commit()` only releases a SAVEPOINT and its rollback only undoes its own work, and
+    whatever it wants to do after committing (publishing events) waits in `after_commit` until
+    the unit itself commits. So an API request can store its `Idempotency-Key` response in the
+    same transaction as the write it answers for.
     """
 
     def __init__(self, connection: sa.Connection) -> None:
         self.connection = connection
         self.after_commit: list[Callable[[], None]] = []
+
+    def __del__(self) -> None:
+        # Defence in depth: `in_unit` always ends its unit, so this should never be seen. A
+        # unit dropped while open would hold its locks until PostgreSQL's
+        # idle_in_transaction_session_timeout ends it.
+        if not self.connection.closed:
+            from paybridge.metrics import increment
+
+            increment("units_abandoned")
+            log.error("a unit of work was dropped without commit or rollback")
 
     def session(self) -> Session:
         return Session(
@@ -154,10 +188,25 @@ class Unit:
 
 _unit: ContextVar[Unit | None] = ContextVar("paybridge_unit", default=None)
 
+# SQLSTATEs that mean "another transaction got in the way; run yours again": PostgreSQL's
+# manual (13.5, serialization failure handling) asks applications to retry exactly these.
+CONTENTION_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+CONTENTION_ATTEMPTS = 5
+
+
+def is_contention(error: BaseException) -> bool:
+    """A serialization failure or deadlock: nothing was committed and a rerun may succeed."""
+    orig = getattr(error, "orig", None)
+    return getattr(orig, "sqlstate", None) in CONTENTION_SQLSTATES
+
+
+def _contention_pause(attempt: int) -> float:
+    """Full jitter over an exponential cap (5, 10, 20, 40 ms): racers spread out."""
+    return random.uniform(0, 0.005 * 2 ** (attempt - 1))
+
 
 def unit_begin() -> Unit:
-    """Open a connection and begin a transaction (BEGIN IMMEDIATE on SQLite). The caller makes
-    it current with `unit_activate` and ends it with `Unit.commit` or `Unit.rollback`."""
+    """Open a connection and begin a transaction (BEGIN IMMEDIATE on SQLite)."""
     engine = get_engine()
     bind = engine.execution_options(sqlite_immediate=True) if is_sqlite(engine) else engine
     connection = bind.connect()
@@ -169,13 +218,71 @@ def unit_begin() -> Unit:
     return Unit(connection)
 
 
-def unit_activate(unit: Unit | None):  # type: ignore[no-untyped-def]
-    """Make `unit` the current one in this context; returns a token for `unit_deactivate`."""
-    return _unit.set(unit)
+def in_unit(work: Callable[[], T], *, attempts: int = CONTENTION_ATTEMPTS) -> T:
+    """Run `work` as ONE database transaction, begun, committed or rolled back in this thread.
+
+    Every service call inside `work` joins the unit (`write_session`/`read_session`); events
+    go on the bus after the commit. A serialization failure or deadlock rolls everything back
+    and runs `work` again (at most `attempts` times, with jitter), so every check inside it —
+    a balance, an idempotency key — is made afresh. Nothing here awaits: a connection is never
+    held by a coroutine that could be cancelled or starved of threads between two statements.
+    Inside another unit, `work` simply joins it (the outer unit owns retries).
+    """
+    if _unit.get() is not None:
+        return work()
+    for attempt in range(1, attempts + 1):
+        unit = unit_begin()
+        token = _unit.set(unit)
+        try:
+            result = work()
+        except BaseException as error:
+            unit.rollback()
+            if attempt < attempts and is_contention(error):
+                _count_retry(error)
+                time.sleep(_contention_pause(attempt))
+                continue
+            raise
+        finally:
+            _unit.reset(token)
+        try:
+            unit.commit()
+        except BaseException as error:
+            unit.rollback()
+            if attempt < attempts and is_contention(error):
+                _count_retry(error)
+                time.sleep(_contention_pause(attempt))
+                continue
+            raise
+        return result
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
-def unit_deactivate(token) -> None:  # type: ignore[no-untyped-def]
-    _unit.reset(token)
+def retry_on_contention(service: Callable[P, T]) -> Callable[P, T]:
+    """Decorate a service write (one `write_session` transaction): a deadlock or serialization
+    failure reruns the whole call, checks included. Inside a unit the unit reruns instead."""
+
+    @functools.wraps(service)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        if _unit.get() is not None:
+            return service(*args, **kwargs)
+        for attempt in range(1, CONTENTION_ATTEMPTS + 1):
+            try:
+                return service(*args, **kwargs)
+            except Exception as error:
+                if attempt == CONTENTION_ATTEMPTS or not is_contention(error):
+                    raise
+                _count_retry(error)
+                time.sleep(_contention_pause(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return run
+
+
+def _count_retry(error: BaseException) -> None:
+    from paybridge.metrics import increment
+
+    increment("db_contention_retries")
+    log.info("retrying a unit after %s", getattr(error.orig, "sqlstate", "?"))  # type: ignore[attr-defined]
 
 
 def current_unit() -> Unit | None:

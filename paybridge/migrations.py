@@ -21,6 +21,8 @@ def migrate(engine: Engine, revision: str = "heads") -> None:
     """Bring the database to `revision` (every head by default); running it again is a no-op."""
     config = alembic_config()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":  # a backfill may take longer than a request
+            connection.exec_driver_sql("SET LOCAL statement_timeout = 0")
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 

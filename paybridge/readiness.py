@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from paybridge import metrics
 from paybridge.db import get_engine
 from paybridge.migrations import alembic_config
 from paybridge.selectors.health import uptime_seconds
@@ -124,4 +125,9 @@ async def readiness(timeout: float = CHECK_TIMEOUT) -> tuple[bool, dict[str, Any
 
 
 def liveness() -> dict[str, Any]:
-    return {"status": "ok", "pid": os.getpid(), "uptime_seconds": uptime_seconds()}
+    return {
+        "status": "ok",
+        "pid": os.getpid(),
+        "uptime_seconds": uptime_seconds(),
+        "counters": metrics.snapshot(),
+    }

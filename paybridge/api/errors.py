@@ -7,11 +7,12 @@ Status codes:
 - 403: a credential that may not do this (API keys cannot manage API keys);
 - 404: no such object — including any object of another merchant;
 - 409: a conflict with earlier requests (`idempotency_key_reused`,
-  `idempotency_request_in_progress`, `duplicate_reference`), and a GraphQL subscription that
+  `idempotency_key_in_use`, `duplicate_reference`), and a GraphQL subscription that
   fell more than 10,000 events behind (`subscriber_behind`);
 - 413: a body over 1 MB;
 - 422: a well-formed request the current state refuses (`insufficient_funds`,
-  `no_bank_account`, `invalid_status_transition`, limits on webhooks and keys);
+  `no_bank_account`, `invalid_status_transition`, `not_refundable`,
+  `refund_exceeds_remaining`, limits on webhooks and keys);
 - 429: too many requests (`rate_limited`) or failed logins (`too_many_attempts`), both with
   `Retry-After` (seconds until the next attempt is allowed);
 - 503: the database or Redis cannot be reached (`service_unavailable`, with `Retry-After`);
@@ -41,7 +42,7 @@ STATUS_FOR_CODE: dict[str, int] = {
     "not_found": 404,
     "method_not_allowed": 405,
     "idempotency_key_reused": 409,
-    "idempotency_request_in_progress": 409,
+    "idempotency_key_in_use": 409,
     "duplicate_reference": 409,
     "email_taken": 409,
     "subscriber_behind": 409,
@@ -49,6 +50,8 @@ STATUS_FOR_CODE: dict[str, int] = {
     "insufficient_funds": 422,
     "no_bank_account": 422,
     "invalid_status_transition": 422,
+    "not_refundable": 422,
+    "refund_exceeds_remaining": 422,
     "too_many_webhooks": 422,
     "too_many_api_keys": 422,
     "too_many_attempts": 429,

@@ -1,40 +1,56 @@
 """`Idempotency-Key` for POST routes, as a FastAPI route class.
 
-The first request with a key claims it (a unique row, so concurrent requests with one key
-execute once: the others get 409 `idempotency_request_in_progress`), runs, and stores its
-response for 24 hours; a retry with the same body gets that response again (header
-`Idempotent-Replayed: true`); the same key with another body gets 409
-`idempotency_key_reused`. Invalid input (schema validation) and server errors are not stored,
-so the key can be retried at once.
+The first request with a key claims it, runs, and stores its response for 24 hours; a retry
+with the same body gets that response again (header `Idempotent-Replayed: true`); the same key
+with another body gets 409 `idempotency_key_reused`; a retry while the first request is still
+running gets 409 `idempotency_key_in_use`. Invalid input (schema validation) never reaches the
+endpoint, so it claims nothing and the key can be retried at once; a refusal by the service
+(`insufficient_funds`, ...) is stored and replayed like any answer, and changes nothing else.
 
-The claim, the route's write and the stored response are one database transaction (a unit of
-work the route's service calls join), so they commit together or not at all: when the reply
-to a committed request is lost (the database connection dies between COMMIT and its
-acknowledgement, the answer is a 503), the retry replays the stored response instead of
-writing again; when the request rolled back, the key is free at once.
+The claim, the endpoint's writes and the stored response are ONE database transaction, and that
+transaction lives entirely inside the endpoint's worker thread (`paybridge.db.in_unit`): it is
+begun, committed or rolled back there and its connection goes back to the pool there. The
+request's coroutine never holds a connection across an await, so a client that disconnects or
+times out, a cancelled request, or a thread pool that is busy cannot leave a transaction open
+holding row locks. A deadlock or serialization failure reruns the whole unit, claim included.
+
+When the answer to a committed request cannot be delivered (the client is gone), the payment
+or payout stands; the client's retry with the same key gets the stored answer.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
 
 from fastapi import Header, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError, ResponseValidationError
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
+from paybridge import metrics
 from paybridge.api.auth import authenticate
 from paybridge.api.errors import error_response
-from paybridge.db import Unit, unit_activate, unit_begin, unit_deactivate
+from paybridge.db import current_unit, in_unit
 from paybridge.errors import DomainError
 from paybridge.services.idempotency import (
-    Claim,
     Replay,
     idempotency_claim,
     idempotency_complete,
+    idempotency_refuse_reuse,
     idempotency_release,
     request_fingerprint,
 )
 from paybridge.validation import clean_idempotency_key
+
+log = logging.getLogger(__name__)
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -53,11 +69,49 @@ def idempotency_key_header(
     return idempotency_key
 
 
+@dataclass(frozen=True)
+class KeyedRequest:
+    """A POST that carries an Idempotency-Key, as the endpoint's thread needs to know it."""
+
+    merchant_id: int
+    key: str
+    method: str
+    path: str
+    request_hash: str
+
+
+# Set by the request's coroutine, read by the endpoint in its worker thread (the thread runs
+# in a copy of the coroutine's context).
+_keyed: ContextVar[KeyedRequest | None] = ContextVar("paybridge_keyed_request", default=None)
+
+
+class _Unstored(Exception):
+    """A server error answered without raising: roll the unit back, keep nothing, answer it."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def _client_gone(path: str) -> None:
+    """The request was cancelled before its answer (a server or middleware that cancels on
+    disconnect; Granian lets the request finish and drops the answer). Its unit of work was not
+    interrupted: it committed or rolled back in its own thread, and a retry with the same key
+    gets whatever it stored."""
+    metrics.increment("answers_undelivered")
+    log.warning("client gave up on POST %s before its answer; the unit of work finished", path)
+
+
 class IdempotentRoute(APIRoute):
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        methods = kwargs.get("methods") or ()
+        if "POST" in methods:
+            endpoint = self._in_unit_when_keyed(endpoint)
+        super().__init__(path, endpoint, **kwargs)
+
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handler = super().get_route_handler()
 
-        async def idempotent_handler(request: Request) -> Response:
+        async def keyed_handler(request: Request) -> Response:
             raw_key = request.headers.get(HEADER)
             if request.method != "POST" or raw_key is None:
                 return await handler(request)
@@ -67,40 +121,62 @@ class IdempotentRoute(APIRoute):
                 body = await request.body()
             except DomainError as error:
                 return error_response(error)
-            # One transaction for the claim, the write and the stored response: they commit
-            # together or not at all (see paybridge.services.idempotency).
-            unit = await run_in_threadpool(unit_begin)
-            token = unit_activate(unit)
-            try:
-                return await _run_in_unit(handler, request, unit, principal.merchant_id, key, body)
-            finally:
-                unit_deactivate(token)
-
-        return idempotent_handler
-
-
-async def _run_in_unit(
-    handler: Callable[[Request], Awaitable[Response]],
-    request: Request,
-    unit: Unit,
-    merchant_id: int,
-    key: str,
-    body: bytes,
-) -> Response:
-    finished = False
-    try:
-        try:
-            outcome = await run_in_threadpool(
-                lambda: idempotency_claim(
-                    merchant_id=merchant_id,
-                    key=key,
-                    method=request.method,
-                    path=request.url.path,
-                    request_hash=request_fingerprint(request.method, request.url.path, body),
-                )
+            path = request.url.path
+            keyed = KeyedRequest(
+                merchant_id=principal.merchant_id,
+                key=key,
+                method=request.method,
+                path=path,
+                request_hash=request_fingerprint(request.method, path, body),
             )
-        except DomainError as error:
-            return error_response(error)
+            token = _keyed.set(keyed)
+            try:
+                return await handler(request)
+            except RequestValidationError:
+                await run_in_threadpool(
+                    idempotency_refuse_reuse,
+                    merchant_id=keyed.merchant_id,
+                    key=keyed.key,
+                    request_hash=keyed.request_hash,
+                )
+                raise
+            except asyncio.CancelledError:
+                _client_gone(path)
+                raise
+            finally:
+                _keyed.reset(token)
+
+        return keyed_handler
+
+    def _in_unit_when_keyed(self, endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        """Wrap a (sync) endpoint: with a key, claim, run and store in one unit of work."""
+
+        @functools.wraps(endpoint)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            keyed = _keyed.get()
+            if keyed is None:
+                return endpoint(*args, **kwargs)
+            try:
+                return in_unit(lambda: self._answer_once(keyed, endpoint, args, kwargs))
+            except _Unstored as unstored:
+                return unstored.response
+
+        return run
+
+    def _answer_once(
+        self,
+        keyed: KeyedRequest,
+        endpoint: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Response:
+        outcome = idempotency_claim(
+            merchant_id=keyed.merchant_id,
+            key=keyed.key,
+            method=keyed.method,
+            path=keyed.path,
+            request_hash=keyed.request_hash,
+        )
         if isinstance(outcome, Replay):
             return Response(
                 content=outcome.body,
@@ -108,33 +184,44 @@ async def _run_in_unit(
                 media_type="application/json",
                 headers={REPLAYED_HEADER: "true"},
             )
+        unit = current_unit()
+        assert unit is not None
+        # Whatever the endpoint writes sits in a savepoint: a refusal undoes all of it and
+        # keeps only the claim with the stored refusal.
+        attempt = unit.connection.begin_nested()
         try:
-            response = await handler(request)
+            response = self._render(endpoint(*args, **kwargs))
+            attempt.commit()
         except DomainError as error:
+            attempt.rollback()
             response = error_response(error)
-        # Invalid input (schema validation) and anything unexpected raise: nothing is kept, so
-        # the key can be used again at once. So do server errors answered without raising.
         if response.status_code >= 500:
-            return response
+            raise _Unstored(response)
         content = getattr(response, "body", None)
         if isinstance(content, bytes):
-            await run_in_threadpool(
-                _complete_and_commit, unit, outcome, response.status_code, content.decode()
-            )
+            idempotency_complete(claim=outcome, status=response.status_code, body=content.decode())
         else:  # a streamed answer cannot be replayed: keep the write, forget the key
-            await run_in_threadpool(_release_and_commit, unit, outcome)
-        finished = True
+            idempotency_release(claim=outcome)
         return response
-    finally:
-        if not finished:
-            await run_in_threadpool(unit.rollback)
 
-
-def _complete_and_commit(unit: Unit, claim: Claim, status: int, body: str) -> None:
-    idempotency_complete(claim=claim, status=status, body=body)
-    unit.commit()
-
-
-def _release_and_commit(unit: Unit, claim: Claim) -> None:
-    idempotency_release(claim=claim)
-    unit.commit()
+    def _render(self, result: Any) -> Response:
+        """The endpoint's return value as the bytes FastAPI itself would send."""
+        if isinstance(result, Response):
+            return result
+        status = self.status_code or 200
+        field = self.response_field
+        if field is None:
+            return JSONResponse(jsonable_encoder(result), status_code=status)
+        value, errors = field.validate(result, {}, loc=("response",))
+        if errors:
+            raise ResponseValidationError(errors=errors, body=result)
+        content = field.serialize_json(
+            value,
+            include=self.response_model_include,
+            exclude=self.response_model_exclude,
+            by_alias=self.response_model_by_alias,
+            exclude_unset=self.response_model_exclude_unset,
+            exclude_defaults=self.response_model_exclude_defaults,
+            exclude_none=self.response_model_exclude_none,
+        )
+        return Response(content=content, status_code=status, media_type="application/json")

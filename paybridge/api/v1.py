@@ -31,12 +31,13 @@ of an object you have; not both), and answer `{"object": "list", "data": [...], 
 Every POST takes an `Idempotency-Key` (up to 255 characters, kept 24 hours): a retry with the
 same key and body replays the first response; another body is refused with 409
 `idempotency_key_reused`; a retry while the first request still runs gets 409
-`idempotency_request_in_progress`.
+`idempotency_key_in_use`.
 
 Errors are `{"error": {"code", "message", "param"}}`: 400 malformed or invalid input, 401
 credential problems, 403 not allowed with this credential, 404 no such object (another
 merchant's objects included), 409 conflicts, 413 bodies over 1 MB, 422 requests the current
-state refuses (`insufficient_funds`, `no_bank_account`, `invalid_status_transition`), 429 rate
+state refuses (`insufficient_funds`, `no_bank_account`, `invalid_status_transition`,
+`not_refundable`, `refund_exceeds_remaining`), 429 rate
 limited or too many failed logins (with `Retry-After`), 503 `service_unavailable` while the
 database or Redis is down (nothing was written; retry after `Retry-After` seconds).
 

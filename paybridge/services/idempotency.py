@@ -1,14 +1,14 @@
 """`Idempotency-Key` bookkeeping: claim a key (one row per merchant and key, made unique by the
 database so concurrent requests execute once), then store the response for replays.
 
-Call these inside a unit of work (`paybridge.db.unit_begin`/`unit_activate`) that also holds
-the request's write: the claim, the write and the stored response then commit together or not
-at all. A retry whose first attempt committed but whose reply was lost (the connection died
-between COMMIT and its acknowledgement) replays the stored response; a first attempt that
-rolled back left no row, so the key is free again at once. On PostgreSQL the claim also takes
-a transaction-level advisory lock on the key, so a second request with the key while the
-first is still running is refused with `idempotency_request_in_progress` instead of waiting
-(on SQLite, BEGIN IMMEDIATE makes it wait for the first and then replay).
+Call these inside a unit of work (`paybridge.db.in_unit`) that also holds the request's
+write: the claim, the write and the stored response then commit together or not at all. A
+retry whose first attempt committed but whose reply was lost (the connection died between
+COMMIT and its acknowledgement) replays the stored response; a first attempt that rolled back
+left no row, so the key is free again at once. On PostgreSQL the claim also takes a
+transaction-level advisory lock on the key, so a second request with the key while the first
+is still running is refused with `idempotency_key_in_use` instead of waiting (on SQLite,
+BEGIN IMMEDIATE makes it wait for the first and then replay).
 
 Rows claimed but never finished can only come from releases before this scheme, which
 committed the claim on its own: such a claim goes stale after `STALE_CLAIM` and may be taken
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import delete, select, update
 
-from paybridge.db import utcnow, write_session
+from paybridge.db import read_session, utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.models import IdempotencyRecord
 from paybridge.validation import clean_idempotency_key
@@ -80,7 +80,7 @@ def idempotency_claim(
     """Claim `key` for this request, or say how to answer instead.
 
     Raises `idempotency_key_reused` when the key was used for a different request and
-    `idempotency_request_in_progress` while another request with it is still running.
+    `idempotency_key_in_use` while another request with it is still running.
     """
     key = clean_idempotency_key(key)
     now = now or utcnow()
@@ -109,7 +109,7 @@ def idempotency_claim(
         record = session.exec(
             select(IdempotencyRecord)
             .where(IdempotencyRecord.merchant_id == merchant_id, IdempotencyRecord.key == key)
-            .with_for_update()
+            .with_for_update(key_share=True)
         ).first()
         if record is None:  # released or purged in between: start over
             return idempotency_claim(
@@ -122,11 +122,7 @@ def idempotency_claim(
             )
         expired = record.expires_at <= now
         if not expired and record.request_hash != request_hash:
-            raise DomainError(
-                "idempotency_key_reused",
-                "This Idempotency-Key was already used with a different request.",
-                param="Idempotency-Key",
-            )
+            raise _reused()
         if not expired and record.response_status is not None:
             return Replay(status=record.response_status, body=record.response_body or "")
         if not expired and now - record.claimed_at < STALE_CLAIM:
@@ -140,6 +136,31 @@ def idempotency_claim(
         session.add(record)
         session.commit()
         return Claim(record_id=record.id, token=token)
+
+
+def idempotency_refuse_reuse(
+    *, merchant_id: int, key: str, request_hash: str, now: datetime | None = None
+) -> None:
+    """Raise `idempotency_key_reused` when the key is held by a different request. For
+    requests refused before they could claim the key (invalid input): a client that reused a
+    key is told so, whatever else is wrong with its request."""
+    with read_session() as session:
+        record = session.exec(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.merchant_id == merchant_id, IdempotencyRecord.key == key
+            )
+        ).first()
+    live = record is not None and record.expires_at > (now or utcnow())
+    if live and record.request_hash != request_hash:
+        raise _reused()
+
+
+def _reused() -> DomainError:
+    return DomainError(
+        "idempotency_key_reused",
+        "This Idempotency-Key was already used with a different request.",
+        param="Idempotency-Key",
+    )
 
 
 def _lock_key(merchant_id: int, key: str) -> None:
@@ -157,7 +178,7 @@ def _lock_key(merchant_id: int, key: str) -> None:
 
 def _in_progress() -> DomainError:
     return DomainError(
-        "idempotency_request_in_progress",
+        "idempotency_key_in_use",
         "A request with this Idempotency-Key is still being processed; retry later.",
         param="Idempotency-Key",
     )
@@ -167,7 +188,7 @@ def idempotency_complete(*, claim: Claim, status: int, body: str) -> None:
     """Store the response of a claimed request (kept until the key expires). Inside the
     request's unit of work this commits with the write it answers for.
 
-    Raises `idempotency_request_in_progress` when the claim is no longer this request's (it
+    Raises `idempotency_key_in_use` when the claim is no longer this request's (it
     went stale and another request took the key over): committing the write would then execute
     the key twice, so the caller must roll back."""
     with write_session() as session:

@@ -106,7 +106,7 @@ def test_concurrent_requests_with_one_key_execute_once(
     assert created and all(c["reference"] == created[0]["reference"] for c in created)
     for r in responses:
         if r.status_code == 409:
-            assert error_of(r)["code"] == "idempotency_request_in_progress"
+            assert error_of(r)["code"] == "idempotency_key_in_use"
     with db.session() as session:
         assert len(session.exec(select(Settlement)).all()) == 1
     # Once it has finished, every retry replays it.

@@ -141,8 +141,17 @@ class Nginx:
 
 
 class Topology:
+    """`proxied=False` connects the instances to PostgreSQL and Redis directly (no outage can be
+    staged, but a load test measures the app, not the test process's proxy threads)."""
+
     def __init__(
-        self, *, database_url: str, redis_url: str, workdir: Path, nginx_port: int | None = None
+        self,
+        *,
+        database_url: str,
+        redis_url: str,
+        workdir: Path,
+        nginx_port: int | None = None,
+        proxied: bool = True,
     ) -> None:
         from sqlalchemy.engine import make_url
 
@@ -151,15 +160,16 @@ class Topology:
         redis_host, _, rest = redis_url.removeprefix("redis://").partition(":")
         redis_port, _, redis_db = rest.partition("/")
         self.redis = TcpProxy(redis_host, int(redis_port or 6379))
-        self.postgres.start()
-        self.redis.start()
-        proxied_db = db.set(host="127.0.0.1", port=self.postgres.port)
-        proxied_redis = f"redis://127.0.0.1:{self.redis.port}/{redis_db or 0}"
+        if proxied:
+            self.postgres.start()
+            self.redis.start()
+            db = db.set(host="127.0.0.1", port=self.postgres.port)
+            redis_url = f"redis://127.0.0.1:{self.redis.port}/{redis_db or 0}"
         env = {
             **os.environ,
-            "DATABASE_URL": proxied_db.render_as_string(hide_password=False),
-            "REDIS_URL": proxied_redis,
-            "REFLEX_REDIS_URL": proxied_redis,
+            "DATABASE_URL": db.render_as_string(hide_password=False),
+            "REDIS_URL": redis_url,
+            "REFLEX_REDIS_URL": redis_url,
             "GRANIAN_WORKERS": "2",
             "PAYBRIDGE_ENV": "test",
             "PAYBRIDGE_API_RATE_LIMIT": "0",
