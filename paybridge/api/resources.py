@@ -84,6 +84,7 @@ def transaction_out(record: TransactionRecord) -> TransactionOut:
         customer_email=record.customer_email,
         fee=record.fee,
         net_amount=record.net_amount,
+        refunded_amount=record.refunded_amount,
         created_at=record.created_at,
         updated_at=record.updated_at,
     )
@@ -288,6 +289,7 @@ def transaction_create(principal: Principal, body: TransactionCreate) -> Transac
         customer_email=tx.customer_email,
         fee=tx.fee,
         net_amount=tx.net_amount,
+        refunded_amount=tx.refunded_amount,
         created_at=tx.created_at,
         updated_at=tx.updated_at,
     )
@@ -308,13 +310,13 @@ def _provider_names(provider_id: int) -> tuple[str, str]:
     return by_id[provider_id]
 
 
-def transaction_refund(principal: Principal, reference: str) -> TransactionOut:
-    """Refund a successful payment in full."""
+def transaction_refund(
+    principal: Principal, reference: str, amount: int | None = None
+) -> TransactionOut:
+    """Refund a successful payment: `amount` minor units, or all that is left."""
     reference = _reference(reference)
-    transaction_service.transaction_update_status(
-        merchant_id=principal.merchant_id,
-        reference=reference,
-        status=TransactionStatus.REFUNDED.value,
+    transaction_service.transaction_refund(
+        merchant_id=principal.merchant_id, reference=reference, amount=amount
     )
     return transaction_get(principal, reference)
 

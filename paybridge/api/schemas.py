@@ -157,8 +157,15 @@ class TransactionOut(BaseModel):
     customer_email: str
     fee: int
     net_amount: int
+    refunded_amount: int = Field(description="Minor units given back so far (partial refunds).")
     created_at: datetime
     updated_at: datetime
+
+
+class RefundRequest(Input):
+    amount: StrictInt | None = Field(
+        default=None, description="Minor units to give back; omit to refund all that is left."
+    )
 
 
 class WithdrawRequest(Input):

@@ -11,7 +11,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from sqlmodel import select, update
 
-from paybridge.db import read_session, utcnow, write_session
+from paybridge.db import read_session, retry_on_contention, utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.models import ApiKey
 from paybridge.services.webhooks import is_row_id
@@ -55,6 +55,7 @@ def api_key_create(*, merchant_id: int, name: object = "") -> tuple[ApiKey, str]
         return key, secret
 
 
+@retry_on_contention
 def api_key_revoke(*, merchant_id: int, key_id: int) -> ApiKey:
     """Revoke one of the merchant's keys (another merchant's id is `not_found`). Idempotent."""
     if not is_row_id(key_id):
@@ -63,7 +64,7 @@ def api_key_revoke(*, merchant_id: int, key_id: int) -> ApiKey:
         key = session.exec(
             select(ApiKey)
             .where(ApiKey.id == key_id, ApiKey.merchant_id == merchant_id)
-            .with_for_update()
+            .with_for_update(key_share=True)
         ).first()
         if key is None:
             raise DomainError("not_found", "No such API key.", param="id")

@@ -21,6 +21,7 @@ from paybridge.errors import DomainError
 from paybridge.models import AuthSession, SessionKind, User
 from paybridge.selectors.users import user_by_email
 from paybridge.services import throttle
+from paybridge.services.locks import row_lock
 from paybridge.services.users import check_password, clean_password, hash_password
 from paybridge.validation import clean_email
 
@@ -105,7 +106,7 @@ def web_session_redeem(*, ticket: object) -> tuple[str, datetime] | None:
         auth = session.exec(
             select(AuthSession)
             .where(AuthSession.ticket_hash == hash_token(ticket))
-            .with_for_update()
+            .with_for_update(key_share=True)
         ).first()
         if auth is None or auth.revoked_at is not None or auth.ticket_expires_at < now:
             return None
@@ -188,7 +189,7 @@ def password_change(
     """Change the password and revoke every other session (web and API) of the user."""
     new = clean_password(new_password, param="new_password")
     with write_session() as session:
-        user = session.exec(select(User).where(User.id == user_id).with_for_update()).first()
+        user = session.exec(row_lock(select(User).where(User.id == user_id))).first()
         if user is None:
             raise DomainError("not_found", "No such merchant.")
         if not isinstance(current_password, str) or not check_password(

@@ -41,7 +41,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
-from paybridge.db import read_session, utcnow, write_session
+from paybridge.db import read_session, retry_on_contention, utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.events import EventType, commit_and_publish, record_event
 from paybridge.events.tail import DEFAULT_GAP_SECONDS, OutboxTail, gap_seconds_from_env
@@ -54,6 +54,7 @@ from paybridge.models import (
     WebhookDelivery,
     WebhookEndpointState,
 )
+from paybridge.services.locks import row_lock
 from paybridge.services.webhooks import new_webhook_secret
 from paybridge.webhook_signature import SIGNATURE_HEADER, sign
 
@@ -218,7 +219,7 @@ def _lock_cursor(session: Session, name: str) -> OutboxCursor | None:
     query = (
         select(OutboxCursor)
         .where(OutboxCursor.name == name)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, key_share=True)
         .execution_options(populate_existing=True)
     )
     cursor = session.exec(query).first()
@@ -334,7 +335,7 @@ def deliveries_claim(
                 )
                 .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
                 .limit(limit)
-                .with_for_update(skip_locked=True, of=WebhookDelivery)
+                .with_for_update(skip_locked=True, key_share=True, of=WebhookDelivery)
             ).all()
         )
         if not rows:
@@ -618,7 +619,7 @@ def attempt_record(
         delivery = session.exec(
             select(WebhookDelivery)
             .where(WebhookDelivery.id == claim.delivery_id)
-            .with_for_update()
+            .with_for_update(key_share=True)
             .execution_options(populate_existing=True)
         ).first()
         if (
@@ -633,7 +634,7 @@ def attempt_record(
             state is not None and state.failing_since is not None
         )
         query = select(Webhook).where(Webhook.id == delivery.webhook_id)
-        webhook = session.exec(query.with_for_update() if lock_endpoint else query).first()
+        webhook = session.exec(row_lock(query) if lock_endpoint else query).first()
         if webhook is None:
             return False
         if lock_endpoint:
@@ -818,7 +819,7 @@ def _merchant_webhook(session: Session, merchant_id: int, webhook_id: object) ->
     webhook = session.exec(
         select(Webhook)
         .where(Webhook.id == webhook_id, Webhook.merchant_id == merchant_id)
-        .with_for_update()
+        .with_for_update(key_share=True)
     ).first()
     if webhook is None:
         raise DomainError("not_found", "No such webhook endpoint.", param="webhook_id")
@@ -836,7 +837,7 @@ def webhook_delivery_resend(*, merchant_id: int, delivery_id: int) -> WebhookDel
         delivery = session.exec(
             select(WebhookDelivery)
             .where(WebhookDelivery.id == delivery_id, WebhookDelivery.merchant_id == merchant_id)
-            .with_for_update()
+            .with_for_update(key_share=True)
         ).first()
         if delivery is None:
             raise DomainError("not_found", "No such delivery.", param="delivery_id")
@@ -902,6 +903,7 @@ def webhook_send_test(*, merchant_id: int, webhook_id: int) -> WebhookDelivery:
         return delivery
 
 
+@retry_on_contention
 def webhook_roll_secret(
     *,
     merchant_id: int,
@@ -918,7 +920,7 @@ def webhook_roll_secret(
     secret = new_webhook_secret()
     with write_session() as session:
         webhook = _merchant_webhook(session, merchant_id, webhook_id)
-        state = session.get(WebhookEndpointState, webhook.id, with_for_update=True)
+        state = session.get(WebhookEndpointState, webhook.id, with_for_update={"key_share": True})
         if state is None:
             state = WebhookEndpointState(webhook_id=webhook.id)
         state.previous_secret = webhook.secret if overlap > timedelta(0) else None

@@ -8,13 +8,14 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from paybridge.db import utcnow, write_session
+from paybridge.db import retry_on_contention, utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.events import EventType, commit_and_publish, record_event
-from paybridge.models import Settlement, SettlementStatus, User
+from paybridge.models import Settlement, SettlementStatus
 from paybridge.models.settlement import SETTLEMENT_TRANSITIONS
 from paybridge.money import format_money, normalize_currency, validate_minor_units
 from paybridge.selectors.balances import available_balance
+from paybridge.services.locks import lock_merchant_balance, row_lock
 from paybridge.validation import clean_choice, clean_idempotency_key, clean_text
 
 
@@ -31,13 +32,14 @@ def settlement_payload(settlement: Settlement) -> dict[str, Any]:
     }
 
 
+@retry_on_contention
 def settlement_withdraw(
     *, merchant_id: int, amount: int, currency: str, idempotency_key: str | None = None
 ) -> Settlement:
     """Pay out `amount` minor units of the available balance.
 
-    The merchant row is locked (PostgreSQL) or the write lock held (SQLite) from the balance
-    check to the insert, so concurrent withdrawals can never overdraw. The same idempotency key
+    The merchant's balance lock (`services.locks`) is held from the balance check to the
+    insert, so concurrent withdrawals and refunds can never overdraw. The same idempotency key
     returns the first settlement and never debits twice; reusing it for another amount is refused.
     """
     amount = validate_minor_units(amount)
@@ -46,9 +48,7 @@ def settlement_withdraw(
         idempotency_key = clean_idempotency_key(idempotency_key)
 
     with write_session() as session:
-        user = session.exec(select(User).where(User.id == merchant_id).with_for_update()).first()
-        if user is None:
-            raise DomainError("not_found", "No such merchant.")
+        user = lock_merchant_balance(session, merchant_id)
         if idempotency_key is not None:
             earlier = _by_idempotency_key(session, merchant_id, idempotency_key)
             if earlier is not None:
@@ -91,6 +91,7 @@ def settlement_withdraw(
         return settlement
 
 
+@retry_on_contention
 def settlement_update_status(
     *, merchant_id: int, reference: str, status: str, failure_reason: str | None = None
 ) -> Settlement:
@@ -104,9 +105,11 @@ def settlement_update_status(
     )
     with write_session() as session:
         settlement = session.exec(
-            select(Settlement)
-            .where(Settlement.merchant_id == merchant_id, Settlement.reference == reference)
-            .with_for_update()
+            row_lock(
+                select(Settlement).where(
+                    Settlement.merchant_id == merchant_id, Settlement.reference == reference
+                )
+            )
         ).first()
         if settlement is None:
             raise DomainError("not_found", "No such settlement.", param="reference")

@@ -5,18 +5,20 @@ publishes the event."""
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from paybridge.db import utcnow, write_session
+from paybridge.db import retry_on_contention, utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.events import EventType, commit_and_publish, record_event
-from paybridge.models import Event, Provider, Refund, Transaction, TransactionStatus
+from paybridge.models import Event, Provider, Refund, Transaction, TransactionStatus, User
 from paybridge.models.transaction import TRANSITIONS
 from paybridge.money import format_money, normalize_currency, validate_minor_units
+from paybridge.selectors.balances import available_balance, hold_days_for
+from paybridge.services.locks import lock_merchant_balance, row_lock
 from paybridge.services.providers import provider_fee
 from paybridge.services.rollups import rollup_add
 from paybridge.validation import (
@@ -54,6 +56,7 @@ def transaction_payload(tx: Transaction, provider_code: str) -> dict[str, Any]:
     }
 
 
+@retry_on_contention
 def transaction_create(
     *,
     merchant_id: int,
@@ -120,12 +123,18 @@ def transaction_create(
         return tx
 
 
+@retry_on_contention
 def transaction_update_status(*, merchant_id: int, reference: str, status: str) -> Transaction:
     """Move a payment along pending -> success|failed, success -> refunded. Becoming refunded
     refunds whatever is left of it, exactly as `transaction_refund` of that amount would."""
     reference = clean_reference(reference)
     new_status = clean_choice(status, TransactionStatus, param="status")
     with write_session() as session:
+        merchant = (
+            lock_merchant_balance(session, merchant_id)
+            if new_status == TransactionStatus.REFUNDED
+            else None
+        )
         tx = _locked(session, merchant_id, reference)
         if new_status not in TRANSITIONS[tx.status]:
             raise DomainError(
@@ -133,8 +142,10 @@ def transaction_update_status(*, merchant_id: int, reference: str, status: str) 
                 f"A {tx.status} payment cannot become {new_status}.",
                 param="status",
             )
-        if new_status == TransactionStatus.REFUNDED:
-            event = _refund(session, tx, tx.amount - tx.refunded_amount, idempotency_key=None)
+        if merchant is not None:
+            event = _refund(
+                session, merchant, tx, tx.amount - tx.refunded_amount, idempotency_key=None
+            )
             commit_and_publish(session, [event])
             return tx
         previous = tx.status
@@ -161,22 +172,29 @@ def refunded_net_share(*, amount: int, net_amount: int, refunded: int) -> int:
     return (2 * net_amount * refunded + amount) // (2 * amount)
 
 
+@retry_on_contention
 def transaction_refund(
-    *, merchant_id: int, reference: str, amount: int, idempotency_key: str | None = None
+    *,
+    merchant_id: int,
+    reference: str,
+    amount: int | None = None,
+    idempotency_key: str | None = None,
 ) -> Transaction:
-    """Give back `amount` minor units of a successful payment: part or all of what is left.
+    """Give back `amount` minor units of a successful payment (None: all that is left).
 
-    In one DB transaction (the payment row locked): the payment's refunded totals grow, it
-    becomes `refunded` once nothing is left (until then it stays `success`), its rollup bucket
-    follows, a refund row and a `transaction.updated` event (payload `refund`: amount, net,
-    remaining) are written. Balances drop by the refund's share of the net, the dashboard volume
-    by its amount. The same idempotency key returns the payment without refunding again;
-    reusing it for another payment or amount is refused.
+    In one DB transaction (the merchant's balance lock, then the payment row): the payment's
+    refunded totals grow, it becomes `refunded` once nothing is left (until then it stays
+    `success`), its rollup bucket follows, a refund row and a `transaction.updated` event
+    (payload `refund`: amount, net, remaining) are written. Balances drop by the refund's share
+    of the net, the dashboard volume by its amount; a refund of released money must be covered
+    by the available balance (`insufficient_funds`). The same idempotency key returns the
+    payment without refunding again; reusing it for another payment or amount is refused.
     """
     reference = clean_reference(reference)
-    amount = validate_minor_units(amount)
+    amount = validate_minor_units(amount) if amount is not None else None
     key = clean_idempotency_key(idempotency_key) if idempotency_key is not None else None
     with write_session() as session:
+        merchant = lock_merchant_balance(session, merchant_id)
         tx = _locked(session, merchant_id, reference)
         if key is not None and _replayed(session, merchant_id, key, tx, amount):
             return tx
@@ -187,13 +205,14 @@ def transaction_refund(
                 param="reference",
             )
         remaining = tx.amount - tx.refunded_amount
+        amount = remaining if amount is None else amount
         if amount > remaining:
             raise DomainError(
                 "refund_exceeds_remaining",
                 f"At most {format_money(remaining, tx.currency)} of this payment can be refunded.",
                 param="amount",
             )
-        event = _refund(session, tx, amount, idempotency_key=key)
+        event = _refund(session, merchant, tx, amount, idempotency_key=key)
         try:
             session.flush()
         except IntegrityError:  # a concurrent refund of another payment took the same key
@@ -204,15 +223,23 @@ def transaction_refund(
 
 
 def _refund(
-    session: Session, tx: Transaction, amount: int, *, idempotency_key: str | None
+    session: Session,
+    merchant: User,
+    tx: Transaction,
+    amount: int,
+    *,
+    idempotency_key: str | None,
 ) -> Event:
-    """Apply a refund to the locked payment `tx` in the caller's transaction; return its event."""
+    """Apply a refund to the locked payment `tx` in the caller's transaction (which holds the
+    merchant's balance lock); return its event."""
     previous_status, previous_net = tx.status, tx.refunded_net
+    refunded_net = refunded_net_share(
+        amount=tx.amount, net_amount=tx.net_amount, refunded=tx.refunded_amount + amount
+    )
+    _require_covered(session, merchant, tx, refunded_net - previous_net)
     rollup_add(session, transaction=tx, status=previous_status, sign=-1)
     tx.refunded_amount += amount
-    tx.refunded_net = refunded_net_share(
-        amount=tx.amount, net_amount=tx.net_amount, refunded=tx.refunded_amount
-    )
+    tx.refunded_net = refunded_net
     if tx.refunded_amount == tx.amount:
         tx.status = TransactionStatus.REFUNDED.value
     tx.updated_at = utcnow()
@@ -243,13 +270,33 @@ def _refund(
     )
 
 
-def _replayed(session: Session, merchant_id: int, key: str, tx: Transaction, amount: int) -> bool:
+def _require_covered(session: Session, merchant: User, tx: Transaction, net_taken: int) -> None:
+    """A refund of a payment past its hold takes its net share back from the available
+    balance, which must cover it (the balance never goes below zero: a merchant who has
+    withdrawn everything cannot refund until new funds are released). Refunds of payments still
+    held come out of their own pending net."""
+    released_before = utcnow() - timedelta(days=hold_days_for(merchant))
+    if net_taken <= 0 or tx.created_at >= released_before:
+        return
+    available = available_balance(session=session, merchant_id=tx.merchant_id, currency=tx.currency)
+    if net_taken > available:
+        raise DomainError(
+            "insufficient_funds",
+            f"This refund takes {format_money(net_taken, tx.currency)} from the available "
+            f"balance; only {format_money(max(available, 0), tx.currency)} is available.",
+            param="amount",
+        )
+
+
+def _replayed(
+    session: Session, merchant_id: int, key: str, tx: Transaction, amount: int | None
+) -> bool:
     earlier = session.exec(
         select(Refund).where(Refund.merchant_id == merchant_id, Refund.idempotency_key == key)
     ).first()
     if earlier is None:
         return False
-    if earlier.transaction_id != tx.id or earlier.amount != amount:
+    if earlier.transaction_id != tx.id or amount not in (None, earlier.amount):
         raise _key_conflict()
     return True
 
@@ -264,9 +311,11 @@ def _key_conflict() -> DomainError:
 
 def _locked(session: Session, merchant_id: int, reference: str) -> Transaction:
     tx = session.exec(
-        select(Transaction)
-        .where(Transaction.merchant_id == merchant_id, Transaction.reference == reference)
-        .with_for_update()
+        row_lock(
+            select(Transaction).where(
+                Transaction.merchant_id == merchant_id, Transaction.reference == reference
+            )
+        )
     ).first()
     if tx is None:
         raise DomainError("not_found", "No such payment.", param="reference")

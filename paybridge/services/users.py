@@ -10,6 +10,7 @@ from paybridge.db import write_session
 from paybridge.errors import DomainError
 from paybridge.models import AccountType, KycStatus, PayoutSchedule, User
 from paybridge.selectors.users import user_by_email
+from paybridge.services.locks import row_lock
 from paybridge.validation import clean_choice, clean_email, clean_text, clean_timezone
 
 UNCHANGED = object()  # "leave this field as it is" for optional updates
@@ -157,7 +158,7 @@ def user_update_payout_settings(
 
 
 def _get_for_update(session, user_id: int) -> User:  # type: ignore[no-untyped-def]
-    user = session.exec(select(User).where(User.id == user_id).with_for_update()).first()
+    user = session.exec(row_lock(select(User).where(User.id == user_id))).first()
     if user is None:
         raise DomainError("not_found", "No such merchant.", param="user_id")
     return user

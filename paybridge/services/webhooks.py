@@ -135,7 +135,7 @@ def _owned(session: Session, merchant_id: int, webhook_id: int, *, lock: bool) -
     ):
         raise DomainError("not_found", "No such webhook.", param="id")
     query = select(Webhook).where(Webhook.id == webhook_id, Webhook.merchant_id == merchant_id)
-    webhook = session.exec(query.with_for_update() if lock else query).first()
+    webhook = session.exec(query.with_for_update(key_share=True) if lock else query).first()
     if webhook is None:
         raise DomainError("not_found", "No such webhook.", param="id")
     return webhook

@@ -38,11 +38,22 @@ def test_ingest_read_and_refund_a_payment(client: TestClient, alice: Caller) -> 
     read = client.get(f"{V1}/transactions/order-1001", headers=alice.headers)
     assert read.status_code == 200 and read.json() == created
 
+    part = client.post(
+        f"{V1}/transactions/order-1001/refund", json={"amount": 2_500}, headers=alice.headers
+    )
+    assert part.status_code == 200, part.text
+    assert part.json()["status"] == "success" and part.json()["refunded_amount"] == 2_500
+    too_much = client.post(
+        f"{V1}/transactions/order-1001/refund", json={"amount": 7_501}, headers=alice.headers
+    )
+    assert too_much.status_code == 422
+    assert error_of(too_much)["code"] == "refund_exceeds_remaining"
     refunded = client.post(f"{V1}/transactions/order-1001/refund", headers=alice.headers)
     assert refunded.status_code == 200 and refunded.json()["status"] == "refunded"
+    assert refunded.json()["refunded_amount"] == 10_000
     again = client.post(f"{V1}/transactions/order-1001/refund", headers=alice.headers)
     assert again.status_code == 422
-    assert error_of(again)["code"] == "invalid_status_transition"
+    assert error_of(again)["code"] == "not_refundable"
 
     pending = make_payment(client, alice, status="pending")
     assert pending["status"] == "pending"

@@ -150,13 +150,52 @@ def test_refund_above_what_is_left_is_refused_and_writes_nothing(
     assert db.counts() == before and buckets(db) == rollups_before
 
 
-@pytest.mark.parametrize("amount", [0, -5, 10.0, "100", True, None, 10**15 + 1])
+@pytest.mark.parametrize("amount", [0, -5, 10.0, "100", True, 10**15 + 1])
 def test_bad_amounts_are_refused(db: TestDatabase, merchant: User, amount: object) -> None:
     tx = pay(merchant)
     with pytest.raises(DomainError) as info:
         transaction_refund(merchant_id=merchant.id, reference=tx.reference, amount=amount)  # type: ignore[arg-type]
     assert info.value.code == "invalid_amount"
     assert buckets(db)["success"][4] == 0
+
+
+def test_no_amount_refunds_what_is_left(db: TestDatabase, merchant: User) -> None:
+    tx = pay(merchant)
+    transaction_refund(merchant_id=merchant.id, reference=tx.reference, amount=4_000)
+    rest = transaction_refund(merchant_id=merchant.id, reference=tx.reference)
+    assert (rest.status, rest.refunded_amount, rest.refunded_net) == ("refunded", 10_000, 9_680)
+    with read_session() as session:
+        amounts = session.exec(select(Refund.amount).order_by(Refund.id)).all()
+    assert amounts == [4_000, 6_000]
+
+
+def test_a_refund_of_released_money_needs_the_available_balance(
+    db: TestDatabase, merchant: User
+) -> None:
+    """The available balance never goes below zero: once it has been paid out, a payment past
+    its hold cannot be refunded until new money is released; a held payment still can."""
+    from paybridge.services.settlements import settlement_withdraw
+
+    old = pay(merchant)  # net 9,680, released
+    held = pay(merchant, days_ago=1)  # net 9,680, still held
+    settlement_withdraw(merchant_id=merchant.id, amount=9_000, currency="USD")
+    assert balance(merchant) == (680, 9_680)
+    before = db.counts()
+    with pytest.raises(DomainError) as info:
+        transaction_refund(merchant_id=merchant.id, reference=old.reference, amount=1_000)
+    assert (info.value.code, info.value.param) == ("insufficient_funds", "amount")
+    assert "$9.68" in info.value.message and "$6.80" in info.value.message
+    assert db.counts() == before and balance(merchant) == (680, 9_680)
+    with pytest.raises(DomainError) as info:  # a full refund through the status too
+        transaction_update_status(
+            merchant_id=merchant.id, reference=old.reference, status="refunded"
+        )
+    assert info.value.code == "insufficient_funds"
+
+    transaction_refund(merchant_id=merchant.id, reference=old.reference, amount=700)  # 678 net
+    assert balance(merchant) == (2, 9_680)
+    transaction_refund(merchant_id=merchant.id, reference=held.reference)
+    assert balance(merchant) == (2, 0)
 
 
 def test_another_merchants_payment_is_not_found(db: TestDatabase, merchant: User) -> None:

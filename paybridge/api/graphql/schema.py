@@ -262,9 +262,15 @@ class Mutation:
         )
         return t.Settlement.from_pydantic(result)
 
-    @strawberry.mutation(description="Refund a successful payment in full.")
-    async def refund_transaction(self, info: Info, reference: str) -> t.Transaction:
-        result = await _call(resources.transaction_refund, _principal(info), reference)
+    @strawberry.mutation(
+        description="Refund a successful payment: `amount` minor units, or all that is left."
+    )
+    async def refund_transaction(
+        self, info: Info, reference: str, amount: t.BigInt | None = None
+    ) -> t.Transaction:
+        result = await _call(
+            resources.transaction_refund, _principal(info), reference, amount=amount
+        )
         return t.Transaction.from_pydantic(result)
 
     @strawberry.mutation(description="Register a webhook endpoint; the secret is shown once.")

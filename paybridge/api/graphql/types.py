@@ -98,6 +98,7 @@ class Transaction:
     customer_email: strawberry.auto
     fee: BigInt
     net_amount: BigInt
+    refunded_amount: BigInt
     created_at: strawberry.auto
     updated_at: strawberry.auto
 

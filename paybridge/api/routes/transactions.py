@@ -15,7 +15,7 @@ from paybridge.api.routes.common import (
     Paging,
     authenticated_router,
 )
-from paybridge.api.schemas import ListOut, TransactionCreate, TransactionOut
+from paybridge.api.schemas import ListOut, RefundRequest, TransactionCreate, TransactionOut
 from paybridge.models import TransactionStatus
 from paybridge.selectors.transactions import TransactionFilters
 
@@ -79,9 +79,19 @@ def get_transaction(reference: Reference, principal: CurrentPrincipal) -> Transa
     "/transactions/{reference}/refund",
     response_model=TransactionOut,
     responses=WRITE_ERRORS,
-    summary="Refund a successful payment in full",
+    summary="Refund a successful payment, in full or in part",
+    description='Send `{"amount": N}` to give back N minor units, or no body to refund all '
+    "that is left. A payment stays `success` until nothing is left to refund, then becomes "
+    "`refunded`. Refunding money that has already been released needs an available balance "
+    "that covers its net (`insufficient_funds` otherwise); `refund_exceeds_remaining` when "
+    "N is more than is left.",
 )
 def refund_transaction(
-    reference: Reference, principal: CurrentPrincipal, _key: IdempotencyKey
+    reference: Reference,
+    principal: CurrentPrincipal,
+    _key: IdempotencyKey,
+    body: RefundRequest | None = None,
 ) -> TransactionOut:
-    return resources.transaction_refund(principal, reference)
+    return resources.transaction_refund(
+        principal, reference, amount=body.amount if body is not None else None
+    )
