@@ -198,6 +198,10 @@ def transaction_refund(
         tx = _locked(session, merchant_id, reference)
         if key is not None and _replayed(session, merchant_id, key, tx, amount):
             return tx
+        if tx.status == TransactionStatus.REFUNDED:
+            raise DomainError(
+                "not_refundable", "This payment has been refunded in full.", param="reference"
+            )
         if tx.status != TransactionStatus.SUCCESS:
             raise DomainError(
                 "not_refundable",
