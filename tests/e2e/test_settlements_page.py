@@ -53,3 +53,38 @@ def test_settlements_page(browser, app, merchants):
     assert "$1.25" in row.inner_text() and "6819" in row.inner_text()
     after = format_money(usd.available - 125, "USD")
     page.wait_for_selector(f"#available-USD:has-text('{after}')")
+
+
+def test_two_tabs_withdrawing_more_than_half_at_once_one_wins(browser, app, merchants):
+    """Two tabs of one merchant press Withdraw in the same moment, each for 60 % of the
+    balance: one payout is made, the other tab shows the insufficient-funds message."""
+    from sqlmodel import select
+
+    from paybridge.models import Provider
+    from tests.conftest import create_merchant, seed_available
+
+    charlie = create_merchant("charlie@example.com", timezone="UTC")
+    with read_session() as session:
+        card = session.exec(select(Provider).where(Provider.code == "card")).one()
+    seed_available(charlie.id, card, 10_000, days_ago=12)  # $100.00 available
+    tabs = [
+        login(browser, app, charlie.email, merchants.password, next_path="/settlements")
+        for _ in range(2)
+    ]
+    for tab in tabs:
+        tab.wait_for_selector("#available-USD:has-text('$100.00')")
+        tab.click("#withdraw-USD")
+        tab.fill("#withdraw-amount", "60.00")
+    for tab in tabs:  # both events leave before either is answered
+        tab.evaluate("document.querySelector('#withdraw-submit').click()")
+    outcomes = []
+    for tab in tabs:
+        tab.wait_for_selector("#withdraw-result:has-text('Payout po_'), #withdraw-error")
+        won = tab.locator("#withdraw-result:has-text('Payout po_')").count() == 1
+        outcomes.append("won" if won else tab.inner_text("#withdraw-error"))
+    assert sorted(outcomes, key=str) == sorted(
+        ["won", "Only $40.00 is available to withdraw."], key=str
+    ), outcomes
+    with read_session() as session:
+        usd = next(b for b in balances(session=session, merchant_id=charlie.id))
+    assert usd.available == 4_000

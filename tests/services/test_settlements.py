@@ -4,6 +4,7 @@ the payout lifecycle, and the hold period."""
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -107,6 +108,60 @@ def test_twenty_concurrent_withdrawals_never_overdraw(db: TestDatabase, funded: 
     with db.session() as session:
         created = session.exec(select(Event).where(Event.type == "settlement.created")).all()
     assert len(created) == 10
+
+
+def test_withdrawals_and_refunds_racing_never_overdraw(db: TestDatabase, funded: User) -> None:
+    """Refunds of released payments take from the available balance too: raced against
+    withdrawals they are refused rather than push it below zero, on both backends."""
+    from tests.money import money_problems
+
+    refundable = [
+        transaction_create(
+            merchant_id=funded.id, amount=2_000, currency="USD", provider="bank_transfer",
+            customer_email="a@b.co", status="success", created_at=utcnow() - timedelta(days=20),
+        ).reference
+        for _ in range(4)
+    ]  # fmt: skip
+    start = available(funded.id)
+
+    def act(i: int) -> object:
+        if i % 2:
+            return settlement_withdraw(merchant_id=funded.id, amount=2_500, currency="USD")
+        return transaction_update_status(
+            merchant_id=funded.id, reference=refundable[i // 2 % 4], status="refunded"
+        )
+
+    results = run_together(16, act)
+    assert {value for kind, value in results if kind == "error"} <= {
+        "insufficient_funds",
+        "invalid_status_transition",
+        "not_refundable",
+    }
+    assert start > 0 and available(funded.id) >= 0
+    with read_session() as session:
+        assert money_problems(session) == []
+
+
+def test_a_busy_sqlite_database_makes_a_withdrawal_wait_not_fail(
+    db: TestDatabase, funded: User
+) -> None:
+    """SQLite's one write lock, held by another connection for a while: the withdrawal waits
+    (busy timeout) and then succeeds."""
+    if not db.is_sqlite:
+        pytest.skip("SQLite's database-wide write lock")
+    holding = threading.Event()
+
+    def hold_the_write_lock() -> None:
+        with db.engine.execution_options(sqlite_immediate=True).begin():  # BEGIN IMMEDIATE
+            holding.set()
+            time.sleep(1.5)
+
+    holder = threading.Thread(target=hold_the_write_lock)
+    holder.start()
+    assert holding.wait(10)
+    settlement = settlement_withdraw(merchant_id=funded.id, amount=1_000, currency="USD")
+    holder.join(10)
+    assert settlement.status == "pending" and available(funded.id) == 9_000
 
 
 def test_concurrent_requests_with_one_idempotency_key_create_one_settlement(
