@@ -25,7 +25,6 @@ import functools
 import logging
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Header, Request, Response
@@ -41,6 +40,7 @@ from paybridge.api.errors import error_response
 from paybridge.db import current_unit, in_unit
 from paybridge.errors import DomainError
 from paybridge.services.idempotency import (
+    KeyedRequest,
     Replay,
     idempotency_claim,
     idempotency_complete,
@@ -56,7 +56,7 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 
-def idempotency_key_header(
+async def idempotency_key_header(
     idempotency_key: str | None = Header(
         default=None,
         alias=HEADER,
@@ -67,17 +67,6 @@ def idempotency_key_header(
 ) -> str | None:
     """Documents the header in OpenAPI; the route class does the work."""
     return idempotency_key
-
-
-@dataclass(frozen=True)
-class KeyedRequest:
-    """A POST that carries an Idempotency-Key, as the endpoint's thread needs to know it."""
-
-    merchant_id: int
-    key: str
-    method: str
-    path: str
-    request_hash: str
 
 
 # Set by the request's coroutine, read by the endpoint in its worker thread (the thread runs
@@ -101,10 +90,32 @@ def _client_gone(path: str) -> None:
     log.warning("client gave up on POST %s before its answer; the unit of work finished", path)
 
 
+def replay_response(replay: Replay) -> Response:
+    return Response(
+        content=replay.body,
+        status_code=replay.status,
+        media_type="application/json",
+        headers={REPLAYED_HEADER: "true"},
+    )
+
+
+def current_keyed_request() -> KeyedRequest | None:
+    """The Idempotency-Key of the request being served, for an endpoint that stores its
+    answers itself (`keys_handled_by_endpoint`)."""
+    return _keyed.get()
+
+
+def keys_handled_by_endpoint(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark an endpoint that claims its request's key and stores its answer itself, in its own
+    unit of work (payment ingest writes many requests' payments and keys together)."""
+    endpoint._paybridge_handles_keys = True  # type: ignore[attr-defined]
+    return endpoint
+
+
 class IdempotentRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         methods = kwargs.get("methods") or ()
-        if "POST" in methods:
+        if "POST" in methods and not getattr(endpoint, "_paybridge_handles_keys", False):
             endpoint = self._in_unit_when_keyed(endpoint)
         super().__init__(path, endpoint, **kwargs)
 
@@ -170,20 +181,9 @@ class IdempotentRoute(APIRoute):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Response:
-        outcome = idempotency_claim(
-            merchant_id=keyed.merchant_id,
-            key=keyed.key,
-            method=keyed.method,
-            path=keyed.path,
-            request_hash=keyed.request_hash,
-        )
+        outcome = idempotency_claim(keyed)
         if isinstance(outcome, Replay):
-            return Response(
-                content=outcome.body,
-                status_code=outcome.status,
-                media_type="application/json",
-                headers={REPLAYED_HEADER: "true"},
-            )
+            return replay_response(outcome)
         unit = current_unit()
         assert unit is not None
         # Whatever the endpoint writes sits in a savepoint: a refusal undoes all of it and

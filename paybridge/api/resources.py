@@ -4,10 +4,8 @@ authenticated principal and reads or writes that merchant's data only."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from paybridge.api.auth import Principal
@@ -36,13 +34,21 @@ from paybridge.api.schemas import (
 )
 from paybridge.db import read_session
 from paybridge.errors import DomainError
-from paybridge.models import ApiKey, ApiLog, Event, Settlement, TransactionStatus, User, Webhook
+from paybridge.models import (
+    ApiKey,
+    ApiLog,
+    Event,
+    Settlement,
+    Transaction,
+    TransactionStatus,
+    User,
+    Webhook,
+)
 from paybridge.money import normalize_currency
 from paybridge.selectors.analytics import (
     change_bp,
     dashboard_metrics,
     merchant_currencies,
-    providers_by_id,
 )
 from paybridge.selectors.api_keys import api_keys_page
 from paybridge.selectors.api_logs import ApiLogFilters, api_logs_page
@@ -63,6 +69,7 @@ from paybridge.services import api_keys as api_key_service
 from paybridge.services import settlements as settlement_service
 from paybridge.services import transactions as transaction_service
 from paybridge.services import webhooks as webhook_service
+from paybridge.services.transactions import NewPayment
 from paybridge.validation import clean_choice, clean_reference
 
 DEFAULT_ANALYTICS_DAYS = 30
@@ -268,8 +275,11 @@ def transaction_get(principal: Principal, reference: str) -> TransactionOut:
     return transaction_out(record)
 
 
-def transaction_create(principal: Principal, body: TransactionCreate) -> TransactionOut:
-    tx = transaction_service.transaction_create(
+def new_payment(
+    principal: Principal, body: TransactionCreate, *, request_id: str | None
+) -> NewPayment:
+    """A payment to ingest for the caller, checked (raises DomainError)."""
+    return transaction_service.new_payment(
         merchant_id=principal.merchant_id,
         amount=body.amount,
         currency=body.currency,
@@ -277,15 +287,19 @@ def transaction_create(principal: Principal, body: TransactionCreate) -> Transac
         customer_email=body.customer_email,
         reference=body.reference,
         status=body.status,
+        request_id=request_id,
     )
-    code, name = _provider_names(tx.provider_id)
-    return TransactionOut(
+
+
+def payment_json(tx: Transaction, payment: NewPayment) -> bytes:
+    """The 201 answer to an ingested payment, rendered as FastAPI renders `TransactionOut`."""
+    out = TransactionOut(
         reference=tx.reference,
         amount=tx.amount,
         currency=tx.currency,
         status=tx.status,
-        provider=code,
-        provider_name=name,
+        provider=payment.route.code,
+        provider_name=payment.route.display_name,
         customer_email=tx.customer_email,
         fee=tx.fee,
         net_amount=tx.net_amount,
@@ -293,21 +307,7 @@ def transaction_create(principal: Principal, body: TransactionCreate) -> Transac
         created_at=tx.created_at,
         updated_at=tx.updated_at,
     )
-
-
-_PROVIDER_TTL = 60.0
-_providers: dict[str, Any] = {"at": -_PROVIDER_TTL, "by_id": {}}
-
-
-def _provider_names(provider_id: int) -> tuple[str, str]:
-    """(code, display name) of a provider, cached for a minute: the ingest path answers
-    without reading back the row it has just written."""
-    by_id = _providers["by_id"]
-    if provider_id not in by_id or time.monotonic() - _providers["at"] > _PROVIDER_TTL:
-        with read_session() as session:
-            by_id = {p.id: (p.code, p.display_name) for p in providers_by_id(session).values()}
-        _providers.update(at=time.monotonic(), by_id=by_id)
-    return by_id[provider_id]
+    return TransactionOut.__pydantic_serializer__.to_json(out, by_alias=True)
 
 
 def transaction_refund(

@@ -5,9 +5,10 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+import sqlalchemy as sa
 from sqlmodel import Session
 
-from paybridge.db import run_after_commit
+from paybridge.db import run_after_commit, utcnow
 from paybridge.logs import current_request_id
 from paybridge.models import Event
 
@@ -37,6 +38,41 @@ def record_event(
     )
     session.add(event)
     return event
+
+
+def record_events(
+    session: Session, events: list[tuple[int, EventType, dict[str, Any], str | None]]
+) -> list[dict[str, Any]]:
+    """Add many outbox rows — (merchant id, type, payload, request id) — with one INSERT in the
+    caller's transaction; returns their bus messages (as `event_message` makes them)."""
+    if not events:
+        return []
+    now = utcnow()
+    rows = [
+        {"merchant_id": m, "type": t.value, "payload": p, "request_id": r, "created_at": now}
+        for m, t, p, r in events
+    ]
+    ids = session.execute(_INSERT_EVENTS, rows).scalars().all()
+    stamp = now.isoformat()
+    return [
+        {"id": id_, "merchant_id": row["merchant_id"], "type": row["type"],
+         "payload": row["payload"], "created_at": stamp}
+        for id_, row in zip(ids, rows, strict=True)
+    ]  # fmt: skip
+
+
+# Built once; ids come back in the order of the rows (SQLAlchemy's "insertmanyvalues").
+_INSERT_EVENTS = sa.insert(Event.__table__).returning(
+    Event.__table__.c.id, sort_by_parameter_order=True
+)
+
+
+def publish_after_commit(messages: list[dict[str, Any]]) -> None:
+    """Put these messages on the bus once the caller's data is committed (never failing it)."""
+    from paybridge.events.bus import publish_events
+
+    if messages:
+        run_after_commit(lambda: publish_events(messages))
 
 
 def event_message(event: Event) -> dict[str, Any]:

@@ -1,31 +1,34 @@
-"""`Idempotency-Key` bookkeeping: claim a key (one row per merchant and key, made unique by the
-database so concurrent requests execute once), then store the response for replays.
+"""`Idempotency-Key` bookkeeping: claim keys, then store each request's response for replays.
 
-Call these inside a unit of work (`paybridge.db.in_unit`) that also holds the request's
-write: the claim, the write and the stored response then commit together or not at all. A
-retry whose first attempt committed but whose reply was lost (the connection died between
-COMMIT and its acknowledgement) replays the stored response; a first attempt that rolled back
-left no row, so the key is free again at once. On PostgreSQL the claim also takes a
-transaction-level advisory lock on the key, so a second request with the key while the first
-is still running is refused with `idempotency_key_in_use` instead of waiting (on SQLite,
-BEGIN IMMEDIATE makes it wait for the first and then replay).
+Call these inside a unit of work (`paybridge.db.in_unit`) that also holds the requests' writes:
+the claims, the writes and the stored responses commit together or not at all. A retry whose
+first attempt committed but whose reply was lost (the connection died between COMMIT and its
+acknowledgement) replays the stored response; a first attempt that rolled back left no row, so
+the key is free again at once.
 
-Rows claimed but never finished can only come from releases before this scheme, which
-committed the claim on its own: such a claim goes stale after `STALE_CLAIM` and may be taken
-over by a retry with the same request.
+Concurrent requests with one key execute once. On PostgreSQL a claim takes a transaction-level
+advisory lock on the key (a try-lock: a second request with the key while the first is still
+running is refused at once with `idempotency_key_in_use`); on SQLite, BEGIN IMMEDIATE makes the
+second wait for the first and then replay it. The row is written when the response is known
+(`idempotency_complete_many`), in the same transaction.
+
+Many requests are claimed and completed with a few statements in all (`*_many`), so a batch of
+payments written together (group commit) pays for its keys once.
+
+Rows claimed but never finished can only come from releases before this scheme: such a claim
+goes stale after `STALE_CLAIM` and may be taken over by a retry with the same request.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import delete, select, update
+from sqlmodel import Session, delete, select
 
 from paybridge.db import read_session, utcnow, write_session
 from paybridge.errors import DomainError
@@ -37,11 +40,23 @@ STALE_CLAIM = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
-class Claim:
-    """This request owns the key: execute it, then `idempotency_complete` or `_release`."""
+class KeyedRequest:
+    """A request that carries an Idempotency-Key."""
 
-    record_id: int
-    token: str
+    merchant_id: int
+    key: str
+    method: str
+    path: str
+    request_hash: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """This request owns the key: execute it, then complete the claim with its response.
+    `record_id` is the expired or abandoned row it takes over (None: a key never seen)."""
+
+    request: KeyedRequest
+    record_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -68,74 +83,97 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-def idempotency_claim(
-    *,
-    merchant_id: int,
-    key: object,
-    method: str,
-    path: str,
-    request_hash: str,
-    now: datetime | None = None,
-) -> Claim | Replay:
-    """Claim `key` for this request, or say how to answer instead.
-
-    Raises `idempotency_key_reused` when the key was used for a different request and
-    `idempotency_key_in_use` while another request with it is still running.
-    """
-    key = clean_idempotency_key(key)
+def idempotency_claim_many(
+    requests: Sequence[KeyedRequest], *, now: datetime | None = None
+) -> list[Claim | Replay | DomainError]:
+    """Per request: a Claim (execute it), a Replay (answer with the stored response), or the
+    refusal to answer with (`idempotency_key_reused`, `idempotency_key_in_use`)."""
     now = now or utcnow()
-    token = secrets.token_hex(16)
-    _lock_key(merchant_id, key)
+    outcomes: list[Claim | Replay | DomainError | None] = [None] * len(requests)
     with write_session() as session:
-        record = IdempotencyRecord(
-            merchant_id=merchant_id,
-            key=key,
-            method=method[:8],
-            path=path[:255],
-            request_hash=request_hash,
-            claim_token=token,
-            claimed_at=now,
-            created_at=now,
-            expires_at=now + RETENTION,
-        )
-        session.add(record)
-        try:
-            session.commit()
-            return Claim(record_id=record.id, token=token)
-        except IntegrityError:
-            session.rollback()
+        held = _lock_keys(session, requests)
+        seen: set[tuple[int, str]] = set()
+        for i, request in enumerate(requests):
+            name = (request.merchant_id, request.key)
+            if not held[i] or name in seen:  # another request (here or elsewhere) runs it
+                outcomes[i] = _in_use()
+            seen.add(name)
+        records = _records(session, [r for i, r in enumerate(requests) if outcomes[i] is None])
+        for i, request in enumerate(requests):
+            if outcomes[i] is None:
+                outcomes[i] = _judge(request, records.get((request.merchant_id, request.key)), now)
+        session.commit()  # releases the savepoint only: the advisory locks last to the end
+    return outcomes  # type: ignore[return-value]
 
+
+def idempotency_complete_many(
+    answers: Sequence[tuple[Claim, int, str]], *, now: datetime | None = None
+) -> None:
+    """Store (claim, status, body) for each claimed request, kept until the key expires."""
+    if not answers:
+        return
+    now = now or utcnow()
+    table = IdempotencyRecord.__table__
     with write_session() as session:
-        record = session.exec(
-            select(IdempotencyRecord)
-            .where(IdempotencyRecord.merchant_id == merchant_id, IdempotencyRecord.key == key)
-            .with_for_update(key_share=True)
-        ).first()
-        if record is None:  # released or purged in between: start over
-            return idempotency_claim(
-                merchant_id=merchant_id,
-                key=key,
-                method=method,
-                path=path,
-                request_hash=request_hash,
-                now=now,
-            )
-        expired = record.expires_at <= now
-        if not expired and record.request_hash != request_hash:
-            raise _reused()
-        if not expired and record.response_status is not None:
-            return Replay(status=record.response_status, body=record.response_body or "")
-        if not expired and now - record.claimed_at < STALE_CLAIM:
-            raise _in_progress()
-        # Expired, or claimed by a request that never finished: take it over.
-        record.method, record.path, record.request_hash = method[:8], path[:255], request_hash
-        record.claim_token, record.claimed_at = token, now
-        record.response_status, record.response_body = None, None
-        if expired:
-            record.created_at, record.expires_at = now, now + RETENTION
-        session.add(record)
+        fresh = [
+            {
+                "merchant_id": claim.request.merchant_id,
+                "key": claim.request.key,
+                "method": claim.request.method[:8],
+                "path": claim.request.path[:255],
+                "request_hash": claim.request.request_hash,
+                "claim_token": None,
+                "claimed_at": now,
+                "response_status": status,
+                "response_body": body,
+                "created_at": now,
+                "expires_at": now + RETENTION,
+            }
+            for claim, status, body in answers
+            if claim.record_id is None
+        ]
+        if fresh:
+            session.execute(sa.insert(table), fresh)
+        for claim, status, body in answers:
+            if claim.record_id is not None:
+                session.execute(
+                    sa.update(table)
+                    .where(table.c.id == claim.record_id)
+                    .values(
+                        method=claim.request.method[:8],
+                        path=claim.request.path[:255],
+                        request_hash=claim.request.request_hash,
+                        claim_token=None,
+                        claimed_at=now,
+                        response_status=status,
+                        response_body=body,
+                        created_at=now,
+                        expires_at=now + RETENTION,
+                    )
+                )
         session.commit()
-        return Claim(record_id=record.id, token=token)
+
+
+def idempotency_claim(request: KeyedRequest, *, now: datetime | None = None) -> Claim | Replay:
+    """One request's claim (`idempotency_claim_many`); a refusal is raised."""
+    outcome = idempotency_claim_many([request], now=now)[0]
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome
+
+
+def idempotency_complete(*, claim: Claim, status: int, body: str) -> None:
+    idempotency_complete_many([(claim, status, body)])
+
+
+def idempotency_release(*, claim: Claim) -> None:
+    """Forget a claim whose request produced nothing worth replaying (a streamed answer): the
+    same key may be used again at once."""
+    if claim.record_id is None:
+        return
+    with write_session() as session:
+        session.exec(delete(IdempotencyRecord).where(IdempotencyRecord.id == claim.record_id))
+        session.commit()
 
 
 def idempotency_refuse_reuse(
@@ -145,78 +183,12 @@ def idempotency_refuse_reuse(
     requests refused before they could claim the key (invalid input): a client that reused a
     key is told so, whatever else is wrong with its request."""
     with read_session() as session:
-        record = session.exec(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.merchant_id == merchant_id, IdempotencyRecord.key == key
-            )
-        ).first()
+        record = _records(
+            session, [KeyedRequest(merchant_id, clean_idempotency_key(key), "", "", "")]
+        ).get((merchant_id, key))
     live = record is not None and record.expires_at > (now or utcnow())
     if live and record.request_hash != request_hash:
         raise _reused()
-
-
-def _reused() -> DomainError:
-    return DomainError(
-        "idempotency_key_reused",
-        "This Idempotency-Key was already used with a different request.",
-        param="Idempotency-Key",
-    )
-
-
-def _lock_key(merchant_id: int, key: str) -> None:
-    """PostgreSQL: hold a transaction-level advisory lock on the key until the unit ends, or
-    refuse at once when another running request holds it."""
-    with write_session() as session:
-        if session.get_bind().dialect.name != "postgresql":
-            return
-        name = f"paybridge:idempotency:{merchant_id}:{key}"
-        lock = sa.func.pg_try_advisory_xact_lock(sa.func.hashtextextended(name, 0))
-        if not session.scalar(sa.select(lock)):
-            raise _in_progress()
-        session.commit()  # releases the savepoint only: the lock is kept by the transaction
-
-
-def _in_progress() -> DomainError:
-    return DomainError(
-        "idempotency_key_in_use",
-        "A request with this Idempotency-Key is still being processed; retry later.",
-        param="Idempotency-Key",
-    )
-
-
-def idempotency_complete(*, claim: Claim, status: int, body: str) -> None:
-    """Store the response of a claimed request (kept until the key expires). Inside the
-    request's unit of work this commits with the write it answers for.
-
-    Raises `idempotency_key_in_use` when the claim is no longer this request's (it
-    went stale and another request took the key over): committing the write would then execute
-    the key twice, so the caller must roll back."""
-    with write_session() as session:
-        result = session.exec(
-            update(IdempotencyRecord)
-            .where(
-                IdempotencyRecord.id == claim.record_id,
-                IdempotencyRecord.claim_token == claim.token,
-            )
-            .values(response_status=status, response_body=body, claim_token=None)
-        )
-        if result.rowcount != 1:
-            raise _in_progress()
-        session.commit()
-
-
-def idempotency_release(*, claim: Claim) -> None:
-    """Forget a claim whose request produced nothing worth replaying (a crash, a 5xx, invalid
-    input): the same key may be used again at once."""
-    with write_session() as session:
-        session.exec(
-            delete(IdempotencyRecord).where(
-                IdempotencyRecord.id == claim.record_id,
-                IdempotencyRecord.claim_token == claim.token,
-                IdempotencyRecord.response_status.is_(None),
-            )
-        )
-        session.commit()
 
 
 def idempotency_purge_expired(*, now: datetime | None = None) -> int:
@@ -227,3 +199,67 @@ def idempotency_purge_expired(*, now: datetime | None = None) -> int:
         )
         session.commit()
         return result.rowcount or 0
+
+
+def _lock_keys(session: Session, requests: Sequence[KeyedRequest]) -> list[bool]:
+    """PostgreSQL: try to take each key's transaction-level advisory lock, all in one
+    statement; False where another running request holds it. SQLite: True (its write lock
+    serialises requests)."""
+    if not requests or session.get_bind().dialect.name != "postgresql":
+        return [True] * len(requests)
+    names = [f"paybridge:idempotency:{r.merchant_id}:{r.key}" for r in requests]
+    rows = session.execute(_TRY_LOCKS, {"names": names}).all()
+    return [bool(got) for _, got in sorted(rows)]
+
+
+_TRY_LOCKS = sa.text(
+    "SELECT n.ord, pg_try_advisory_xact_lock(hashtextextended(n.name, 0))"
+    " FROM unnest(CAST(:names AS text[])) WITH ORDINALITY AS n(name, ord)"
+)
+
+
+def _records(
+    session: Session, requests: Sequence[KeyedRequest]
+) -> dict[tuple[int, str], IdempotencyRecord]:
+    if not requests:
+        return {}
+    merchants = {r.merchant_id for r in requests}
+    keys = {r.key for r in requests}
+    rows = session.exec(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.merchant_id.in_(merchants), IdempotencyRecord.key.in_(keys)
+        )
+    ).all()
+    return {(row.merchant_id, row.key): row for row in rows}
+
+
+def _judge(
+    request: KeyedRequest, record: IdempotencyRecord | None, now: datetime
+) -> Claim | Replay | DomainError:
+    if record is None:
+        return Claim(request)
+    if record.expires_at <= now:
+        return Claim(request, record.id)
+    if record.request_hash != request.request_hash:
+        return _reused()
+    if record.response_status is not None:
+        return Replay(status=record.response_status, body=record.response_body or "")
+    if now - record.claimed_at < STALE_CLAIM:
+        return _in_use()
+    return Claim(request, record.id)  # claimed long ago and never finished: take it over
+
+
+def _reused() -> DomainError:
+    return DomainError(
+        "idempotency_key_reused",
+        "This Idempotency-Key was already used with a different request.",
+        param="Idempotency-Key",
+    )
+
+
+def _in_use() -> DomainError:
+    return DomainError(
+        "idempotency_key_in_use",
+        "A request with this Idempotency-Key is still being processed; retry later.",
+        param="Idempotency-Key",
+    )

@@ -1,26 +1,32 @@
-"""Payments: create one, move it through its statuses, refund it in full or in part. Each call
-writes the transaction, its hourly rollup and an outbox event in one DB transaction, then
-publishes the event."""
+"""Payments: record them (one or many at once), move them through their statuses, refund them
+in full or in part. Each call writes the payments, their rollups and their outbox events in one
+DB transaction, then publishes the events."""
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from paybridge.db import retry_on_contention, utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.events import EventType, commit_and_publish, record_event
+from paybridge.events.outbox import publish_after_commit, record_events
+from paybridge.logs import current_request_id
 from paybridge.models import Event, Provider, Refund, Transaction, TransactionStatus, User
 from paybridge.models.transaction import TRANSITIONS
 from paybridge.money import format_money, normalize_currency, validate_minor_units
 from paybridge.selectors.balances import available_balance, hold_days_for
 from paybridge.services.locks import lock_merchant_balance, row_lock
-from paybridge.services.providers import provider_fee
-from paybridge.services.rollups import rollup_add
+from paybridge.services.providers import Route, provider_fee, route_for
+from paybridge.services.rollups import rollup_add, rollup_apply
 from paybridge.validation import (
     clean_choice,
     clean_email,
@@ -56,19 +62,40 @@ def transaction_payload(tx: Transaction, provider_code: str) -> dict[str, Any]:
     }
 
 
-@retry_on_contention
-def transaction_create(
+@dataclass(frozen=True)
+class NewPayment:
+    """A payment checked and priced, ready to record (see `new_payment`)."""
+
+    merchant_id: int
+    reference: str
+    amount: int
+    currency: str
+    route: Route
+    customer_email: str
+    status: str
+    created_at: datetime
+    request_id: str | None = None  # the API request it came from, kept on its event
+
+    @property
+    def fee(self) -> int:
+        return provider_fee(self.route, self.amount)
+
+
+def new_payment(
     *,
     merchant_id: int,
-    amount: int,
-    currency: str,
-    provider: str,
-    customer_email: str,
-    reference: str | None = None,
-    status: str = TransactionStatus.PENDING.value,
+    amount: object,
+    currency: object,
+    provider: object,
+    customer_email: object,
+    reference: object | None = None,
+    status: object = TransactionStatus.PENDING.value,
     created_at: datetime | None = None,
-) -> Transaction:
-    """Record a payment. `amount` is in minor units; fee and net come from the provider."""
+    request_id: str | None = None,
+) -> NewPayment:
+    """Check a payment to be recorded (raises DomainError, queries nothing in the common case:
+    the provider comes from the process's copy of the routes). `request_id` is the API request
+    it came from (default: the one being served in this context)."""
     amount = validate_minor_units(amount)
     currency = normalize_currency(currency)
     customer_email = clean_email(customer_email, param="customer_email")
@@ -82,45 +109,135 @@ def transaction_create(
         raise DomainError(
             "invalid_request", "created_at must be timezone-aware.", param="created_at"
         )
-    moment = (created_at or utcnow()).astimezone(UTC)
+    route = route_for(provider)
+    if route is None or not route.is_active:
+        raise DomainError(
+            "invalid_provider", f"Unknown or inactive provider: {provider!r}.", param="provider"
+        )
+    return NewPayment(
+        merchant_id=merchant_id,
+        reference=reference,
+        amount=amount,
+        currency=currency,
+        route=route,
+        customer_email=customer_email,
+        status=str(status),
+        created_at=(created_at or utcnow()).astimezone(UTC),
+        request_id=request_id or current_request_id(),
+    )
 
+
+@retry_on_contention
+def transactions_record(payments: Sequence[NewPayment]) -> list[Transaction | DomainError]:
+    """Record payments in ONE database transaction: one INSERT of all of them, their rollup
+    deltas summed per bucket (one upsert), one INSERT of their `transaction.created` events, one
+    commit; the events go on the bus after it. Returns, per payment, the recorded Transaction,
+    or a `duplicate_reference` DomainError for one whose reference the merchant has used (the
+    others are recorded all the same). Many payments cost little more than one."""
+    if not payments:
+        return []
+    rows = [
+        {
+            "merchant_id": p.merchant_id,
+            "reference": p.reference,
+            "amount": p.amount,
+            "currency": p.currency,
+            "status": p.status,
+            "provider_id": p.route.id,
+            "customer_email": p.customer_email,
+            "fee": p.fee,
+            "net_amount": p.amount - p.fee,
+            "refunded_amount": 0,
+            "refunded_net": 0,
+            "created_at": p.created_at,
+            "updated_at": p.created_at,
+        }
+        for p in payments
+    ]
     with write_session() as session:
-        route = _active_provider(session, provider)
-        fee = provider_fee(route, amount)
-        tx = Transaction(
-            merchant_id=merchant_id,
-            reference=reference,
-            amount=amount,
-            currency=currency,
-            status=str(status),
-            provider_id=route.id,
-            customer_email=customer_email,
-            fee=fee,
-            net_amount=amount - fee,
-            created_at=moment,
-            updated_at=moment,
-        )
-        session.add(tx)
-        try:
-            session.flush()
-        except IntegrityError:
-            session.rollback()
-            if _reference_taken(session, merchant_id, reference):
-                raise DomainError(
-                    "duplicate_reference",
-                    "A payment with this reference exists.",
-                    param="reference",
-                ) from None
-            raise
-        rollup_add(session, transaction=tx, status=tx.status, sign=+1)
-        event = record_event(
+        inserted = {
+            (merchant_id, reference): id_
+            for id_, merchant_id, reference in session.execute(_insert_payments(session), rows)
+        }
+        results: list[Transaction | DomainError] = []
+        for payment, row in zip(payments, rows, strict=True):
+            id_ = inserted.pop((payment.merchant_id, payment.reference), None)
+            # model_construct: the row as written, without a validating __init__ per payment
+            # (ten times dearer); the objects are read, never added to a session.
+            results.append(
+                _duplicate_reference()
+                if id_ is None
+                else Transaction.model_construct(id=id_, **row)
+            )
+        made = [
+            (tx, p) for tx, p in zip(results, payments, strict=True) if isinstance(tx, Transaction)
+        ]
+        rollup_apply(session, [(tx, tx.status, +1) for tx, _ in made])
+        messages = record_events(
             session,
-            merchant_id=merchant_id,
-            type=EventType.TRANSACTION_CREATED,
-            payload=transaction_payload(tx, route.code),
+            [
+                (tx.merchant_id, EventType.TRANSACTION_CREATED,
+                 transaction_payload(tx, p.route.code), p.request_id)
+                for tx, p in made
+            ],
+        )  # fmt: skip
+        session.commit()
+        publish_after_commit(messages)
+    return results
+
+
+def transaction_create(
+    *,
+    merchant_id: int,
+    amount: int,
+    currency: str,
+    provider: str,
+    customer_email: str,
+    reference: str | None = None,
+    status: str = TransactionStatus.PENDING.value,
+    created_at: datetime | None = None,
+) -> Transaction:
+    """Record one payment. `amount` is in minor units; fee and net come from the provider."""
+    payment = new_payment(
+        merchant_id=merchant_id,
+        amount=amount,
+        currency=currency,
+        provider=provider,
+        customer_email=customer_email,
+        reference=reference,
+        status=status,
+        created_at=created_at,
+    )
+    recorded = transactions_record([payment])[0]
+    if isinstance(recorded, DomainError):
+        raise recorded
+    return recorded
+
+
+def _insert_payments(session: Session) -> sa.Insert:
+    """INSERT ... ON CONFLICT (merchant, reference) DO NOTHING RETURNING id, merchant, reference:
+    a reused reference is skipped (and reported), not a failure of the whole batch."""
+    dialect = session.get_bind().dialect.name
+    statement = _INSERTS.get(dialect)
+    if statement is None:
+        table = Transaction.__table__
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(table)
+            .on_conflict_do_nothing(index_elements=["merchant_id", "reference"])
+            .returning(table.c.id, table.c.merchant_id, table.c.reference)
         )
-        commit_and_publish(session, [event])
-        return tx
+        _INSERTS[dialect] = statement
+    return statement
+
+
+_INSERTS: dict[str, sa.Insert] = {}
+
+
+def _duplicate_reference() -> DomainError:
+    return DomainError(
+        "duplicate_reference", "A payment with this reference exists.", param="reference"
+    )
 
 
 @retry_on_contention
@@ -324,27 +441,3 @@ def _locked(session: Session, merchant_id: int, reference: str) -> Transaction:
     if tx is None:
         raise DomainError("not_found", "No such payment.", param="reference")
     return tx
-
-
-def _active_provider(session: Session, code: object) -> Provider:
-    route = (
-        session.exec(select(Provider).where(Provider.code == code)).first()
-        if isinstance(code, str)
-        else None
-    )
-    if route is None or not route.is_active:
-        raise DomainError(
-            "invalid_provider", f"Unknown or inactive provider: {code!r}.", param="provider"
-        )
-    return route
-
-
-def _reference_taken(session: Session, merchant_id: int, reference: str) -> bool:
-    return (
-        session.exec(
-            select(Transaction.id).where(
-                Transaction.merchant_id == merchant_id, Transaction.reference == reference
-            )
-        ).first()
-        is not None
-    )

@@ -299,11 +299,9 @@ def test_bad_create_input_is_refused_and_writes_nothing(
 
 
 def test_inactive_provider_is_refused(db: TestDatabase, merchant: User) -> None:
-    with db.session() as session:
-        card = session.exec(select(Provider).where(Provider.code == "card")).one()
-        card.is_active = False
-        session.add(card)
-        session.commit()
+    from paybridge.services.providers import provider_set_active
+
+    provider_set_active(code="card", active=False)
     with pytest.raises(DomainError) as info:
         create(merchant, provider="card")
     assert info.value.code == "invalid_provider"

@@ -5,9 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Path, Query
+from fastapi import Path, Query, Response
 
 from paybridge.api import resources
+from paybridge.api.idempotency import (
+    REPLAYED_HEADER,
+    current_keyed_request,
+    keys_handled_by_endpoint,
+)
+from paybridge.api.ingest import PaymentWriter, writers_from_env
 from paybridge.api.routes.common import (
     WRITE_ERRORS,
     CurrentPrincipal,
@@ -16,6 +22,7 @@ from paybridge.api.routes.common import (
     authenticated_router,
 )
 from paybridge.api.schemas import ListOut, RefundRequest, TransactionCreate, TransactionOut
+from paybridge.logs import current_request_id
 from paybridge.models import TransactionStatus
 from paybridge.selectors.transactions import TransactionFilters
 
@@ -57,17 +64,33 @@ def list_transactions(
     return resources.transactions_list(principal, page, filters)
 
 
+_payments = PaymentWriter(resources.payment_json, writers=writers_from_env())
+
+
 @router.post(
     "/transactions",
     response_model=TransactionOut,
     status_code=201,
     responses=WRITE_ERRORS,
     summary="Ingest a payment",
+    description="Payments arriving together are committed together (one database transaction "
+    "for many requests); each is answered 201 once its transaction has committed.",
 )
-def create_transaction(
+@keys_handled_by_endpoint
+async def create_transaction(
     body: TransactionCreate, principal: CurrentPrincipal, _key: IdempotencyKey
-) -> TransactionOut:
-    return resources.transaction_create(principal, body)
+) -> Response:
+    request_id = current_request_id()
+    answer = await _payments.submit(
+        lambda: resources.new_payment(principal, body, request_id=request_id),
+        current_keyed_request(),
+    )
+    return Response(
+        answer.body,
+        status_code=answer.status,
+        media_type="application/json",
+        headers={REPLAYED_HEADER: "true"} if answer.replayed else None,
+    )
 
 
 @router.get("/transactions/{reference}", response_model=TransactionOut, summary="One payment")
