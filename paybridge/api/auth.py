@@ -11,16 +11,20 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import jwt
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from paybridge.api.errors import ApiError
-from paybridge.api.ratelimit import check_rate_limit
+from paybridge.api.ratelimit import check_rate_limit, rate_limit_needs_io
 from paybridge.db import read_session, utcnow
+from paybridge.events import revocations
 from paybridge.models import ApiKey, AuthSession, SessionKind
 from paybridge.services.api_keys import api_key_authenticate, looks_like_api_key
 from paybridge.services.auth import session_is_active
@@ -84,6 +88,12 @@ def issue_tokens(*, user_id: int, session_id: int) -> TokenPair:
 
 def decode_token(token: str, *, typ: Literal["access", "refresh"]) -> tuple[int, int]:
     """Verify a JWT of type `typ`; return (user_id, session_id) of a still-active session."""
+    user_id, session_id, _ = _verify(token, typ=typ)
+    return user_id, session_id
+
+
+def _verify(token: str, *, typ: Literal["access", "refresh"]) -> tuple[int, int, float]:
+    """(user_id, session_id, expiry as a Unix time) of a valid token of a live session."""
     try:
         claims = jwt.decode(
             token,
@@ -113,18 +123,90 @@ def decode_token(token: str, *, typ: Literal["access", "refresh"]) -> tuple[int,
         auth = session.get(AuthSession, sid)
     if auth is None or auth.user_id != int(sub) or auth.kind != SessionKind.API.value:
         raise ApiError("invalid_token", f"This is not a valid {typ} token.")
-    return int(sub), sid
+    return int(sub), sid, float(claims["exp"])
 
 
 def principal_for_token(token: str) -> Principal:
-    """Resolve a bearer token (JWT access token or API key) to a principal, or raise 401."""
+    """Resolve a bearer token (JWT access token or API key) to a principal, or raise 401.
+    A credential seen in the last minute is answered from memory (`credentials`)."""
+    known = credentials.get(token)
+    if known is not None:
+        return known
+    heard = revocations.epoch()
     if looks_like_api_key(token):
         key = api_key_authenticate(secret=token)
         if key is None:
             raise ApiError("invalid_token", "This API key is unknown or revoked.")
-        return Principal(merchant_id=key.merchant_id, kind="api_key", api_key_id=key.id)
-    user_id, session_id = decode_token(token, typ="access")
-    return Principal(merchant_id=user_id, kind="jwt", session_id=session_id)
+        principal = Principal(merchant_id=key.merchant_id, kind="api_key", api_key_id=key.id)
+        expires = None
+    else:
+        user_id, session_id, expires = _verify(token, typ="access")
+        principal = Principal(merchant_id=user_id, kind="jwt", session_id=session_id)
+    credentials.put(token, principal, expires=expires, heard=heard)
+    return principal
+
+
+class CredentialCache:
+    """Who a bearer token belongs to, remembered for `TTL` seconds so that an API request costs
+    no database query for its credential. Revoking a key, logging out or changing the password
+    is announced to every process (`paybridge.events.revocations`) and drops the entry at once;
+    nothing is served from here while those announcements might be missed (the watcher is not
+    live), and nothing read before an announcement arrived is kept. Keys are SHA-256 of the
+    token, so the cache holds no secret."""
+
+    TTL = 60.0
+    MAX_ENTRIES = 100_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[bytes, tuple[Principal, float]] = {}
+        self._watching = False
+
+    def get(self, token: str) -> Principal | None:
+        self._watch()
+        if not revocations.live():
+            return None
+        digest = hashlib.sha256(token.encode()).digest()
+        with self._lock:
+            entry = self._entries.get(digest)
+        if entry is None or entry[1] <= time.time():
+            return None
+        return entry[0]
+
+    def put(self, token: str, principal: Principal, *, expires: float | None, heard: int) -> None:
+        """Remember `principal` until `expires` (a Unix time) or TTL from now, unless a
+        revocation was heard since `heard` (the epoch before the database was read)."""
+        until = min(time.time() + self.TTL, expires or float("inf"))
+        digest = hashlib.sha256(token.encode()).digest()
+        with self._lock:
+            if revocations.epoch() != heard or not revocations.live():
+                return
+            if len(self._entries) >= self.MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[digest] = (principal, until)
+
+    def forget(self, revocation: revocations.Revocation | None) -> None:
+        with self._lock:
+            if revocation is None:
+                self._entries.clear()
+                return
+            keys, sessions = set(revocation.api_key_ids), set(revocation.session_ids)
+            users = set(revocation.user_ids)
+            for digest, (p, _) in list(self._entries.items()):
+                if (
+                    p.api_key_id in keys
+                    or p.session_id in sessions
+                    or (p.kind == "jwt" and p.merchant_id in users)
+                ):
+                    del self._entries[digest]
+
+    def _watch(self) -> None:
+        if not self._watching:
+            revocations.watch_revocations(self.forget)
+            self._watching = True
+
+
+credentials = CredentialCache()
 
 
 def still_valid(principal: Principal) -> bool:
@@ -162,6 +244,15 @@ def authenticate(connection: HTTPConnection) -> Principal:
     return principal
 
 
-def require_principal(connection: HTTPConnection) -> Principal:
-    """FastAPI dependency (sync, so it runs in the threadpool)."""
-    return authenticate(connection)
+async def require_principal(connection: HTTPConnection) -> Principal:
+    """FastAPI dependency: on the event loop when the credential is known and the rate limit
+    is counted in memory; in a thread when the database or Redis must be asked."""
+    cached = connection.scope.get(SCOPE_KEY)
+    if cached is not None:
+        return cached
+    known = credentials.get(bearer_token(connection.headers.get("authorization")))
+    if known is not None and not rate_limit_needs_io():
+        connection.scope[SCOPE_KEY] = known
+        check_rate_limit(known.rate_key)
+        return known
+    return await run_in_threadpool(authenticate, connection)

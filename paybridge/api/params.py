@@ -8,15 +8,16 @@ from paybridge.selectors.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
 from paybridge.validation import refuse_control_characters
 
 
-def plain_query_parameters(request: Request) -> None:
+async def plain_query_parameters(request: Request) -> None:
     """Every REST route: a query parameter holding a control character is refused before the
     route reads it (filters went to PostgreSQL as they came, and a NUL byte answered 500).
-    GraphQL is left out: a query sent by GET has newlines."""
+    GraphQL is left out: a query sent by GET has newlines. (Dependencies that do no I/O are
+    `async`: FastAPI runs them on the event loop instead of a thread each.)"""
     for name, value in request.query_params.multi_items():
         refuse_control_characters(value, param=name)
 
 
-def page_params(
+async def page_params(
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size, 1-100."),
     starting_after: str | None = Query(
         None,

@@ -73,6 +73,11 @@ def _hit_redis(redis, key: str, window: int, seconds: int) -> int:  # type: igno
     return int(count)
 
 
+def rate_limit_needs_io() -> bool:
+    """Counting a request talks to Redis (so it belongs in a thread, not on the event loop)."""
+    return current_limit() is not None and get_redis() is not None
+
+
 def check_rate_limit(key: str) -> None:
     """Count one request of `key`; raise 429 `rate_limited` with Retry-After past the limit."""
     limit = current_limit()

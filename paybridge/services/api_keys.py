@@ -13,6 +13,7 @@ from sqlmodel import select, update
 
 from paybridge.db import read_session, retry_on_contention, utcnow, write_session
 from paybridge.errors import DomainError
+from paybridge.events.revocations import Revocation, announce_revocation
 from paybridge.models import ApiKey
 from paybridge.services.webhooks import is_row_id
 from paybridge.validation import clean_text
@@ -72,7 +73,8 @@ def api_key_revoke(*, merchant_id: int, key_id: int) -> ApiKey:
             key.revoked_at = utcnow()
             session.add(key)
             session.commit()
-        return key
+    announce_revocation(Revocation(api_key_ids=(key.id,)))
+    return key
 
 
 def api_key_authenticate(*, secret: object) -> ApiKey | None:

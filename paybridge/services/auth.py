@@ -18,6 +18,7 @@ from sqlmodel import Session, select, update
 
 from paybridge.db import read_session, utcnow, write_session
 from paybridge.errors import DomainError
+from paybridge.events.revocations import Revocation, announce_revocation
 from paybridge.models import AuthSession, SessionKind, User
 from paybridge.selectors.users import user_by_email
 from paybridge.services import throttle
@@ -181,6 +182,7 @@ def session_revoke(*, session_id: int) -> None:
             .values(revoked_at=utcnow())
         )
         session.commit()
+    announce_revocation(Revocation(session_ids=(session_id,)))
 
 
 def password_change(
@@ -202,6 +204,7 @@ def password_change(
         session.add(user)
         _revoke_all(session, user_id, except_id=keep_session_id)
         session.commit()
+    announce_revocation(Revocation(user_ids=(user_id,)))
 
 
 def _revoke_all(session: Session, user_id: int, *, except_id: int | None) -> None:

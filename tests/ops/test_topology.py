@@ -306,3 +306,48 @@ def test_a_granian_worker_killed_under_load_is_replaced_and_subscribers_catch_up
         assert accepted <= seen
     finally:
         ws.close()
+
+
+def test_a_revoked_key_or_session_is_refused_at_once_by_every_instance(
+    topology: Topology, db: TestDatabase, alice: Caller
+) -> None:
+    """Each instance answers known credentials from memory; a revocation made through one
+    reaches the other over Redis within milliseconds, and from then on every request with the
+    credential is refused."""
+    from paybridge.services.api_keys import api_key_create
+
+    one, two = topology.instances
+    key_row, key = api_key_create(merchant_id=alice.user.id, name="short-lived")
+    login = post(f"{one.url}{V1}/auth/token", {"email": alice.user.email,
+                 "password": "correct-horse-battery"}, "")  # fmt: skip
+    assert login[0] == 200, login
+    access = login[1]["access"]
+
+    def status(base: str, token: str) -> int | None:
+        request = urllib.request.Request(
+            f"{base}{V1}/profile", headers={"Authorization": f"Bearer {token}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    for _ in range(6):  # every worker of both instances has seen (and cached) both
+        assert {status(i.url, key) for i in (one, two)} == {200}
+        assert {status(i.url, access) for i in (one, two)} == {200}
+
+    revoke = urllib.request.Request(
+        f"{one.url}{V1}/api-keys/{key_row.id}",
+        headers={"Authorization": f"Bearer {access}"},
+        method="DELETE",
+    )
+    with urllib.request.urlopen(revoke, timeout=10) as response:
+        assert response.status == 200
+    wait_for(lambda: status(two.url, key) == 401, 2, "the other instance still accepts the key")
+    assert [status(i.url, key) for i in (two, one) for _ in range(4)] == [401] * 8
+
+    logout = post(f"{two.url}{V1}/auth/logout", {}, access)
+    assert logout[0] == 200, logout
+    wait_for(lambda: status(one.url, access) == 401, 2, "the other instance still accepts it")
+    assert [status(i.url, access) for i in (one, two) for _ in range(4)] == [401] * 8
