@@ -101,7 +101,7 @@ def postgresql_session_options() -> str:
     other writer behind it. Migrations lift the statement limit for their own transaction."""
     limits = {
         "idle_in_transaction_session_timeout": _env_int("PAYBRIDGE_DB_IDLE_TX_TIMEOUT_MS", 10_000),
-        "lock_timeout": _env_int("PAYBRIDGE_DB_LOCK_TIMEOUT_MS", 5_000),
+        "lock_timeout": _env_int("PAYBRIDGE_DB_LOCK_TIMEOUT_MS", 10_000),
         "statement_timeout": _env_int("PAYBRIDGE_DB_STATEMENT_TIMEOUT_MS", 30_000),
     }
     return " ".join(f"-c {name}={value}" for name, value in limits.items())
