@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import ParamSpec, TypeVar
@@ -77,21 +78,89 @@ def make_engine(url: str) -> Engine:
         return engine
     # A database that is down or unreachable fails a request within seconds instead of hanging
     # it: connecting gives up after PAYBRIDGE_DB_CONNECT_TIMEOUT, waiting for a pooled
-    # connection after PAYBRIDGE_DB_POOL_TIMEOUT. pool_pre_ping replaces connections that died
-    # while the server restarted, so nothing needs a restart when it is back.
+    # connection after PAYBRIDGE_DB_POOL_TIMEOUT (then 503 with Retry-After). pool_pre_ping
+    # replaces connections that died while the server restarted, so nothing needs a restart when
+    # it is back. The pool is this process's share of max_connections (`connection_plan`), with
+    # no overflow: every process of every instance together never exceeds it.
     connect_args: dict[str, object] = {}
     if url.startswith("postgresql"):
         if "connect_timeout" not in url:
             connect_args["connect_timeout"] = _env_int("PAYBRIDGE_DB_CONNECT_TIMEOUT", 5)
-        connect_args["options"] = postgresql_session_options()
+        if os.environ.get("PAYBRIDGE_DB_PGBOUNCER") == "1":
+            # Transaction pooling: no server-side prepared statements (PgBouncer 1.18 cannot
+            # route them) and no startup options (deploy/pgbouncer.ini sets the same limits).
+            connect_args["prepare_threshold"] = None
+        else:
+            connect_args["options"] = postgresql_session_options()
     return sa.create_engine(
         url,
         pool_pre_ping=True,
-        pool_size=_env_int("PAYBRIDGE_DB_POOL_SIZE", 10),
-        max_overflow=_env_int("PAYBRIDGE_DB_MAX_OVERFLOW", 20),
-        pool_timeout=_env_int("PAYBRIDGE_DB_POOL_TIMEOUT", 10),
+        pool_size=connection_plan(server_connection_limit(url, connect_args)).per_process,
+        max_overflow=_env_int("PAYBRIDGE_DB_MAX_OVERFLOW", 0),
+        pool_timeout=_env_int("PAYBRIDGE_DB_POOL_TIMEOUT", 3),
         connect_args=connect_args,
     )
+
+
+@dataclass(frozen=True)
+class ConnectionPlan:
+    """How many connections each app process may hold so that every process of every instance
+    together stays below PostgreSQL's `max_connections`, with `reserve` left over for the
+    worker, migrations, the CLI and an operator's psql."""
+
+    per_process: int
+    processes: int  # Granian workers of one instance (set by `python -m paybridge serve`)
+    instances: int  # PAYBRIDGE_INSTANCES: how many instances share the database
+    server_limit: int  # PostgreSQL's max_connections
+    reserve: int
+
+    @property
+    def total(self) -> int:
+        return self.per_process * self.processes * self.instances
+
+    @property
+    def fits(self) -> bool:
+        return self.per_process >= MIN_POOL and self.total <= self.server_limit - self.reserve
+
+    def describe(self) -> str:
+        return (
+            f"{self.instances} instance(s) x {self.processes} worker(s) x {self.per_process} "
+            f"connections = {self.total} of PostgreSQL's max_connections {self.server_limit} "
+            f"({self.reserve} kept for the worker, migrations and operators)"
+        )
+
+
+MIN_POOL, MAX_POOL = 2, 20
+
+
+def connection_plan(server_limit: int) -> ConnectionPlan:
+    """The pool of one app process: PAYBRIDGE_DB_POOL_SIZE when set, else an equal share of
+    what the server allows (2 to 20 connections; a worker's payments go through two writer
+    threads, so a few connections carry a lot)."""
+    processes = max(_env_int("PAYBRIDGE_APP_PROCESSES", 1), 1)
+    instances = max(_env_int("PAYBRIDGE_INSTANCES", 1), 1)
+    reserve = _env_int("PAYBRIDGE_DB_RESERVE", 20)
+    share = (server_limit - reserve) // (processes * instances)
+    per_process = _env_int("PAYBRIDGE_DB_POOL_SIZE", 0) or max(MIN_POOL, min(MAX_POOL, share))
+    return ConnectionPlan(per_process, processes, instances, server_limit, reserve)
+
+
+def server_connection_limit(url: str, connect_args: dict[str, object] | None = None) -> int:
+    """PostgreSQL's max_connections: PAYBRIDGE_DB_MAX_CONNECTIONS when set (e.g. PgBouncer's
+    pool), else asked once; 100 (the server's default) when it cannot be asked."""
+    configured = _env_int("PAYBRIDGE_DB_MAX_CONNECTIONS", 0)
+    if configured:
+        return configured
+    try:
+        probe = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args or {})
+        try:
+            with probe.connect() as connection:
+                return int(connection.exec_driver_sql("SHOW max_connections").scalar_one())
+        finally:
+            probe.dispose()
+    except sa.exc.SQLAlchemyError:
+        log.warning("could not read max_connections; sizing pools for 100")
+        return 100
 
 
 def postgresql_session_options() -> str:

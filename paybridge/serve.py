@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 from typing import Any
 
 RESPAWN_INTERVAL = 1.0  # seconds between starting replacement workers
@@ -61,8 +62,48 @@ def reflex_run_args(argv: list[str]) -> list[str]:
     return ["run", *argv] if has_env else ["run", "--env", "prod", *argv]
 
 
+def backend_workers() -> int:
+    """Granian workers `reflex run` will start: GRANIAN_WORKERS, else Reflex's own choice (one
+    without Redis, 2 x CPUs + 1 up to 8 with it)."""
+    raw = os.environ.get("GRANIAN_WORKERS", "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    if not (os.environ.get("REFLEX_REDIS_URL") or os.environ.get("REDIS_URL")):
+        return 1
+    return min((os.cpu_count() or 1) * 2 + 1, 8)
+
+
+def check_connection_budget() -> str | None:
+    """Size each worker's database pool before the workers start, and refuse to start when
+    the instances together would need more connections than PostgreSQL allows. Returns the
+    refusal, or None (the plan is printed)."""
+    from paybridge.db import connection_plan, server_connection_limit
+    from paybridge.settings import get_settings
+
+    workers = backend_workers()
+    os.environ["GRANIAN_WORKERS"] = str(workers)  # Reflex starts exactly as many as planned
+    os.environ["PAYBRIDGE_APP_PROCESSES"] = str(workers)
+    url = get_settings().database_url
+    if not url.startswith("postgresql"):
+        return None
+    plan = connection_plan(server_connection_limit(url))
+    if not plan.fits:
+        return (
+            f"error: not enough database connections: {plan.describe()}.\n"
+            "Raise PostgreSQL's max_connections, run fewer workers (GRANIAN_WORKERS) or "
+            "instances (PAYBRIDGE_INSTANCES), or put PgBouncer in front (deploy/pgbouncer.ini, "
+            "with PAYBRIDGE_DB_MAX_CONNECTIONS set to its pool size)."
+        )
+    print(f"database connections: {plan.describe()}", flush=True)
+    return None
+
+
 def serve(argv: list[str]) -> int:
     enable_worker_respawn()
+    refusal = check_connection_budget()
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
+        return 2
     from reflex.reflex import cli
 
     try:

@@ -16,10 +16,12 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet -e ".[dev]"
   touch "$stamp"
 fi
-# The test suite drives Debian's Chromium and puts two app instances behind Debian's nginx.
+# The test suite drives Debian's Chromium, puts two app instances behind Debian's nginx and
+# runs one through Debian's pgbouncer.
 missing=""
 [ "${PAYBRIDGE_SETUP_BROWSER:-0}" = 1 ] && [ ! -x /usr/bin/chromium ] && missing="$missing chromium"
 [ "${PAYBRIDGE_SETUP_BROWSER:-0}" = 1 ] && ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ] && missing="$missing nginx"
+[ "${PAYBRIDGE_SETUP_BROWSER:-0}" = 1 ] && [ ! -x /usr/sbin/pgbouncer ] && missing="$missing pgbouncer"
 if [ -n "$missing" ]; then
   echo "==> installing Debian packages:$missing"
   sudo_=""; [ "$(id -u)" = 0 ] || sudo_=sudo

@@ -139,7 +139,8 @@ def _listen(url: str) -> None:
     global _live
     import redis
 
-    while _thread_url == url:
+    failures = 0
+    while _thread_url == url and get_settings().redis_url == url:
         try:
             client = redis.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=10)
             pubsub = client.pubsub()
@@ -151,14 +152,16 @@ def _listen(url: str) -> None:
                     continue
                 if message["type"] == "subscribe":
                     _deliver(None)  # anything cached before now may have missed a notice
-                    _live = True
+                    _live, failures = True, 0
                 elif message["type"] == "message":
                     try:
                         _deliver(Revocation.from_json(message["data"]))
                     except (ValueError, TypeError, AttributeError):
                         log.warning("skipped a malformed revocation notice")
         except Exception:
-            log.warning("revocation notices lost their Redis connection; retrying", exc_info=True)
+            failures += 1
+            if failures == 1:  # once per outage, not every second of it
+                log.warning("revocation notices lost their Redis connection", exc_info=True)
         if _thread_url != url:  # replaced by a watcher of another Redis (tests)
             return
         _live = False

@@ -144,23 +144,22 @@ class SandboxRail:
 
 @contextlib.contextmanager
 def exclusive_job(name: str) -> Iterator[bool]:
-    """True when this process may run job `name` now. On PostgreSQL a session-level advisory
-    lock is held until the block ends, so several workers take turns; SQLite runs one worker and
-    always gets True. The lock's connection stays out of any transaction while the job runs
-    (no idle transaction for the server to end, no snapshot held open)."""
+    """True when this process may run job `name` now. On PostgreSQL a transaction-level
+    advisory lock is held until the block ends, so several workers take turns; SQLite runs one
+    worker and always gets True. The lock's transaction stays open, idle, while the job runs
+    (its own writes are other transactions), so it alone is exempt from the server's idle
+    transaction timeout. A transaction-level lock, unlike a session one, also works through
+    PgBouncer in transaction mode. It takes no snapshot between statements, so it holds back
+    no vacuum."""
     engine = get_engine()
     if engine.dialect.name != "postgresql":
         yield True
         return
     key = zlib.crc32(f"paybridge:{name}".encode())
-    with engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT")
-        got = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar())
-        try:
-            yield got
-        finally:
-            if got:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    with engine.connect() as conn, conn.begin():
+        conn.execute(sa.text("SET LOCAL idle_in_transaction_session_timeout = 0"))
+        got = conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar()
+        yield bool(got)
 
 
 def payouts_advance(

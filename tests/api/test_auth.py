@@ -268,3 +268,53 @@ def test_every_429_says_when_to_retry(
     ):
         assert response.status_code == 429, response.text
         assert 1 <= int(response.headers["Retry-After"]) <= 60
+
+
+def test_credentials_are_remembered_and_forgotten_when_revoked(
+    client: TestClient, alice: Caller, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A known API key is answered from memory; revoking it drops it everywhere (here through
+    Redis, as between instances) before the next request."""
+    from paybridge.api.auth import credentials
+    from paybridge.events import revocations
+    from paybridge.services.api_keys import api_key_revoke
+    from tests.ops.topology import wait_for
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    get_settings.cache_clear()
+    wait_for(revocations.live, 10, "the revocation watcher never subscribed")
+    assert client.get("/api/v1/profile", headers=alice.headers).status_code == 200
+    assert credentials.get(alice.token) is not None
+    api_key_revoke(merchant_id=alice.user.id, key_id=_key_id(alice))
+    wait_for(lambda: credentials.get(alice.token) is None, 5, "the revocation was not heard")
+    assert client.get("/api/v1/profile", headers=alice.headers).status_code == 401
+
+
+def test_nothing_is_remembered_while_revocations_cannot_be_heard(
+    client: TestClient, alice: Caller, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With Redis unreachable a revocation elsewhere could not be heard, so every request asks
+    the database: a key revoked behind the cache's back is refused at once."""
+    from paybridge.api.auth import credentials
+    from paybridge.db import write_session
+    from tests.ops.proxy import closed_port
+
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{closed_port()}/0")
+    get_settings.cache_clear()
+    assert client.get("/api/v1/profile", headers=alice.headers).status_code == 200
+    assert credentials.get(alice.token) is None
+    with write_session() as session:  # revoked without any announcement
+        key = session.get(ApiKey, _key_id(alice))
+        key.revoked_at = utcnow()
+        session.add(key)
+        session.commit()
+    assert client.get("/api/v1/profile", headers=alice.headers).status_code == 401
+
+
+def _key_id(caller: Caller) -> int:
+    from sqlmodel import select
+
+    from paybridge.db import read_session
+
+    with read_session() as session:
+        return session.exec(select(ApiKey.id).where(ApiKey.merchant_id == caller.user.id)).one()
