@@ -49,8 +49,9 @@ def environment_name() -> str:
 
 
 def _compiling_for_export() -> bool:
-    """`reflex export` compiles the app in production mode but serves nothing: no secret."""
-    return os.environ.get("REFLEX_COMPILE_CONTEXT", "").strip() == "export"
+    """`reflex export` compiles the app in production mode but serves nothing: no secret.
+    (Reflex keeps the command it runs in an internal variable, hence the underscores.)"""
+    return os.environ.get("__REFLEX_COMPILE_CONTEXT", "").strip() == "export"
 
 
 def missing_secret_message() -> str:

@@ -75,12 +75,12 @@ def test_production_is_explicit_or_reflex_prod(monkeypatch: pytest.MonkeyPatch) 
     get_settings.cache_clear()
     with pytest.raises(SettingsError, match="PAYBRIDGE_SECRET_KEY"):
         get_settings()
-    monkeypatch.setenv("REFLEX_COMPILE_CONTEXT", "export")  # compiling the static UI signs nothing
+    monkeypatch.setenv("__REFLEX_COMPILE_CONTEXT", "export")  # compiling the UI signs nothing
     get_settings.cache_clear()
     settings = get_settings()
     with pytest.raises(SettingsError):
         _ = settings.secret_key
-    monkeypatch.delenv("REFLEX_COMPILE_CONTEXT")
+    monkeypatch.delenv("__REFLEX_COMPILE_CONTEXT")
     monkeypatch.setenv("PAYBRIDGE_SECRET_KEY", "k" * 48)
     get_settings.cache_clear()
     assert get_settings().secret_key == "k" * 48
