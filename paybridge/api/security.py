@@ -78,8 +78,8 @@ class SecurityMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope.get("path", "").startswith(EVENT_PATH):
-            headers = dict(scope.get("headers") or [])
-            origin = headers.get(b"origin", b"").decode("latin-1") or None
+            origins = [v for k, v in scope.get("headers") or [] if k.lower() == b"origin"]
+            origin = origins[0].decode("latin-1") if len(origins) == 1 else None
             if not origin_allowed(origin):
                 await send({"type": "websocket.close", "code": 1008})
                 return
