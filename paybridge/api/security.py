@@ -60,6 +60,33 @@ def content_security_policy(path: str, content_type: str) -> str:
     return PAGE_CSP
 
 
+def _encoded(csp: str) -> list[tuple[bytes, bytes]]:
+    pairs = {**COMMON_HEADERS, "Content-Security-Policy": csp}
+    return [(name.lower().encode(), value.encode()) for name, value in pairs.items()]
+
+
+# Encoded once: the layer runs on every response, /ping included.
+_HEADERS = {csp: _encoded(csp) for csp in (PAGE_CSP, API_DOCS_CSP, DATA_CSP)}
+_NAMES = {name for name, _ in _HEADERS[PAGE_CSP]}
+
+
+def _with_security_headers(
+    headers: list[tuple[bytes, bytes]], path: str
+) -> list[tuple[bytes, bytes]]:
+    """`headers` plus the security headers the response does not set itself."""
+    content_type, present = "", set()
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"content-type":
+            content_type = value.decode("latin-1").lower()
+        elif lowered in _NAMES:
+            present.add(lowered)
+    extra = _HEADERS[content_security_policy(path, content_type)]
+    if not present:
+        return [*headers, *extra]
+    return [*headers, *(pair for pair in extra if pair[0] not in present)]
+
+
 def origin_allowed(origin: str | None) -> bool:
     from paybridge.api.web_auth import allowed_origins
 
@@ -90,30 +117,8 @@ class SecurityMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                content_type = next(
-                    (
-                        value.decode("latin-1").lower()
-                        for name, value in message.get("headers", [])
-                        if name.lower() == b"content-type"
-                    ),
-                    "",
-                )
-                extra = {
-                    **COMMON_HEADERS,
-                    "Content-Security-Policy": content_security_policy(path, content_type),
-                }
-                message = {
-                    **message,
-                    "headers": [
-                        *message.get("headers", []),
-                        *(
-                            (name.lower().encode(), value.encode())
-                            for name, value in extra.items()
-                            if name.lower().encode() not in present
-                        ),
-                    ],
-                }
+                headers = _with_security_headers(list(message.get("headers", [])), path)
+                message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
