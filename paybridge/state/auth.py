@@ -89,8 +89,9 @@ class AuthFormState(SessionState):
         )
 
     @rx.event
-    def keep_nonce(self, nonce: str) -> None:
-        """The browser's login nonce (its own HttpOnly cookie's value) for the ticket."""
+    async def keep_nonce(self, nonce: str) -> None:
+        """The browser's login nonce (its own HttpOnly cookie's value) for the ticket. (Async
+        like every handler of ours, though it only assigns.)"""
         self._login_nonce = nonce if isinstance(nonce, str) and len(nonce) == 43 else ""
         self.nonce_ready = bool(self._login_nonce)
         if not self.nonce_ready:
