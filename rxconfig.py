@@ -4,9 +4,15 @@ import os
 
 import reflex as rx
 
-from paybridge.settings import get_settings
+from paybridge.settings import SettingsError, get_settings
 
-settings = get_settings()
+# Reflex reads this file once, sets REFLEX_ENV_MODE (`reflex run --env prod`), then reads it
+# again: the settings are read again too, so that production is known before anything serves.
+get_settings.cache_clear()
+try:
+    settings = get_settings()
+except SettingsError as error:
+    raise SystemExit(f"error: {error}") from None
 # With Redis, a worker keeps a tab's state and its lock between writes while no other process
 # asks for them (Reflex's "oplock"): a live dashboard writes its state several times a second,
 # and 200 of them measured 40 % faster this way (bench/README.md, 2026-11-30). Each hold ends

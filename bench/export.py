@@ -192,9 +192,9 @@ def run_http(args: argparse.Namespace, merchant_id: int, query: dict) -> dict:
     from urllib.parse import urlencode
 
     from paybridge.api.web_auth import SESSION_COOKIE
-    from paybridge.services.auth import web_session_redeem, web_session_start
+    from tests.conftest import web_session_token
 
-    token, _ = web_session_redeem(ticket=web_session_start(user_id=merchant_id))
+    token = web_session_token(merchant_id)
     port = free_port()
     env = {**os.environ, "DATABASE_URL": args.database_url, "PAYBRIDGE_ENV": "development"}
     server = subprocess.Popen(

@@ -35,6 +35,7 @@ import argparse
 import os
 import random
 import re
+import secrets
 import statistics
 import sys
 import tempfile
@@ -162,17 +163,16 @@ def point_at(database_url: str, redis_url: str | None) -> None:
     reset_bus()
 
 
-def session_ticket(merchant_id: int) -> str:
+def session_ticket(merchant_id: int, browser_nonce: str) -> str:
     from paybridge.services.auth import web_session_start
 
-    return web_session_start(user_id=merchant_id)
+    return web_session_start(user_id=merchant_id, browser_nonce=browser_nonce)
 
 
 def session_cookie(merchant_id: int) -> str:
-    from paybridge.services.auth import web_session_redeem
+    from tests.conftest import web_session_token
 
-    token, _ = web_session_redeem(ticket=session_ticket(merchant_id))
-    return f"pb_session={token}"
+    return f"pb_session={web_session_token(merchant_id)}"
 
 
 # --------------------------------------------------------------------------- measurements
@@ -340,8 +340,10 @@ class PaymentLoad(threading.Thread):
 def open_tab(browser, app_url: str, merchant_id: int):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.add_init_script(WIRE_JS)
+    nonce = secrets.token_urlsafe(32)  # the login nonce cookie the login page would get
+    context.add_cookies([{"name": "pb_login_nonce", "value": nonce, "url": app_url + "/auth"}])
     page = context.new_page()
-    page.goto(f"{app_url}/auth/complete?ticket={session_ticket(merchant_id)}&next=/")
+    page.goto(f"{app_url}/auth/complete?ticket={session_ticket(merchant_id, nonce)}&next=/")
     page.wait_for_selector("#feed-live", timeout=60_000)  # the listener has subscribed
     page.evaluate(OBSERVER_JS)
     page.cdp = context.new_cdp_session(page)

@@ -58,9 +58,9 @@ def login_user() -> None:
 
 
 def session_cookie(merchant_id: int) -> str:
-    from paybridge.services.auth import web_session_redeem, web_session_start
+    from tests.conftest import web_session_token
 
-    token, _ = web_session_redeem(ticket=web_session_start(user_id=merchant_id))
+    token = web_session_token(merchant_id)
     return f"pb_session={token}"
 
 

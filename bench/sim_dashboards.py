@@ -94,9 +94,8 @@ class SimDashboard:
             self.arrived.setdefault(reference, at)
 
     async def start(self, url: str, cookie: str, load_event: str, origin: str | None) -> None:
-        headers = {"Cookie": cookie}
-        if origin:
-            headers["Origin"] = origin  # as a browser on the app's origin
+        # As a browser on the app's origin (the app refuses an event websocket without one).
+        headers = {"Cookie": cookie, "Origin": origin or url.rstrip("/")}
         await self.client.connect(
             f"{url}?token={uuid.uuid4()}",
             socketio_path="/_event",

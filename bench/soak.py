@@ -108,10 +108,10 @@ def main() -> int:
     from paybridge.db import get_engine
     from paybridge.migrations import migrate
     from paybridge.services.api_keys import api_key_create
-    from paybridge.services.auth import web_session_redeem, web_session_start
     from paybridge.services.providers import providers_ensure_defaults
     from paybridge.services.users import user_create
     from paybridge.state.dashboard import DashboardState
+    from tests.conftest import web_session_token
     from tests.ops.test_topology import PAYMENT, V1, post, subscribe
     from tests.ops.topology import Topology
 
@@ -126,7 +126,7 @@ def main() -> int:
         timezone="UTC",
     )
     token = api_key_create(merchant_id=merchant.id, name="soak")[1]
-    session = web_session_redeem(ticket=web_session_start(user_id=merchant.id))[0]
+    session = web_session_token(merchant.id)
 
     workdir = Path(tempfile.mkdtemp(prefix="paybridge-soak-"))
     topology = Topology(

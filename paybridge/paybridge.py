@@ -11,13 +11,14 @@ import paybridge.pages.settlements
 import paybridge.pages.transactions
 import paybridge.pages.webhooks  # noqa: F401  (each page module registers itself)
 from paybridge.api.app import api
+from paybridge.api.security import secure
 from paybridge.components.layout import PAGES
 from paybridge.events.relay import relay_outbox
 from paybridge.logs import configure_logging
 
 configure_logging()  # every Granian worker: text or JSON lines (PAYBRIDGE_LOG_FORMAT)
 
-app = rx.App(api_transformer=api)
+app = rx.App(api_transformer=[api, secure])
 app.register_lifespan_task(relay_outbox)
 for spec in PAGES:
     app.add_page(spec.component, route=spec.route, title=spec.title, on_load=spec.on_load)

@@ -109,5 +109,7 @@ def serve(argv: list[str]) -> int:
     try:
         cli.main(args=reflex_run_args(argv), prog_name="reflex", standalone_mode=True)
     except SystemExit as exit_:
+        if isinstance(exit_.code, str):  # a refusal to start (e.g. no secret in production)
+            print(exit_.code, file=sys.stderr)
         return exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
     return 0

@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 
 export REFLEX_USE_SYSTEM_BUN=1 REFLEX_TELEMETRY_ENABLED=false
+# The embedded default is development even though Reflex serves its production build: the
+# secret key is generated on first run and kept in .paybridge-secret (git-ignored).
+export PAYBRIDGE_ENV=${PAYBRIDGE_ENV:-dev}
 PORT=${PAYBRIDGE_PORT:-3000}
 PY=.venv/bin/python
 

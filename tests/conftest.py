@@ -317,6 +317,20 @@ def create_merchant(
     return user
 
 
+def web_session_token(user_id: int) -> str:
+    """A signed-in browser's session cookie value, minted the way the login does it (a ticket
+    bound to a browser nonce, redeemed with that nonce)."""
+    import secrets
+
+    from paybridge.services.auth import web_session_redeem, web_session_start
+
+    nonce = secrets.token_urlsafe(32)
+    ticket = web_session_start(user_id=user_id, browser_nonce=nonce)
+    redeemed = web_session_redeem(ticket=ticket, browser_nonce=nonce)
+    assert redeemed is not None
+    return redeemed.token
+
+
 @pytest.fixture
 def merchant(providers: dict[str, Provider]) -> User:
     """A verified merchant with a bank account (and the default providers)."""

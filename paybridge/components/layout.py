@@ -120,6 +120,32 @@ def _header(title: str) -> rx.Component:
     )
 
 
+def _security_notice() -> rx.Component:
+    """Failed sign-ins since the owner last dismissed this (paybridge/state/shell.py)."""
+    return rx.cond(
+        ShellState.security_notice != "",
+        rx.callout.root(
+            rx.callout.icon(rx.icon("shield-alert")),
+            rx.callout.text(ShellState.security_notice, id="security-notice-text"),
+            rx.hstack(
+                rx.link("Review", href="/settings#sign-in-activity", size="2"),
+                rx.button(
+                    "Dismiss",
+                    size="1",
+                    variant="soft",
+                    on_click=ShellState.dismiss_security_notice,
+                    id="security-notice-dismiss",
+                ),
+                align="center",
+                spacing="3",
+            ),
+            color_scheme="amber",
+            width="100%",
+            id="security-notice",
+        ),
+    )
+
+
 def template(
     *, route: str, title: str, on_load: list | None = None, public: bool = False
 ) -> Callable[[Callable[[], rx.Component]], Callable[[], rx.Component]]:
@@ -144,7 +170,9 @@ def template(
             return rx.hstack(
                 _sidebar(),
                 rx.box(
-                    rx.vstack(_header(title), content(), spacing="5", width="100%"),
+                    rx.vstack(
+                        _header(title), _security_notice(), content(), spacing="5", width="100%"
+                    ),
                     width="100%",
                     padding=rx.breakpoints(initial="12px", sm="16px", md="24px"),
                     min_width="0",

@@ -2,7 +2,13 @@
 
 from paybridge.models.api_key import ApiKey
 from paybridge.models.api_log import ApiLog
-from paybridge.models.auth import AuthSession, LoginFailure, SessionKind
+from paybridge.models.auth import (
+    AuthSession,
+    FailedLogin,
+    LoginOutcome,
+    SessionKind,
+    ThrottleCounter,
+)
 from paybridge.models.delivery import (
     DeliveryStatus,
     OutboxCursor,
@@ -28,10 +34,11 @@ __all__ = [
     "AuthSession",
     "DeliveryStatus",
     "Event",
+    "FailedLogin",
     "HourlyRollup",
     "IdempotencyRecord",
     "KycStatus",
-    "LoginFailure",
+    "LoginOutcome",
     "OutboxCursor",
     "PayoutSchedule",
     "Provider",
@@ -40,6 +47,7 @@ __all__ = [
     "SessionKind",
     "Settlement",
     "SettlementStatus",
+    "ThrottleCounter",
     "Transaction",
     "TransactionStatus",
     "User",

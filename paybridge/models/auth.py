@@ -35,14 +35,39 @@ class AuthSession(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class LoginFailure(SQLModel, table=True):
-    """Failed-login counters per throttle key (an email or a client address) when Redis is not
-    configured."""
+class ThrottleCounter(SQLModel, table=True):
+    """Attempts counted per key (a login's account, client address or device; sign-ups per
+    address and in total) in a fixed window, when Redis is not configured. One atomic upsert
+    counts an attempt (paybridge/services/throttle.py)."""
 
-    __tablename__ = "login_failures"
+    __tablename__ = "throttle_counters"
 
-    key: str = Field(primary_key=True, max_length=300)
-    failures: int = Field(default=0)
-    last_failure_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    key: str = Field(primary_key=True, max_length=120)
+    count: int = Field(default=0)
+    window_ends_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
-    __table_args__ = (sa.Index("ix_login_failures_last_failure_at", "last_failure_at"),)
+    __table_args__ = (sa.Index("ix_throttle_counters_window_ends_at", "window_ends_at"),)
+
+
+class LoginOutcome(StrEnum):
+    WRONG_PASSWORD = "wrong_password"  # the password was checked and was wrong
+    LOCKED = "locked"  # too many attempts: sign-in from new devices paused for the window
+
+
+class FailedLogin(SQLModel, table=True):
+    """A failed sign-in on a known account, kept to tell its owner after they sign in. At
+    most one `locked` row per throttle window, and wrong passwords only as many as the
+    throttle lets through, so an attack cannot flood this table."""
+
+    __tablename__ = "failed_logins"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", nullable=False)
+    outcome: str = Field(max_length=16)
+    known_device: bool = Field(default=False)  # sent a device cookie of an earlier sign-in
+    ip_address: str = Field(default="", max_length=64)
+    user_agent: str = Field(default="", max_length=255)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+    __table_args__ = (sa.Index("ix_failed_logins_user_id_created_at", "user_id", "created_at"),)

@@ -25,14 +25,14 @@ def login_page() -> rx.Component:
                 auto_complete="current-password",
                 required=True,
             ),
-            # Disabled until the app is live: a click before that would be a native GET submit
-            # that puts the password in the URL.
+            # Disabled until the app is live (a click before that would be a native GET submit
+            # that puts the password in the URL) and the browser holds its login nonce.
             rx.button(
                 "Log in",
                 type="submit",
                 width="100%",
                 id="login-submit",
-                disabled=~rx.State.is_hydrated,
+                disabled=~LoginState.nonce_ready,
             ),
             rx.text("New to PayBridge? ", rx.link("Create an account", href="/signup"), size="2"),
             spacing="4",
@@ -77,7 +77,7 @@ def signup_page() -> rx.Component:
                 type="submit",
                 width="100%",
                 id="signup-submit",
-                disabled=~rx.State.is_hydrated,
+                disabled=~SignupState.nonce_ready,
             ),
             rx.text("Already have an account? ", rx.link("Log in", href="/login"), size="2"),
             spacing="4",

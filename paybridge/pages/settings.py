@@ -97,6 +97,49 @@ def settings_page() -> rx.Component:
         ),
         width="100%",
     )
+    activity = rx.card(
+        rx.vstack(
+            rx.heading("Sign-in activity", size="4"),
+            rx.text(
+                "Failed sign-ins of the last 30 days. A browser that signed in before keeps "
+                "its own allowance while others' guesses are throttled.",
+                size="2",
+                color_scheme="gray",
+            ),
+            rx.cond(
+                SettingsState.sign_in_failures.length() > 0,
+                rx.table.root(
+                    rx.table.header(
+                        rx.table.row(
+                            rx.table.column_header_cell("When"),
+                            rx.table.column_header_cell("What"),
+                            rx.table.column_header_cell("From"),
+                        )
+                    ),
+                    rx.table.body(
+                        rx.foreach(
+                            SettingsState.sign_in_failures,
+                            lambda row: rx.table.row(
+                                rx.table.cell(row["at"]),
+                                rx.table.cell(row["what"]),
+                                rx.table.cell(
+                                    rx.tooltip(rx.text(row["address"]), content=row["agent"])
+                                ),
+                            ),
+                        ),
+                        id="sign-in-failures",
+                    ),
+                    size="1",
+                    width="100%",
+                ),
+                rx.text("No failed sign-ins.", size="2", id="sign-in-failures-none"),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        id="sign-in-activity",
+    )
     return rx.grid(
         rx.vstack(
             user_summary_card(
@@ -109,7 +152,7 @@ def settings_page() -> rx.Component:
             ),
             width="100%",
         ),
-        rx.vstack(profile, password, width="100%", spacing="4"),
+        rx.vstack(profile, password, activity, width="100%", spacing="4"),
         columns=rx.breakpoints(initial="1", md="2"),
         spacing="4",
         width="100%",

@@ -1,13 +1,20 @@
 """Logins: credential checks with throttling, server-side sessions, logout and password change.
 
 Tokens are 256-bit random strings; only their SHA-256 hashes are stored. A web login creates a
-session holding a one-time ticket (60 s); the backend route `/auth/complete` swaps the ticket for
-the session token and sets it as an HttpOnly cookie.
+session holding a one-time ticket (60 s) bound to the browser that logged in: its hash covers
+the browser's login nonce (an HttpOnly cookie set before the login), so the backend route
+`/auth/complete` swaps it for the session cookie only in that browser.
+
+Throttling follows OWASP's device cookies: a browser or client that signed in to an account
+before holds a signed device token for it, and its attempts count against that token's own
+allowance, so the owner still gets in while strangers' guesses have locked the account's
+allowance for unknown devices (and their address's).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -19,17 +26,20 @@ from sqlmodel import Session, select, update
 from paybridge.db import read_session, utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.events.revocations import Revocation, announce_revocation
-from paybridge.models import AuthSession, SessionKind, User
+from paybridge.models import AuthSession, FailedLogin, LoginOutcome, SessionKind, User
 from paybridge.selectors.users import user_by_email
 from paybridge.services import throttle
 from paybridge.services.locks import row_lock
 from paybridge.services.users import check_password, clean_password, hash_password
+from paybridge.settings import get_settings
 from paybridge.validation import clean_email
 
 WEB_SESSION_LIFETIME = timedelta(days=14)
 API_SESSION_LIFETIME = timedelta(days=7)
 TICKET_LIFETIME = timedelta(seconds=60)
 LAST_SEEN_GRANULARITY = timedelta(minutes=1)
+DEVICE_LIFETIME = timedelta(days=180)
+DEVICE_TOKENS_KEPT = 5  # accounts one browser is remembered for
 # Verifying against a real hash keeps the response time the same whether the email exists.
 _DUMMY_HASH = hash_password("not-a-real-password-0000")
 
@@ -40,12 +50,6 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def throttle_key(kind: str, value: str) -> str:
-    """Counters are keyed by a hash: any input (NUL bytes included) makes a safe key, and the
-    throttle table holds no email addresses."""
-    return f"{kind}:{hashlib.sha256(value.encode('utf-8', 'replace')).hexdigest()[:40]}"
-
-
 @dataclass(frozen=True)
 class Identity:
     """Who a valid session belongs to."""
@@ -54,12 +58,33 @@ class Identity:
     session_id: int
 
 
-def authenticate(*, email: object, password: object, client: str) -> User:
-    """Check credentials, throttled per email and per client. Failures never say which part was
-    wrong or whether the email exists."""
-    email_key = throttle_key("email", email.strip().lower() if isinstance(email, str) else "?")
-    client_key = throttle_key("client", client)
-    throttle.check(email_key, client_key)
+def authenticate(
+    *,
+    email: object,
+    password: object,
+    client: str,
+    user_agent: str = "",
+    device_cookie: str | None = None,
+) -> User:
+    """Check credentials. The attempt is counted before the password is: against the device
+    token this browser holds for the account, or else against the account's allowance for
+    unknown devices and the client address's. Failures never say which part was wrong or
+    whether the email exists; failures on a real account are kept to show its owner."""
+    typed = email.strip().lower() if isinstance(email, str) else "?"
+    device = device_in_cookie(device_cookie, typed)
+    hits: tuple[throttle.Hit, ...] = (
+        ((throttle.LOGIN_DEVICE, device),)
+        if device
+        else ((throttle.LOGIN_ACCOUNT, typed), (throttle.LOGIN_ADDRESS, client))
+    )
+    seen = {"ip_address": client, "user_agent": user_agent, "known_device": device is not None}
+    try:
+        throttle.attempt(*hits)
+    except throttle.TooManyAttempts as refused:
+        account_rules = (throttle.LOGIN_ACCOUNT, throttle.LOGIN_DEVICE)
+        if refused.first and any(rule in account_rules for rule in refused.refused):
+            _note_failed_login(email=typed, outcome=LoginOutcome.LOCKED, **seen)
+        raise
     user = None
     if isinstance(email, str) and isinstance(password, str) and len(password) <= 1024:
         try:
@@ -71,14 +96,112 @@ def authenticate(*, email: object, password: object, client: str) -> User:
                 user = user_by_email(session=session, email=address)
         ok = check_password(password, user.password_hash if user else _DUMMY_HASH)
         if user is not None and ok:
-            throttle.reset(email_key)
+            throttle.refund(*hits)
             return user
-    throttle.record_failure(email_key, client_key)
+    if user is not None:
+        _note_failed_login(user=user, outcome=LoginOutcome.WRONG_PASSWORD, **seen)
     raise DomainError("invalid_credentials", INVALID_CREDENTIALS)
 
 
-def web_session_start(*, user_id: int, user_agent: str = "", ip_address: str = "") -> str:
-    """Open a web session and return its one-time ticket (to be swapped for the cookie)."""
+def _note_failed_login(
+    *,
+    outcome: LoginOutcome,
+    ip_address: str,
+    user_agent: str,
+    known_device: bool,
+    user: User | None = None,
+    email: str = "",
+) -> None:
+    if user is None:
+        try:
+            address = clean_email(email)
+        except DomainError:
+            return
+        with read_session() as session:
+            user = user_by_email(session=session, email=address)
+        if user is None:
+            return
+    with write_session() as session:
+        session.add(
+            FailedLogin(
+                user_id=user.id,
+                outcome=outcome.value,
+                known_device=known_device,
+                ip_address=ip_address[:64],
+                user_agent=user_agent[:255],
+            )
+        )
+        session.commit()
+
+
+def failed_logins_acknowledge(*, user_id: int) -> None:
+    """The owner has seen the failed sign-ins shown to them: stop showing the notice."""
+    with write_session() as session:
+        session.exec(
+            update(FailedLogin)
+            .where(FailedLogin.user_id == user_id, FailedLogin.acknowledged_at.is_(None))
+            .values(acknowledged_at=utcnow())
+        )
+        session.commit()
+
+
+# --- device tokens ------------------------------------------------------------------------
+# A token is <nonce: 32 hex><expiry: 8 hex, unix seconds><signature: 32 hex> where the
+# signature is an HMAC over nonce, expiry and the account's email; a cookie holds the tokens of
+# the last few accounts signed in from the browser, joined by ".".
+
+
+def _device_key() -> bytes:
+    secret = get_settings().secret_key.encode()
+    return hmac.new(secret, b"paybridge-device-cookie-v1", hashlib.sha256).digest()
+
+
+def _device_signature(nonce: str, expiry: str, email: str) -> str:
+    message = f"{nonce}|{expiry}|{email.strip().lower()}".encode()
+    return hmac.new(_device_key(), message, hashlib.sha256).hexdigest()[:32]
+
+
+def device_in_cookie(cookie: str | None, email: str) -> str | None:
+    """The device id (the token's nonce) of a valid, unexpired token for `email` in the
+    cookie, or None."""
+    if not cookie or len(cookie) > 1000:
+        return None
+    now = int(utcnow().timestamp())
+    for token in cookie.split(".")[:DEVICE_TOKENS_KEPT]:
+        if len(token) != 72 or any(ch not in "0123456789abcdef" for ch in token):
+            continue
+        nonce, expiry, signature = token[:32], token[32:40], token[40:]
+        if int(expiry, 16) > now and hmac.compare_digest(
+            signature, _device_signature(nonce, expiry, email)
+        ):
+            return nonce
+    return None
+
+
+def device_cookie_after_login(cookie: str | None, email: str) -> str:
+    """The device cookie to give a browser that just signed in as `email`: a fresh token for
+    it first, then the browser's tokens for other accounts."""
+    nonce = secrets.token_hex(16)
+    expiry = f"{int((utcnow() + DEVICE_LIFETIME).timestamp()):08x}"
+    fresh = nonce + expiry + _device_signature(nonce, expiry, email)
+    others = [
+        token
+        for token in (cookie or "").split(".")[: DEVICE_TOKENS_KEPT * 2]
+        if len(token) == 72 and device_in_cookie(token, email) is None
+    ]
+    return ".".join([fresh, *others][:DEVICE_TOKENS_KEPT])
+
+
+# --- web sessions -------------------------------------------------------------------------
+
+
+def web_session_start(
+    *, user_id: int, browser_nonce: object, user_agent: str = "", ip_address: str = ""
+) -> str:
+    """Open a web session and return its one-time ticket, redeemable only together with
+    `browser_nonce` (the login nonce cookie of the browser that logged in)."""
+    if not _token_shaped(browser_nonce):
+        raise DomainError("login_nonce_missing", "Reload the page and log in again.")
     ticket = secrets.token_urlsafe(32)
     now = utcnow()
     with write_session() as session:
@@ -86,7 +209,7 @@ def web_session_start(*, user_id: int, user_agent: str = "", ip_address: str = "
             AuthSession(
                 user_id=user_id,
                 kind=SessionKind.WEB.value,
-                ticket_hash=hash_token(ticket),
+                ticket_hash=_ticket_hash(ticket, browser_nonce),
                 ticket_expires_at=now + TICKET_LIFETIME,
                 user_agent=user_agent[:255],
                 ip_address=ip_address[:64],
@@ -97,16 +220,24 @@ def web_session_start(*, user_id: int, user_agent: str = "", ip_address: str = "
     return ticket
 
 
-def web_session_redeem(*, ticket: object) -> tuple[str, datetime] | None:
-    """Swap a fresh, unused ticket for the session token; None when it is invalid."""
-    if not _token_shaped(ticket):
+@dataclass(frozen=True)
+class Redeemed:
+    token: str
+    expires_at: datetime
+    email: str
+
+
+def web_session_redeem(*, ticket: object, browser_nonce: object) -> Redeemed | None:
+    """Swap a fresh, unused ticket for the session token; None when it is invalid or was
+    issued to another browser."""
+    if not _token_shaped(ticket) or not _token_shaped(browser_nonce):
         return None
     token = secrets.token_urlsafe(32)
     now = utcnow()
     with write_session() as session:
         auth = session.exec(
             select(AuthSession)
-            .where(AuthSession.ticket_hash == hash_token(ticket))
+            .where(AuthSession.ticket_hash == _ticket_hash(ticket, browser_nonce))
             .with_for_update(key_share=True)
         ).first()
         if auth is None or auth.revoked_at is not None or auth.ticket_expires_at < now:
@@ -116,8 +247,13 @@ def web_session_redeem(*, ticket: object) -> tuple[str, datetime] | None:
         auth.token_hash = hash_token(token)
         auth.last_seen_at = now
         session.add(auth)
+        user = session.get(User, auth.user_id)
         session.commit()
-        return token, auth.expires_at
+        return Redeemed(token=token, expires_at=auth.expires_at, email=user.email if user else "")
+
+
+def _ticket_hash(ticket: str, browser_nonce: str) -> str:
+    return hash_token(f"{ticket}.{browser_nonce}")
 
 
 def api_session_start(*, user_id: int, user_agent: str = "", ip_address: str = "") -> int:

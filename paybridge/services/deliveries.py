@@ -24,7 +24,6 @@ an event that produced a delivery would never stop.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import os
@@ -54,6 +53,12 @@ from paybridge.models import (
     WebhookDelivery,
     WebhookEndpointState,
 )
+from paybridge.outbound import (
+    AddressRefused,
+    ip_literal,
+    private_addresses_allowed,
+    public_addresses,
+)
 from paybridge.services.locks import row_lock
 from paybridge.services.webhooks import new_webhook_secret
 from paybridge.webhook_signature import SIGNATURE_HEADER, sign
@@ -61,7 +66,6 @@ from paybridge.webhook_signature import SIGNATURE_HEADER, sign
 log = logging.getLogger(__name__)
 
 USER_AGENT = "PayBridge-Webhooks/1.0"
-ALLOW_PRIVATE_ENV = "PAYBRIDGE_WEBHOOKS_ALLOW_PRIVATE"
 FAN_OUT_CURSOR = "webhook_fan_out"
 EXCERPT_CHARS = 1000
 SECRET_OVERLAP = timedelta(hours=24)
@@ -141,10 +145,6 @@ class DeliveryPolicy:
             if at > self.retry_window or failures > 1000:
                 return offsets
             offsets.append(at)
-
-
-def private_addresses_allowed() -> bool:
-    return os.environ.get(ALLOW_PRIVATE_ENV, "") == "1"
 
 
 # --- fan-out -------------------------------------------------------------------------------
@@ -413,50 +413,6 @@ def signing_secrets(
 # --- sending -------------------------------------------------------------------------------
 
 
-class AddressRefused(Exception):
-    """The URL points somewhere webhooks may not go (private, loopback, link-local, ...)."""
-
-
-_BLOCKED_NETWORKS = tuple(
-    ipaddress.ip_network(n)
-    for n in (
-        "0.0.0.0/8",
-        "10.0.0.0/8",
-        "100.64.0.0/10",
-        "127.0.0.0/8",
-        "169.254.0.0/16",
-        "172.16.0.0/12",
-        "192.0.0.0/24",
-        "192.168.0.0/16",
-        "198.18.0.0/15",
-        "224.0.0.0/3",
-        "::/128",
-        "::1/128",
-        "fc00::/7",
-        "fe80::/10",
-        "ff00::/8",
-    )
-)
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
-_6TO4 = ipaddress.ip_network("2002::/16")
-
-
-def is_forbidden_address(address: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    """True for any address that is not plain public unicast, including IPv4 hidden inside
-    IPv6 (mapped, NAT64, 6to4)."""
-    ip = ipaddress.ip_address(address) if isinstance(address, str) else address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return is_forbidden_address(ip.ipv4_mapped)
-        if ip in _NAT64:
-            return is_forbidden_address(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
-        if ip in _6TO4:
-            return is_forbidden_address(ipaddress.IPv4Address((int(ip) >> 80) & 0xFFFFFFFF))
-    if any(ip in net for net in _BLOCKED_NETWORKS if net.version == ip.version):
-        return True
-    return not ip.is_global or ip.is_multicast
-
-
 @dataclass(frozen=True)
 class Target:
     url: str
@@ -483,25 +439,10 @@ def resolve_target(url: str) -> Target:
         raise AddressRefused("the URL has no host")
     if private_addresses_allowed():
         return Target(url=str(parsed), headers={}, extensions={})
-    try:
-        literal = ipaddress.ip_address(host)
-    except ValueError:
-        literal = None
-    if literal is not None:
-        if is_forbidden_address(literal):
-            raise AddressRefused(f"refused private or reserved address {literal}")
-        return Target(url=str(parsed), headers={}, extensions={})
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as error:
-        raise AddressRefused(f"cannot resolve {host}: {error}") from None
-    addresses = list(dict.fromkeys(info[4][0].split("%")[0] for info in infos))
-    if not addresses:
-        raise AddressRefused(f"{host} has no address")
-    for address in addresses:
-        if is_forbidden_address(address):
-            raise AddressRefused(f"refused {host}: it resolves to private address {address}")
+    addresses = public_addresses(host, port)
+    if ip_literal(host) is not None:  # nothing to pin
+        return Target(url=str(parsed), headers={}, extensions={})
     extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
     return Target(
         url=str(parsed.copy_with(host=addresses[0])),

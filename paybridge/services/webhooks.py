@@ -13,6 +13,12 @@ from paybridge.db import write_session
 from paybridge.errors import DomainError
 from paybridge.events import EventType
 from paybridge.models import Webhook
+from paybridge.outbound import (
+    AddressRefused,
+    HostUnresolvable,
+    private_addresses_allowed,
+    public_addresses,
+)
 from paybridge.settings import get_settings
 
 SECRET_PREFIX = "whsec_"
@@ -27,7 +33,9 @@ def new_webhook_secret() -> str:
 
 
 def clean_webhook_url(value: object, *, param: str = "url") -> str:
-    """An absolute http(s) URL without credentials; plain http only outside production."""
+    """An absolute http(s) URL without credentials, to a public address (`url_not_allowed`
+    otherwise: the rule delivery applies again to every attempt). Plain http only outside
+    production, or where private receivers are allowed (local development)."""
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > 2048:
         raise DomainError(
             "invalid_url", "Enter an http(s) URL of at most 2048 characters.", param=param
@@ -38,8 +46,8 @@ def clean_webhook_url(value: object, *, param: str = "url") -> str:
         port = parts.port  # raises ValueError on a bad port
     except ValueError:
         raise DomainError("invalid_url", "This URL cannot be parsed.", param=param) from None
-    del port
-    allowed = ("https",) if get_settings().is_production else ("https", "http")
+    local = private_addresses_allowed()
+    allowed = ("https",) if get_settings().is_production and not local else ("https", "http")
     if parts.scheme not in allowed or not parts.hostname:
         raise DomainError(
             "invalid_url", f"The URL must start with {' or '.join(allowed)}://.", param=param
@@ -48,6 +56,18 @@ def clean_webhook_url(value: object, *, param: str = "url") -> str:
         raise DomainError("invalid_url", "The URL must not contain credentials.", param=param)
     if any(ord(ch) <= 32 for ch in url):
         raise DomainError("invalid_url", "The URL must not contain spaces.", param=param)
+    if not local:
+        try:
+            public_addresses(parts.hostname, port or (443 if parts.scheme == "https" else 80))
+        except HostUnresolvable:
+            pass  # its DNS may not be set up yet; each delivery attempt checks again
+        except AddressRefused:
+            raise DomainError(
+                "url_not_allowed",
+                "Webhooks go to public addresses only, not to private, loopback, link-local, "
+                "multicast or cloud metadata addresses.",
+                param=param,
+            ) from None
     return url
 
 

@@ -1,5 +1,6 @@
 """Sign-up, login, logout. Credentials are checked here; the cookie is set by the backend route
-`/auth/complete`, which this state sends the browser to with a one-time ticket."""
+`/auth/complete`, which this state sends the browser to with a one-time ticket. The ticket is
+bound to the browser's login nonce, which the page asks the backend for when it loads."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from urllib.parse import quote
 
 import reflex as rx
 
-from paybridge.api.web_auth import safe_next
+from paybridge.api.web_auth import DEVICE_COOKIE, safe_next
 from paybridge.errors import DomainError
 from paybridge.models import AccountType
 from paybridge.services.auth import authenticate, session_revoke, web_session_start
-from paybridge.services.users import user_create
-from paybridge.state.session import SessionState, in_thread
+from paybridge.services.users import user_signup
+from paybridge.state.session import SessionState, cookie_value, in_thread
 
 MAX_FIELD = 300
 
@@ -23,6 +24,7 @@ PAGE_MESSAGES = {
     "logged_out": "You are logged out.",
     "password_changed": "Password changed. Other sessions were signed out.",
 }
+NO_NONCE = "This page could not prepare a secure login. Reload it and try again."
 
 
 def form_text(form: Any, name: str, *, max_length: int = MAX_FIELD) -> str:
@@ -41,24 +43,33 @@ class AuthFormState(SessionState):
     error: str = ""
     error_field: str = ""
     notice: str = ""
+    nonce_ready: bool = False  # the submit button waits for it
+    _login_nonce: str = ""
 
     def _next_target(self) -> str:
         return safe_next(self.router.url.query_parameters.get("next", "/"))
 
+    def _backend_origin(self) -> str:
+        """Where the backend routes answer: this page's origin, or in development the
+        backend's port (the websocket's host)."""
+        host = self.router.headers.host or self.router.url.netloc
+        scheme = "https" if self.router.url.origin.startswith("https") else "http"
+        return f"{scheme}://{host}"
+
     def _finish_login(self, user_id: int) -> rx.event.EventSpec:
         """Send the browser to the backend route that turns the ticket into the cookie."""
         ticket = web_session_start(
-            user_id=user_id, user_agent=self._user_agent(), ip_address=self._client_ip()
+            user_id=user_id,
+            browser_nonce=self._login_nonce,
+            user_agent=self._user_agent(),
+            ip_address=self._client_ip(),
         )
         frontend = self.router.url.origin
-        backend_host = self.router.headers.host or self.router.url.netloc
-        scheme = "https" if frontend.startswith("https") else "http"
+        backend = self._backend_origin()
         target = self._next_target()
-        if f"{scheme}://{backend_host}" != frontend:  # development: UI and backend ports differ
+        if backend != frontend:  # development: UI and backend ports differ
             target = safe_next(frontend + target)
-        url = (
-            f"{scheme}://{backend_host}/auth/complete?ticket={ticket}&next={quote(target, safe='')}"
-        )
+        url = f"{backend}/auth/complete?ticket={ticket}&next={quote(target, safe='')}"
         return rx.call_script(f"window.location.assign({json.dumps(url)})")
 
     @rx.event
@@ -70,7 +81,27 @@ class AuthFormState(SessionState):
         self.notice = PAGE_MESSAGES.get(key, "")
         if self._identity() is not None:
             return rx.redirect(self._next_target())
-        return None
+        url = json.dumps(self._backend_origin() + "/auth/nonce")
+        return rx.call_script(
+            f"fetch({url}, {{method: 'POST', credentials: 'include'}})"
+            ".then(r => r.ok ? r.json() : {}).then(j => j.nonce || '').catch(() => '')",
+            callback=AuthFormState.keep_nonce,
+        )
+
+    @rx.event
+    async def keep_nonce(self, nonce: str) -> None:
+        """The browser's login nonce (its own HttpOnly cookie's value) for the ticket. (Async
+        like every handler of ours, though it only assigns.)"""
+        self._login_nonce = nonce if isinstance(nonce, str) and len(nonce) == 43 else ""
+        self.nonce_ready = bool(self._login_nonce)
+        if not self.nonce_ready:
+            self.error = NO_NONCE
+
+    def _refuse_without_nonce(self) -> bool:
+        if not self._login_nonce:
+            self.error = NO_NONCE
+            return True
+        return False
 
 
 class LoginState(AuthFormState):
@@ -78,16 +109,20 @@ class LoginState(AuthFormState):
     @in_thread
     def submit(self, form: dict) -> rx.event.EventSpec | None:
         self.error, self.error_field, self.notice = "", "", ""
+        if self._refuse_without_nonce():
+            return None
         try:
             user = authenticate(
                 email=form_text(form, "email"),
                 password=form_text(form, "password", max_length=1024),
                 client=self._client_ip(),
+                user_agent=self._user_agent(),
+                device_cookie=cookie_value(self.router.headers.cookie, DEVICE_COOKIE),
             )
+            return self._finish_login(user.id)
         except DomainError as error:
             self.error = error.message
             return None
-        return self._finish_login(user.id)
 
 
 class SignupState(AuthFormState):
@@ -95,18 +130,21 @@ class SignupState(AuthFormState):
     @in_thread
     def submit(self, form: dict) -> rx.event.EventSpec | None:
         self.error, self.error_field, self.notice = "", "", ""
+        if self._refuse_without_nonce():
+            return None
         try:
-            user = user_create(
+            user = user_signup(
+                client=self._client_ip(),
                 email=form_text(form, "email"),
                 password=form_text(form, "password", max_length=1024),
                 full_name=form_text(form, "full_name"),
                 company_name=form_text(form, "company_name"),
                 account_type=form_text(form, "account_type") or AccountType.BUSINESS.value,
             )
+            return self._finish_login(user.id)
         except DomainError as error:
             self.error, self.error_field = error.message, error.param or ""
             return None
-        return self._finish_login(user.id)
 
 
 class LogoutState(SessionState):

@@ -5,12 +5,29 @@ from __future__ import annotations
 import reflex as rx
 
 from paybridge.db import read_session
+from paybridge.display import format_local
 from paybridge.errors import DomainError
+from paybridge.models import LoginOutcome
+from paybridge.selectors.failed_logins import FailedLoginRow, failed_logins_recent
 from paybridge.selectors.users import user_summary
 from paybridge.services.auth import password_change
 from paybridge.services.users import user_update_profile
 from paybridge.state.auth import form_text
 from paybridge.state.session import SessionState, in_thread
+
+
+def failure_row(row: FailedLoginRow, timezone: str) -> dict[str, str]:
+    what = (
+        "Sign-in from new devices paused"
+        if row.outcome == LoginOutcome.LOCKED.value
+        else "Wrong password"
+    )
+    return {
+        "at": format_local(row.at, timezone),
+        "what": what + (" (a device that signed in before)" if row.known_device else ""),
+        "address": row.ip_address or "unknown",
+        "agent": row.user_agent[:80] or "unknown",
+    }
 
 
 class SettingsState(SessionState):
@@ -25,12 +42,15 @@ class SettingsState(SessionState):
     profile_saved: str = ""
     password_error: str = ""
     password_saved: str = ""
+    sign_in_failures: list[dict[str, str]] = []
 
     def _show(self, merchant_id: int) -> None:
         with read_session() as session:
             summary = user_summary(session=session, merchant_id=merchant_id)
+            failures = failed_logins_recent(session=session, merchant_id=merchant_id)
         if summary is None:
             return
+        self.sign_in_failures = [failure_row(row, summary.timezone) for row in failures]
         self.email, self.full_name, self.company_name = (
             summary.email,
             summary.full_name,

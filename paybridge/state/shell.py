@@ -5,13 +5,39 @@ from __future__ import annotations
 import reflex as rx
 
 from paybridge.db import read_session
+from paybridge.display import format_local
+from paybridge.selectors.failed_logins import FailedLoginNotice, failed_login_notice
 from paybridge.selectors.users import user_summary
+from paybridge.services.auth import failed_logins_acknowledge
+from paybridge.services.throttle import LOGIN_ACCOUNT
 from paybridge.state.session import SessionState, in_thread
+
+
+def security_notice_text(notice: FailedLoginNotice | None, timezone: str) -> str:
+    """What the owner is told after signing in when someone failed to."""
+    if notice is None:
+        return ""
+    parts = []
+    if notice.count:
+        plural = "s" if notice.count != 1 else ""
+        parts.append(f"{notice.count} failed sign-in attempt{plural} on your account")
+    if notice.locked:
+        minutes = int(LOGIN_ACCOUNT.window.total_seconds() // 60)
+        parts.append(f"sign-in from new devices was paused for {minutes} minutes")
+    latest = format_local(notice.latest_at, timezone)
+    what = " and ".join(parts)
+    return (
+        what[0].upper()
+        + what[1:]
+        + f" (latest {latest}, from {notice.latest_ip or 'an unknown address'})."
+        + " If this was not you, change your password."
+    )
 
 
 class ShellState(SessionState):
     merchant_name: str = ""
     initials: str = ""
+    security_notice: str = ""
 
     @rx.var
     def current_path(self) -> str:
@@ -27,8 +53,20 @@ class ShellState(SessionState):
             return self._login_redirect()
         with read_session() as session:
             summary = user_summary(session=session, merchant_id=found.user_id)
+            notice = failed_login_notice(session=session, merchant_id=found.user_id)
         if summary is None:
             return self._login_redirect()
         self.merchant_name = summary.company_name or summary.full_name
         self.initials = summary.initials
+        self.security_notice = security_notice_text(notice, summary.timezone)
+        return None
+
+    @rx.event
+    @in_thread
+    def dismiss_security_notice(self) -> rx.event.EventSpec | None:
+        found = self._identity()
+        if found is None:
+            return self._login_redirect()
+        failed_logins_acknowledge(user_id=found.user_id)
+        self.security_notice = ""
         return None

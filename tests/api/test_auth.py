@@ -3,12 +3,12 @@ credential can be missing or wrong."""
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import jwt
 import pytest
 from fastapi.testclient import TestClient
+from sqlmodel import select
 
 from paybridge.api.auth import signing_key
 from paybridge.db import utcnow
@@ -52,59 +52,97 @@ def test_wrong_password_is_401_without_saying_which_part(
         assert error_of(response)["code"] == "invalid_credentials"
 
 
-def test_repeated_failed_logins_are_throttled(client: TestClient, merchant: User) -> None:
-    statuses = [
-        client.post(
-            "/api/v1/auth/token", json={"email": merchant.email, "password": "nope-nope-nope"}
-        ).status_code
-        for _ in range(5)
-    ]
-    assert statuses[:3] == [401, 401, 401]
-    assert 429 in statuses
-    response = client.post(
-        "/api/v1/auth/token", json={"email": merchant.email, "password": MERCHANT_PASSWORD}
-    )
-    assert response.status_code == 429
-    assert error_of(response)["code"] == "too_many_attempts"
+TOKEN = "/api/v1/auth/token"
 
 
-def test_throttled_login_says_when_to_retry(client: TestClient, merchant: User) -> None:
-    """The 429 carries Retry-After: the seconds until the throttle lets the key try again."""
-    token = "/api/v1/auth/token"
-    wrong = {"email": merchant.email, "password": "nope-nope-nope"}
-    for _ in range(3):  # from the 3rd failure on, the next attempt waits 1 s, then 2, 4, ...
-        assert client.post(token, json=wrong).status_code == 401
-    refused = client.post(token, json=wrong)
+def wrong(email: str, n: int = 0) -> dict[str, str]:
+    return {"email": email, "password": f"nope-nope-nope-{n}"}
+
+
+def test_failed_logins_are_limited_per_account(client: TestClient, merchant: User) -> None:
+    """Ten wrong passwords per account in a window; then even the right one waits, with a
+    Retry-After that is the rest of the window."""
+    statuses = [client.post(TOKEN, json=wrong(merchant.email, n)).status_code for n in range(10)]
+    assert statuses == [401] * 10
+    refused = client.post(TOKEN, json={"email": merchant.email, "password": MERCHANT_PASSWORD})
     assert refused.status_code == 429
-    wait = int(refused.headers["Retry-After"])
-    assert wait == 1
-    assert f"Try again in {wait} second" in error_of(refused)["message"]
-    time.sleep(wait)  # honouring it is enough: the right password gets in
-    right = {"email": merchant.email, "password": MERCHANT_PASSWORD}
-    assert client.post(token, json=right).status_code == 200
+    assert error_of(refused)["code"] == "too_many_attempts"
+    assert 14 * 60 <= int(refused.headers["Retry-After"]) <= 15 * 60
+    assert "Try again in 15 minutes" in error_of(refused)["message"]
+    # Another account is not affected (the address allows 50).
+    assert client.post(TOKEN, json=wrong("other@example.com")).status_code == 401
 
 
-def test_locked_out_login_retry_after_is_the_rest_of_the_lockout(
-    client: TestClient, merchant: User, db: TestDatabase
-) -> None:
-    from paybridge.models import LoginFailure
-    from paybridge.services.auth import throttle_key
-
-    with db.session() as session:  # ten failures a minute ago lock the email for 15 minutes
-        session.add(
-            LoginFailure(
-                key=throttle_key("email", merchant.email),
-                failures=10,
-                last_failure_at=utcnow() - timedelta(minutes=1),
-            )
+def test_successful_logins_do_not_use_up_the_allowance(client: TestClient, merchant: User) -> None:
+    client.cookies.clear()
+    for _ in range(3):
+        client.post(TOKEN, json=wrong(merchant.email))
+    for _ in range(12):  # a script that logs in on every run is not throttled
+        client.cookies.clear()
+        assert (
+            client.post(
+                TOKEN, json={"email": merchant.email, "password": MERCHANT_PASSWORD}
+            ).status_code
+            == 200
         )
-        session.commit()
-    response = client.post(
-        "/api/v1/auth/token", json={"email": merchant.email, "password": MERCHANT_PASSWORD}
-    )
-    assert response.status_code == 429
-    assert 14 * 60 - 5 <= int(response.headers["Retry-After"]) <= 14 * 60
-    assert "Try again in 14 minutes" in error_of(response)["message"]
+    client.cookies.clear()
+    statuses = [client.post(TOKEN, json=wrong(merchant.email, n)).status_code for n in range(8)]
+    assert statuses == [401] * 7 + [429]  # the three earlier failures still count
+
+
+def test_a_device_that_signed_in_before_keeps_its_own_allowance(
+    client: TestClient, api_app, merchant: User, db: TestDatabase
+) -> None:
+    """OWASP device cookies: the owner's client, which logged in before, still gets in while
+    strangers' guesses have locked the account for unknown devices; its own wrong guesses
+    are limited separately; the owner is shown what happened."""
+    from paybridge.models import FailedLogin
+    from paybridge.selectors.failed_logins import failed_login_notice
+
+    owner = client
+    login(owner, merchant.email)
+    device = owner.cookies.get("pb_device")
+    assert device and len(device) == 72
+    with TestClient(api_app) as attacker:
+        for n in range(10):
+            assert attacker.post(TOKEN, json=wrong(merchant.email, n)).status_code == 401
+        assert attacker.post(TOKEN, json=wrong(merchant.email, 99)).status_code == 429
+        assert (
+            attacker.post(
+                TOKEN, json={"email": merchant.email, "password": MERCHANT_PASSWORD}
+            ).status_code
+            == 429
+        )
+        # A device cookie is bound to its account and signed: a forged one is a stranger's.
+        attacker.cookies.set("pb_device", device[:40] + "0" * 32)
+        assert attacker.post(TOKEN, json=wrong(merchant.email)).status_code == 429
+        attacker.cookies.set("pb_device", device)  # a stolen one only has the device's allowance
+    # The owner's client still gets in, and gets a fresh device token.
+    pair = login(owner, merchant.email)
+    assert client.get(PROFILE, headers=bearer(pair["access"])).status_code == 200
+    assert owner.cookies.get("pb_device") != device
+    # Its own typos are limited on their own.
+    statuses = [owner.post(TOKEN, json=wrong(merchant.email, n)).status_code for n in range(11)]
+    assert statuses == [401] * 10 + [429]
+
+    with db.session() as session:
+        rows = session.exec(select(FailedLogin).where(FailedLogin.user_id == merchant.id)).all()
+        notice = failed_login_notice(session=session, merchant_id=merchant.id)
+    outcomes = sorted((row.outcome, row.known_device) for row in rows)
+    assert outcomes.count(("wrong_password", False)) == 10
+    assert outcomes.count(("wrong_password", True)) == 10
+    assert outcomes.count(("locked", False)) == 1  # once per window, not once per request
+    assert outcomes.count(("locked", True)) == 1
+    assert notice is not None and notice.count == 20 and notice.locked
+
+
+def test_failed_logins_are_limited_per_address(client: TestClient, providers) -> None:
+    """One address spraying many accounts: 50 wrong passwords in a window, then 429 for any
+    account from it (devices that signed in before are not counted against it)."""
+    statuses = [
+        client.post(TOKEN, json=wrong(f"user{n}@example.com")).status_code for n in range(51)
+    ]
+    assert statuses == [401] * 50 + [429]
 
 
 def test_logout_kills_access_and_refresh_tokens(client: TestClient, merchant: User) -> None:

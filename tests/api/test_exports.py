@@ -15,11 +15,10 @@ from paybridge.api.web_auth import SESSION_COOKIE
 from paybridge.exports import ExportProgress, major_units, transactions_csv
 from paybridge.models import User
 from paybridge.selectors.transactions import TransactionFilters
-from paybridge.services.auth import web_session_redeem, web_session_start
 from paybridge.services.transactions import transaction_create, transaction_refund
 from paybridge.services.users import user_update_profile
 from tests.api.conftest import Caller
-from tests.conftest import TestDatabase, create_merchant
+from tests.conftest import TestDatabase, create_merchant, web_session_token
 
 URL = "/exports/transactions.csv"
 BASE = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
@@ -27,7 +26,7 @@ BASE = datetime(2025, 3, 4, 10, 0, tzinfo=UTC)
 
 def log_in(client: TestClient, user: User) -> TestClient:
     """The client, carrying `user`'s web session cookie (as the browser does)."""
-    token, _ = web_session_redeem(ticket=web_session_start(user_id=user.id))
+    token = web_session_token(user.id)
     client.cookies.set(SESSION_COOKIE, token)
     return client
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -41,16 +42,22 @@ class AppServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"reflex-{self.port}.log"
+        self.secret = secrets.token_urlsafe(48)  # another instance of this app needs it too
         env = {
             **os.environ,
             "DATABASE_URL": database_url,
             "PAYBRIDGE_ALLOWED_ORIGINS": self.url,
             "PAYBRIDGE_PORT": str(self.port),
+            # `reflex run --env prod` is production: it needs a secret of its own.
+            "PAYBRIDGE_SECRET_KEY": self.secret,
+            # The webhook receivers of the browser tests listen on 127.0.0.1.
+            "PAYBRIDGE_WEBHOOKS_ALLOW_PRIVATE": "1",
             "REFLEX_USE_SYSTEM_BUN": "1",
             "REFLEX_TELEMETRY_ENABLED": "false",
             "PYTHONUNBUFFERED": "1",
         }
         env.pop("REDIS_URL", None)
+        env.pop("PAYBRIDGE_ENV", None)  # production, as `reflex run --env prod` makes it
         if redis_url:
             env["REDIS_URL"] = redis_url
             env["GRANIAN_WORKERS"] = str(workers)
@@ -133,6 +140,9 @@ class ForgedClient:
         self.updates: list[Any] = []
         self.client = socketio.Client(reconnection=False)
         self.client.on("event", self.updates.append, namespace=self.NAMESPACE)
+        # websocket-client sends an Origin of the URL's host itself, as a page of the app would
+        # (the app refuses an event websocket without one; a second Origin header would make
+        # the two one foreign value).
         headers = {"Cookie": cookie} if cookie else {}
         self.client.connect(
             f"{base_url}?token={uuid.uuid4()}",

@@ -11,15 +11,15 @@ from collections.abc import Callable
 import psycopg
 from sqlalchemy.engine import make_url
 
-from paybridge.services.auth import web_session_redeem, web_session_start
 from paybridge.services.transactions import transaction_create
 from paybridge.state.dashboard import DashboardState
 from paybridge.state.developers import DevelopersState
+from tests.conftest import web_session_token
 from tests.e2e.harness import ForgedClient
 
 
 def _client(url: str, user_id: int) -> ForgedClient:
-    token, _ = web_session_redeem(ticket=web_session_start(user_id=user_id))
+    token = web_session_token(user_id)
     return ForgedClient(url, cookie=f"pb_session={token}")
 
 

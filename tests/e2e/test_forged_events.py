@@ -10,12 +10,12 @@ import time
 import sqlalchemy as sa
 
 from paybridge.db import get_engine
-from paybridge.services.auth import web_session_redeem, web_session_start
 from paybridge.services.users import user_update_profile
 from paybridge.state.auth import LoginState, LogoutState
 from paybridge.state.dashboard import DashboardState
 from paybridge.state.settings import SettingsState
 from paybridge.state.withdraw import WithdrawState
+from tests.conftest import web_session_token
 from tests.e2e.harness import ForgedClient
 
 
@@ -58,7 +58,7 @@ def _alpha_secrets(alpha_id: int) -> list[str]:
 
 
 def _session_cookie(user_id: int) -> str:
-    token, _ = web_session_redeem(ticket=web_session_start(user_id=user_id))
+    token = web_session_token(user_id)
     return f"pb_session={token}"
 
 

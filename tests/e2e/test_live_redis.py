@@ -44,6 +44,7 @@ def test_a_payment_through_another_instance_reaches_the_open_dashboard(
     alpha = merchants.alpha
     env = {**os.environ, "DATABASE_URL": e2e_database, "REDIS_URL": redis_test_url()}
     env.update(REFLEX_USE_SYSTEM_BUN="1", REFLEX_TELEMETRY_ENABLED="false", GRANIAN_WORKERS="1")
+    env["PAYBRIDGE_SECRET_KEY"] = redis_app.secret  # one deployment, one secret
     other = Instance(env=env, log=tmp_path / "other-instance.log")
     try:
         other.wait_ready()

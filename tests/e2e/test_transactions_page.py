@@ -328,10 +328,10 @@ def _alpha_state(alpha_id: int) -> dict:
 def test_forged_explorer_events_never_touch_another_merchant(app, merchants):
     import time
 
-    from paybridge.services.auth import web_session_redeem, web_session_start
     from paybridge.services.saved_views import saved_view_create
     from paybridge.state.payment import PaymentState
     from paybridge.state.transactions import TransactionsState
+    from tests.conftest import web_session_token
     from tests.e2e.harness import ForgedClient
 
     alpha, bravo = merchants.alpha, merchants.bravo
@@ -347,7 +347,7 @@ def test_forged_explorer_events_never_touch_another_merchant(app, merchants):
             ).data
         ]
     before = _alpha_state(alpha.id)
-    token, _ = web_session_redeem(ticket=web_session_start(user_id=bravo.id))
+    token = web_session_token(bravo.id)
     tx, pay = TransactionsState.get_full_name(), PaymentState.get_full_name()
     huge = "9" * 100_000
     client = ForgedClient(app.url, cookie=f"pb_session={token}")

@@ -3,6 +3,8 @@
 - a payment created through one instance reaches a live subscriber connected to the other
   (and through nginx's websocket upgrade);
 - a withdrawal storm spread over both instances never overdraws;
+- 150 parallel wrong passwords over both instances: ten are checked, the rest refused, and the
+  owner's client still logs in; nginx sends HSTS and the pages' security headers;
 - Redis and then PostgreSQL going away during a stream of API writes: every answer is 201 or
   503, every accepted write is kept, nothing rejected is half-written, and both instances
   recover without a restart.
@@ -15,16 +17,20 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
+import httpx
 import pytest
+import redis as redis_lib
 import websocket
 from sqlmodel import select
 
-from paybridge.models import Provider, Settlement, Transaction
+from paybridge.api.security import PAGE_CSP
+from paybridge.models import Provider, Settlement, Transaction, User
 from tests.api.conftest import Caller
-from tests.conftest import TestDatabase, seed_available
+from tests.conftest import MERCHANT_PASSWORD, TestDatabase, seed_available
 from tests.ops.topology import Topology, http_status, wait_for
 
 pytestmark = pytest.mark.timeout(900)
@@ -201,6 +207,78 @@ def test_a_withdrawal_storm_over_both_instances_never_overdraws(
     with db.session() as session:
         paid_out = sum(s.amount for s in session.exec(select(Settlement)))
     assert paid_out == 10_000
+
+
+def guess_at_once(urls: list[str], path: str, email: str, count: int) -> list[tuple[int, str]]:
+    """`count` wrong passwords for `email` sent at once (one connection each), spread over
+    `urls`; each answer's status and the start of its body."""
+    import asyncio
+
+    async def burst() -> list[tuple[int, str]]:
+        limits = httpx.Limits(max_connections=count, max_keepalive_connections=0)
+        async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+
+            async def guess(n: int) -> tuple[int, str]:
+                url = urls[n % len(urls)] + path
+                wrong = {"email": email, "password": f"wrong-password-{n}"}
+                response = await client.post(url, json=wrong)
+                return response.status_code, f"{url}: {response.text[:200]}"
+
+            return await asyncio.gather(*(guess(n) for n in range(count)))
+
+    return asyncio.run(burst())
+
+
+def test_parallel_wrong_passwords_over_two_instances_check_at_most_the_limit(
+    topology: Topology, backend: TestDatabase, redis_url: str, merchant: User
+) -> None:
+    """150 guesses at once for one account, spread over both instances and nginx: the
+    counter in Redis lets ten be checked and refuses the rest before any password check; the
+    owner's client, which logged in before, still gets in (through the other instance)."""
+    from sqlalchemy.engine import make_url
+
+    namespace = make_url(backend.url).database
+    store = redis_lib.Redis.from_url(redis_url)
+    stale = list(store.scan_iter(f"paybridge:throttle:{namespace}:*", count=1000))
+    if stale:
+        store.delete(*stale)
+    one, two = topology.instances
+    token = f"{V1}/auth/token"
+    right = {"email": merchant.email, "password": MERCHANT_PASSWORD}
+    owner = httpx.Client(timeout=60)
+    assert owner.post(one.url + token, json=right).status_code == 200
+    assert owner.cookies.get("pb_device")
+    urls = [topology.nginx.url, one.url, two.url]
+
+    # The guesses come from a process of their own: in this one they would starve the TCP
+    # proxies that carry every instance's Redis and PostgreSQL traffic of the GIL.
+    with ProcessPoolExecutor(1) as child:
+        answers = child.submit(guess_at_once, urls, token, merchant.email, 150).result()
+    statuses = Counter(status for status, _ in answers)
+    odd = [text for status, text in answers if status not in (401, 429)]
+    assert statuses == {401: 10, 429: 140}, (statuses, odd[:5])
+    refused = httpx.post(two.url + token, json=right, timeout=30)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 800
+    assert owner.post(two.url + token, json=right).status_code == 200
+    owner.close()
+    store.delete(*store.scan_iter(f"paybridge:throttle:{namespace}:*", count=1000))
+
+
+def test_nginx_adds_hsts_and_the_pages_headers(topology: Topology) -> None:
+    """Static pages come from nginx, which sends the app's page headers (the same CSP) and
+    HSTS; proxied answers carry the app's headers once, plus HSTS."""
+    nginx = topology.nginx
+    for path in ("/", "/login", "/assets/missing.js", f"{V1}/health"):
+        headers = httpx.get(nginx.url + path, timeout=30).headers
+        assert headers.get_list("strict-transport-security") == [
+            "max-age=63072000; includeSubDomains"
+        ], path
+        assert len(headers.get_list("content-security-policy")) == 1, path
+        assert headers.get_list("x-frame-options") == ["DENY"], path
+        assert headers.get_list("x-content-type-options") == ["nosniff"], path
+        assert headers.get_list("referrer-policy") == ["same-origin"], path
+        if not path.startswith(V1):
+            assert headers["content-security-policy"] == PAGE_CSP, path
 
 
 def test_redis_then_postgres_outage_during_a_write_stream(

@@ -18,16 +18,14 @@ from paybridge.services.auth import (
     hash_token,
     live_session_tokens,
     session_revoke,
-    web_session_redeem,
-    web_session_start,
 )
 from paybridge.state import live
-from tests.conftest import TestDatabase
+from tests.conftest import TestDatabase, web_session_token
 
 
 def signed_in(merchant: User) -> tuple[str, int]:
     """A web session's cookie token and id."""
-    token, _ = web_session_redeem(ticket=web_session_start(user_id=merchant.id))
+    token = web_session_token(merchant.id)
     with read_session() as session:
         auth = session.exec(
             select(AuthSession).where(AuthSession.token_hash == hash_token(token))

@@ -10,12 +10,8 @@ import pytest
 from paybridge.db import read_session, utcnow
 from paybridge.errors import DomainError
 from paybridge.models import User, Webhook
-from paybridge.services.deliveries import (
-    AddressRefused,
-    is_forbidden_address,
-    resolve_target,
-    webhook_roll_secret,
-)
+from paybridge.outbound import AddressRefused, is_forbidden_address
+from paybridge.services.deliveries import resolve_target, webhook_roll_secret
 from paybridge.services.transactions import transaction_create
 from paybridge.webhook_signature import compute_signature, parse_header, sign, verify_signature
 from tests.conftest import TestDatabase, create_merchant

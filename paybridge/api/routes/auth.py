@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 
 from paybridge.api import resources
 from paybridge.api.auth import decode_token, issue_tokens, require_principal
@@ -24,6 +24,7 @@ from paybridge.api.schemas import (
     TokenPairOut,
     TokenRequest,
 )
+from paybridge.api.web_auth import DEVICE_COOKIE, client_address, set_device_cookie
 from paybridge.services.auth import api_session_start, authenticate, session_revoke
 
 NOT_STORED = (
@@ -38,10 +39,6 @@ secret_routes = APIRouter(
     tags=["api keys"], dependencies=[Depends(require_principal)], responses=ERRORS
 )
 keys = authenticated_router("api keys")
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def _pair(user_id: int, session_id: int) -> TokenPairOut:
@@ -59,17 +56,25 @@ def _pair(user_id: int, session_id: int) -> TokenPairOut:
     response_model=TokenPairOut,
     summary="Log in with email and password",
     description="Opens an API session. The access token lives 15 minutes, the refresh token "
-    "until the session ends (7 days). Failed attempts are throttled per email and per client "
-    "(429 `too_many_attempts`, with `Retry-After`: the seconds until the next attempt is let "
-    "through). " + NOT_STORED,
+    "until the session ends (7 days). Attempts are counted before the password is checked: at "
+    "most 10 failures per account in 15 minutes from clients that have not logged in to it "
+    "before, and 50 per client address; then 429 `too_many_attempts`, with `Retry-After` (the "
+    "seconds until the window ends). A successful login also answers a `pb_device` cookie: a "
+    "client that sends it back has an allowance of its own for that account, so it still gets "
+    "in while others' guesses have used up the account's. " + NOT_STORED,
 )
-def token(body: TokenRequest, request: Request) -> TokenPairOut:
-    user = authenticate(email=body.email, password=body.password, client=_client(request))
-    session_id = api_session_start(
-        user_id=user.id,
-        user_agent=request.headers.get("user-agent", ""),
-        ip_address=_client(request),
+def token(body: TokenRequest, request: Request, response: Response) -> TokenPairOut:
+    client = client_address(request)
+    user_agent = request.headers.get("user-agent", "")
+    user = authenticate(
+        email=body.email,
+        password=body.password,
+        client=client,
+        user_agent=user_agent,
+        device_cookie=request.cookies.get(DEVICE_COOKIE),
     )
+    session_id = api_session_start(user_id=user.id, user_agent=user_agent, ip_address=client)
+    set_device_cookie(response, request, user.email)
     return _pair(user.id, session_id)
 
 
