@@ -99,8 +99,13 @@ def check_connection_budget() -> str | None:
 
 
 def serve(argv: list[str]) -> int:
+    from paybridge.settings import SettingsError
+
     enable_worker_respawn()
-    refusal = check_connection_budget()
+    try:
+        refusal = check_connection_budget()
+    except SettingsError as error:  # e.g. production without a secret key
+        refusal = f"error: {error}"
     if refusal is not None:
         print(refusal, file=sys.stderr)
         return 2
