@@ -21,7 +21,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
-from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -37,13 +36,14 @@ from paybridge.selectors.balances import (
 from paybridge.selectors.grains import (
     SUMS,
     cells_part,
+    local_series,
     pieces,
-    series_part,
+    series_parts,
     series_pieces,
     tagged,
     used_currencies,
 )
-from paybridge.selectors.periods import Period, local_midnight
+from paybridge.selectors.periods import Period
 
 STATUSES = tuple(s.value for s in TransactionStatus)
 HEALTHY_BP, DEGRADED_BP = 9800, 9500
@@ -240,7 +240,6 @@ def dashboard_numbers(
     """
     cells = pieces(period.start, period.end)
     previous = period.previous
-    midnights = [local_midnight(day, period.tz) for day in period.days()[1:]]
     params: dict[str, object] = {
         "merchant_id": merchant_id,
         "currency": currency,
@@ -248,7 +247,7 @@ def dashboard_numbers(
         "tz": period.tz,
     }
     params |= cells.params("cur_") | pieces(previous.start, previous.end).params("prev_")
-    params |= series_pieces(period.start, period.end, midnights).params("series_")
+    params |= series_pieces(period.start, period.end, period.tz).params("series_")
     if with_balances:
         user = session.get(User, merchant_id)
         if user is None:
@@ -263,8 +262,6 @@ def dashboard_numbers(
     cur: list[StatusTotals] = []
     prev: list[StatusTotals] = []
     providers: dict[int, ProviderName] = {}
-    daily: dict[date, tuple[int, int]] = {}
-    tz = ZoneInfo(period.tz)
     for row in rows:
         kind = row.kind
         if kind in ("cur", "prev") and row.count:
@@ -275,10 +272,6 @@ def dashboard_numbers(
             )
             (cur if kind == "cur" else prev).append(cell)
             providers[row.provider_id] = ProviderName(row.code, row.name)
-        elif kind == "series":
-            day = row.day if postgresql else row.moment.astimezone(tz).date()
-            volume, count = daily.get(day, (0, 0))
-            daily[day] = (volume + int(row.gross), count + int(row.count))
         elif kind == "used":
             used.append((-int(row.count), row.currency))
         elif kind == "chosen":
@@ -288,7 +281,7 @@ def dashboard_numbers(
         period=period,
         cells=cur,
         previous_cells=prev,
-        daily_volume=daily,
+        daily_volume=local_series(rows, period.tz),
         providers=providers,
     )
     return DashboardNumbers(
@@ -358,13 +351,7 @@ def _numbers_statement(postgresql: bool, with_balances: bool) -> sa.CompoundSele
         tagged("chosen", sa.select(chosen.c.currency), currency=0),
         tagged("cur", with_names(cells_part("cur_", merchant, currency)), **cell_columns),
         tagged("prev", with_names(cells_part("prev_", merchant, currency)), **cell_columns),
-        tagged(
-            "series",
-            series_part("series_", merchant, currency, by_local_day=postgresql),
-            **{"day" if postgresql else "moment": 0},
-            gross=1,
-            count=2,
-        ),
+        *series_parts("series_", merchant, currency, postgresql),
     ]
     if with_balances:
         parts += balance_parts(merchant, sa.select(used.c.currency))

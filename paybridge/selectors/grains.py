@@ -13,8 +13,13 @@ own parameter names (a prefix) so that several can go into one statement and one
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import col
@@ -115,70 +120,132 @@ def cells_part(prefix: str, merchant: sa.ColumnElement, currency: sa.ColumnEleme
 
 @dataclass(frozen=True)
 class SeriesPieces:
-    """The period's successful payments by local day: whole hours in [h0, h1) except `cut`
-    (hours a local midnight falls inside), and the quarter hours `quarters` (those hours' and
-    the period's edges')."""
+    """Successful payments per local day, read as whole UTC days [days) from the daily grain,
+    each counted on the local day its noon falls on, then corrected: the `hours` (and, in
+    hours a local midnight cuts, the `quarters`) that belong to another local day are moved
+    there. Lagos (+01:00) moves one hour a day; no zone moves more than twelve."""
 
-    hours: Range
-    cut: list[datetime]
-    quarters: list[datetime]
+    days: tuple[date, date]
+    hours: tuple[datetime, ...]
+    quarters: tuple[datetime, ...]
 
     def params(self, prefix: str) -> dict[str, object]:
         return {
-            prefix + "h0": self.hours[0],
-            prefix + "h1": self.hours[1],
-            prefix + "cut": self.cut,
-            prefix + "quarters": self.quarters,
+            prefix + "d0": self.days[0],
+            prefix + "d1": self.days[1],
+            prefix + "hours": list(self.hours),
+            prefix + "quarters": list(self.quarters),
         }
 
 
-def series_pieces(start: datetime, end: datetime, midnights: list[datetime]) -> SeriesPieces:
-    """`midnights`: the local midnights strictly between start and end (UTC)."""
-    first_hour, last_hour = ceil_to(start, HOUR), floor_to(end, HOUR)
-    if first_hour > last_hour:
-        return SeriesPieces((end, end), [], _quarters(start, end))
-    cut = sorted({floor_to(m, HOUR) for m in midnights if floor_to(m, HOUR) != m})
-    quarters = _quarters(start, first_hour) + _quarters(last_hour, end)
-    for hour in cut:
-        quarters += _quarters(hour, hour + HOUR)
-    return SeriesPieces((first_hour, last_hour), cut, quarters)
+@lru_cache(maxsize=512)
+def series_pieces(start: datetime, end: datetime, tz: str) -> SeriesPieces:
+    """For a period [start, end) of whole local days in `tz` (reloads of one period share it)."""
+    zone = ZoneInfo(tz)
+
+    def local_date(moment: datetime) -> date:
+        return moment.astimezone(zone).date()
+
+    first, last = floor_to(start, DAY), ceil_to(end, DAY)
+    hours: list[datetime] = []
+    quarters: list[datetime] = []
+    day = first
+    while day < last:
+        home = local_date(day + DAY / 2)
+        for i in range(24):
+            hour = day + i * HOUR
+            starts, ends = local_date(hour), local_date(hour + HOUR - timedelta(microseconds=1))
+            if starts != ends:  # a local midnight inside the hour: move its quarter hours
+                quarters += [
+                    q for q in (hour + n * QUARTER for n in range(4)) if local_date(q) != home
+                ]
+            elif starts != home:
+                hours.append(hour)
+        day += DAY
+    return SeriesPieces((first.date(), last.date()), tuple(hours), tuple(quarters))
 
 
-def _quarters(start: datetime, end: datetime) -> list[datetime]:
-    first = ceil_to(start, QUARTER)
-    return [first + i * QUARTER for i in range(max(0, (end - first) // QUARTER))]
+def series_parts(
+    prefix: str, merchant: sa.ColumnElement, currency: sa.ColumnElement, postgresql: bool
+) -> list[sa.Select]:
+    """Tagged rows of the per-local-day series of successful payments (kept volume in gross,
+    count): on PostgreSQL one 'series' row per local day (the `tz` parameter), bucketed in SQL;
+    elsewhere 'series_day' rows per UTC day and 'series_move' rows per moved hour or quarter
+    hour, for `local_series` to bucket."""
+    d, h, q = DailyRollup, HourlyRollup, QuarterRollup
+
+    def rows(table: type, time: sa.ColumnElement, where: sa.ColumnElement) -> sa.Select:
+        kept = col(table.gross) - col(table.refunded)
+        return sa.select(time.label("time"), kept.label("kept"), col(table.count)).where(
+            col(table.merchant_id) == merchant,
+            col(table.currency) == currency,
+            col(table.status) == SUCCESS,
+            where,
+        )
+
+    in_days = _in(col(d.day), prefix, ("d0", "d1"))
+    moved_hours = col(h.hour).in_(P(prefix + "hours", expanding=True))
+    moved_quarters = col(q.quarter).in_(P(prefix + "quarters", expanding=True))
+    if not postgresql:
+        moved = sa.union_all(
+            rows(h, col(h.hour), moved_hours), rows(q, col(q.quarter), moved_quarters)
+        ).subquery()
+        by_day = rows(d, col(d.day), in_days).subquery()
+        return [
+            tagged("series_day", _summed(by_day), day=0, gross=1, count=2),
+            tagged("series_move", _summed(moved), moment=0, gross=1, count=2),
+        ]
+    tz = P("tz", type_=sa.String)
+    half_day = sa.literal_column("interval '12 hours'")
+
+    def local(moment: sa.ColumnElement) -> sa.ColumnElement:
+        return sa.cast(sa.func.timezone(tz, moment), sa.Date)
+
+    def home(moment: sa.ColumnElement) -> sa.ColumnElement:
+        """The local day the noon of `moment`'s UTC day falls on."""
+        return local(sa.func.date_trunc("day", moment, "UTC") + half_day)
+
+    def negated(select: sa.Select) -> sa.Select:
+        time, kept, count = select.selected_columns
+        return select.with_only_columns(time, (-kept).label("kept"), (-count).label("count"))
+
+    day_noon = sa.func.timezone("UTC", sa.cast(col(d.day), sa.DateTime) + half_day)
+    parts = sa.union_all(
+        rows(d, local(day_noon), in_days),
+        rows(h, local(col(h.hour)), moved_hours),
+        negated(rows(h, home(col(h.hour)), moved_hours)),
+        rows(q, local(col(q.quarter)), moved_quarters),
+        negated(rows(q, home(col(q.quarter)), moved_quarters)),
+    ).subquery()
+    return [tagged("series", _summed(parts), day=0, gross=1, count=2)]
 
 
-def series_part(
-    prefix: str, merchant: sa.ColumnElement, currency: sa.ColumnElement, by_local_day: bool
-) -> sa.Select:
-    """(t, kept volume, count) of successful payments: t is the local date (PostgreSQL, with
-    the `tz` parameter) or the bucket's UTC start (SQLite, grouped by the caller)."""
-    h, q = HourlyRollup, QuarterRollup
-    hours = sa.select(
-        col(h.hour).label("t"), (col(h.gross) - col(h.refunded)).label("kept"), col(h.count)
-    ).where(
-        col(h.merchant_id) == merchant,
-        col(h.currency) == currency,
-        col(h.status) == SUCCESS,
-        _in(col(h.hour), prefix, ("h0", "h1")),
-        col(h.hour).not_in(P(prefix + "cut", expanding=True)),
+def _summed(rows: sa.Subquery) -> sa.Select:
+    return sa.select(rows.c.time, sa.func.sum(rows.c.kept), sa.func.sum(rows.c["count"])).group_by(
+        rows.c.time
     )
-    quarters = sa.select(
-        col(q.quarter).label("t"), (col(q.gross) - col(q.refunded)).label("kept"), col(q.count)
-    ).where(
-        col(q.merchant_id) == merchant,
-        col(q.currency) == currency,
-        col(q.status) == SUCCESS,
-        col(q.quarter).in_(P(prefix + "quarters", expanding=True)),
-    )
-    both = sa.union_all(hours, quarters).subquery()
-    t = both.c.t
-    if by_local_day:
-        t = sa.cast(sa.func.timezone(P("tz", type_=sa.String), t), sa.Date)
-    return sa.select(t.label("t"), sa.func.sum(both.c.kept), sa.func.sum(both.c["count"])).group_by(
-        t
-    )
+
+
+def local_series(rows: Iterable[Any], tz: str) -> dict[date, tuple[int, int]]:
+    """(kept volume, count) per local day from the series rows of `series_parts`."""
+    zone = ZoneInfo(tz)
+    daily: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+
+    def add(day: date, volume: int, count: int) -> None:
+        daily[day][0] += volume
+        daily[day][1] += count
+
+    for row in rows:
+        if row.kind == "series":
+            add(row.day, int(row.gross), int(row.count))
+        elif row.kind == "series_day":
+            noon = datetime.combine(row.day, time(12), UTC)
+            add(noon.astimezone(zone).date(), int(row.gross), int(row.count))
+        elif row.kind == "series_move":
+            noon = floor_to(row.moment, DAY) + DAY / 2
+            add(row.moment.astimezone(zone).date(), int(row.gross), int(row.count))
+            add(noon.astimezone(zone).date(), -int(row.gross), -int(row.count))
+    return {day: (volume, count) for day, (volume, count) in daily.items()}
 
 
 def used_currencies(merchant: sa.ColumnElement) -> sa.Select:
