@@ -338,19 +338,20 @@ def _numbers_statement(postgresql: bool, with_balances: bool) -> sa.CompoundSele
     ).cte("chosen")
     currency = sa.select(chosen.c.currency).scalar_subquery()
 
-    def with_names(cells: sa.Select) -> sa.Select:
-        c = cells.subquery()
-        return sa.select(
-            c.c.provider_id, col(Provider.code), col(Provider.display_name), *list(c.c)[1:]
-        ).join(Provider, col(Provider.id) == c.c.provider_id)
-
-    cell_columns = dict(provider_id=0, code=1, name=2, status=3)
-    cell_columns |= {name: 4 + i for i, name in enumerate(SUMS)}
+    cells = cells_part(merchant, currency).subquery()
+    named = sa.select(
+        cells.c.period,
+        cells.c.provider_id,
+        col(Provider.code),
+        col(Provider.display_name),
+        *list(cells.c)[2:],
+    ).join(Provider, col(Provider.id) == cells.c.provider_id)
+    cell_columns = dict(provider_id=1, code=2, name=3, status=4)
+    cell_columns |= {name: 5 + i for i, name in enumerate(SUMS)}
     parts = [
         tagged("used", sa.select(used.c.currency, used.c.payments), currency=0, count=1),
         tagged("chosen", sa.select(chosen.c.currency), currency=0),
-        tagged("cur", with_names(cells_part("cur_", merchant, currency)), **cell_columns),
-        tagged("prev", with_names(cells_part("prev_", merchant, currency)), **cell_columns),
+        tagged(0, named, **cell_columns),
         *series_parts("series_", merchant, currency, postgresql),
     ]
     if with_balances:

@@ -22,6 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY as postgresql_array
 from sqlmodel import col
 
 from paybridge.db import UTCDateTime
@@ -92,30 +93,29 @@ def _in(column: sa.ColumnElement, prefix: str, *pairs: tuple[str, str]) -> sa.Co
     return sa.or_(*(sa.and_(column >= P(prefix + a), column < P(prefix + b)) for a, b in pairs))
 
 
-def cells_part(prefix: str, merchant: sa.ColumnElement, currency: sa.ColumnElement) -> sa.Select:
-    """Sums per (provider_id, status) of one currency over the range of `Pieces.params(prefix)`."""
+def cells_part(merchant: sa.ColumnElement, currency: sa.ColumnElement) -> sa.Select:
+    """(period, provider_id, status, *SUMS) of one currency: sums per (provider, status) over the
+    ranges of `Pieces.params("cur_")` (period 'cur') and `Pieces.params("prev_")` (period
+    'prev', which ends where 'cur' starts), each grain read once for both."""
     d, h, q = DailyRollup, HourlyRollup, QuarterRollup
-    parts = [
-        sa.select(col(d.provider_id), col(d.status), *_sums(d)).where(
-            col(d.merchant_id) == merchant,
-            col(d.currency) == currency,
-            _in(col(d.day), prefix, ("d0", "d1")),
-        ),
-        sa.select(col(h.provider_id), col(h.status), *_sums(h)).where(
-            col(h.merchant_id) == merchant,
-            col(h.currency) == currency,
-            _in(col(h.hour), prefix, ("h0", "h1"), ("h2", "h3")),
-        ),
-        sa.select(col(q.provider_id), col(q.status), *_sums(q)).where(
-            col(q.merchant_id) == merchant,
-            col(q.currency) == currency,
-            _in(col(q.quarter), prefix, ("q0", "q1"), ("q2", "q3")),
-        ),
-    ]
-    both = sa.union_all(*parts).subquery()
-    return sa.select(
-        both.c.provider_id, both.c.status, *(sa.func.sum(both.c[name]) for name in SUMS)
-    ).group_by(both.c.provider_id, both.c.status)
+
+    def part(table: type, time: sa.ColumnElement, pairs: tuple) -> sa.Select:
+        period = sa.case((time >= P("cur_" + pairs[0][0]), "cur"), else_="prev")
+        return sa.select(
+            period.label("period"), col(table.provider_id), col(table.status), *_sums(table)
+        ).where(
+            col(table.merchant_id) == merchant,
+            col(table.currency) == currency,
+            sa.or_(_in(time, "cur_", *pairs), _in(time, "prev_", *pairs)),
+        )
+
+    both = sa.union_all(
+        part(d, col(d.day), (("d0", "d1"),)),
+        part(h, col(h.hour), (("h0", "h1"), ("h2", "h3"))),
+        part(q, col(q.quarter), (("q0", "q1"), ("q2", "q3"))),
+    ).subquery()
+    keys = (both.c.period, both.c.provider_id, both.c.status)
+    return sa.select(*keys, *(sa.func.sum(both.c[name]) for name in SUMS)).group_by(*keys)
 
 
 @dataclass(frozen=True)
@@ -184,9 +184,9 @@ def series_parts(
         )
 
     in_days = _in(col(d.day), prefix, ("d0", "d1"))
-    moved_hours = col(h.hour).in_(P(prefix + "hours", expanding=True))
-    moved_quarters = col(q.quarter).in_(P(prefix + "quarters", expanding=True))
     if not postgresql:
+        moved_hours = col(h.hour).in_(P(prefix + "hours", expanding=True))
+        moved_quarters = col(q.quarter).in_(P(prefix + "quarters", expanding=True))
         moved = sa.union_all(
             rows(h, col(h.hour), moved_hours), rows(q, col(q.quarter), moved_quarters)
         ).subquery()
@@ -197,25 +197,38 @@ def series_parts(
         ]
     tz = P("tz", type_=sa.String)
     half_day = sa.literal_column("interval '12 hours'")
+    moments = postgresql_array(UTCDateTime())
+    signs = sa.func.unnest(sa.literal_column("ARRAY[1, -1]")).table_valued("sign").alias("signs")
 
     def local(moment: sa.ColumnElement) -> sa.ColumnElement:
         return sa.cast(sa.func.timezone(tz, moment), sa.Date)
 
-    def home(moment: sa.ColumnElement) -> sa.ColumnElement:
-        """The local day the noon of `moment`'s UTC day falls on."""
-        return local(sa.func.date_trunc("day", moment, "UTC") + half_day)
-
-    def negated(select: sa.Select) -> sa.Select:
-        time, kept, count = select.selected_columns
-        return select.with_only_columns(time, (-kept).label("kept"), (-count).label("count"))
+    def moved(table: type, moment: sa.ColumnElement, name: str) -> sa.Select:
+        """Each moved bucket twice: added to its own local day, taken from the local day its
+        UTC day's noon falls on."""
+        home = local(sa.func.date_trunc("day", moment, "UTC") + half_day)
+        sign = signs.c.sign
+        return (
+            sa.select(
+                sa.case((sign > 0, local(moment)), else_=home).label("time"),
+                (sign * (col(table.gross) - col(table.refunded))).label("kept"),
+                (sign * col(table.count)).label("count"),
+            )
+            .select_from(table)
+            .join(signs, sa.true())
+            .where(
+                col(table.merchant_id) == merchant,
+                col(table.currency) == currency,
+                col(table.status) == SUCCESS,
+                moment == sa.any_(P(prefix + name, type_=moments)),
+            )
+        )
 
     day_noon = sa.func.timezone("UTC", sa.cast(col(d.day), sa.DateTime) + half_day)
     parts = sa.union_all(
         rows(d, local(day_noon), in_days),
-        rows(h, local(col(h.hour)), moved_hours),
-        negated(rows(h, home(col(h.hour)), moved_hours)),
-        rows(q, local(col(q.quarter)), moved_quarters),
-        negated(rows(q, home(col(q.quarter)), moved_quarters)),
+        moved(h, col(h.hour), "hours"),
+        moved(q, col(q.quarter), "quarters"),
     ).subquery()
     return [tagged("series", _summed(parts), day=0, gross=1, count=2)]
 
@@ -361,11 +374,13 @@ COLUMNS = (
 )
 
 
-def tagged(kind: str, source: sa.Select, **columns: int) -> sa.Select:
+def tagged(kind: str | int, source: sa.Select, **columns: int) -> sa.Select:
     """`source`'s columns as one kind of row of a UNION ALL that answers several questions in
-    one round trip: (kind, *COLUMNS), NULL where `columns` (name -> position) maps nothing."""
+    one round trip: (kind, *COLUMNS), NULL where `columns` (name -> position) maps nothing.
+    `kind` is a literal or the position of a column of `source` that holds it."""
     sub = source.subquery()
-    values = [sa.literal(kind, sa.String()).label("kind")]
+    kind_value = sa.literal(kind, sa.String()) if isinstance(kind, str) else list(sub.c)[kind]
+    values = [kind_value.label("kind")]
     for name, type_ in COLUMNS:
         at = columns.get(name)
         values.append(
