@@ -36,6 +36,7 @@ from paybridge.selectors.balances import (
 from paybridge.selectors.grains import (
     SUMS,
     cells_part,
+    fetch,
     local_series,
     pieces,
     series_parts,
@@ -255,7 +256,7 @@ def dashboard_numbers(
         else:
             params |= balance_params(user, now)
     postgresql = session.get_bind().dialect.name == "postgresql"
-    rows = session.execute(_numbers_statement(postgresql, with_balances), params).all()
+    rows = fetch(session, _numbers_statement(postgresql, with_balances), params)
 
     used: list[tuple[int, str]] = []
     chosen = currency or "USD"

@@ -15,6 +15,7 @@ from sqlmodel import Session
 from paybridge.db import utcnow
 from paybridge.models import User
 from paybridge.selectors.grains import (
+    fetch,
     held_part,
     held_pieces,
     kept_net_part,
@@ -47,7 +48,7 @@ def balances(
     user = session.get(User, merchant_id)
     if user is None:
         return []
-    rows = session.execute(_statement(), balance_params(user, now)).all()
+    rows = fetch(session, _statement(), balance_params(user, now))
     return balances_from(rows)
 
 

@@ -17,13 +17,16 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 import sqlalchemy as sa
+from psycopg.rows import namedtuple_row
 from sqlalchemy.dialects.postgresql import ARRAY as postgresql_array
-from sqlmodel import col
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg as psycopg_dialect
+from sqlmodel import Session, col
 
 from paybridge.db import UTCDateTime
 from paybridge.models import DailyRollup, HourlyRollup, QuarterRollup, RollupTotal
@@ -389,3 +392,24 @@ def tagged(kind: str | int, source: sa.Select, **columns: int) -> sa.Select:
             else sa.cast(sa.null(), type_).label(name)
         )
     return sa.select(*values)
+
+
+def fetch(session: Session, statement: sa.Executable, params: dict[str, object]) -> list[Any]:
+    """The rows of a statement built once. On PostgreSQL it is also compiled once, to the
+    server's own `$n` text, and run on the session's connection without SQLAlchemy's and
+    psycopg's per-call work (for the dashboard's ~11 kB statement that was half the client CPU
+    of a load); elsewhere through the session as usual."""
+    if session.get_bind().dialect.name != "postgresql":
+        return list(session.execute(statement, params).all())
+    text, names, compiled = _postgresql_text(statement)
+    values = compiled.construct_params(params)
+    connection = session.connection().connection.driver_connection
+    with psycopg.RawCursor(connection, row_factory=namedtuple_row) as cursor:
+        cursor.execute(text, [values[name] for name in names])
+        return cursor.fetchall()
+
+
+@cache
+def _postgresql_text(statement: sa.Executable) -> tuple[str, tuple[str, ...], sa.Compiled]:
+    compiled = statement.compile(dialect=psycopg_dialect(paramstyle="numeric_dollar"))
+    return str(compiled), tuple(compiled.positiontup or ()), compiled
