@@ -26,6 +26,7 @@ import random
 import statistics
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -622,38 +623,56 @@ def hourly_only_add(session: Session, *, transaction, status: str, sign: int) ->
     session.execute(statement, [row])
 
 
+def hourly_only_apply(session: Session, changes) -> None:  # type: ignore[no-untyped-def]
+    """The hourly-only floor for a status change: one upsert per change, as the two
+    `rollup_add` calls around a change did before."""
+    for tx, status, sign in changes:
+        hourly_only_add(session, transaction=tx, status=status, sign=sign)
+
+
 def write_cost(engine: Engine, per_round: int, rounds: int) -> dict[str, list[float]]:
-    """Seconds per payment written through services.transactions.transaction_create (its
-    transaction, rollups, outbox event, commit), one client, alternating rounds of the hourly
-    rollup alone (before) and every grain (after). A merchant of its own, removed after."""
+    """Seconds per payment written through services.transactions (their transaction, rollups,
+    outbox event, commit), one client, alternating rounds of the hourly rollup alone (before)
+    and every grain (after): `per_round` payments created pending by `transaction_create`, then
+    each made successful by `transaction_update_status`. Also the PostgreSQL backend's CPU per
+    payment (both writes). A merchant of its own, removed after."""
     import paybridge.services.transactions as transactions
-    from paybridge.services.rollups import rollup_add
+    from paybridge.services.rollups import rollup_add, rollup_apply
 
     url = engine.url.render_as_string(hide_password=False)
     merchant_id = ensure_merchant(engine, -1)
     clear_merchant(url, merchant_id)
-    results: dict[str, list[float]] = {"before": [], "after": [], "before_cpu": [], "after_cpu": []}
+    results: dict[str, list[float]] = defaultdict(list)
     rng = random.Random(11)
     try:
         for i in range(2 * rounds):
             variant = "before" if i % 2 == 0 else "after"
             transactions.rollup_add = hourly_only_add if variant == "before" else rollup_add
+            transactions.rollup_apply = hourly_only_apply if variant == "before" else rollup_apply
             server0, t0 = backend_cpu_seconds(url), time.perf_counter()
-            for _ in range(per_round):
+            references = [
                 transactions.transaction_create(
                     merchant_id=merchant_id,
                     amount=rng.randint(100, 100_000),
                     currency="USD",
                     provider=rng.choice(["card", "stripe", "paystack"]),
                     customer_email="buyer@example.com",
-                    status=rng.choice(["success", "success", "pending", "failed"]),
+                ).reference
+                for _ in range(per_round)
+            ]
+            t1 = time.perf_counter()
+            for reference in references:
+                transactions.transaction_update_status(
+                    merchant_id=merchant_id, reference=reference, status="success"
                 )
-            results[variant].append((time.perf_counter() - t0) / per_round)
+            t2 = time.perf_counter()
+            results[variant + "_create"].append((t1 - t0) / per_round)
+            results[variant + "_update"].append((t2 - t1) / per_round)
             server1 = backend_cpu_seconds(url)
             if server0 is not None and server1 is not None:
                 results[variant + "_cpu"].append((server1 - server0) / per_round)
     finally:
-        transactions.rollup_add = rollup_add
+        transactions.rollup_add, transactions.rollup_apply = rollup_add, rollup_apply
         with psycopg.connect(libpq_url(url), autocommit=True) as conn:
             for table in ["events", *rollup_tables(), "transactions"]:
                 conn.execute(f"DELETE FROM {table} WHERE merchant_id = %s", (merchant_id,))
@@ -791,18 +810,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.writes:
         cost = write_cost(engine, args.writes, rounds=5)
         print(
-            f"write cost per payment (services.transactions.transaction_create, one client, "
-            f"{args.writes} payments x 5 alternating rounds each), ms:"
+            f"write cost per payment (services.transactions, one client, {args.writes} payments "
+            "x 5 alternating rounds each); ms, median of rounds (the rounds):"
         )
         for variant in ("before", "after"):
             label = "hourly rollup only" if variant == "before" else "every grain, one statement"
-            wall = cost[variant]
+            parts = []
+            for kind in ("create", "update"):
+                values = cost[f"{variant}_{kind}"]
+                rounds = " ".join(ms(v) for v in values)
+                parts.append(f"{kind} {ms(statistics.median(values))} ({rounds})")
             cpu = cost[variant + "_cpu"]
-            server = f", PostgreSQL CPU mean {ms(statistics.mean(cpu))}" if cpu else ""
-            print(
-                f"  {variant} ({label}): median of rounds {ms(statistics.median(wall))}, "
-                f"rounds {' '.join(ms(w) for w in wall)}{server}"
-            )
+            if cpu:
+                parts.append(f"PostgreSQL CPU per payment, both writes {ms(statistics.mean(cpu))}")
+            print(f"  {variant} ({label}): " + "; ".join(parts))
 
     engine.dispose()
     if args.drop:
