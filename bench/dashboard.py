@@ -808,10 +808,17 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     if args.writes:
-        cost = write_cost(engine, args.writes, rounds=5)
+        if args.priority is not None:  # the services' pooled connection exists by now
+            set_priority(url, args.priority)
+        try:
+            cost = write_cost(engine, args.writes, rounds=5)
+        finally:
+            if args.priority is not None:
+                set_priority(url, None)
         print(
             f"write cost per payment (services.transactions, one client, {args.writes} payments "
-            "x 5 alternating rounds each); ms, median of rounds (the rounds):"
+            f"x 5 alternating rounds each, priority {args.priority or 'default'}); ms, median "
+            "of rounds (the rounds):"
         )
         for variant in ("before", "after"):
             label = "hourly rollup only" if variant == "before" else "every grain, one statement"

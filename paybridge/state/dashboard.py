@@ -6,7 +6,7 @@ committed in between is missed. An event is applied at once to the feed and the 
 (deduplicated by event id; under a stream of payments at most every FAST_GAP, batched); the numbers
 are reloaded from the database at most every REFRESH_INTERVAL, so a burst of payments costs each
 tab a few state writes a second, not one per payment; a payment after a quiet spell sends its row
-first and the numbers REFRESH_INTERVAL later, so the row never waits for their 14 queries. While
+first and the numbers REFRESH_INTERVAL later, so the row never waits for their reads. While
 events stream in, the charts are redrawn at most every CHART_INTERVAL, at a different moment in
 each tab (their redraw is the costliest thing a tab does).
 """
