@@ -721,6 +721,10 @@ def main(argv: list[str] | None = None) -> int:
     # The selectors read settings (hold days) and the demo helpers the shared engine: point both
     # at the bench database before anything caches them.
     os.environ["DATABASE_URL"] = url
+    # The raw reference scans of 10M payments outlast the app's statement and idle-in-transaction
+    # timeouts (it streams millions of rows into Python between its statements).
+    for name in ("PAYBRIDGE_DB_STATEMENT_TIMEOUT_MS", "PAYBRIDGE_DB_IDLE_TX_TIMEOUT_MS"):
+        os.environ.setdefault(name, "600000")
     from paybridge.db import get_engine
     from paybridge.migrations import migrate
     from paybridge.selectors.analytics import merchant_currencies
