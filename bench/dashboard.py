@@ -624,8 +624,8 @@ def hourly_only_add(session: Session, *, transaction, status: str, sign: int) ->
 
 
 def hourly_only_apply(session: Session, changes) -> None:  # type: ignore[no-untyped-def]
-    """The hourly-only floor for a status change: one upsert per change, as the two
-    `rollup_add` calls around a change did before."""
+    """The hourly-only floor: one upsert per change, as before (a create wrote one, a status
+    change or refund two: the -1 before the change and the +1 after it)."""
     for tx, status, sign in changes:
         hourly_only_add(session, transaction=tx, status=status, sign=sign)
 
@@ -637,7 +637,7 @@ def write_cost(engine: Engine, per_round: int, rounds: int) -> dict[str, list[fl
     each made successful by `transaction_update_status`. Also the PostgreSQL backend's CPU per
     payment (both writes). A merchant of its own, removed after."""
     import paybridge.services.transactions as transactions
-    from paybridge.services.rollups import rollup_add, rollup_apply
+    from paybridge.services.rollups import rollup_apply
 
     url = engine.url.render_as_string(hide_password=False)
     merchant_id = ensure_merchant(engine, -1)
@@ -647,7 +647,6 @@ def write_cost(engine: Engine, per_round: int, rounds: int) -> dict[str, list[fl
     try:
         for i in range(2 * rounds):
             variant = "before" if i % 2 == 0 else "after"
-            transactions.rollup_add = hourly_only_add if variant == "before" else rollup_add
             transactions.rollup_apply = hourly_only_apply if variant == "before" else rollup_apply
             server0, t0 = backend_cpu_seconds(url), time.perf_counter()
             references = [
@@ -672,7 +671,7 @@ def write_cost(engine: Engine, per_round: int, rounds: int) -> dict[str, list[fl
             if server0 is not None and server1 is not None:
                 results[variant + "_cpu"].append((server1 - server0) / per_round)
     finally:
-        transactions.rollup_add, transactions.rollup_apply = rollup_add, rollup_apply
+        transactions.rollup_apply = rollup_apply
         with psycopg.connect(libpq_url(url), autocommit=True) as conn:
             for table in ["events", *rollup_tables(), "transactions"]:
                 conn.execute(f"DELETE FROM {table} WHERE merchant_id = %s", (merchant_id,))
