@@ -29,7 +29,15 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg as psycopg_
 from sqlmodel import Session, col
 
 from paybridge.db import UTCDateTime
-from paybridge.models import DailyRollup, HourlyRollup, QuarterRollup, RollupTotal
+from paybridge.models import (
+    DailyRollup,
+    HourlyRollup,
+    QuarterRollup,
+    RollupTotal,
+    Settlement,
+    SettlementStatus,
+    Transaction,
+)
 from paybridge.models.transaction import TransactionStatus
 
 SUMS = ("count", "gross", "fees", "net", "refunded", "refunded_net")
@@ -55,8 +63,8 @@ Range = tuple[datetime, datetime]
 @dataclass(frozen=True)
 class Pieces:
     """[start, end) tiled by whole UTC days [days), hours in two ranges and quarter hours in two
-    ranges (any of them may be empty). A bound that is not on a quarter hour (no timezone has
-    had one since the 1970s) leaves out the part of its quarter hour inside the range."""
+    ranges (any of them may be empty). A bound that is not on a quarter hour (no zone's midnight
+    has been off one since Liberia's in 1972) leaves out its quarter hour's part in the range."""
 
     days: tuple[date, date]
     hours: tuple[Range, Range]
@@ -324,8 +332,6 @@ def held_part(merchant: sa.ColumnElement, currencies: sa.Select) -> sa.Select:
     """(currency, net less refunds) of successful payments created at or after the cutoff: at
     most 7.5 minutes of raw payments, 4 quarter hours, 23 hours and the days since.
     `currencies` (the merchant's) keeps the hourly and quarter-hour parts on their indexes."""
-    from paybridge.models import Transaction
-
     d, h, q, tx = DailyRollup, HourlyRollup, QuarterRollup, Transaction
     parts = [
         sa.select(col(d.currency), (col(d.net) - col(d.refunded_net)).label("kept")).where(
@@ -362,8 +368,6 @@ def held_part(merchant: sa.ColumnElement, currencies: sa.Select) -> sa.Select:
 
 def paid_out_part(merchant: sa.ColumnElement) -> sa.Select:
     """(currency, amount) of payouts that have not failed."""
-    from paybridge.models import Settlement, SettlementStatus
-
     s = Settlement
     return (
         sa.select(col(s.currency), sa.func.sum(col(s.amount)))
