@@ -62,12 +62,6 @@ def floor_quarter(moment: datetime) -> datetime:
     return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
 
 
-def rollup_add(session: Session, *, transaction: Rolled, status: str, sign: int) -> None:
-    """Add (sign=+1) or remove (sign=-1) one transaction, as it is now, from its buckets:
-    remove before changing a payment, add after."""
-    rollup_apply(session, [(transaction, status, sign)])
-
-
 def rollup_apply(session: Session, changes: Iterable[tuple[Rolled, str, int]]) -> None:
     """Apply many (transaction, status, ±1) changes: their deltas summed per bucket, each bucket
     of each grain written once, in one fixed order (grain, then key) so that concurrent writers
