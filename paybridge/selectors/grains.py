@@ -412,9 +412,10 @@ def fetch(session: Session, statement: sa.Executable, params: dict[str, object])
     """The rows of a statement built once. On PostgreSQL it is also compiled once, to the
     server's own `$n` text, and run on the session's connection without SQLAlchemy's and
     psycopg's per-call work (for the dashboard's ~11 kB statement that was half the client CPU
-    of a load), with its generic plan: PostgreSQL would otherwise plan it on every call
-    (its custom plans always looked cheaper), ~1.5 ms of a load. Elsewhere it goes through
-    the session as usual."""
+    of a load), with its generic plan once psycopg has prepared it (its fifth call on a
+    connection; never behind PgBouncer, where PAYBRIDGE_DB_PGBOUNCER turns preparing off):
+    PostgreSQL would otherwise plan it on every call (its custom plans always looked cheaper),
+    ~1.5 ms of a load. Elsewhere it goes through the session as usual."""
     if session.get_bind().dialect.name != "postgresql":
         return list(session.execute(statement, params).all())
     text, names, compiled = _postgresql_text(statement)
@@ -423,7 +424,7 @@ def fetch(session: Session, statement: sa.Executable, params: dict[str, object])
     query = psycopg.RawCursor(connection, row_factory=namedtuple_row)
     with connection.pipeline():  # one round trip; the setting lasts for this statement only
         connection.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        query.execute(text, [values[name] for name in names], prepare=True)
+        query.execute(text, [values[name] for name in names])
         connection.execute("SET LOCAL plan_cache_mode TO DEFAULT")
     rows = query.fetchall()
     query.close()
