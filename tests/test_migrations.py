@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -120,3 +121,99 @@ def test_database_constraints_hold_outside_the_services(db: TestDatabase, mercha
         with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:
             conn.execute(insert, {"m": merchant.id, "ref": f"bad_{i}", "now": now, **row})
     assert db.count(Transaction) == 0
+
+
+def test_rollup_grains_are_backfilled(fresh_engine: Engine) -> None:
+    """0007 fills the daily grain and the totals from the hourly rollups and the quarter hours
+    from the payments: the same rows `services.rollups` would have written."""
+    from datetime import UTC, datetime
+
+    from sqlmodel import Session, select
+
+    from paybridge.models import (
+        DailyRollup,
+        HourlyRollup,
+        Provider,
+        QuarterRollup,
+        RollupTotal,
+    )
+
+    config = alembic_config()
+    with fresh_engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0006_reference_per_merchant")
+    with Session(fresh_engine) as session:
+        user = User(email="m@example.com", password_hash="!", full_name="M", company_name="M")
+        session.add(user)
+        session.add(Provider(code="card", display_name="Card", fee_bps=0, fee_fixed=0))
+        session.commit()
+        provider_id = session.exec(select(Provider.id)).one()
+        payments = [  # (created_at, amount, status, refunded)
+            (datetime(2025, 3, 4, 18, 14, 59, tzinfo=UTC), 100, "success", 0),
+            (datetime(2025, 3, 4, 18, 15, tzinfo=UTC), 200, "success", 50),
+            (datetime(2025, 3, 4, 18, 59, 59, tzinfo=UTC), 300, "failed", 0),
+            (datetime(2025, 3, 4, 23, 30, tzinfo=UTC), 400, "success", 0),
+            (datetime(2025, 3, 5, 0, 0, tzinfo=UTC), 500, "refunded", 500),
+        ]
+        hourly: dict[tuple, list[int]] = {}
+        for i, (at, amount, status, back) in enumerate(payments):
+            session.add(
+                Transaction(
+                    merchant_id=user.id,
+                    reference=f"p{i}",
+                    amount=amount,
+                    currency="USD",
+                    status=status,
+                    provider_id=provider_id,
+                    customer_email="b@example.com",
+                    fee=0,
+                    net_amount=amount,
+                    refunded_amount=back,
+                    refunded_net=back,
+                    created_at=at,
+                    updated_at=at,
+                )
+            )
+            sums = hourly.setdefault((at.replace(minute=0, second=0), status), [0] * 6)
+            for n, value in enumerate((1, amount, 0, amount, back, back)):
+                sums[n] += value
+        for (hour, status), (c, g, f, n, r, rn) in hourly.items():
+            session.add(
+                HourlyRollup(
+                    merchant_id=user.id,
+                    hour=hour,
+                    currency="USD",
+                    provider_id=provider_id,
+                    status=status,
+                    count=c,
+                    gross=g,
+                    fees=f,
+                    net=n,
+                    refunded=r,
+                    refunded_net=rn,
+                )
+            )
+        session.commit()
+
+    migrate(fresh_engine)
+    with Session(fresh_engine) as session:
+        quarters = {
+            (r.quarter, r.status): (r.count, r.gross, r.refunded)
+            for r in session.exec(select(QuarterRollup))
+        }
+        days = {(r.day, r.status): (r.count, r.gross) for r in session.exec(select(DailyRollup))}
+        totals = {r.status: (r.count, r.gross, r.net) for r in session.exec(select(RollupTotal))}
+    assert quarters == {
+        (datetime(2025, 3, 4, 18, 0, tzinfo=UTC), "success"): (1, 100, 0),
+        (datetime(2025, 3, 4, 18, 15, tzinfo=UTC), "success"): (1, 200, 50),
+        (datetime(2025, 3, 4, 18, 45, tzinfo=UTC), "failed"): (1, 300, 0),
+        (datetime(2025, 3, 4, 23, 30, tzinfo=UTC), "success"): (1, 400, 0),
+        (datetime(2025, 3, 5, 0, 0, tzinfo=UTC), "refunded"): (1, 500, 500),
+    }
+    assert days == {
+        (date(2025, 3, 4), "success"): (3, 700),
+        (date(2025, 3, 4), "failed"): (1, 300),
+        (date(2025, 3, 5), "refunded"): (1, 500),
+    }
+    assert totals == {"success": (3, 700, 700), "failed": (1, 300, 300), "refunded": (1, 500, 500)}
+    assert schema_differences(fresh_engine) == []

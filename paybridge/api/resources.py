@@ -45,11 +45,7 @@ from paybridge.models import (
     Webhook,
 )
 from paybridge.money import normalize_currency
-from paybridge.selectors.analytics import (
-    change_bp,
-    dashboard_metrics,
-    merchant_currencies,
-)
+from paybridge.selectors.analytics import change_bp, dashboard_numbers
 from paybridge.selectors.api_keys import api_keys_page
 from paybridge.selectors.api_logs import ApiLogFilters, api_logs_page
 from paybridge.selectors.balances import balances
@@ -200,8 +196,7 @@ def analytics(
         user = session.get(User, principal.merchant_id)
         if user is None:
             raise DomainError("not_found", "No such merchant.")
-        used = merchant_currencies(session=session, merchant_id=principal.merchant_id)
-        code = normalize_currency(currency) if currency is not None else (used or ["USD"])[0]
+        code = normalize_currency(currency) if currency is not None else None
         today = datetime.now(UTC).astimezone(ZoneInfo(user.timezone)).date()
         for value, param in ((from_date, "from"), (to_date, "to")):
             if value is not None and not EARLIEST_DATE <= value <= LATEST_DATE:
@@ -217,12 +212,17 @@ def analytics(
                 "invalid_request", f"A period is at most {MAX_ANALYTICS_DAYS} days.", param="from"
             )
         period = period_for_days(first, last, user.timezone)
-        metrics = dashboard_metrics(
-            session=session, merchant_id=principal.merchant_id, currency=code, period=period
+        numbers = dashboard_numbers(
+            session=session,
+            merchant_id=principal.merchant_id,
+            period=period,
+            currency=code,
+            with_balances=False,
         )
+    metrics = numbers.metrics
     cur, prev = metrics.current, metrics.previous
     return AnalyticsOut(
-        currency=code,
+        currency=numbers.currency,
         from_date=first,
         to_date=last,
         timezone=user.timezone,
@@ -241,7 +241,7 @@ def analytics(
         daily=[DailyPointOut(**p.__dict__) for p in metrics.daily],
         providers=[ProviderStatsOut(**p.__dict__) for p in metrics.providers],
         statuses=[StatusShareOut(**s.__dict__) for s in metrics.statuses],
-        currencies=used,
+        currencies=numbers.currencies,
     )
 
 

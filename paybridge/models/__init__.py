@@ -20,7 +20,7 @@ from paybridge.models.event import Event
 from paybridge.models.idempotency import IdempotencyRecord
 from paybridge.models.provider import Provider
 from paybridge.models.refund import Refund
-from paybridge.models.rollup import HourlyRollup
+from paybridge.models.rollup import DailyRollup, HourlyRollup, QuarterRollup, RollupTotal
 from paybridge.models.saved_view import SavedView
 from paybridge.models.settlement import Settlement, SettlementStatus
 from paybridge.models.transaction import Transaction, TransactionStatus
@@ -32,6 +32,7 @@ __all__ = [
     "ApiKey",
     "ApiLog",
     "AuthSession",
+    "DailyRollup",
     "DeliveryStatus",
     "Event",
     "FailedLogin",
@@ -42,7 +43,9 @@ __all__ = [
     "OutboxCursor",
     "PayoutSchedule",
     "Provider",
+    "QuarterRollup",
     "Refund",
+    "RollupTotal",
     "SavedView",
     "SessionKind",
     "Settlement",

@@ -17,16 +17,33 @@ Rates and shares are integer basis points (9750 = 97.50 %) so nothing becomes a 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from functools import cache
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from paybridge.models import HourlyRollup, Provider
+from paybridge.models import Provider, User
 from paybridge.models.transaction import TransactionStatus
+from paybridge.selectors.balances import (
+    CurrencyBalance,
+    balance_params,
+    balance_parts,
+    balances_from,
+)
+from paybridge.selectors.grains import (
+    SUMS,
+    cells_part,
+    fetch,
+    local_series,
+    pieces,
+    series_parts,
+    series_pieces,
+    tagged,
+    used_currencies,
+)
 from paybridge.selectors.periods import Period
 
 STATUSES = tuple(s.value for s in TransactionStatus)
@@ -138,7 +155,7 @@ def build_metrics(
     cells: list[StatusTotals],
     previous_cells: list[StatusTotals],
     daily_volume: dict[date, tuple[int, int]],
-    providers: dict[int, Provider],
+    providers: Mapping[int, Provider | ProviderName],
 ) -> DashboardMetrics:
     """Everything the dashboard shows, derived from per-(provider, status) cells and a per-day
     (volume, count) map of successful payments."""
@@ -189,80 +206,155 @@ def providers_by_id(session: Session) -> dict[int, Provider]:
     return {p.id: p for p in session.exec(select(Provider)).all()}
 
 
+@dataclass(frozen=True)
+class ProviderName:
+    code: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class DashboardNumbers:
+    """Every number and series a dashboard shows, from one read (see `dashboard_numbers`)."""
+
+    currencies: list[str]  # the merchant's, most used first
+    currency: str  # the one `metrics` is in
+    metrics: DashboardMetrics
+    balances: list[CurrencyBalance] | None  # None when not asked for
+
+
+def dashboard_numbers(
+    *,
+    session: Session,
+    merchant_id: int,
+    period: Period,
+    currency: str | None = None,
+    any_currency: bool = True,
+    with_balances: bool = True,
+    now: datetime | None = None,
+) -> DashboardNumbers:
+    """The dashboard's numbers, series, currencies and (with_balances) balances in one statement.
+    The dashboard's reload, REST `/analytics` and GraphQL `analytics` all read through here.
+
+    `currency` None shows the most used currency; so does one the merchant has never taken
+    payments in unless `any_currency` (the API answers for the currency it was asked about).
+    Day buckets follow the period's timezone exactly, half-hour zones and DST changes included.
+    """
+    cells = pieces(period.start, period.end)
+    previous = period.previous
+    params: dict[str, object] = {
+        "merchant_id": merchant_id,
+        "currency": currency,
+        "any_currency": any_currency,
+        "tz": period.tz,
+    }
+    params |= cells.params("cur_") | pieces(previous.start, previous.end).params("prev_")
+    params |= series_pieces(period.start, period.end, period.tz).params("series_")
+    if with_balances:
+        user = session.get(User, merchant_id)
+        if user is None:
+            with_balances = False
+        else:
+            params |= balance_params(user, now)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    rows = fetch(session, _numbers_statement(postgresql, with_balances), params)
+
+    used: list[tuple[int, str]] = []
+    chosen = currency or "USD"
+    cur: list[StatusTotals] = []
+    prev: list[StatusTotals] = []
+    providers: dict[int, ProviderName] = {}
+    for row in rows:
+        kind = row.kind
+        if kind in ("cur", "prev") and row.count:
+            cell = StatusTotals(
+                row.provider_id,
+                row.status,
+                *(int(getattr(row, name)) for name in SUMS),
+            )
+            (cur if kind == "cur" else prev).append(cell)
+            providers[row.provider_id] = ProviderName(row.code, row.name)
+        elif kind == "used":
+            used.append((-int(row.count), row.currency))
+        elif kind == "chosen":
+            chosen = row.currency
+    metrics = build_metrics(
+        currency=chosen,
+        period=period,
+        cells=cur,
+        previous_cells=prev,
+        daily_volume=local_series(rows, period.tz),
+        providers=providers,
+    )
+    return DashboardNumbers(
+        currencies=[c for _, c in sorted(used)],
+        currency=chosen,
+        metrics=metrics,
+        balances=balances_from(rows) if with_balances else None,
+    )
+
+
 def dashboard_metrics(
     *, session: Session, merchant_id: int, currency: str, period: Period
 ) -> DashboardMetrics:
-    """The dashboard's numbers from the rollups: three indexed range scans.
-
-    Day buckets follow the merchant's timezone at hour granularity: a zone whose offset is not
-    a whole number of hours (e.g. Asia/Kolkata) gets each hour in the day the hour starts in.
-    """
-    tz = ZoneInfo(period.tz)
-    hourly = session.exec(
-        select(
-            HourlyRollup.hour,
-            sa.func.sum(HourlyRollup.gross - HourlyRollup.refunded),
-            sa.func.sum(HourlyRollup.count),
-        )
-        .where(*_bucket_filter(merchant_id, currency, period.start, period.end))
-        .where(HourlyRollup.status == TransactionStatus.SUCCESS.value)
-        .group_by(HourlyRollup.hour)
-    ).all()
-    daily: dict[date, tuple[int, int]] = {}
-    for hour, gross, count in hourly:
-        day = hour.astimezone(tz).date()
-        volume, n = daily.get(day, (0, 0))
-        daily[day] = (volume + int(gross), n + int(count))
-    previous = period.previous
-    return build_metrics(
-        currency=currency,
+    """The dashboard's numbers for one currency (see `dashboard_numbers`)."""
+    return dashboard_numbers(
+        session=session,
+        merchant_id=merchant_id,
         period=period,
-        cells=_cells(session, merchant_id, currency, period.start, period.end),
-        previous_cells=_cells(session, merchant_id, currency, previous.start, previous.end),
-        daily_volume=daily,
-        providers=providers_by_id(session),
-    )
+        currency=currency,
+        with_balances=False,
+    ).metrics
 
 
 def merchant_currencies(*, session: Session, merchant_id: int) -> list[str]:
     """Currencies the merchant has taken payments in, most used first."""
-    rows = session.exec(
-        select(HourlyRollup.currency, sa.func.sum(HourlyRollup.count))
-        .where(HourlyRollup.merchant_id == merchant_id)
-        .group_by(HourlyRollup.currency)
-        .order_by(sa.func.sum(HourlyRollup.count).desc(), HourlyRollup.currency)
+    used = used_currencies(sa.bindparam("merchant_id", type_=sa.Integer)).subquery()
+    rows = session.execute(
+        sa.select(used.c.currency).order_by(used.c.payments.desc(), used.c.currency),
+        {"merchant_id": merchant_id},
     ).all()
-    return [currency for currency, count in rows if count]
+    return [currency for (currency,) in rows]
 
 
-def _bucket_filter(merchant_id: int, currency: str, start: datetime, end: datetime) -> list:
-    return [
-        HourlyRollup.merchant_id == merchant_id,
-        HourlyRollup.currency == currency,
-        HourlyRollup.hour >= start,
-        HourlyRollup.hour < end,
+@cache
+def _numbers_statement(postgresql: bool, with_balances: bool) -> sa.CompoundSelect:
+    merchant = sa.bindparam("merchant_id", type_=sa.Integer)
+    wanted = sa.bindparam("currency", type_=sa.String)
+    used = used_currencies(merchant).cte("used")
+    most_used = (
+        sa.select(used.c.currency)
+        .order_by(used.c.payments.desc(), used.c.currency)
+        .limit(1)
+        .scalar_subquery()
+    )
+    honoured = sa.and_(
+        wanted.is_not(None),
+        sa.or_(
+            sa.bindparam("any_currency", type_=sa.Boolean),
+            wanted.in_(sa.select(used.c.currency)),
+        ),
+    )
+    chosen = sa.select(
+        sa.case((honoured, wanted), else_=sa.func.coalesce(most_used, "USD")).label("currency")
+    ).cte("chosen")
+    currency = sa.select(chosen.c.currency).scalar_subquery()
+
+    cells = cells_part(merchant, currency).subquery()
+    named = sa.select(
+        cells.c.period,
+        cells.c.provider_id,
+        col(Provider.code),
+        col(Provider.display_name),
+        *list(cells.c)[2:],
+    ).join(Provider, col(Provider.id) == cells.c.provider_id)
+    cell_columns = dict(provider_id=1, code=2, name=3, status=4)
+    cell_columns |= {name: 5 + i for i, name in enumerate(SUMS)}
+    parts = [
+        tagged("used", sa.select(used.c.currency, used.c.payments), currency=0, count=1),
+        tagged("chosen", sa.select(chosen.c.currency), currency=0),
+        tagged(0, named, **cell_columns),
+        *series_parts("series_", merchant, currency, postgresql),
     ]
-
-
-def _cells(
-    session: Session, merchant_id: int, currency: str, start: datetime, end: datetime
-) -> list[StatusTotals]:
-    rows = session.exec(
-        select(
-            HourlyRollup.provider_id,
-            HourlyRollup.status,
-            sa.func.sum(HourlyRollup.count),
-            sa.func.sum(HourlyRollup.gross),
-            sa.func.sum(HourlyRollup.fees),
-            sa.func.sum(HourlyRollup.net),
-            sa.func.sum(HourlyRollup.refunded),
-            sa.func.sum(HourlyRollup.refunded_net),
-        )
-        .where(*_bucket_filter(merchant_id, currency, start, end))
-        .group_by(HourlyRollup.provider_id, HourlyRollup.status)
-    ).all()
-    return [
-        StatusTotals(pid, status, int(c), int(g), int(f), int(n), int(r), int(rn))
-        for pid, status, c, g, f, n, r, rn in rows
-        if c
-    ]
+    if with_balances:
+        parts += balance_parts(merchant, sa.select(used.c.currency))
+    return sa.union_all(*parts)

@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
+from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from paybridge.db import utcnow
-from paybridge.models import HourlyRollup, Settlement, SettlementStatus, Transaction, User
-from paybridge.models.transaction import TransactionStatus
-from paybridge.services.rollups import floor_hour
+from paybridge.models import User
+from paybridge.selectors.grains import (
+    fetch,
+    held_part,
+    held_pieces,
+    kept_net_part,
+    paid_out_part,
+    tagged,
+    used_currencies,
+)
 from paybridge.settings import get_settings
 
 
@@ -32,53 +42,50 @@ def hold_days_for(user: User) -> int:
 def balances(
     *, session: Session, merchant_id: int, now: datetime | None = None
 ) -> list[CurrencyBalance]:
-    """Per-currency balances, from the rollups plus at most one hour of raw payments."""
+    """Per-currency balances in one statement: all-time totals, less what the hold period's days,
+    hours and quarter hours (and at most a quarter hour of raw payments) still hold, less
+    payouts. It reads O(days since the hold cutoff) buckets, not the merchant's history."""
     user = session.get(User, merchant_id)
     if user is None:
         return []
-    cutoff = (now or utcnow()) - timedelta(days=hold_days_for(user))
-    cutoff_hour = floor_hour(cutoff)
-    success = TransactionStatus.SUCCESS.value
+    rows = fetch(session, _statement(), balance_params(user, now))
+    return balances_from(rows)
 
-    released: dict[str, int] = defaultdict(int)
-    total: dict[str, int] = defaultdict(int)
-    kept = HourlyRollup.net - HourlyRollup.refunded_net
-    rollup_rows = session.exec(
-        select(
-            HourlyRollup.currency,
-            sa.func.sum(sa.case((HourlyRollup.hour < cutoff_hour, kept), else_=0)),
-            sa.func.sum(kept),
-        )
-        .where(HourlyRollup.merchant_id == merchant_id, HourlyRollup.status == success)
-        .group_by(HourlyRollup.currency)
-    ).all()
-    for currency, released_net, total_net in rollup_rows:
-        released[currency] += int(released_net or 0)
-        total[currency] += int(total_net or 0)
-    # The hour the cutoff falls in: count its payments one by one.
-    edge_rows = session.exec(
-        select(Transaction.currency, sa.func.sum(Transaction.net_amount - Transaction.refunded_net))
-        .where(
-            Transaction.merchant_id == merchant_id,
-            Transaction.status == success,
-            Transaction.created_at >= cutoff_hour,
-            Transaction.created_at < cutoff,
-        )
-        .group_by(Transaction.currency)
-    ).all()
-    for currency, net in edge_rows:
-        released[currency] += int(net or 0)
-    paid_out = _paid_out(session, merchant_id)
 
-    currencies = sorted(set(total) | set(paid_out))
+def balance_parts(merchant: sa.ColumnElement, currencies: sa.Select) -> list[sa.Select]:
+    """The tagged rows `balances_from` needs, for a UNION ALL (see `grains.tagged`)."""
     return [
-        CurrencyBalance(
-            currency=c,
-            available=released[c] - paid_out.get(c, 0),
-            pending=total[c] - released[c],
-        )
-        for c in currencies
+        tagged("kept", kept_net_part(merchant), currency=0, net=1),
+        tagged("held", held_part(merchant, currencies), currency=0, net=1),
+        tagged("paid", paid_out_part(merchant), currency=0, net=1),
     ]
+
+
+def balance_params(user: User, now: datetime | None) -> dict[str, object]:
+    cutoff = (now or utcnow()) - timedelta(days=hold_days_for(user))
+    return {"merchant_id": user.id} | held_pieces(cutoff).params()
+
+
+def balances_from(rows: Iterable[Any]) -> list[CurrencyBalance]:
+    """Balances from the rows of `balance_parts` (other kinds of rows are ignored)."""
+    kept: dict[str, int] = defaultdict(int)
+    held: dict[str, int] = defaultdict(int)
+    paid_out: dict[str, int] = defaultdict(int)
+    into = {"kept": kept, "held": held, "paid": paid_out}
+    for row in rows:
+        if row.kind in into:
+            into[row.kind][row.currency] += int(row.net or 0)
+    return [
+        CurrencyBalance(currency=c, available=kept[c] - held[c] - paid_out[c], pending=held[c])
+        for c in sorted(set(kept) | set(paid_out))
+    ]
+
+
+@cache
+def _statement() -> sa.CompoundSelect:
+    merchant = sa.bindparam("merchant_id", type_=sa.Integer)
+    currencies = sa.select(used_currencies(merchant).subquery().c.currency)
+    return sa.union_all(*balance_parts(merchant, currencies))
 
 
 def available_balance(
@@ -88,15 +95,3 @@ def available_balance(
         if balance.currency == currency:
             return balance.available
     return 0
-
-
-def _paid_out(session: Session, merchant_id: int) -> dict[str, int]:
-    rows = session.exec(
-        select(Settlement.currency, sa.func.sum(Settlement.amount))
-        .where(
-            Settlement.merchant_id == merchant_id,
-            Settlement.status != SettlementStatus.FAILED.value,
-        )
-        .group_by(Settlement.currency)
-    ).all()
-    return {currency: int(amount or 0) for currency, amount in rows}

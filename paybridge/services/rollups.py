@@ -1,35 +1,74 @@
-"""Keeping the hourly rollups exact, inside the caller's transaction."""
+"""Keeping the rollups exact, inside the caller's transaction.
+
+Four grains hold the same count and sums per (merchant, currency, provider, status): per UTC
+quarter hour, hour and day, and over all time. One call writes the summed deltas of a whole list
+of changes to all four: one statement on PostgreSQL (whatever the list's length), one
+executemany per grain on SQLite.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from functools import cache
+from typing import Protocol
 
-from sqlalchemy.dialects import postgresql, sqlite
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 from sqlmodel import Session
 
-from paybridge.models import HourlyRollup, Transaction
+from paybridge.models import DailyRollup, HourlyRollup, QuarterRollup, RollupTotal
 
-BUCKET_KEY = ("merchant_id", "currency", "hour", "provider_id", "status")
 SUMS = ("count", "gross", "fees", "net", "refunded", "refunded_net")
+QUARTER_KEY = ("merchant_id", "currency", "quarter", "provider_id", "status")
+
+
+class Rolled(Protocol):
+    """What the rollups read of a payment: a Transaction, or a snapshot of one taken before a
+    change (see `rollup_snapshot`)."""
+
+    merchant_id: int
+    currency: str
+    created_at: datetime
+    provider_id: int
+    amount: int
+    fee: int
+    net_amount: int
+    refunded_amount: int
+    refunded_net: int
+
+
+class Snapshot:
+    """A payment's rolled-up fields as they were, for removing it after it has changed."""
+
+    __slots__ = tuple(Rolled.__annotations__)
+
+    def __init__(self, tx: Rolled) -> None:
+        for name in self.__slots__:
+            setattr(self, name, getattr(tx, name))
+
+
+def rollup_snapshot(tx: Rolled) -> Snapshot:
+    return Snapshot(tx)
 
 
 def floor_hour(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
-def rollup_add(session: Session, *, transaction: Transaction, status: str, sign: int) -> None:
-    """Add (sign=+1) or remove (sign=-1) one transaction, as it is now, from its (hour, status)
-    bucket: remove before changing a payment, add after."""
-    rollup_apply(session, [(transaction, status, sign)])
+def floor_quarter(moment: datetime) -> datetime:
+    moment = moment.astimezone(UTC)
+    return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
 
 
-def rollup_apply(session: Session, changes: Iterable[tuple[Transaction, str, int]]) -> None:
-    """Apply many (transaction, status, ±1) changes with one upsert per touched bucket."""
+def rollup_apply(session: Session, changes: Iterable[tuple[Rolled, str, int]]) -> None:
+    """Apply many (transaction, status, ±1) changes: their deltas summed per bucket, each bucket
+    of each grain written once, in one fixed order (grain, then key) so that concurrent writers
+    queue instead of deadlocking."""
     deltas: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(SUMS))
     for tx, status, sign in changes:
-        key = (tx.merchant_id, tx.currency, floor_hour(tx.created_at), tx.provider_id, status)
+        key = (tx.merchant_id, tx.currency, floor_quarter(tx.created_at), tx.provider_id, status)
         delta = deltas[key]
         delta[0] += sign
         delta[1] += sign * tx.amount
@@ -37,17 +76,88 @@ def rollup_apply(session: Session, changes: Iterable[tuple[Transaction, str, int
         delta[3] += sign * tx.net_amount
         delta[4] += sign * tx.refunded_amount
         delta[5] += sign * tx.refunded_net
-    if not deltas:
+    # A change that cancels out (a payment removed and added back unchanged) writes nothing.
+    rows = sorted((k, d) for k, d in deltas.items() if any(d))
+    if not rows:
         return
-    table = HourlyRollup.__table__
-    insert = (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
-    rows = [
-        dict(zip(BUCKET_KEY, key, strict=True)) | dict(zip(SUMS, delta, strict=True))
-        for key, delta in sorted(deltas.items())  # a fixed order avoids deadlocks between writers
+    if session.get_bind().dialect.name == "postgresql":
+        columns = [list(c) for c in zip(*(key + tuple(delta) for key, delta in rows), strict=True)]
+        session.execute(_postgresql_upsert(), dict(zip(QUARTER_KEY + SUMS, columns, strict=True)))
+    else:
+        for table, key_of in _grains():
+            summed: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(SUMS))
+            for key, delta in rows:
+                total = summed[key_of(key)]
+                for i, value in enumerate(delta):
+                    total[i] += value
+            session.execute(
+                _sqlite_upsert(table),
+                [
+                    dict(zip(_key_columns(table), key, strict=True))
+                    | dict(zip(SUMS, delta, strict=True))
+                    for key, delta in sorted(summed.items())
+                ],
+            )
+
+
+def _grains() -> list[tuple[sa.Table, Callable[[tuple], tuple]]]:
+    """Each grain's table and how its key follows from a quarter-hour key, finest first."""
+    return [
+        (QuarterRollup.__table__, lambda k: k),
+        (HourlyRollup.__table__, lambda k: (k[0], k[1], floor_hour(k[2]), k[3], k[4])),
+        (DailyRollup.__table__, lambda k: (k[0], k[1], k[2].date(), k[3], k[4])),
+        (RollupTotal.__table__, lambda k: (k[0], k[1], k[3], k[4])),
     ]
-    statement = insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=list(BUCKET_KEY),
+
+
+def _key_columns(table: sa.Table) -> tuple[str, ...]:
+    time = {"quarter_rollups": ("quarter",), "hourly_rollups": ("hour",)}
+    time |= {"daily_rollups": ("day",), "rollup_totals": ()}
+    return ("merchant_id", "currency", *time[table.name], "provider_id", "status")
+
+
+@cache
+def _sqlite_upsert(table: sa.Table) -> sa.Insert:
+    statement = sqlite.insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=list(_key_columns(table)),
         set_={name: table.c[name] + statement.excluded[name] for name in SUMS},
     )
-    session.execute(statement, rows)
+
+
+@cache
+def _postgresql_upsert() -> sa.TextClause:
+    """One statement for every grain: the quarter-hour deltas arrive as arrays (one per column,
+    so the text never changes with the number of buckets) and each coarser grain sums them."""
+    arrays = ", ".join(
+        f"CAST(:{name} AS {kind}[])"
+        for name, kind in zip(
+            QUARTER_KEY + SUMS,
+            ("integer", "varchar", "timestamptz", "integer", "varchar") + ("bigint",) * 6,
+            strict=True,
+        )
+    )
+    source = f"SELECT * FROM unnest({arrays}) AS c({', '.join(QUARTER_KEY + SUMS)})"
+    grains = [
+        ("quarter_rollups", "quarter", "c.quarter"),
+        ("hourly_rollups", "hour", "date_trunc('hour', c.quarter, 'UTC')"),
+        ("daily_rollups", "day", "(c.quarter AT TIME ZONE 'UTC')::date"),
+        ("rollup_totals", None, None),
+    ]
+    parts = [f"c AS MATERIALIZED ({source})"]
+    for i, (table, time_column, time_value) in enumerate(grains):
+        names = ["merchant_id", "currency", *([time_column] if time_column else [])]
+        names += ["provider_id", "status"]
+        values = ["c.merchant_id", "c.currency", *([time_value] if time_value else [])]
+        values += ["c.provider_id", "c.status"]
+        positions = ", ".join(str(n + 1) for n in range(len(names)))
+        upsert = (
+            f"INSERT INTO {table} AS r ({', '.join(names + list(SUMS))}) "
+            f"SELECT {', '.join(values)}, {', '.join(f'sum(c.{s})' for s in SUMS)} FROM c "
+            f"GROUP BY {positions} ORDER BY {positions} "
+            f"ON CONFLICT ({', '.join(names)}) DO UPDATE SET "
+            + ", ".join(f"{s} = r.{s} + excluded.{s}" for s in SUMS)
+        )
+        parts.append(f"g{i} AS ({upsert} RETURNING 1)")
+    counted = " UNION ALL ".join(f"SELECT count(*) FROM g{i}" for i in range(len(grains)))
+    return sa.text(f"WITH {', '.join(parts)} {counted}")

@@ -26,7 +26,7 @@ from paybridge.money import format_money, normalize_currency, validate_minor_uni
 from paybridge.selectors.balances import available_balance, hold_days_for
 from paybridge.services.locks import lock_merchant_balance, row_lock
 from paybridge.services.providers import Route, provider_fee, route_for
-from paybridge.services.rollups import rollup_add, rollup_apply
+from paybridge.services.rollups import rollup_apply, rollup_snapshot
 from paybridge.validation import (
     clean_choice,
     clean_email,
@@ -265,12 +265,11 @@ def transaction_update_status(*, merchant_id: int, reference: str, status: str) 
             )
             commit_and_publish(session, [event])
             return tx
-        previous = tx.status
-        rollup_add(session, transaction=tx, status=previous, sign=-1)
+        previous, before = tx.status, rollup_snapshot(tx)
         tx.status = new_status
         tx.updated_at = utcnow()
         session.add(tx)
-        rollup_add(session, transaction=tx, status=new_status, sign=+1)
+        rollup_apply(session, [(before, previous, -1), (tx, new_status, +1)])
         provider_code = session.get(Provider, tx.provider_id).code
         event = record_event(
             session,
@@ -358,14 +357,14 @@ def _refund(
         amount=tx.amount, net_amount=tx.net_amount, refunded=tx.refunded_amount + amount
     )
     _require_covered(session, merchant, tx, refunded_net - previous_net)
-    rollup_add(session, transaction=tx, status=previous_status, sign=-1)
+    before = rollup_snapshot(tx)
     tx.refunded_amount += amount
     tx.refunded_net = refunded_net
     if tx.refunded_amount == tx.amount:
         tx.status = TransactionStatus.REFUNDED.value
     tx.updated_at = utcnow()
     session.add(tx)
-    rollup_add(session, transaction=tx, status=tx.status, sign=+1)
+    rollup_apply(session, [(before, previous_status, -1), (tx, tx.status, +1)])
     refund = Refund(
         merchant_id=tx.merchant_id,
         transaction_id=tx.id,

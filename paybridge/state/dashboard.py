@@ -6,7 +6,7 @@ committed in between is missed. An event is applied at once to the feed and the 
 (deduplicated by event id; under a stream of payments at most every FAST_GAP, batched); the numbers
 are reloaded from the database at most every REFRESH_INTERVAL, so a burst of payments costs each
 tab a few state writes a second, not one per payment; a payment after a quiet spell sends its row
-first and the numbers REFRESH_INTERVAL later, so the row never waits for their 14 queries. While
+first and the numbers REFRESH_INTERVAL later, so the row never waits for their reads. While
 events stream in, the charts are redrawn at most every CHART_INTERVAL, at a different moment in
 each tab (their redraw is the costliest thing a tab does).
 """
@@ -40,13 +40,7 @@ from paybridge.events.outbox import event_message
 from paybridge.models import User
 from paybridge.money import format_money, normalize_currency
 from paybridge.selectors.activity import recent_events, recent_transactions
-from paybridge.selectors.analytics import (
-    DashboardMetrics,
-    change_bp,
-    dashboard_metrics,
-    merchant_currencies,
-)
-from paybridge.selectors.balances import balances
+from paybridge.selectors.analytics import DashboardMetrics, change_bp, dashboard_numbers
 from paybridge.selectors.deliveries import delivery_rate_bp
 from paybridge.selectors.health import api_stats, uptime_seconds
 from paybridge.selectors.periods import PRESET_DAYS, Period, period_for_days, period_last_days
@@ -232,22 +226,21 @@ def read_snapshot(merchant_id: int, filters: Filters) -> Snapshot | None:
         user = session.get(User, merchant_id)
         if user is None:
             return None
-        currencies = merchant_currencies(session=session, merchant_id=merchant_id)
-        currency = (
-            filters.currency
-            if filters.currency in currencies
-            else (currencies[0] if currencies else "USD")
-        )
         period = period_for(filters, user.timezone)
+        numbers = dashboard_numbers(
+            session=session,
+            merchant_id=merchant_id,
+            period=period,
+            currency=filters.currency or None,
+            any_currency=False,
+        )
         return Snapshot(
             tz=user.timezone,
-            currencies=currencies,
-            currency=currency,
+            currencies=numbers.currencies,
+            currency=numbers.currency,
             period=period,
-            metrics=dashboard_metrics(
-                session=session, merchant_id=merchant_id, currency=currency, period=period
-            ),
-            balances={b.currency: b for b in balances(session=session, merchant_id=merchant_id)},
+            metrics=numbers.metrics,
+            balances={b.currency: b for b in numbers.balances or []},
             rows=recent_transactions(session=session, merchant_id=merchant_id, limit=RECENT_ROWS),
             events=[
                 event_message(e)

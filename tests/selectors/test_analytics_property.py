@@ -11,16 +11,18 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlmodel import select
 
 from paybridge.db import read_session, utcnow
 from paybridge.errors import DomainError
-from paybridge.models import Provider, User
+from paybridge.models import DailyRollup, HourlyRollup, Provider, QuarterRollup, RollupTotal, User
 from paybridge.models.transaction import TRANSITIONS
 from paybridge.selectors.analytics import dashboard_metrics, merchant_currencies
 from paybridge.selectors.balances import balances
 from paybridge.selectors.periods import Period, period_for_days, period_last_days
 from paybridge.selectors.reference import dashboard_metrics_raw
 from paybridge.services.providers import DEFAULT_PROVIDERS
+from paybridge.services.rollups import SUMS, floor_hour
 from paybridge.services.settlements import settlement_update_status, settlement_withdraw
 from paybridge.services.transactions import transaction_create, transaction_update_status
 from paybridge.services.users import user_update_payout_settings
@@ -38,9 +40,17 @@ PROPERTY_SETTINGS = settings(
     ],
 )
 
-# Whole-hour offsets only (the rollups bucket by UTC hour); New York and London change their
-# offset inside the window below (US DST starts 2025-03-09).
-TIMEZONES = ["UTC", "Africa/Lagos", "America/New_York", "Asia/Tokyo", "Europe/London"]
+# New York changes its offset inside the window below (US DST starts 2025-03-09); Kolkata
+# (+05:30) and Kathmandu (+05:45) start their days inside a UTC hour.
+TIMEZONES = [
+    "UTC",
+    "Africa/Lagos",
+    "America/New_York",
+    "Asia/Tokyo",
+    "Europe/London",
+    "Asia/Kolkata",
+    "Asia/Kathmandu",
+]
 BASE = datetime(2025, 3, 4, 0, 0, tzinfo=UTC)
 SPAN_SECONDS = 10 * 24 * 3600
 PROVIDER_CODES = [code for code, *_ in DEFAULT_PROVIDERS]
@@ -50,6 +60,8 @@ offsets = st.one_of(
     st.integers(0, SPAN_SECONDS - 1),
     st.integers(0, SPAN_SECONDS // 3600 - 1).map(lambda h: h * 3600),  # exactly on the hour
     st.integers(1, SPAN_SECONDS // 3600).map(lambda h: h * 3600 - 1),  # last second of an hour
+    st.integers(1, SPAN_SECONDS // 900 - 1).map(lambda q: q * 900),  # on a quarter hour
+    st.integers(1, SPAN_SECONDS // 900).map(lambda q: q * 900 - 1),  # just before one
 )
 creates = st.builds(
     lambda amount, currency, provider, status, offset: (
@@ -151,6 +163,41 @@ def python_daily(payments: list[Payment], currency: str, period: Period) -> dict
     return {d: tuple(v) for d, v in daily.items()}
 
 
+def grain_sums(rows, key) -> dict[tuple, tuple[int, ...]]:  # type: ignore[no-untyped-def]
+    """Rows of a rollup table summed per key(row); empty buckets left out."""
+    sums: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(SUMS))
+    for row in rows:
+        for i, name in enumerate(SUMS):
+            sums[key(row)][i] += getattr(row, name)
+    return {k: tuple(v) for k, v in sums.items() if any(v)}
+
+
+def assert_grains_agree(payments: list[Payment]) -> None:
+    """Every grain holds the same buckets: the quarter hours summed per hour are the hourly
+    rollups, per UTC day the daily ones, over all time the totals, and the totals' counts are
+    the payments'."""
+    with read_session() as session:
+        quarters = session.exec(select(QuarterRollup)).all()
+        hours = session.exec(select(HourlyRollup)).all()
+        days = session.exec(select(DailyRollup)).all()
+        totals = session.exec(select(RollupTotal)).all()
+
+    def base(row) -> tuple:  # type: ignore[no-untyped-def]
+        return (row.merchant_id, row.currency, row.provider_id, row.status)
+
+    assert grain_sums(quarters, lambda r: (*base(r), floor_hour(r.quarter))) == grain_sums(
+        hours, lambda r: (*base(r), r.hour)
+    )
+    assert grain_sums(hours, lambda r: (*base(r), r.hour.date())) == grain_sums(
+        days, lambda r: (*base(r), r.day)
+    )
+    assert grain_sums(days, base) == grain_sums(totals, base)
+    counted = grain_sums(totals, lambda r: (r.currency, r.status))
+    assert {k: v[0] for k, v in counted.items() if v[0]} == Counter(
+        (p.currency, p.status) for p in payments
+    )
+
+
 @PROPERTY_SETTINGS
 @given(ops=operations, period=periods())
 def test_rollup_dashboard_equals_raw_scan(
@@ -158,6 +205,7 @@ def test_rollup_dashboard_equals_raw_scan(
 ) -> None:
     db.empty_business_data()
     payments = apply(merchant, ops)
+    assert_grains_agree(payments)
 
     with read_session() as session:
         used = merchant_currencies(session=session, merchant_id=merchant.id)
@@ -335,3 +383,29 @@ def test_balances_equal_a_plain_python_sum(
         released = sum(n for c, t, n in nets if c == currency and t < cutoff)
         held = sum(n for c, t, n in nets if c == currency and t >= cutoff)
         assert got.get(currency, (0, 0)) == (released - paid_out[currency], held), currency
+
+
+def test_days_that_start_inside_a_utc_hour_are_exact(db: TestDatabase, merchant: User) -> None:
+    """Kolkata's midnight is 18:30 UTC: a payment at 18:40 UTC (00:10 there) is on the next
+    day, one at 18:20 UTC (23:50) on the day before, though both share a UTC hour."""
+    ops = [
+        ("create", {"amount": 100, "currency": "USD", "provider": "card", "status": "success"}, o)
+        for o in (18 * 3600 + 20 * 60, 18 * 3600 + 40 * 60, 18 * 3600 + 30 * 60)
+    ]
+    apply(merchant, ops)
+    period = period_for_days(date(2025, 3, 4), date(2025, 3, 5), "Asia/Kolkata")
+    with read_session() as session:
+        fast = dashboard_metrics(
+            session=session, merchant_id=merchant.id, currency="USD", period=period
+        )
+        slow = dashboard_metrics_raw(
+            session=session, merchant_id=merchant.id, currency="USD", period=period
+        )
+        only_the_5th = period_for_days(date(2025, 3, 5), date(2025, 3, 5), "Asia/Kolkata")
+        fifth = dashboard_metrics(
+            session=session, merchant_id=merchant.id, currency="USD", period=only_the_5th
+        )
+    assert fast == slow
+    assert [(d.day, d.count) for d in fast.daily] == [(date(2025, 3, 4), 1), (date(2025, 3, 5), 2)]
+    assert fifth.current.total_transactions == 2
+    assert fifth.previous.total_transactions == 1

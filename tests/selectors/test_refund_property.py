@@ -42,7 +42,7 @@ PROPERTY_SETTINGS = settings(
         HealthCheck.data_too_large,
     ],
 )
-TIMEZONES = ["UTC", "Africa/Lagos", "America/New_York", "Asia/Tokyo"]
+TIMEZONES = ["UTC", "Africa/Lagos", "America/New_York", "Asia/Tokyo", "Asia/Kolkata"]
 BASE = datetime(2025, 3, 4, 0, 0, tzinfo=UTC)
 SPAN_SECONDS = 6 * 24 * 3600
 PROVIDERS = [code for code, *_ in DEFAULT_PROVIDERS]
