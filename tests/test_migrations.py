@@ -124,7 +124,7 @@ def test_database_constraints_hold_outside_the_services(db: TestDatabase, mercha
 
 
 def test_rollup_grains_are_backfilled(fresh_engine: Engine) -> None:
-    """0007 fills the daily grain and the totals from the hourly rollups and the quarter hours
+    """0008 fills the daily grain and the totals from the hourly rollups and the quarter hours
     from the payments: the same rows `services.rollups` would have written."""
     from datetime import UTC, datetime
 
@@ -141,7 +141,7 @@ def test_rollup_grains_are_backfilled(fresh_engine: Engine) -> None:
     config = alembic_config()
     with fresh_engine.begin() as connection:
         config.attributes["connection"] = connection
-        command.upgrade(config, "0006_reference_per_merchant")
+        command.upgrade(config, "0007_login_security")
     with Session(fresh_engine) as session:
         user = User(email="m@example.com", password_hash="!", full_name="M", company_name="M")
         session.add(user)

@@ -6,8 +6,8 @@ be, so it is summed from the payments themselves, the way `rollup_apply` would h
 The backfill runs inside the migration's transaction while payments are not being written
 (migrate before starting the new app): the tables are new, so nothing reads them before.
 
-Revision ID: 0007_rollup_grains
-Revises: 0006_reference_per_merchant
+Revision ID: 0008_rollup_grains
+Revises: 0007_login_security
 Create Date: 2026-11-26 10:00:00
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0007_rollup_grains"
-down_revision: str | Sequence[str] | None = "0006_reference_per_merchant"
+revision: str = "0008_rollup_grains"
+down_revision: str | Sequence[str] | None = "0007_login_security"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
