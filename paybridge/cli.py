@@ -14,7 +14,14 @@ from tqdm import tqdm
 from paybridge.db import get_engine, read_session
 from paybridge.errors import DomainError
 from paybridge.migrations import migrate
-from paybridge.models import KycStatus, PayoutSchedule, Transaction, TransactionStatus, User
+from paybridge.models import (
+    KycStatus,
+    PayoutSchedule,
+    SettlementStatus,
+    Transaction,
+    TransactionStatus,
+    User,
+)
 
 DEMO_EMAIL = "demo@paybridge.dev"
 DEMO_PASSWORD = "paybridge-demo-2026"
@@ -84,7 +91,7 @@ def cmd_createuser(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    from paybridge.services.demo import seed_history
+    from paybridge.services.demo import seed_history, seed_payout_history
     from paybridge.services.providers import providers_ensure_defaults
 
     migrate(get_engine())
@@ -114,6 +121,9 @@ def cmd_seed(args: argparse.Namespace) -> int:
                 transactions=args.transactions,
                 progress=bar.update,
             )
+        payouts = seed_payout_history(merchant_id=user.id)
+        failed = sum(p.status == SettlementStatus.FAILED for p in payouts)
+        print(f"seeded {len(payouts)} past scheduled payouts ({failed} failed at the bank)")
     print(f"log in as {email}" + (f" / {password}" if created or email == DEMO_EMAIL else ""))
     return 0
 
