@@ -235,6 +235,7 @@ def _timeline() -> rx.Component:
                     ),
                     size="1",
                     width="100%",
+                    white_space="nowrap",
                 ),
             ),
             spacing="3",

@@ -82,7 +82,10 @@ RECENT_ROWS = 10
 PROVIDER_NAMES_TTL = 60.0  # seconds
 FEED_ITEMS = 25
 MAX_CUSTOM_DAYS = 366
-RANGE_LABELS = {"today": "Today", "7d": "Last 7 days", "30d": "Last 30 days", "90d": "Last 90 days"}
+# A delivered webhook is routine (two per payment with an endpoint for every event): the feed
+# keeps payments, payouts and webhook failures; every delivery is on /webhooks.
+FEED_HIDDEN = frozenset({"webhook.delivered"})
+RANGE_LABELS = {"today": "Today", "7d": "7 days", "30d": "30 days", "90d": "90 days"}
 
 
 def transaction_row(
@@ -270,7 +273,9 @@ def read_snapshot(merchant_id: int, filters: Filters) -> Snapshot | None:
             rows=recent_transactions(session=session, merchant_id=merchant_id, limit=RECENT_ROWS),
             events=[
                 event_message(e)
-                for e in recent_events(session=session, merchant_id=merchant_id, limit=FEED_ITEMS)
+                for e in recent_events(
+                    session=session, merchant_id=merchant_id, limit=FEED_ITEMS, exclude=FEED_HIDDEN
+                )
             ],
             stats=api_stats(session=session, merchant_id=merchant_id),
             delivery=delivery_rate_bp(session=session, merchant_id=merchant_id),
@@ -712,7 +717,8 @@ def apply_events(shown: dict[str, Any], messages: list[dict[str, Any]]) -> dict[
     references = {row["reference"] for row in shown["recent"]}
     for message in newest:
         with _skip_unreadable(message):  # the whole event, or none of it
-            line = feed_item(message, tz) if len(lines) < FEED_ITEMS else None
+            shown_in_feed = len(lines) < FEED_ITEMS and message["type"] not in FEED_HIDDEN
+            line = feed_item(message, tz) if shown_in_feed else None
             new = message["type"] == "transaction.created" and len(added) < RECENT_ROWS
             row = transaction_row(message["payload"], tz, names) if new else None
             if line is not None:

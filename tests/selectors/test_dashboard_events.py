@@ -120,3 +120,18 @@ def test_a_live_row_names_its_provider_as_a_reload_would() -> None:
     unknown["payload"]["provider"] = "new_rail"  # added since the tab's last reload
     shown = shown_after(shown, [unknown])
     assert shown["recent"][0]["provider"] == "new_rail"
+
+
+def test_a_delivered_webhook_is_not_a_feed_line_but_a_failed_one_is() -> None:
+    delivered = {
+        "id": 7,
+        "merchant_id": 1,
+        "type": "webhook.delivered",
+        "created_at": "2026-11-30T12:00:00+00:00",
+        "payload": {"url": "https://shop.example.com/hooks"},
+    }
+    assert apply_events(EMPTY, [delivered]) == {}
+    failed = {**delivered, "id": 8, "type": "webhook.failed"}
+    shown = shown_after(EMPTY, [failed, delivered])
+    assert shown["_feed_ids"] == [8]
+    assert "shop.example.com" in shown["feed"][0]["text"]
