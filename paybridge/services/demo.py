@@ -170,7 +170,10 @@ def seed_payout_history(
             if payout_due_on(user, day):
                 for balance in balances(session=session, merchant_id=merchant_id, now=at):
                     if balance.available > 0:
-                        failed = rng.random() < failure_rate
+                        # Only a payout another has followed may have failed: its money
+                        # went into that one (the newest payouts went through).
+                        followed = at + timedelta(days=7) <= end
+                        failed = followed and rng.random() < failure_rate
                         made.append(_past_payout(session, user, balance, day, at, end, failed))
                         session.flush()  # the next payout's balance sees this one
             day += timedelta(days=1)
