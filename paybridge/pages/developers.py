@@ -164,10 +164,10 @@ def _logs() -> rx.Component:
                 rx.foreach(
                     S.logs,
                     lambda log: rx.accordion.item(
-                        header=rx.hstack(
+                        header=rx.flex(
                             rx.badge(log["status"], color_scheme=log["color"]),
                             rx.code(log["method"], size="1"),
-                            rx.text(log["path"], size="2", flex="1 1 0", **ONE_LINE),
+                            rx.text(log["path"], size="2", flex="1 1 160px", **ONE_LINE),
                             rx.text(
                                 log["ms"],
                                 " · ",
@@ -178,7 +178,9 @@ def _logs() -> rx.Component:
                             ),
                             width="100%",
                             align="center",
-                            min_width="0",
+                            wrap="wrap",
+                            spacing="2",
+                            text_align="left",
                         ),
                         content=rx.data_list.root(
                             rx.data_list.item(
