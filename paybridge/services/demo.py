@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -163,22 +163,31 @@ def seed_payout_history(
         session.add(user)
         zone = ZoneInfo(user.timezone)
         day = (first + timedelta(days=hold_days_for(user))).astimezone(zone).date()
-        while True:
-            at = datetime.combine(day, time(PAYOUT_HOUR), tzinfo=zone).astimezone(UTC)
-            if at > end:
-                break
+
+        def payout_time(day: date) -> datetime:
+            return datetime.combine(day, time(PAYOUT_HOUR), tzinfo=zone).astimezone(UTC)
+
+        while payout_time(day) <= end:
             if payout_due_on(user, day):
+                at = payout_time(day)
+                # Only a payout another has followed may have failed (its money went into
+                # that one): the newest went through.
+                later = next(d for d in _days_after(day) if payout_due_on(user, d))
+                followed = payout_time(later) <= end
                 for balance in balances(session=session, merchant_id=merchant_id, now=at):
                     if balance.available > 0:
-                        # Only a payout another has followed may have failed: its money
-                        # went into that one (the newest payouts went through).
-                        followed = at + timedelta(days=7) <= end
                         failed = followed and rng.random() < failure_rate
                         made.append(_past_payout(session, user, balance, day, at, end, failed))
                         session.flush()  # the next payout's balance sees this one
             day += timedelta(days=1)
         session.commit()
     return made
+
+
+def _days_after(day: date) -> Iterator[date]:
+    while True:
+        day += timedelta(days=1)
+        yield day
 
 
 def _past_payout(

@@ -124,3 +124,22 @@ def test_no_history_for_a_manual_schedule(db: TestDatabase, providers: dict[str,
     seed_history(merchant_id=user.id, days=30, transactions=200, now=WEDNESDAY)
     assert seed_payout_history(merchant_id=user.id, now=WEDNESDAY) == []
     assert payouts_of(user.id) == []
+
+
+def test_only_a_payout_another_followed_has_failed(
+    db: TestDatabase, providers: dict[str, Provider]
+) -> None:
+    """Every payout fails here except the newest date's (no later payout took its money), on a
+    daily schedule as on a weekly one."""
+    from paybridge.services.users import user_update_payout_settings
+
+    user = create_merchant("daily@example.com", timezone="Africa/Lagos")
+    user_update_payout_settings(user_id=user.id, schedule="daily")
+    seed_history(merchant_id=user.id, days=12, transactions=400, now=WEDNESDAY)
+    made = seed_payout_history(merchant_id=user.id, now=WEDNESDAY, failure_rate=1.0)
+    days = sorted({p.created_at.astimezone(LAGOS).date() for p in made})
+    assert len(days) >= 4
+    newest = [p for p in made if p.created_at.astimezone(LAGOS).date() == days[-1]]
+    older = [p for p in made if p.created_at.astimezone(LAGOS).date() != days[-1]]
+    assert {p.status for p in newest} == {"processing"}  # this morning's, not settled yet
+    assert {p.status for p in older} == {"failed"}
