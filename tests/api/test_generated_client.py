@@ -106,15 +106,23 @@ def test_a_generated_client_lists_creates_and_refunds_a_payment(
     assert page.object_ == "list" and not page.has_more
     assert [t.id for t in page.data] == [created.id]
 
-    refunded = refund.sync(created.id, client=client, idempotency_key=str(uuid.uuid4()))
-    assert isinstance(refunded, models.TransactionOut), refunded
-    assert (refunded.id, refunded.status) == (created.id, "refunded")
+    part = refund.sync(
+        created.id,
+        client=client,
+        body=models.RefundRequest(amount=1_000),
+        idempotency_key=str(uuid.uuid4()),
+    )
+    assert isinstance(part, models.TransactionOut), part
+    assert (part.status, part.refunded_amount) == ("success", 1_000)
+    rest = refund.sync(created.id, client=client, idempotency_key=str(uuid.uuid4()))  # no body
+    assert isinstance(rest, models.TransactionOut), rest
+    assert (rest.id, rest.status, rest.refunded_amount) == (created.id, "refunded", 2_500)
     assert get.sync(created.id, client=client).status == "refunded"
 
     again = refund.sync_detailed(created.id, client=client, idempotency_key=str(uuid.uuid4()))
     assert again.status_code == 422
     assert isinstance(again.parsed, models.ErrorOut)
-    assert again.parsed.error.code == "invalid_status_transition"
+    assert again.parsed.error.code == "not_refundable"
 
 
 def test_operation_ids_read_as_calls(client: TestClient) -> None:
