@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import random
+import signal
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import select
 from tqdm import tqdm
@@ -22,6 +25,9 @@ from paybridge.models import (
     TransactionStatus,
     User,
 )
+
+if TYPE_CHECKING:
+    from paybridge.demo_integration import DemoApi, WebhookReceiver
 
 DEMO_EMAIL = "demo@paybridge.dev"
 DEMO_PASSWORD = "paybridge-demo-2026"
@@ -138,6 +144,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from paybridge.services.demo import final_status, random_customer, random_payment_shape
     from paybridge.services.transactions import transaction_create, transaction_update_status
 
+    if args.webhook_port and not args.api:
+        print("error: --webhook-port needs --api", file=sys.stderr)
+        return 2
     user = _find_user(args.email or DEMO_EMAIL)
     if user is None:
         print("error: no such merchant; run `python -m paybridge seed` first", file=sys.stderr)
@@ -146,15 +155,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if args.api and password is None:
         print("error: --api needs the merchant's --password", file=sys.stderr)
         return 2
-    if args.webhook_port and not args.api:
-        print("error: --webhook-port needs --api", file=sys.stderr)
-        return 2
     try:
         integration = _demo_integration(args, user.email, password or "") if args.api else None
     except Exception as error:  # no API, refused login, port taken: say so, no traceback
         print(f"error: the demo integration could not start: {error}", file=sys.stderr)
         return 2
     api = integration[0] if integration else None
+    signal.signal(signal.SIGTERM, _interrupt)  # make run's trap: settle what is open, then stop
     rng = random.Random()
     open_payments: list[tuple[datetime, str, str]] = []
     deadline = time.monotonic() + args.duration if args.duration else None
@@ -216,7 +223,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo_integration(args: argparse.Namespace, email: str, password: str):  # type: ignore[no-untyped-def]
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _demo_integration(
+    args: argparse.Namespace, email: str, password: str
+) -> tuple[DemoApi, WebhookReceiver | None]:
     """The API client with this run's key and, with --webhook-port, a registered receiver."""
     from paybridge.demo_integration import DemoApi, WebhookReceiver
 
@@ -232,7 +245,7 @@ def _demo_integration(args: argparse.Namespace, email: str, password: str):  # t
     return api, receiver
 
 
-def _api_call(call, *args, **kwargs):  # type: ignore[no-untyped-def]
+def _api_call(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """One API call of the simulated integration: a refusal or an app that is restarting is
     logged, and the traffic goes on."""
     import httpx

@@ -185,6 +185,7 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> str:
         (("createuser", "--email", "a@example.com", "--password", "short"), "at least 12"),
         (("simulate", "--rate", "0"), "--rate must be positive"),
         (("simulate", "--email", "ghost@example.com", "--count", "1"), "no such merchant"),
+        (("simulate", "--webhook-port", "3001"), "--webhook-port needs --api"),
     ],
     ids=lambda v: " ".join(v)[:40] if isinstance(v, tuple) else None,
 )
