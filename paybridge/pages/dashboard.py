@@ -9,7 +9,7 @@ from paybridge.components.cards import ONE_LINE, metric_card, stat, status_badge
 from paybridge.components.charts import CHART_TEMPLATE
 from paybridge.components.layout import template, wide_or_narrow
 from paybridge.components.user import user_summary_card
-from paybridge.components.withdraw import withdraw_dialog
+from paybridge.components.withdraw import withdraw_button, withdraw_dialog
 from paybridge.state.dashboard import RANGE_LABELS, DashboardChartsState
 from paybridge.state.dashboard import DashboardState as S
 
@@ -295,7 +295,8 @@ def _settlement() -> rx.Component:
                 width="100%",
             ),
             stat("Next settlement", S.next_settlement, "next-settlement"),
-            withdraw_dialog(S.currency, enabled=S.can_withdraw),
+            withdraw_button(S.currency, enabled=S.can_withdraw),
+            withdraw_dialog(),
             spacing="3",
             width="100%",
         ),

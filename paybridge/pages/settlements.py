@@ -7,7 +7,7 @@ import reflex as rx
 from paybridge.components.cards import stat
 from paybridge.components.forms import form_error
 from paybridge.components.layout import template, wide_or_narrow
-from paybridge.components.withdraw import withdraw_dialog
+from paybridge.components.withdraw import withdraw_button, withdraw_dialog
 from paybridge.models import PayoutSchedule, SettlementStatus
 from paybridge.pages.dashboard import AVAILABLE_HINT, PENDING_HINT
 from paybridge.state.settlements import WEEKDAYS
@@ -46,7 +46,7 @@ def _balances_table() -> rx.Component:
                     rx.table.cell(b["available"], id="available-" + b["currency"].to(str)),
                     rx.table.cell(b["pending"]),
                     rx.table.cell(
-                        withdraw_dialog(
+                        withdraw_button(
                             b["currency"],
                             enabled=b["can_withdraw"] != "",
                             button_id="withdraw-" + b["currency"].to(str),
@@ -78,7 +78,7 @@ def _balances_stacked() -> rx.Component:
                 ),
                 rx.spacer(),
                 rx.box(
-                    withdraw_dialog(
+                    withdraw_button(
                         b["currency"],
                         enabled=b["can_withdraw"] != "",
                         button_id="withdraw-phone-" + b["currency"].to(str),
@@ -297,4 +297,6 @@ def _history() -> rx.Component:
 
 @template(route="/settlements", title="Settlements", on_load=[S.load])
 def settlements_page() -> rx.Component:
-    return rx.vstack(_balances(), _settings(), _history(), spacing="4", width="100%")
+    return rx.vstack(
+        _balances(), _settings(), _history(), withdraw_dialog(), spacing="4", width="100%"
+    )
