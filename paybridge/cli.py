@@ -224,6 +224,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
+    """SIGTERM as Ctrl-C, once: make run signals the process group and then its trap signals
+    the simulator again, which must not cut short the settling of its last payments."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise KeyboardInterrupt
 
 
