@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import random
+import signal
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import select
 from tqdm import tqdm
@@ -14,7 +17,17 @@ from tqdm import tqdm
 from paybridge.db import get_engine, read_session
 from paybridge.errors import DomainError
 from paybridge.migrations import migrate
-from paybridge.models import KycStatus, PayoutSchedule, Transaction, TransactionStatus, User
+from paybridge.models import (
+    KycStatus,
+    PayoutSchedule,
+    SettlementStatus,
+    Transaction,
+    TransactionStatus,
+    User,
+)
+
+if TYPE_CHECKING:
+    from paybridge.demo_integration import DemoApi, WebhookReceiver
 
 DEMO_EMAIL = "demo@paybridge.dev"
 DEMO_PASSWORD = "paybridge-demo-2026"
@@ -84,7 +97,7 @@ def cmd_createuser(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    from paybridge.services.demo import seed_history
+    from paybridge.services.demo import seed_history, seed_payout_history
     from paybridge.services.providers import providers_ensure_defaults
 
     migrate(get_engine())
@@ -114,46 +127,88 @@ def cmd_seed(args: argparse.Namespace) -> int:
                 transactions=args.transactions,
                 progress=bar.update,
             )
+        payouts = seed_payout_history(merchant_id=user.id)
+        failed = sum(p.status == SettlementStatus.FAILED for p in payouts)
+        print(f"seeded {len(payouts)} past scheduled payouts ({failed} failed at the bank)")
     print(f"log in as {email}" + (f" / {password}" if created or email == DEMO_EMAIL else ""))
     return 0
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    """Live traffic through the real services: new payments, settled a few seconds later."""
+    """Live traffic: new payments, settled a few seconds later by their provider.
+
+    With --api the payments come in the way a merchant's backend sends them: through the public
+    API at that URL with an API key made for the run, with the odd refund and read; with
+    --webhook-port the same run answers PayBridge's webhooks (demo_integration.py). Without
+    --api the payments are written through the services directly."""
     from paybridge.services.demo import final_status, random_customer, random_payment_shape
     from paybridge.services.transactions import transaction_create, transaction_update_status
 
+    if args.webhook_port and not args.api:
+        print("error: --webhook-port needs --api", file=sys.stderr)
+        return 2
     user = _find_user(args.email or DEMO_EMAIL)
     if user is None:
         print("error: no such merchant; run `python -m paybridge seed` first", file=sys.stderr)
         return 2
+    password = args.password or (DEMO_PASSWORD if user.email == DEMO_EMAIL else None)
+    if args.api and password is None:
+        print("error: --api needs the merchant's --password", file=sys.stderr)
+        return 2
+    try:
+        integration = _demo_integration(args, user.email, password or "") if args.api else None
+    except Exception as error:  # no API, refused login, port taken: say so, no traceback
+        print(f"error: the demo integration could not start: {error}", file=sys.stderr)
+        return 2
+    api = integration[0] if integration else None
+    signal.signal(signal.SIGTERM, _interrupt)  # make run's trap: settle what is open, then stop
     rng = random.Random()
     open_payments: list[tuple[datetime, str, str]] = []
     deadline = time.monotonic() + args.duration if args.duration else None
     made = 0
-    print(f"simulating {args.rate}/s payments for {user.email} (Ctrl-C to stop)")
+    via = f"the API at {args.api}" if api else "the services"
+    print(f"simulating {args.rate}/s payments for {user.email} through {via} (Ctrl-C to stop)")
 
     def settle(due_by: datetime) -> None:
         for item in [p for p in open_payments if p[0] <= due_by]:
             open_payments.remove(item)
             status = final_status(rng, item[2])
-            if status == TransactionStatus.REFUNDED:
+            refund = status == TransactionStatus.REFUNDED
+            if refund:
                 status = TransactionStatus.SUCCESS.value
             transaction_update_status(merchant_id=user.id, reference=item[1], status=status)
+            if refund and api is not None:
+                _api_call(api.request, "POST", f"/transactions/{item[1]}/refund")
 
-    try:
-        while deadline is None or time.monotonic() < deadline:
-            currency, amount, provider = random_payment_shape(rng)
-            tx = transaction_create(
+    def create(currency: str, amount: int, provider: str, customer: str) -> str | None:
+        if api is None:
+            return transaction_create(
                 merchant_id=user.id,
                 amount=amount,
                 currency=currency,
                 provider=provider,
-                customer_email=random_customer(rng),
-            )
-            made += 1
-            settle_at = datetime.now(UTC) + timedelta(seconds=rng.uniform(1, 8))
-            open_payments.append((settle_at, tx.reference, provider))
+                customer_email=customer,
+            ).reference
+        body = {
+            "amount": amount,
+            "currency": currency,
+            "provider": provider,
+            "customer_email": customer,
+        }
+        created = _api_call(api.request, "POST", "/transactions", json_body=body)
+        return created["id"] if created else None
+
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            currency, amount, provider = random_payment_shape(rng)
+            reference = create(currency, amount, provider, random_customer(rng))
+            if reference is not None:
+                made += 1
+                settle_at = datetime.now(UTC) + timedelta(seconds=rng.uniform(1, 8))
+                open_payments.append((settle_at, reference, provider))
+            if api is not None and made % 10 == 5:  # the merchant's app reads now and then
+                _api_call(api.request, "GET", "/transactions?limit=10")
+                _api_call(api.request, "GET", "/balance")
             settle(datetime.now(UTC))
             if args.count and made >= args.count:
                 break
@@ -162,8 +217,50 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         pass
     finally:
         settle(datetime.max.replace(tzinfo=UTC))  # leave no payment pending forever
+        if integration and integration[1] is not None:
+            integration[1].stop()
     print(f"simulated {made} payments")
     return 0
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    """SIGTERM as Ctrl-C, once: make run signals the process group and then its trap signals
+    the simulator again, which must not cut short the settling of its last payments."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def _demo_integration(
+    args: argparse.Namespace, email: str, password: str
+) -> tuple[DemoApi, WebhookReceiver | None]:
+    """The API client with this run's key and, with --webhook-port, a registered receiver."""
+    from paybridge.demo_integration import DemoApi, WebhookReceiver
+
+    api = DemoApi(args.api)
+    print(f"waiting for the API at {args.api} ...", flush=True)
+    api.wait_until_up(args.wait)
+    api.set_up_key(email, password)
+    receiver = None
+    if args.webhook_port:
+        receiver = WebhookReceiver(args.webhook_port).start()
+        receiver.secret = api.register_webhook(receiver.url)
+        print(f"webhooks go to {receiver.url} (about 8 % answered 503, then retried)")
+    return api, receiver
+
+
+def _api_call(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """One API call of the simulated integration: a refusal or an app that is restarting is
+    logged, and the traffic goes on."""
+    import httpx
+
+    from paybridge.demo_integration import ApiUnavailable
+
+    try:
+        return call(*args, **kwargs)
+    except (ApiUnavailable, httpx.HTTPStatusError) as error:
+        print(f"warning: {error}", file=sys.stderr, flush=True)
+        time.sleep(1)
+        return None
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -218,6 +315,16 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--rate", type=float, default=1.0, help="payments per second")
     simulate.add_argument("--duration", type=float, default=0, help="seconds (0: until Ctrl-C)")
     simulate.add_argument("--count", type=int, default=0, help="stop after N payments")
+    simulate.add_argument("--password", help="the merchant's password (for --api)")
+    simulate.add_argument(
+        "--api", help="base URL of the app: send the payments through its public API"
+    )
+    simulate.add_argument(
+        "--webhook-port", type=int, default=0, help="answer webhooks on this local port (--api)"
+    )
+    simulate.add_argument(
+        "--wait", type=float, default=900, help="seconds to wait for the API to answer"
+    )
     simulate.set_defaults(func=cmd_simulate)
 
     commands.add_parser(

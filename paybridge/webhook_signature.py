@@ -2,8 +2,8 @@
 
 This module uses the Python standard library only: merchants may copy it into their own code.
 
-Every webhook is a POST whose body is JSON ``{"id", "type", "created", "data"}`` and whose
-``PayBridge-Signature`` header looks like::
+Every webhook is a POST whose body is JSON ``{"id", "object", "type", "created", "data"}`` and
+whose ``PayBridge-Signature`` header looks like::
 
     PayBridge-Signature: t=1767225600,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e7...(64 hex digits)
 

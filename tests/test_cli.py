@@ -6,16 +6,20 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import select
 
-from paybridge.db import make_engine, read_session
+from paybridge.db import make_engine, read_session, utcnow
 from paybridge.migrations import migrate, schema_differences
-from paybridge.models import Event, HourlyRollup, Transaction, User
+from paybridge.models import Event, HourlyRollup, Settlement, Transaction, User
 from paybridge.selectors.analytics import dashboard_metrics, merchant_currencies
+from paybridge.selectors.balances import available_balance
 from paybridge.selectors.periods import period_last_days
 from paybridge.selectors.reference import dashboard_metrics_raw
+from paybridge.services.demo import PAYOUT_HOUR
+from paybridge.services.payouts import payouts_run_scheduled, scheduled_key
 from paybridge.services.users import check_password
 from tests.conftest import BACKENDS, TestDatabase, fresh_database_url, postgres_drop_database
 from tests.test_migrations import database_heads, script_heads
@@ -98,6 +102,34 @@ def test_seed_writes_the_requested_history(db: TestDatabase) -> None:
     assert db.count(Transaction) == 500
 
 
+def test_a_fresh_demo_has_payouts_behind_it_and_money_to_withdraw(db: TestDatabase) -> None:
+    """The demo's headline action must work at once: past Fridays were paid out, this week's
+    released money is available, and the worker's first pass pays nothing off-schedule."""
+    result = run_cli("seed", "--days", "30", "--transactions", "2000", url=db.url)
+    assert result.returncode == 0, result.stderr
+    assert "past scheduled payouts" in result.stdout
+    with read_session() as session:
+        user = session.exec(select(User)).one()
+        seeded = session.exec(select(Settlement)).all()
+    zone = ZoneInfo(user.timezone)
+    assert seeded and all(
+        s.created_at.astimezone(zone).weekday() == user.payout_weekday == 4 for s in seeded
+    )
+    now = utcnow()
+    today = now.astimezone(zone)
+    made = payouts_run_scheduled(now=now)
+    if today.weekday() == 4 and today.hour < PAYOUT_HOUR:
+        # Friday before the seeded payout hour: today's payout is the worker's, on schedule.
+        assert {s.idempotency_key for s in made} <= {
+            scheduled_key(today.date(), c) for c in ("USD", "NGN", "EUR")
+        }
+    else:
+        assert made == []
+        with read_session() as session:
+            usd = available_balance(session=session, merchant_id=user.id, currency="USD")
+        assert usd > 0
+
+
 def test_createuser_with_verified_kyc(db: TestDatabase) -> None:
     args = ("createuser", "--email", "Shop@Example.com", "--password", "a-long-password-1")
     result = run_cli(*args, "--company", "Shop Ltd", "--kyc", "verified", url=db.url)
@@ -153,6 +185,7 @@ def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> str:
         (("createuser", "--email", "a@example.com", "--password", "short"), "at least 12"),
         (("simulate", "--rate", "0"), "--rate must be positive"),
         (("simulate", "--email", "ghost@example.com", "--count", "1"), "no such merchant"),
+        (("simulate", "--webhook-port", "3001"), "--webhook-port needs --api"),
     ],
     ids=lambda v: " ".join(v)[:40] if isinstance(v, tuple) else None,
 )

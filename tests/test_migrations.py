@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
-from paybridge.db import make_engine, utcnow
+from paybridge.db import is_sqlite, make_engine, utcnow
 from paybridge.migrations import alembic_config, migrate, schema_differences
 from paybridge.models import Transaction, User
 from tests.conftest import BACKENDS, TABLES, TestDatabase, fresh_database_url
@@ -123,6 +123,27 @@ def test_database_constraints_hold_outside_the_services(db: TestDatabase, mercha
     assert db.count(Transaction) == 0
 
 
+def insert_user(engine: Engine, email: str) -> int:
+    """A merchant row with the columns every revision since 0006 has (the User model has
+    columns added since, so an ORM insert at an older revision names columns not there yet)."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO users (email, password_hash, full_name, company_name, account_type,"
+                " kyc_status, timezone, payout_schedule, payout_weekday, payout_day_of_month,"
+                " bank_name, bank_account_masked, created_at) VALUES (:email, '!', 'M', 'M',"
+                " 'business', 'verified', 'UTC', 'weekly', 4, 1, '', '', :at)"
+            ),
+            {
+                "email": email,
+                "at": utcnow().replace(tzinfo=None) if is_sqlite(engine) else utcnow(),
+            },
+        )
+        return conn.execute(
+            sa.text("SELECT id FROM users WHERE email = :e"), {"e": email}
+        ).scalar_one()
+
+
 def test_rollup_grains_are_backfilled(fresh_engine: Engine) -> None:
     """0008 fills the daily grain and the totals from the hourly rollups and the quarter hours
     from the payments: the same rows `services.rollups` would have written."""
@@ -142,9 +163,8 @@ def test_rollup_grains_are_backfilled(fresh_engine: Engine) -> None:
     with fresh_engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0007_login_security")
+    user_id = insert_user(fresh_engine, "m@example.com")
     with Session(fresh_engine) as session:
-        user = User(email="m@example.com", password_hash="!", full_name="M", company_name="M")
-        session.add(user)
         session.add(Provider(code="card", display_name="Card", fee_bps=0, fee_fixed=0))
         session.commit()
         provider_id = session.exec(select(Provider.id)).one()
@@ -159,7 +179,7 @@ def test_rollup_grains_are_backfilled(fresh_engine: Engine) -> None:
         for i, (at, amount, status, back) in enumerate(payments):
             session.add(
                 Transaction(
-                    merchant_id=user.id,
+                    merchant_id=user_id,
                     reference=f"p{i}",
                     amount=amount,
                     currency="USD",
@@ -180,7 +200,7 @@ def test_rollup_grains_are_backfilled(fresh_engine: Engine) -> None:
         for (hour, status), (c, g, f, n, r, rn) in hourly.items():
             session.add(
                 HourlyRollup(
-                    merchant_id=user.id,
+                    merchant_id=user_id,
                     hour=hour,
                     currency="USD",
                     provider_id=provider_id,
@@ -216,4 +236,34 @@ def test_rollup_grains_are_backfilled(fresh_engine: Engine) -> None:
         (date(2025, 3, 5), "refunded"): (1, 500),
     }
     assert totals == {"success": (3, 700, 700), "failed": (1, 300, 300), "refunded": (1, 500, 500)}
+    assert schema_differences(fresh_engine) == []
+
+
+def test_existing_payout_schedules_count_from_the_migration(fresh_engine: Engine) -> None:
+    """0009 gives merchants that exist already a schedule in force from the upgrade on: no
+    payout date before it is caught up by surprise (services/payouts.py). The merchant has a
+    payment: on SQLite the users table must not be rebuilt under it (its foreign keys)."""
+    migrate(fresh_engine, "0008_rollup_grains")
+    user_id = insert_user(fresh_engine, "old@example.com")
+    now = utcnow().replace(tzinfo=None) if is_sqlite(fresh_engine) else utcnow()
+    with fresh_engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO providers (code, display_name, fee_bps, fee_fixed, is_active)"
+                " VALUES ('card', 'Card', 0, 0, true)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO transactions (merchant_id, reference, amount, currency, status,"
+                " provider_id, customer_email, fee, net_amount, created_at, updated_at)"
+                " VALUES (:m, 'p1', 100, 'USD', 'success', 1, 'a@example.com', 0, 100, :t, :t)"
+            ),
+            {"m": user_id, "t": now},
+        )
+    before = utcnow()
+    migrate(fresh_engine)
+    with fresh_engine.connect() as conn:
+        since = conn.execute(sa.select(User.payout_schedule_since)).scalar_one()
+    assert before - timedelta(seconds=1) <= since <= utcnow()
     assert schema_differences(fresh_engine) == []

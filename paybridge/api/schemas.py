@@ -1,15 +1,31 @@
 """Request and response bodies of the public API. Amounts are integer minor units with their
 ISO 4217 `currency` (1050 USD = $10.50); times are ISO 8601 in UTC. The GraphQL types are
-derived from the response models here, so both APIs show the same fields."""
+derived from the response models here, so both APIs show the same fields.
+
+As in Stripe's API, every object carries `object` (its type: "transaction", "payout", ...)
+and its `id`. These are computed fields: REST and OpenAPI show them; GraphQL has `__typename`
+and leaves them out."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, computed_field
 
 T = TypeVar("T")
+
+
+def api_object(name: str) -> type[BaseModel]:
+    """The base of a response model whose JSON says what it is: `"object": name`."""
+
+    def object_(_self: BaseModel) -> str:
+        return name
+
+    field = computed_field(
+        property(object_), return_type=Literal[name], description=f'Always "{name}".'
+    )
+    return type(f"ApiObject_{name}", (BaseModel,), {"object": field})
 
 
 class Input(BaseModel):
@@ -46,7 +62,7 @@ class ApiKeyCreate(Input):
     name: StrictStr = Field(default="", max_length=80)
 
 
-class ApiKeyOut(BaseModel):
+class ApiKeyOut(api_object("api_key")):
     id: int
     name: str
     redacted: str = Field(description='"sk_live_…" and the last four characters.')
@@ -62,7 +78,7 @@ class ApiKeyCreated(ApiKeyOut):
 # --- merchant ---------------------------------------------------------------------------------
 
 
-class ProfileOut(BaseModel):
+class ProfileOut(api_object("merchant")):
     id: int
     email: str
     full_name: str
@@ -79,7 +95,7 @@ class MoneyOut(BaseModel):
     currency: str
 
 
-class BalanceOut(BaseModel):
+class BalanceOut(api_object("balance")):
     available: list[MoneyOut]
     pending: list[MoneyOut]
 
@@ -121,7 +137,7 @@ class ChangeOut(BaseModel):
     success_rate_points_bp: int | None = Field(description="Difference of the two rates.")
 
 
-class AnalyticsOut(BaseModel):
+class AnalyticsOut(api_object("analytics")):
     currency: str
     from_date: date
     to_date: date
@@ -147,7 +163,12 @@ class TransactionCreate(Input):
     status: Literal["pending", "success", "failed"] = "pending"
 
 
-class TransactionOut(BaseModel):
+class TransactionOut(api_object("transaction")):
+    @computed_field(description="The payment's id: its `reference`.")
+    @property
+    def id(self) -> str:
+        return self.reference
+
     reference: str
     amount: int
     currency: str
@@ -173,7 +194,12 @@ class WithdrawRequest(Input):
     currency: StrictStr = Field(max_length=3)
 
 
-class SettlementOut(BaseModel):
+class SettlementOut(api_object("payout")):
+    @computed_field(description="The payout's id: its `reference`.")
+    @property
+    def id(self) -> str:
+        return self.reference
+
     reference: str
     amount: int
     currency: str
@@ -198,7 +224,7 @@ class WebhookUpdate(Input):
     is_active: StrictBool | None = None
 
 
-class WebhookOut(BaseModel):
+class WebhookOut(api_object("webhook_endpoint")):
     id: int
     url: str
     event_types: list[str]
@@ -211,12 +237,12 @@ class WebhookCreated(WebhookOut):
     secret: str = Field(description="The signing secret (whsec_...). Shown in this response only.")
 
 
-class Deleted(BaseModel):
+class Deleted(api_object("webhook_endpoint")):
     id: int
     deleted: bool = True
 
 
-class ApiLogOut(BaseModel):
+class ApiLogOut(api_object("api_log")):
     id: int
     endpoint: str
     method: str
@@ -225,7 +251,7 @@ class ApiLogOut(BaseModel):
     created_at: datetime
 
 
-class EventOut(BaseModel):
+class EventOut(api_object("event")):
     id: int
     type: str
     payload: dict[str, Any]

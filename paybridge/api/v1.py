@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paybridge.api import errors
@@ -23,6 +24,11 @@ PREFIX = "/api/v1"
 DESCRIPTION = """
 PayBridge's API for merchants. Send `Authorization: Bearer <token>` with either an access token
 from `POST /auth/token` or a secret API key (`sk_live_...`).
+
+Every object says what it is in `object` (`"transaction"`, `"payout"`, `"webhook_endpoint"`,
+`"api_key"`, `"event"`, ...) and carries its `id` (for payments and payouts the same as their
+`reference`). operationIds name the calls (`list_transactions`, `refund_transaction`), so a
+client generated from this document (e.g. with openapi-python-client) reads naturally.
 
 Amounts are integer minor units with an ISO 4217 `currency` (1050 USD is $10.50). Lists are
 newest first, `limit` 1-100 (default 10), paged with `starting_after` or `ending_before` (the id
@@ -49,6 +55,12 @@ GraphQL (queries, mutations and an `events` subscription over graphql-transport-
 """
 
 
+def operation_id(route: APIRoute) -> str:
+    """A route's OpenAPI operationId is its function's name (`list_transactions`), which
+    generated clients turn into calls; FastAPI's default adds the path and method."""
+    return route.name
+
+
 def build_v1() -> FastAPI:
     app = FastAPI(
         title="PayBridge API",
@@ -57,6 +69,7 @@ def build_v1() -> FastAPI:
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.add_middleware(ApiMiddleware)
     app.add_exception_handler(DomainError, errors.domain_error_handler)

@@ -16,6 +16,7 @@ from paybridge.display import format_bp
 from paybridge.money import CURRENCY_SYMBOLS, exponent, format_money
 from paybridge.selectors.analytics import DailyPoint, ProviderStats
 
+CHART_HEIGHT = 280
 HEALTH_COLORS = {"green": "#30a46c", "amber": "#ffb224", "red": "#e5484d", "none": "#8b8d98"}
 
 
@@ -65,24 +66,33 @@ CHART_TEMPLATE = rx.color_mode_cond(
 ).to(Template)
 
 
-def _layout(ticks: tuple[list[int], list[str]]) -> dict[str, Any]:
-    """Plotly layout shared by both charts; CHART_TEMPLATE (light or dark) is merged in the
-    browser."""
+def _money_axis(ticks: tuple[list[int], list[str]]) -> dict[str, Any]:
+    """The axis that carries amounts: round ticks labelled as money ("$30k"), from 0 to the
+    top tick, so the top label is a round number too."""
     return {
-        "margin": {"l": 8, "r": 8, "t": 8, "b": 8},
-        "height": 260,
+        "gridcolor": "rgba(128,128,128,0.15)",
+        "zeroline": False,
+        "tickvals": ticks[0],
+        "ticktext": ticks[1],
+        "range": [0, ticks[0][-1] or 1],
+        "automargin": True,
+    }
+
+
+def _layout(*, height: int, xaxis: dict[str, Any], yaxis: dict[str, Any]) -> dict[str, Any]:
+    """Plotly layout shared by both charts; CHART_TEMPLATE (light or dark) is merged in the
+    browser. Margins start small and `automargin` grows them to fit the tick labels, so labels
+    are never cut at the chart's edge whatever their length or the card's width."""
+    return {
+        "margin": {"l": 4, "r": 12, "t": 12, "b": 4},
+        "height": height,
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
         "showlegend": False,
         "font": {"size": 11},
         "hoverlabel": {"namelength": 0},
-        "xaxis": {"showgrid": False},
-        "yaxis": {
-            "gridcolor": "rgba(128,128,128,0.15)",
-            "zeroline": False,
-            "tickvals": ticks[0],
-            "ticktext": ticks[1],
-        },
+        "xaxis": {"automargin": True, **xaxis},
+        "yaxis": {"automargin": True, **yaxis},
     }
 
 
@@ -102,14 +112,29 @@ def daily_volume_figure(points: list[DailyPoint], currency: str) -> dict[str, An
         ],
         "hoverinfo": "text",
     }
-    return {"data": [trace], "layout": _layout(money_ticks(max(volumes, default=0), currency))}
+    ticks = money_ticks(max(volumes, default=0), currency)
+    xaxis = {
+        "showgrid": False,
+        "type": "date",
+        "tickformat": "%b %d",
+        "nticks": 6,
+        "ticklabelstandoff": 4,  # clear of the "$0" beside the first date
+    }
+    return {
+        "data": [trace],
+        "layout": _layout(height=CHART_HEIGHT, xaxis=xaxis, yaxis=_money_axis(ticks)),
+    }
 
 
 def provider_figure(providers: list[ProviderStats], currency: str) -> dict[str, Any]:
+    """Horizontal bars, the busiest provider on top: the names sit beside their bars at any
+    width (upright names under narrow bars are dropped on a phone), and each bar ends with
+    its success rate."""
     trace = {
         "type": "bar",
-        "x": [p.name for p in providers],
-        "y": [p.volume for p in providers],
+        "orientation": "h",
+        "y": [p.name for p in providers],
+        "x": [p.volume for p in providers],
         "marker": {"color": [HEALTH_COLORS[p.health] for p in providers]},
         "hovertext": [
             f"{p.name}: {format_money(p.volume, currency)} · {p.count:,} payments · "
@@ -119,6 +144,15 @@ def provider_figure(providers: list[ProviderStats], currency: str) -> dict[str, 
         "hoverinfo": "text",
         "text": [format_bp(p.success_rate_bp) for p in providers],
         "textposition": "outside",
+        "cliponaxis": False,
     }
     top = max((p.volume for p in providers), default=0)
-    return {"data": [trace], "layout": _layout(money_ticks(top, currency))}
+    # Room past the longest bar for its rate label: the axis ends a fifth beyond it.
+    ticks = money_ticks(top + top // 5, currency)
+    layout = _layout(
+        height=CHART_HEIGHT,
+        xaxis=_money_axis(ticks),
+        yaxis={"autorange": "reversed", "ticksuffix": " "},
+    )
+    layout["bargap"] = 0.35
+    return {"data": [trace], "layout": layout}

@@ -32,6 +32,20 @@ class PageSpec:
 
 PAGES: list[PageSpec] = []
 
+# One breakpoint for the whole shell (48em, 768 px): the sidebar and wide tables from there up,
+# the top navigation and stacked rows below it.
+WIDE_ONLY = ["none", "none", "block"]
+NARROW_ONLY = ["block", "block", "none"]
+
+
+def wide_or_narrow(wide: rx.Component, narrow: rx.Component) -> rx.Component:
+    """Two renderings of the same data: `wide` (a table, say) from the shell's breakpoint up,
+    `narrow` (stacked rows) on a phone."""
+    return rx.fragment(
+        rx.box(wide, display=WIDE_ONLY, width="100%"),
+        rx.box(narrow, display=NARROW_ONLY, width="100%"),
+    )
+
 
 def connection_indicator() -> rx.Component:
     """Reflects the websocket itself: live, reconnecting (errors), offline (repeated errors)."""
@@ -51,6 +65,12 @@ def connection_indicator() -> rx.Component:
 
 
 def _nav_links(direction: str = "column") -> rx.Component:
+    """The site navigation: in the sidebar on wide screens, under the title on a phone (one
+    of them shows at any width)."""
+    return rx.el.nav(_nav_list(direction), class_name="site-nav", aria_label="Main")
+
+
+def _nav_list(direction: str) -> rx.Component:
     return rx.flex(
         *[
             rx.link(
@@ -87,7 +107,7 @@ def _sidebar() -> rx.Component:
             height="100%",
             spacing="5",
         ),
-        display=["none", "none", "block"],
+        display=WIDE_ONLY,
         width="220px",
         min_width="220px",
         height="100vh",
@@ -115,7 +135,7 @@ def _header(title: str) -> rx.Component:
             align="center",
             wrap="wrap",
         ),
-        rx.box(_nav_links("row"), display=["block", "block", "none"], width="100%"),
+        rx.box(_nav_links("row"), display=NARROW_ONLY, width="100%"),
         width="100%",
     )
 

@@ -7,13 +7,19 @@ import reflex as rx
 from paybridge.state.withdraw import WithdrawState as W
 
 
-def withdraw_dialog(
+def withdraw_button(
     currency: rx.Var, *, enabled: rx.Var, button_id: str = "withdraw-open", label: str = "Withdraw"
 ) -> rx.Component:
+    """Opens the page's withdraw dialog for `currency`."""
+    return rx.button(
+        label, disabled=~enabled, on_click=W.open_for(currency), id=button_id, width="100%"
+    )
+
+
+def withdraw_dialog() -> rx.Component:
+    """The page's one withdraw dialog, for whichever button opened it: it is controlled by
+    WithdrawState.is_open, so one instance per button would open them all at once."""
     return rx.dialog.root(
-        rx.button(
-            label, disabled=~enabled, on_click=W.open_for(currency), id=button_id, width="100%"
-        ),
         rx.dialog.content(
             rx.dialog.title("Withdraw to your bank"),
             rx.dialog.description("Available: ", W.available, size="2"),

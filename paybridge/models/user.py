@@ -46,6 +46,11 @@ class User(SQLModel, table=True):
     payout_schedule: str = Field(default=PayoutSchedule.MANUAL.value, max_length=16)
     payout_weekday: int = Field(default=0)  # 0 = Monday, for weekly payouts
     payout_day_of_month: int = Field(default=1)  # 1-31, clamped to the month's last day
+    # When the payout dates last changed: a missed payout date is caught up only if the
+    # schedule was already in force on it (services/payouts.py).
+    payout_schedule_since: datetime = Field(
+        default_factory=utcnow, sa_type=UTCDateTime, nullable=False
+    )
     bank_name: str = Field(default="", max_length=80)
     bank_account_masked: str = Field(default="", max_length=34)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import reflex as rx
 from plotly.graph_objects import Figure
 
-from paybridge.components.cards import metric_card, stat, status_badge
+from paybridge.components.cards import ONE_LINE, metric_card, stat, status_badge
 from paybridge.components.charts import CHART_TEMPLATE
-from paybridge.components.layout import template
+from paybridge.components.layout import template, wide_or_narrow
 from paybridge.components.user import user_summary_card
-from paybridge.components.withdraw import withdraw_dialog
+from paybridge.components.withdraw import withdraw_button, withdraw_dialog
 from paybridge.state.dashboard import RANGE_LABELS, DashboardChartsState
 from paybridge.state.dashboard import DashboardState as S
 
@@ -104,8 +104,10 @@ def _charts() -> rx.Component:
                         )
                     ],
                     spacing="3",
+                    wrap="wrap",
                 ),
                 width="100%",
+                wrap="wrap",
             ),
             rx.plotly.basic(
                 data=DashboardChartsState.providers.to(Figure),
@@ -143,49 +145,90 @@ def _statuses() -> rx.Component:
     )
 
 
+def _recent_table() -> rx.Component:
+    return rx.table.root(
+        rx.table.header(
+            rx.table.row(
+                *[
+                    rx.table.column_header_cell(h)
+                    for h in ("Reference", "Customer", "Amount", "Provider", "Status", "Time")
+                ]
+            )
+        ),
+        rx.table.body(
+            rx.foreach(
+                S.recent,
+                lambda row: rx.table.row(
+                    rx.table.cell(rx.code(row["reference"], size="1")),
+                    rx.table.cell(row["customer"]),
+                    rx.table.cell(row["amount"]),
+                    rx.table.cell(row["provider"]),
+                    rx.table.cell(status_badge(row["status"])),
+                    rx.table.cell(row["time"]),
+                    class_name="recent-row",
+                ),
+            ),
+            id="recent-body",
+        ),
+        size="1",
+        width="100%",
+        white_space="nowrap",
+    )
+
+
+def _recent_stacked() -> rx.Component:
+    """The same payments as stacked rows on a phone: amount and status first."""
+    return rx.vstack(
+        rx.foreach(
+            S.recent,
+            lambda row: rx.vstack(
+                rx.hstack(
+                    rx.text(row["amount"], size="3", weight="bold"),
+                    rx.spacer(),
+                    status_badge(row["status"]),
+                    width="100%",
+                    align="center",
+                ),
+                rx.hstack(
+                    rx.text(row["customer"], size="2", **ONE_LINE),
+                    rx.text(row["time"], size="1", color_scheme="gray", white_space="nowrap"),
+                    width="100%",
+                    align="center",
+                    justify="between",
+                ),
+                rx.text(
+                    row["provider"],
+                    " · ",
+                    rx.code(row["reference"], size="1", variant="ghost", color_scheme="gray"),
+                    size="1",
+                    color_scheme="gray",
+                    width="100%",
+                    **ONE_LINE,
+                ),
+                spacing="1",
+                width="100%",
+                padding_y="8px",
+                border_bottom=f"1px solid {rx.color('gray', 4)}",
+                class_name="recent-item",
+            ),
+        ),
+        spacing="0",
+        width="100%",
+        id="recent-list",
+    )
+
+
 def _recent() -> rx.Component:
     return rx.card(
-        rx.hstack(
-            rx.heading("Recent transactions", size="3"),
-            rx.spacer(),
-            rx.link("View all", href="/transactions", size="2"),
-        ),
-        rx.box(
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        *[
-                            rx.table.column_header_cell(h)
-                            for h in (
-                                "Reference",
-                                "Customer",
-                                "Amount",
-                                "Provider",
-                                "Status",
-                                "Time",
-                            )
-                        ]
-                    )
-                ),
-                rx.table.body(
-                    rx.foreach(
-                        S.recent,
-                        lambda row: rx.table.row(
-                            rx.table.cell(rx.code(row["reference"], size="1")),
-                            rx.table.cell(row["customer"]),
-                            rx.table.cell(row["amount"], white_space="nowrap"),
-                            rx.table.cell(row["provider"]),
-                            rx.table.cell(status_badge(row["status"])),
-                            rx.table.cell(row["time"], white_space="nowrap"),
-                            class_name="recent-row",
-                        ),
-                    ),
-                    id="recent-body",
-                ),
-                size="1",
+        rx.vstack(
+            rx.hstack(
+                rx.heading("Recent transactions", size="3"),
+                rx.spacer(),
+                rx.link("View all", href="/transactions", size="2"),
                 width="100%",
             ),
-            overflow_x="auto",
+            wide_or_narrow(_recent_table(), _recent_stacked()),
+            spacing="2",
             width="100%",
         ),
         width="100%",
@@ -252,7 +295,8 @@ def _settlement() -> rx.Component:
                 width="100%",
             ),
             stat("Next settlement", S.next_settlement, "next-settlement"),
-            withdraw_dialog(S.currency, enabled=S.can_withdraw),
+            withdraw_button(S.currency, enabled=S.can_withdraw),
+            withdraw_dialog(),
             spacing="3",
             width="100%",
         ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from paybridge.components.cards import ONE_LINE
 from paybridge.components.forms import form_error
 from paybridge.components.layout import template
 from paybridge.components.secret import secret_once
@@ -113,6 +114,7 @@ def _keys() -> rx.Component:
                 ),
                 width="100%",
                 size="1",
+                white_space="nowrap",
             ),
             rx.cond(
                 S.keys.length() == 0, rx.text("No active keys.", size="2", color_scheme="gray")
@@ -162,15 +164,23 @@ def _logs() -> rx.Component:
                 rx.foreach(
                     S.logs,
                     lambda log: rx.accordion.item(
-                        header=rx.hstack(
+                        header=rx.flex(
                             rx.badge(log["status"], color_scheme=log["color"]),
                             rx.code(log["method"], size="1"),
-                            rx.text(log["path"], size="2", trim="end"),
-                            rx.spacer(),
-                            rx.text(log["ms"], size="1", color_scheme="gray"),
-                            rx.text(log["time"], size="1", color_scheme="gray"),
+                            rx.text(log["path"], size="2", flex="1 1 160px", **ONE_LINE),
+                            rx.text(
+                                log["ms"],
+                                " · ",
+                                log["time"],
+                                size="1",
+                                color_scheme="gray",
+                                white_space="nowrap",
+                            ),
                             width="100%",
                             align="center",
+                            wrap="wrap",
+                            spacing="2",
+                            text_align="left",
                         ),
                         content=rx.data_list.root(
                             rx.data_list.item(

@@ -209,7 +209,7 @@ def _timeline() -> rx.Component:
                         rx.table.row(
                             *[
                                 rx.table.column_header_cell(h)
-                                for h in ("Event", "Endpoint", "Status", "Attempts", "Last code")
+                                for h in ("Event", "Status", "Attempts", "Last code", "Endpoint")
                             ]
                         )
                     ),
@@ -218,7 +218,6 @@ def _timeline() -> rx.Component:
                             S.deliveries,
                             lambda d: rx.table.row(
                                 rx.table.cell(d["event"]),
-                                rx.table.cell(rx.text(d["url"], size="1", trim="end")),
                                 rx.table.cell(
                                     rx.badge(
                                         d["status"],
@@ -229,12 +228,14 @@ def _timeline() -> rx.Component:
                                 ),
                                 rx.table.cell(d["attempts"]),
                                 rx.table.cell(d["code"]),
+                                rx.table.cell(rx.text(d["url"], size="1")),
                                 class_name="delivery-row",
                             ),
                         )
                     ),
                     size="1",
                     width="100%",
+                    white_space="nowrap",
                 ),
             ),
             spacing="3",

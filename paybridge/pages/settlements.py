@@ -6,8 +6,8 @@ import reflex as rx
 
 from paybridge.components.cards import stat
 from paybridge.components.forms import form_error
-from paybridge.components.layout import template
-from paybridge.components.withdraw import withdraw_dialog
+from paybridge.components.layout import template, wide_or_narrow
+from paybridge.components.withdraw import withdraw_button, withdraw_dialog
 from paybridge.models import PayoutSchedule, SettlementStatus
 from paybridge.pages.dashboard import AVAILABLE_HINT, PENDING_HINT
 from paybridge.state.settlements import WEEKDAYS
@@ -16,49 +16,91 @@ from paybridge.state.settlements import SettlementsState as S
 PAYOUT_COLORS = {"pending": "amber", "processing": "blue", "completed": "green", "failed": "red"}
 
 
+def _balances_table() -> rx.Component:
+    return rx.table.root(
+        rx.table.header(
+            rx.table.row(
+                rx.table.column_header_cell("Currency"),
+                rx.table.column_header_cell(
+                    rx.hstack(
+                        rx.text("Available"),
+                        rx.tooltip(rx.icon("info", size=12), content=AVAILABLE_HINT),
+                        align="center",
+                    )
+                ),
+                rx.table.column_header_cell(
+                    rx.hstack(
+                        rx.text("Pending"),
+                        rx.tooltip(rx.icon("info", size=12), content=PENDING_HINT),
+                        align="center",
+                    )
+                ),
+                rx.table.column_header_cell(""),
+            )
+        ),
+        rx.table.body(
+            rx.foreach(
+                S.balances,
+                lambda b: rx.table.row(
+                    rx.table.cell(rx.badge(b["currency"])),
+                    rx.table.cell(b["available"], id="available-" + b["currency"].to(str)),
+                    rx.table.cell(b["pending"]),
+                    rx.table.cell(
+                        withdraw_button(
+                            b["currency"],
+                            enabled=b["can_withdraw"] != "",
+                            button_id="withdraw-" + b["currency"].to(str),
+                        )
+                    ),
+                ),
+            )
+        ),
+        width="100%",
+        white_space="nowrap",
+    )
+
+
+def _balances_stacked() -> rx.Component:
+    """On a phone: one row per currency, its Withdraw button in sight."""
+    return rx.vstack(
+        rx.foreach(
+            S.balances,
+            lambda b: rx.hstack(
+                rx.vstack(
+                    rx.hstack(
+                        rx.badge(b["currency"]),
+                        rx.text(b["available"], size="3", weight="bold"),
+                        align="center",
+                        spacing="2",
+                    ),
+                    rx.text("Pending ", b["pending"], size="1", color_scheme="gray"),
+                    spacing="1",
+                ),
+                rx.spacer(),
+                rx.box(
+                    withdraw_button(
+                        b["currency"],
+                        enabled=b["can_withdraw"] != "",
+                        button_id="withdraw-phone-" + b["currency"].to(str),
+                    ),
+                    width="110px",
+                ),
+                width="100%",
+                align="center",
+                padding_y="8px",
+                border_bottom=f"1px solid {rx.color('gray', 4)}",
+            ),
+        ),
+        rx.text(AVAILABLE_HINT, size="1", color_scheme="gray", padding_top="8px"),
+        spacing="0",
+        width="100%",
+    )
+
+
 def _balances() -> rx.Component:
     return rx.card(
         rx.heading("Balances", size="4"),
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(
-                    rx.table.column_header_cell("Currency"),
-                    rx.table.column_header_cell(
-                        rx.hstack(
-                            rx.text("Available"),
-                            rx.tooltip(rx.icon("info", size=12), content=AVAILABLE_HINT),
-                            align="center",
-                        )
-                    ),
-                    rx.table.column_header_cell(
-                        rx.hstack(
-                            rx.text("Pending"),
-                            rx.tooltip(rx.icon("info", size=12), content=PENDING_HINT),
-                            align="center",
-                        )
-                    ),
-                    rx.table.column_header_cell(""),
-                )
-            ),
-            rx.table.body(
-                rx.foreach(
-                    S.balances,
-                    lambda b: rx.table.row(
-                        rx.table.cell(rx.badge(b["currency"])),
-                        rx.table.cell(b["available"], id="available-" + b["currency"].to(str)),
-                        rx.table.cell(b["pending"]),
-                        rx.table.cell(
-                            withdraw_dialog(
-                                b["currency"],
-                                enabled=b["can_withdraw"] != "",
-                                button_id="withdraw-" + b["currency"].to(str),
-                            )
-                        ),
-                    ),
-                )
-            ),
-            width="100%",
-        ),
+        wide_or_narrow(_balances_table(), _balances_stacked()),
         rx.cond(
             S.balances.length() == 0,
             rx.text(
@@ -191,12 +233,12 @@ def _history() -> rx.Component:
                         *[
                             rx.table.column_header_cell(h)
                             for h in (
-                                "Reference",
                                 "Amount",
                                 "Status",
-                                "Bank",
                                 "Created",
                                 "Completed",
+                                "Bank",
+                                "Reference",
                             )
                         ]
                     )
@@ -205,22 +247,32 @@ def _history() -> rx.Component:
                     rx.foreach(
                         S.history,
                         lambda p: rx.table.row(
-                            rx.table.cell(rx.code(p["reference"], size="1")),
-                            rx.table.cell(p["amount"], white_space="nowrap"),
+                            rx.table.cell(p["amount"]),
                             rx.table.cell(
-                                rx.tooltip(
+                                rx.hstack(
                                     rx.badge(
                                         p["status"],
                                         color_scheme=rx.match(
                                             p["status"], *PAYOUT_COLORS.items(), "gray"
                                         ),
                                     ),
-                                    content=rx.cond(p["reason"] != "", p["reason"], p["status"]),
+                                    rx.cond(
+                                        p["reason"] != "",
+                                        rx.text(
+                                            p["reason"],
+                                            " · returned to your balance",
+                                            size="1",
+                                            color_scheme="red",
+                                        ),
+                                    ),
+                                    align="center",
+                                    spacing="2",
                                 )
                             ),
+                            rx.table.cell(p["created"]),
+                            rx.table.cell(p["completed"]),
                             rx.table.cell(p["bank"]),
-                            rx.table.cell(p["created"], white_space="nowrap"),
-                            rx.table.cell(p["completed"], white_space="nowrap"),
+                            rx.table.cell(rx.code(p["reference"], size="1")),
                             class_name="payout-row",
                         ),
                     ),
@@ -228,8 +280,8 @@ def _history() -> rx.Component:
                 ),
                 size="1",
                 width="100%",
+                white_space="nowrap",
             ),
-            overflow_x="auto",
             width="100%",
         ),
         rx.cond(S.history.length() == 0, rx.text("No payouts yet.", size="2", color_scheme="gray")),
@@ -245,4 +297,6 @@ def _history() -> rx.Component:
 
 @template(route="/settlements", title="Settlements", on_load=[S.load])
 def settlements_page() -> rx.Component:
-    return rx.vstack(_balances(), _settings(), _history(), spacing="4", width="100%")
+    return rx.vstack(
+        _balances(), _settings(), _history(), withdraw_dialog(), spacing="4", width="100%"
+    )

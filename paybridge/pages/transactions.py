@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import reflex as rx
 
-from paybridge.components.cards import status_badge
+from paybridge.components.cards import ONE_LINE, status_badge
 from paybridge.components.forms import form_error
-from paybridge.components.layout import template
+from paybridge.components.layout import template, wide_or_narrow
 from paybridge.models.transaction import TransactionStatus
 from paybridge.state.transactions import TransactionsState as S
 
 STATUSES = [s.value for s in TransactionStatus]
+NO_WRAP = {"white_space": "nowrap"}
 
 
-def _label(text: str, control: rx.Component) -> rx.Component:
+def _label(text: str | rx.Var, control: rx.Component) -> rx.Component:
+    """A caption over a control. `text` is plain text: a component inside the caption's <p>
+    could be another <p>, which the browser's parser splits, and React then fails to hydrate
+    the prerendered page and renders it again (the global stylesheet twice, over the styles)."""
     return rx.vstack(rx.text(text, size="1", color_scheme="gray"), control, spacing="1")
 
 
@@ -46,6 +50,7 @@ def _filters() -> rx.Component:
                     placeholder="Reference or customer email starts with…",
                     max_length=100,
                     width="340px",
+                    max_width="100%",
                 ),
                 _select(
                     "status",
@@ -68,7 +73,7 @@ def _filters() -> rx.Component:
             ),
             rx.hstack(
                 _label(
-                    rx.text("From (", S.timezone, ")"),
+                    f"From ({S.timezone})",
                     rx.input(
                         type="datetime-local",
                         name="from",
@@ -205,55 +210,108 @@ def _sort_header(label: str, key: str) -> rx.Component:
     )
 
 
+def _rows_table() -> rx.Component:
+    return rx.table.root(
+        rx.table.header(
+            rx.table.row(
+                rx.table.column_header_cell("Reference"),
+                rx.table.column_header_cell("Customer"),
+                _sort_header("Amount", "amount"),
+                rx.table.column_header_cell("Provider"),
+                rx.table.column_header_cell("Status"),
+                _sort_header("Created", "created"),
+            )
+        ),
+        rx.table.body(
+            rx.foreach(
+                S.rows,
+                lambda row: rx.table.row(
+                    rx.table.cell(
+                        rx.link(rx.code(row["reference"], size="1"), href=row["href"]),
+                    ),
+                    rx.table.cell(row["customer"]),
+                    rx.table.cell(
+                        rx.vstack(
+                            rx.text(row["amount"]),
+                            rx.cond(
+                                row["refunded"] != "",
+                                rx.text(row["refunded"], size="1", color_scheme="gray"),
+                            ),
+                            spacing="0",
+                        ),
+                    ),
+                    rx.table.cell(row["provider"]),
+                    rx.table.cell(status_badge(row["status"])),
+                    rx.table.cell(row["created"]),
+                    class_name="tx-row",
+                ),
+            ),
+            id="tx-body",
+        ),
+        size="1",
+        width="100%",
+        white_space="nowrap",
+    )
+
+
+def _rows_stacked() -> rx.Component:
+    """The same page of payments as stacked rows on a phone, each a link to the payment."""
+    return rx.vstack(
+        rx.foreach(
+            S.rows,
+            lambda row: rx.link(
+                rx.vstack(
+                    rx.hstack(
+                        rx.text(row["amount"], size="3", weight="bold"),
+                        rx.text(row["refunded"], size="1", color_scheme="gray"),
+                        rx.spacer(),
+                        status_badge(row["status"]),
+                        width="100%",
+                        align="center",
+                    ),
+                    rx.hstack(
+                        rx.text(row["customer"], size="2", **ONE_LINE),
+                        rx.text(row["created"], size="1", color_scheme="gray", **NO_WRAP),
+                        width="100%",
+                        align="center",
+                        justify="between",
+                    ),
+                    rx.text(
+                        row["provider"],
+                        " · ",
+                        row["reference"],
+                        size="1",
+                        color_scheme="gray",
+                        width="100%",
+                        **ONE_LINE,
+                    ),
+                    spacing="1",
+                    width="100%",
+                ),
+                href=row["href"],
+                underline="none",
+                color_scheme="gray",
+                high_contrast=True,
+                width="100%",
+                padding_y="8px",
+                border_bottom=f"1px solid {rx.color('gray', 4)}",
+                class_name="tx-item",
+            ),
+        ),
+        spacing="0",
+        width="100%",
+    )
+
+
 def _table() -> rx.Component:
     return rx.box(
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(
-                    rx.table.column_header_cell("Reference"),
-                    rx.table.column_header_cell("Customer"),
-                    _sort_header("Amount", "amount"),
-                    rx.table.column_header_cell("Provider"),
-                    rx.table.column_header_cell("Status"),
-                    _sort_header("Created", "created"),
-                )
-            ),
-            rx.table.body(
-                rx.foreach(
-                    S.rows,
-                    lambda row: rx.table.row(
-                        rx.table.cell(
-                            rx.link(rx.code(row["reference"], size="1"), href=row["href"]),
-                        ),
-                        rx.table.cell(row["customer"]),
-                        rx.table.cell(
-                            rx.vstack(
-                                rx.text(row["amount"], white_space="nowrap"),
-                                rx.cond(
-                                    row["refunded"] != "",
-                                    rx.text(row["refunded"], size="1", color_scheme="gray"),
-                                ),
-                                spacing="0",
-                            ),
-                        ),
-                        rx.table.cell(row["provider"]),
-                        rx.table.cell(status_badge(row["status"])),
-                        rx.table.cell(row["created"], white_space="nowrap"),
-                        class_name="tx-row",
-                    ),
-                ),
-                id="tx-body",
-            ),
-            size="1",
-            width="100%",
-        ),
+        wide_or_narrow(_rows_table(), _rows_stacked()),
         rx.cond(
             S.rows.length() == 0,
             rx.text(
                 "No payments match these filters.", size="2", color_scheme="gray", id="tx-empty"
             ),
         ),
-        overflow_x="auto",
         width="100%",
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from paybridge.components.cards import ONE_LINE
 from paybridge.components.forms import form_error
 from paybridge.components.layout import template
 from paybridge.components.secret import secret_once
@@ -159,15 +160,29 @@ def _endpoint(e: rx.Var) -> rx.Component:
 
 def _delivery(d: rx.Var) -> rx.Component:
     return rx.accordion.item(
-        header=rx.hstack(
-            rx.badge(d.status, color_scheme=d.color),
-            rx.text(d.event, size="2"),
-            rx.text(d.url, size="1", color_scheme="gray", trim="end"),
-            rx.spacer(),
-            rx.text(d.attempts, " tries · ", d.last, size="1", color_scheme="gray"),
-            rx.text(d.created, size="1", color_scheme="gray"),
+        header=rx.flex(
+            rx.hstack(
+                rx.badge(d.status, color_scheme=d.color),
+                rx.text(d.event, size="2", white_space="nowrap"),
+                spacing="2",
+                align="center",
+            ),
+            rx.text(d.url, size="1", color_scheme="gray", flex="1 1 120px", **ONE_LINE),
+            rx.text(
+                d.attempts,
+                " tries · ",
+                d.last,
+                " · ",
+                d.created,
+                size="1",
+                color_scheme="gray",
+                white_space="nowrap",
+            ),
             width="100%",
             align="center",
+            wrap="wrap",
+            spacing="2",
+            text_align="left",
         ),
         content=rx.vstack(
             rx.cond(d.next != "", rx.text("Next try ", d.next, size="1")),
@@ -221,11 +236,14 @@ def _log() -> rx.Component:
                             ),
                             name="endpoint",
                             id="delivery-endpoint",
+                            style={"maxWidth": "180px"},
                             default_value=S.log_endpoint,
                             key=S.log_endpoint,
                         ),
                         rx.button("Filter", size="1", type="submit"),
                         spacing="2",
+                        align="center",
+                        wrap="wrap",
                     ),
                     on_submit=S.filter_log,
                     reset_on_submit=False,

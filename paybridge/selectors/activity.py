@@ -55,7 +55,11 @@ def recent_transactions(
     ]
 
 
-def recent_events(*, session: Session, merchant_id: int, limit: int = 20) -> list[Event]:
-    """Newest first: the activity feed's first lines."""
+def recent_events(
+    *, session: Session, merchant_id: int, limit: int = 20, exclude: frozenset[str] = frozenset()
+) -> list[Event]:
+    """Newest first: the activity feed's first lines, without the event types in `exclude`."""
     query = select(Event).where(Event.merchant_id == merchant_id)
+    if exclude:
+        query = query.where(Event.type.not_in(sorted(exclude)))
     return list(session.exec(query.order_by(Event.id.desc()).limit(limit)).all())

@@ -382,10 +382,11 @@ def deliveries_claim(
 
 
 def webhook_body(event: Event) -> bytes:
-    """The JSON body of a delivery: {id, type, created, data}."""
+    """The JSON body of a delivery: {id, object: "event", type, created, data}."""
     return json.dumps(
         {
             "id": f"evt_{event.id}",
+            "object": "event",
             "type": event.type,
             "created": int(event.created_at.timestamp()),
             "data": event.payload,

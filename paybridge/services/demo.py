@@ -1,16 +1,30 @@
-"""Demo history: months of realistic payments written in bulk (no outbox events: history is not
-news, and webhooks must not fire for it). Rollups are updated by the same code as live writes."""
+"""Demo history: months of realistic payments written in bulk, and the scheduled payouts a
+merchant would have had over them (no outbox events: history is not news, and webhooks must
+not fire for it). Rollups are updated by the same code as live writes."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+import secrets
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
-from sqlmodel import select
+import sqlalchemy as sa
+from sqlmodel import Session, select
 
-from paybridge.db import write_session
-from paybridge.models import Provider, Transaction, TransactionStatus
+from paybridge.db import utcnow, write_session
+from paybridge.models import (
+    PayoutSchedule,
+    Provider,
+    Settlement,
+    SettlementStatus,
+    Transaction,
+    TransactionStatus,
+    User,
+)
+from paybridge.selectors.balances import CurrencyBalance, balances, hold_days_for
+from paybridge.services.payouts import payout_due_on, scheduled_key
 from paybridge.services.providers import provider_fee
 from paybridge.services.rollups import rollup_apply
 from paybridge.services.transactions import new_reference
@@ -30,6 +44,8 @@ PROVIDER_MIX = {
 }
 REFUND_RATE = 0.012
 BATCH = 5_000
+PAYOUT_HOUR = 6  # local time of the seeded scheduled payouts
+PAYOUT_FAILURE = "Payout declined by the bank"
 
 
 def random_payment_shape(rng: random.Random) -> tuple[str, int, str]:
@@ -114,3 +130,95 @@ def seed_history(
         if progress:
             progress(size)
     return written
+
+
+def seed_payout_history(
+    *, merchant_id: int, now: datetime | None = None, seed: int = 7, failure_rate: float = 0.12
+) -> list[Settlement]:
+    """The scheduled payouts the merchant's schedule would have made over its payment history,
+    oldest first, each of the whole balance available at the time (written with the worker's
+    own idempotency keys, so the worker never makes them again). About one in eight failed at
+    the bank: its money went back to the available balance and into the next payout. The
+    schedule is taken to be in force since the first payment. Today's payout, if today is a
+    payout date and its hour has passed, is still processing; the worker completes it.
+
+    What is left available is what was released since the last payout: a demo always has
+    something to withdraw, except just after a payout, as in life."""
+    end = now or utcnow()
+    rng = random.Random(seed + merchant_id)
+    made: list[Settlement] = []
+    with write_session() as session:
+        user = session.get(User, merchant_id)
+        first = session.exec(
+            select(sa.func.min(Transaction.created_at)).where(
+                Transaction.merchant_id == merchant_id
+            )
+        ).one()
+        if user is None or first is None or user.payout_schedule == PayoutSchedule.MANUAL:
+            return made
+        if not user.bank_account_masked:
+            return made
+        first = first if first.tzinfo else first.replace(tzinfo=UTC)
+        user.payout_schedule_since = min(user.payout_schedule_since, first)
+        session.add(user)
+        zone = ZoneInfo(user.timezone)
+        day = (first + timedelta(days=hold_days_for(user))).astimezone(zone).date()
+
+        def payout_time(day: date) -> datetime:
+            return datetime.combine(day, time(PAYOUT_HOUR), tzinfo=zone).astimezone(UTC)
+
+        while payout_time(day) <= end:
+            if payout_due_on(user, day):
+                at = payout_time(day)
+                # Only a payout another has followed may have failed (its money went into
+                # that one): the newest went through.
+                later = next(d for d in _days_after(day) if payout_due_on(user, d))
+                followed = payout_time(later) <= end
+                for balance in balances(session=session, merchant_id=merchant_id, now=at):
+                    if balance.available > 0:
+                        failed = followed and rng.random() < failure_rate
+                        made.append(_past_payout(session, user, balance, day, at, end, failed))
+                        session.flush()  # the next payout's balance sees this one
+            day += timedelta(days=1)
+        session.commit()
+    return made
+
+
+def _days_after(day: date) -> Iterator[date]:
+    while True:
+        day += timedelta(days=1)
+        yield day
+
+
+def _past_payout(
+    session: Session,
+    user: User,
+    balance: CurrencyBalance,
+    day: date,
+    at: datetime,
+    end: datetime,
+    failed: bool,
+) -> Settlement:
+    """One scheduled payout made at `at`: settled (completed or failed) a day later, or still
+    processing if that day has not passed."""
+    settled_at = at + timedelta(days=1)
+    if settled_at > end:
+        status, reason, finished = SettlementStatus.PROCESSING, None, None
+    elif failed:
+        status, reason, finished = SettlementStatus.FAILED, PAYOUT_FAILURE, settled_at
+    else:
+        status, reason, finished = SettlementStatus.COMPLETED, None, settled_at
+    settlement = Settlement(
+        merchant_id=user.id,
+        amount=balance.available,
+        currency=balance.currency,
+        status=status.value,
+        reference=f"po_{secrets.token_hex(12)}",
+        bank_account=user.bank_account_masked,
+        idempotency_key=scheduled_key(day, balance.currency),
+        failure_reason=reason,
+        created_at=at,
+        completed_at=finished,
+    )
+    session.add(settlement)
+    return settlement

@@ -34,8 +34,10 @@ monthly (on `payout_day_of_month`; 29-31 mean the month's last day in shorter mo
 the merchant's own timezone. On a payout date `payouts_run_scheduled` withdraws the whole
 available balance of every currency, once: the idempotency key `scheduled:<local date>:<CUR>`
 makes a second run (or a second worker) a no-op. A worker that was down on a payout date still
-pays it out within `grace_days` (2) local days; older missed dates are skipped rather than paid
-out by surprise, e.g. when a merchant switches from manual to weekly mid-week.
+pays it out within `grace_days` (2) local days, but only a date the schedule was in force on
+(`User.payout_schedule_since` before that day ended): a merchant who switches to weekly on
+Friday on a Saturday, or a demo seeded on a Saturday, is paid the next Friday, not at once.
+Older missed dates are skipped rather than paid out by surprise.
 """
 
 from __future__ import annotations
@@ -258,6 +260,14 @@ def last_payout_date(user: User, now: datetime | None = None) -> date | None:
     return None
 
 
+def schedule_in_force_on(user: User, day: date) -> bool:
+    """Whether the merchant's current payout dates applied at some moment of local `day`, so
+    that a worker running all that day would have paid it out."""
+    zone = ZoneInfo(user.timezone)
+    day_ends = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    return user.payout_schedule_since < day_ends
+
+
 def scheduled_key(day: date, currency: str) -> str:
     return f"{SCHEDULED_KEY_PREFIX}{day.isoformat()}:{currency}"
 
@@ -292,6 +302,8 @@ def _run_for_merchant(user: User, now: datetime, grace_days: int) -> list[Settle
         log.warning("merchant %s: bad timezone %r, no scheduled payout", user.id, user.timezone)
         return []
     if day is None or (local_today(user, now) - day).days > grace_days:
+        return []
+    if not schedule_in_force_on(user, day):  # set after that date: never a surprise payout
         return []
     made: list[Settlement] = []
     with read_session() as session:

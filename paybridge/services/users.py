@@ -6,7 +6,7 @@ import bcrypt
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from paybridge.db import write_session
+from paybridge.db import utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.models import AccountType, KycStatus, PayoutSchedule, User
 from paybridge.services import throttle
@@ -141,6 +141,7 @@ def user_update_payout_settings(
     hold_days: int | object | None = UNCHANGED,
 ) -> User:
     """Set when and where payouts go. The account number is kept masked (last 4 digits only).
+    New payout dates are in force from now (`payout_schedule_since`): none before is caught up.
     `hold_days` is the platform's risk setting (None = platform default); merchants' own forms
     leave it UNCHANGED."""
     schedule = clean_choice(schedule, PayoutSchedule, param="schedule")
@@ -172,6 +173,9 @@ def user_update_payout_settings(
         masked = f"•••• {digits[-4:]}"
     with write_session() as session:
         user = _get_for_update(session, user_id)
+        dates = (schedule, weekday, day_of_month)
+        if dates != (user.payout_schedule, user.payout_weekday, user.payout_day_of_month):
+            user.payout_schedule_since = utcnow()
         user.payout_schedule = schedule
         user.payout_weekday = weekday
         user.payout_day_of_month = day_of_month

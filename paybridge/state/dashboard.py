@@ -40,7 +40,12 @@ from paybridge.events.outbox import event_message
 from paybridge.models import User
 from paybridge.money import format_money, normalize_currency
 from paybridge.selectors.activity import recent_events, recent_transactions
-from paybridge.selectors.analytics import DashboardMetrics, change_bp, dashboard_numbers
+from paybridge.selectors.analytics import (
+    DashboardMetrics,
+    change_bp,
+    dashboard_numbers,
+    providers_by_id,
+)
 from paybridge.selectors.deliveries import delivery_rate_bp
 from paybridge.selectors.health import api_stats, uptime_seconds
 from paybridge.selectors.periods import PRESET_DAYS, Period, period_for_days, period_last_days
@@ -74,17 +79,26 @@ RECONCILE_SHARE = 5.0  # a reconcile takes a read started this recently, another
 OUTAGE_RETRY = 1.0  # seconds between refresh attempts while PostgreSQL or Redis is down
 ROUTE = "/"
 RECENT_ROWS = 10
+PROVIDER_NAMES_TTL = 60.0  # seconds
 FEED_ITEMS = 25
 MAX_CUSTOM_DAYS = 366
-RANGE_LABELS = {"today": "Today", "7d": "Last 7 days", "30d": "Last 30 days", "90d": "Last 90 days"}
+# A delivered webhook is routine (two per payment with an endpoint for every event): the feed
+# keeps payments, payouts and webhook failures; every delivery is on /webhooks.
+FEED_HIDDEN = frozenset({"webhook.delivered"})
+RANGE_LABELS = {"today": "Today", "7d": "7 days", "30d": "30 days", "90d": "90 days"}
 
 
-def transaction_row(data: dict[str, Any], tz: str) -> dict[str, str]:
+def transaction_row(
+    data: dict[str, Any], tz: str, provider_names: dict[str, str] | None = None
+) -> dict[str, str]:
+    """A recent-table row from a payment: a record's fields or an event's payload, which names
+    the provider by code ("mobile_money"), shown by its display name ("Mobile Money")."""
+    code = data.get("provider", "")
     return {
         "reference": data["reference"],
         "customer": data["customer_email"],
         "amount": format_money(data["amount"], data["currency"]),
-        "provider": data.get("provider_name") or data.get("provider", ""),
+        "provider": data.get("provider_name") or (provider_names or {}).get(code, code),
         "status": data["status"],
         "time": format_local(datetime.fromisoformat(data["created_at"]), tz),
     }
@@ -165,6 +179,7 @@ class Snapshot:
     delivery: int | None
     summary: Any
     next_date: date | None
+    provider_names: dict[str, str]  # code -> display name, for payments that arrive live
 
 
 def period_for(filters: Filters, tz: str) -> Period:
@@ -221,6 +236,20 @@ def read_dashboard(merchant_id: int, filters: Filters, fresh_since: float) -> di
     return view
 
 
+_names: tuple[float, dict[str, str]] = (-PROVIDER_NAMES_TTL, {})
+
+
+def provider_names(session: Any) -> dict[str, str]:
+    """Every provider's display name by code, read at most once a PROVIDER_NAMES_TTL: they
+    change with a deploy, not with traffic, and the dashboard's numbers stay one read."""
+    global _names
+    read_at, names = _names
+    if time.monotonic() - read_at > PROVIDER_NAMES_TTL:
+        names = {p.code: p.display_name for p in providers_by_id(session).values()}
+        _names = (time.monotonic(), names)
+    return names
+
+
 def read_snapshot(merchant_id: int, filters: Filters) -> Snapshot | None:
     with read_session() as session:
         user = session.get(User, merchant_id)
@@ -244,12 +273,15 @@ def read_snapshot(merchant_id: int, filters: Filters) -> Snapshot | None:
             rows=recent_transactions(session=session, merchant_id=merchant_id, limit=RECENT_ROWS),
             events=[
                 event_message(e)
-                for e in recent_events(session=session, merchant_id=merchant_id, limit=FEED_ITEMS)
+                for e in recent_events(
+                    session=session, merchant_id=merchant_id, limit=FEED_ITEMS, exclude=FEED_HIDDEN
+                )
             ],
             stats=api_stats(session=session, merchant_id=merchant_id),
             delivery=delivery_rate_bp(session=session, merchant_id=merchant_id),
             summary=user_summary(session=session, merchant_id=merchant_id),
             next_date=next_payout_date(user),
+            provider_names=provider_names(session),
         )
 
 
@@ -296,6 +328,7 @@ def dashboard_view(snap: Snapshot) -> dict[str, Any]:
         ],
         "feed": [feed_item(m, tz) for m in snap.events],
         "_feed_ids": [m["id"] for m in snap.events],
+        "_provider_names": snap.provider_names,
         "health": {
             "delivery_rate": format_bp(delivery) if delivery is not None else "No deliveries yet",
             "uptime": format_duration(uptime_seconds()),
@@ -424,6 +457,7 @@ class DashboardState(SessionState):
 
     _listener: int = 0
     _feed_ids: list[int] = []
+    _provider_names: dict[str, str] = {}
     _charts_key: int = 0
 
     # ----- loading -------------------------------------------------------------------------
@@ -623,6 +657,7 @@ class DashboardState(SessionState):
             "timezone": self.timezone,
             "feed": self.feed,
             "_feed_ids": self._feed_ids,
+            "_provider_names": self._provider_names,
             "recent": self.recent,
         }
         for name, value in apply_events(shown, messages).items():
@@ -668,6 +703,7 @@ def apply_events(shown: dict[str, Any], messages: list[dict[str, Any]]) -> dict[
     hundred events since its last update does not format them all. A message this code cannot
     read is skipped (the next reload shows what the database holds)."""
     tz, shown_ids = shown["timezone"], set(shown["_feed_ids"])
+    names = shown.get("_provider_names", {})
     fresh: dict[int, dict[str, Any]] = {}
     for message in messages:
         if isinstance(message, dict) and type(message.get("id")) is int:
@@ -681,9 +717,10 @@ def apply_events(shown: dict[str, Any], messages: list[dict[str, Any]]) -> dict[
     references = {row["reference"] for row in shown["recent"]}
     for message in newest:
         with _skip_unreadable(message):  # the whole event, or none of it
-            line = feed_item(message, tz) if len(lines) < FEED_ITEMS else None
+            shown_in_feed = len(lines) < FEED_ITEMS and message["type"] not in FEED_HIDDEN
+            line = feed_item(message, tz) if shown_in_feed else None
             new = message["type"] == "transaction.created" and len(added) < RECENT_ROWS
-            row = transaction_row(message["payload"], tz) if new else None
+            row = transaction_row(message["payload"], tz, names) if new else None
             if line is not None:
                 lines.append((message["id"], line))
             if row is not None and row["reference"] not in references:

@@ -49,6 +49,7 @@ def test_rest_matrix(client: TestClient, alice: Caller, bob: Caller, alice_data:
     assert alice_logs and bob_logs
     assert not {log["id"] for log in alice_logs} & {log["id"] for log in bob_logs}
     assert client.get(f"{V1}/balance", headers=bob.headers).json() == {
+        "object": "balance",
         "available": [],
         "pending": [],
     }

@@ -193,6 +193,7 @@ def test_balance_withdraw_and_settlements(
     make_payment(client, alice, amount=10_000)  # still held
     balance = client.get(f"{V1}/balance", headers=alice.headers).json()
     assert balance == {
+        "object": "balance",
         "available": [{"amount": 50_000, "currency": "USD"}],
         "pending": [{"amount": 10_000 - 320, "currency": "USD"}],
     }
@@ -204,6 +205,7 @@ def test_balance_withdraw_and_settlements(
     assert paid.status_code == 201, paid.text
     settlement = paid.json()
     assert settlement["status"] == "pending" and settlement["amount"] == 20_000
+    assert settlement["object"] == "payout" and settlement["id"] == settlement["reference"]
     assert settlement["bank_account"].endswith("6789")
 
     too_much = client.post(
@@ -262,7 +264,11 @@ def test_webhook_crud(client: TestClient, alice: Caller, db: TestDatabase) -> No
         assert error_of(bad)["code"] == code
 
     deleted = client.delete(f"{V1}/webhooks/{hook['id']}", headers=alice.headers)
-    assert deleted.status_code == 200 and deleted.json() == {"id": hook["id"], "deleted": True}
+    assert deleted.status_code == 200 and deleted.json() == {
+        "object": "webhook_endpoint",
+        "id": hook["id"],
+        "deleted": True,
+    }
     assert client.get(f"{V1}/webhooks/{hook['id']}", headers=alice.headers).status_code == 404
     assert client.delete(f"{V1}/webhooks/{hook['id']}", headers=alice.headers).status_code == 404
     for bad_id in ("abc", str(2**40), "0", "-1"):

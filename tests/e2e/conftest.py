@@ -24,9 +24,9 @@ from tests.conftest import (
     create_merchant,
     forget_database,
     postgres_create_database,
+    postgres_test_database_name,
     redis_test_url,
     use_database,
-    worker_suffix,
 )
 from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, AppServer
 
@@ -48,7 +48,9 @@ def point_at(url: str):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def e2e_database() -> Iterator[str]:
     saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "REDIS_URL")}
-    url = postgres_create_database(f"paybridge_e2e{worker_suffix()}", drop_first=True)
+    # This session's slot (paybridge_test_e2e, paybridge_test_1_e2e, ...): a fixed name was
+    # dropped and re-migrated under a running suite by another session's browser tests.
+    url = postgres_create_database(postgres_test_database_name("e2e"), drop_first=True)
     migrate(point_at(url))
     yield url
     forget_database()

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from paybridge.db import read_session
+from paybridge.db import read_session, write_session
 from paybridge.models import Provider, Settlement, User
 from paybridge.selectors.balances import available_balance
 from paybridge.selectors.settlements import next_payout_date
@@ -17,6 +17,7 @@ from paybridge.services.payouts import (
     last_payout_date,
     payout_due_on,
     payouts_run_scheduled,
+    schedule_in_force_on,
     scheduled_key,
 )
 from paybridge.services.users import user_update_payout_settings
@@ -169,15 +170,27 @@ def available(merchant_id: int, currency: str = "USD") -> int:
         return available_balance(session=session, merchant_id=merchant_id, currency=currency)
 
 
+def schedule_set_at(user_id: int, moment: datetime) -> User:
+    """Pretend the merchant chose its payout dates at `moment` (tests run at fixed instants
+    while the settings were saved just now)."""
+    with write_session() as session:
+        user = session.get(User, user_id)
+        user.payout_schedule_since = moment
+        session.add(user)
+        session.commit()
+        return user
+
+
 @pytest.fixture
 def friday_merchant(db: TestDatabase, providers: dict[str, Provider]) -> User:
-    """Weekly payouts on Friday in Lagos, 100.00 USD and 20.00 EUR available, 30.00 USD held."""
+    """Weekly payouts on Friday in Lagos since May 2025, 100.00 USD and 20.00 EUR available,
+    30.00 USD held."""
     user = create_merchant("friday@example.com", timezone="Africa/Lagos")
     user = user_update_payout_settings(user_id=user.id, schedule="weekly", weekday=4)
     seed_available(user.id, providers["card"], 10_000, currency="USD")
     seed_available(user.id, providers["card"], 2_000, currency="EUR")
     seed_available(user.id, providers["card"], 3_000, currency="USD", days_ago=1)
-    return user
+    return schedule_set_at(user.id, datetime(2025, 5, 1, tzinfo=UTC))
 
 
 # Friday 6 June 2025, 00:30 in Lagos (UTC+1) is still Thursday 23:30 in UTC.
@@ -237,9 +250,73 @@ def test_monthly_on_the_31st_pays_on_29_february_in_the_merchants_zone(
 ) -> None:
     user = create_merchant("leap@example.com", timezone="America/New_York")
     user_update_payout_settings(user_id=user.id, schedule="monthly", day_of_month=31)
+    schedule_set_at(user.id, datetime(2028, 1, 1, tzinfo=UTC))
     seed_available(user.id, providers["card"], 4_200)
     # 1 March 2028 03:00 UTC is still 29 February (22:00) in New York.
     made = payouts_run_scheduled(now=datetime(2028, 3, 1, 3, 0, tzinfo=UTC))
     assert [(s.amount, s.idempotency_key) for s in made] == [(4_200, "scheduled:2028-02-29:USD")]
     # 28 February is not a payout date in a leap year.
     assert payouts_run_scheduled(now=datetime(2028, 2, 28, 17, 0, tzinfo=UTC)) == []
+
+
+# --- a schedule pays only dates it was in force on -------------------------------------------
+
+
+def test_a_schedule_chosen_after_its_payout_date_waits_for_the_next_one(
+    db: TestDatabase, friday_merchant: User
+) -> None:
+    """Weekly on Friday, chosen on Saturday: the worker's first pass that Saturday must not
+    pay out Friday's date at once (there was no earlier payout because there was no schedule);
+    the next Friday pays as announced."""
+    saturday_noon = datetime(2025, 6, 7, 11, 0, tzinfo=UTC)  # Saturday 12:00 in Lagos
+    schedule_set_at(friday_merchant.id, saturday_noon)
+    assert payouts_run_scheduled(now=saturday_noon + timedelta(minutes=1)) == []
+    assert payouts_run_scheduled(now=saturday_noon + timedelta(days=1)) == []
+    assert available(friday_merchant.id) == 10_000  # nothing was paid out
+
+    next_friday = datetime(2025, 6, 13, 5, 0, tzinfo=UTC)  # 06:00 in Lagos
+    made = payouts_run_scheduled(now=next_friday)
+    assert {s.idempotency_key for s in made} == {
+        scheduled_key(date(2025, 6, 13), "USD"),
+        scheduled_key(date(2025, 6, 13), "EUR"),
+    }
+
+
+def test_a_schedule_chosen_during_its_payout_date_catches_up_the_next_day(
+    db: TestDatabase, friday_merchant: User
+) -> None:
+    """Chosen on Friday evening while the worker was down: Friday was in force for part of
+    the day, so the worker pays it out on Saturday, as it would have on Friday night."""
+    schedule_set_at(friday_merchant.id, datetime(2025, 6, 6, 19, 0, tzinfo=UTC))  # 20:00 Lagos
+    made = payouts_run_scheduled(now=datetime(2025, 6, 7, 8, 0, tzinfo=UTC))
+    assert {s.idempotency_key for s in made} == {
+        scheduled_key(date(2025, 6, 6), "USD"),
+        scheduled_key(date(2025, 6, 6), "EUR"),
+    }
+
+
+def test_in_force_ends_at_the_merchants_local_midnight() -> None:
+    user = merchant_like("weekly", weekday=4, timezone="Africa/Lagos")  # UTC+1
+    friday = date(2025, 6, 6)
+    user.payout_schedule_since = datetime(2025, 6, 6, 22, 59, 59, tzinfo=UTC)  # 23:59:59 local
+    assert schedule_in_force_on(user, friday)
+    user.payout_schedule_since = datetime(2025, 6, 6, 23, 0, tzinfo=UTC)  # Saturday 00:00 local
+    assert not schedule_in_force_on(user, friday)
+
+
+def test_changing_the_payout_dates_restarts_the_schedule(
+    db: TestDatabase, friday_merchant: User
+) -> None:
+    """Saving the same dates (a new bank account, say) keeps the schedule's age; another
+    weekday starts a new schedule, which does not pay the past Friday."""
+    before = friday_merchant.payout_schedule_since
+    same = user_update_payout_settings(
+        user_id=friday_merchant.id, schedule="weekly", weekday=4, bank_name="Other Bank"
+    )
+    assert same.payout_schedule_since == before
+    changed = user_update_payout_settings(user_id=friday_merchant.id, schedule="weekly", weekday=3)
+    assert changed.payout_schedule_since > before
+    changed = user_update_payout_settings(user_id=friday_merchant.id, schedule="weekly", weekday=4)
+    # Now (not June 2025) is when Fridays became the payout day again: the Saturday after
+    # a Friday in 2025 catches nothing up.
+    assert payouts_run_scheduled(now=FRIDAY_LAGOS + timedelta(days=1)) == []

@@ -106,3 +106,32 @@ def test_a_payment_after_a_quiet_spell_is_told_from_a_stream():
     assert _after_quiet([at(10.0)], None)  # the first event since the tab subscribed
     assert not _after_quiet([{"id": 2, "created_at": "not a time"}], before)
     assert not _after_quiet([{"id": 3}], before)
+
+
+def test_a_live_row_names_its_provider_as_a_reload_would() -> None:
+    """The event payload carries the provider's code; the row shows its display name from the
+    first moment, not "mobile_money" until the next reload."""
+    event = payment_event(1, "txn_mm")
+    event["payload"]["provider"] = "mobile_money"
+    names = {"mobile_money": "Mobile Money", "card": "Card"}
+    shown = shown_after({**EMPTY, "_provider_names": names}, [event])
+    assert shown["recent"][0]["provider"] == "Mobile Money"
+    unknown = payment_event(2, "txn_new")
+    unknown["payload"]["provider"] = "new_rail"  # added since the tab's last reload
+    shown = shown_after(shown, [unknown])
+    assert shown["recent"][0]["provider"] == "new_rail"
+
+
+def test_a_delivered_webhook_is_not_a_feed_line_but_a_failed_one_is() -> None:
+    delivered = {
+        "id": 7,
+        "merchant_id": 1,
+        "type": "webhook.delivered",
+        "created_at": "2026-11-30T12:00:00+00:00",
+        "payload": {"url": "https://shop.example.com/hooks"},
+    }
+    assert apply_events(EMPTY, [delivered]) == {}
+    failed = {**delivered, "id": 8, "type": "webhook.failed"}
+    shown = shown_after(EMPTY, [failed, delivered])
+    assert shown["_feed_ids"] == [8]
+    assert "shop.example.com" in shown["feed"][0]["text"]

@@ -66,7 +66,8 @@ def test_failing_three_times_then_succeeding_gets_the_event_after_each_failure(
     body = got[0].json
     assert body["type"] == "transaction.created"
     assert body["data"]["reference"] == reference
-    assert set(body) == {"id", "type", "created", "data"}
+    assert set(body) == {"id", "object", "type", "created", "data"}
+    assert body["object"] == "event"
     for request in got:
         assert request.path == "/hook"
         assert request.headers["content-type"] == "application/json"

@@ -63,7 +63,7 @@ def _pair(user_id: int, session_id: int) -> TokenPairOut:
     "client that sends it back has an allowance of its own for that account, so it still gets "
     "in while others' guesses have used up the account's. " + NOT_STORED,
 )
-def token(body: TokenRequest, request: Request, response: Response) -> TokenPairOut:
+def create_token(body: TokenRequest, request: Request, response: Response) -> TokenPairOut:
     client = client_address(request)
     user_agent = request.headers.get("user-agent", "")
     user = authenticate(
@@ -84,7 +84,7 @@ def token(body: TokenRequest, request: Request, response: Response) -> TokenPair
     summary="Exchange a refresh token for a new pair",
     description="The session stays the same, so logout still ends every token of it. " + NOT_STORED,
 )
-def refresh(body: RefreshRequest) -> TokenPairOut:
+def refresh_token(body: RefreshRequest) -> TokenPairOut:
     user_id, session_id = decode_token(body.refresh, typ="refresh")
     return _pair(user_id, session_id)
 
@@ -95,7 +95,7 @@ def refresh(body: RefreshRequest) -> TokenPairOut:
     summary="End the session of this access token",
     description="Revokes the API session: its access and refresh tokens stop working at once.",
 )
-def logout(principal: CurrentPrincipal) -> LoggedOut:
+def log_out(principal: CurrentPrincipal) -> LoggedOut:
     if principal.session_id is None:
         raise ApiError(
             "invalid_request", "API keys do not log out; revoke the key with DELETE /api-keys/{id}."

@@ -16,7 +16,7 @@ PROBE_PATHS = frozenset({"/health", "/ready"})
 
 
 @router.get("/health", summary="Liveness: the process answers (no dependency is checked)")
-def health() -> dict[str, Any]:
+def get_health() -> dict[str, Any]:
     return liveness()
 
 
@@ -25,6 +25,6 @@ def health() -> dict[str, Any]:
     summary="Readiness: database, Redis (when configured) and migrations",
     responses={503: {"description": "Not ready; the failing checks say why"}},
 )
-async def ready() -> JSONResponse:
+async def get_readiness() -> JSONResponse:
     ok, body = await readiness()
     return JSONResponse(body, status_code=200 if ok else 503, headers={"Cache-Control": "no-store"})

@@ -81,7 +81,7 @@ def list_settlements(
     responses=WRITE_ERRORS,
     summary="Pay out part of the available balance",
 )
-def post_withdraw(
+def withdraw(
     body: WithdrawRequest, principal: CurrentPrincipal, idempotency_key: IdempotencyKey
 ) -> SettlementOut:
     return resources.withdraw(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Path, Query, Response
+from fastapi import Body, Path, Query, Response
 
 from paybridge.api import resources
 from paybridge.api.idempotency import (
@@ -113,8 +113,8 @@ def refund_transaction(
     reference: Reference,
     principal: CurrentPrincipal,
     _key: IdempotencyKey,
-    body: RefundRequest | None = None,
+    # No body is an empty one (refund all that is left). Not `RefundRequest | None`: a client
+    # generated from a nullable body sends its "unset" marker as JSON and fails.
+    body: Annotated[RefundRequest, Body(default_factory=RefundRequest)],
 ) -> TransactionOut:
-    return resources.transaction_refund(
-        principal, reference, amount=body.amount if body is not None else None
-    )
+    return resources.transaction_refund(principal, reference, amount=body.amount)
