@@ -1,4 +1,5 @@
-"""ASGI middleware of the /api/v1 app: the request id, the 1 MB body limit and the request log.
+"""ASGI middleware of the API (/api/v1 paths only): the request id, the 1 MB body limit and the
+request log.
 
 Every request gets an id: the caller's `X-Request-Id` when it is a sane token, a new one
 otherwise. It is answered in `X-Request-Id`, set on log lines written while serving the request,
@@ -18,6 +19,7 @@ from paybridge.api.routes.health import PROBE_PATHS
 from paybridge.logs import accept_request_id, request_id_var
 
 MAX_BODY_BYTES = 1024 * 1024
+API_PREFIX = "/api/v1/"
 
 
 class ApiMiddleware:
@@ -26,7 +28,7 @@ class ApiMiddleware:
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not scope.get("path", "").startswith(API_PREFIX):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
@@ -62,12 +64,8 @@ class ApiMiddleware:
         finally:
             principal = scope.get(SCOPE_KEY)
             route_path = getattr(scope.get("route"), "path", None)
-            endpoint = (
-                scope.get("root_path", "") + route_path
-                if route_path is not None
-                else scope.get("path", "")
-            )
-            if route_path not in PROBE_PATHS:  # load balancer probes would drown the log
+            endpoint = full_route(route_path) if route_path is not None else scope.get("path", "")
+            if endpoint not in PROBE_PATHS:  # load balancer probes would drown the log
                 api_logs.add(
                     merchant_id=principal.merchant_id if principal is not None else None,
                     endpoint=endpoint,
@@ -134,3 +132,9 @@ async def _too_large(send: Send, limit: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": payload})
+
+
+def full_route(route_path: str) -> str:
+    """The route template a request matched, with the /api/v1 prefix (FastAPI reports an included
+    router's routes by their own path, without the prefix they were included under)."""
+    return route_path if route_path.startswith(API_PREFIX) else API_PREFIX.rstrip("/") + route_path

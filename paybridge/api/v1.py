@@ -1,5 +1,7 @@
-"""The public API as one FastAPI app, mounted at /api/v1: REST routes, GraphQL, OpenAPI at
-/api/v1/openapi.json and interactive docs at /api/v1/docs.
+"""The public API under /api/v1: REST routes, GraphQL, OpenAPI at /api/v1/openapi.json and
+interactive docs at /api/v1/docs — routers and settings that `paybridge.api.app` puts in the one
+FastAPI app the backend serves (not a mounted app of their own: a second app's middleware
+stack and the mount cost a seventh of a request's CPU).
 
 Nothing here needs a lifespan (Reflex does not run the lifespans of the app it is mounted in):
 the request-log writer thread starts on the first request.
@@ -7,8 +9,11 @@ the request-log writer thread starts on the first request.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -61,16 +66,8 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def build_v1() -> FastAPI:
-    app = FastAPI(
-        title="PayBridge API",
-        version="1.0.0",
-        description=DESCRIPTION,
-        openapi_url="/openapi.json",
-        docs_url="/docs",
-        redoc_url=None,
-        generate_unique_id_function=operation_id,
-    )
+def add_v1(app: FastAPI) -> None:
+    """The API's error handlers, its middleware (for /api/v1 paths) and its routes."""
     app.add_middleware(ApiMiddleware)
     app.add_exception_handler(DomainError, errors.domain_error_handler)
     app.add_exception_handler(RequestValidationError, errors.validation_error_handler)
@@ -89,6 +86,25 @@ def build_v1() -> FastAPI:
         webhooks.router,
         activity.router,
     ):
-        app.include_router(router, dependencies=[Depends(plain_query_parameters)])
-    app.include_router(graphql_router(), tags=["graphql"], include_in_schema=False)
-    return app
+        app.include_router(router, prefix=PREFIX, dependencies=[Depends(plain_query_parameters)])
+    app.include_router(graphql_router(), prefix=PREFIX, tags=["graphql"], include_in_schema=False)
+
+
+def v1_openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document of the /api/v1 routes, with paths relative to the server
+    `/api/v1` (as clients generated from it expect)."""
+    if app.openapi_schema is None:
+        document = get_openapi(
+            title="PayBridge API",
+            version="1.0.0",
+            description=DESCRIPTION,
+            routes=app.routes,
+        )
+        document["paths"] = {
+            path.removeprefix(PREFIX): operations
+            for path, operations in document.get("paths", {}).items()
+            if path.startswith(PREFIX + "/")
+        }
+        document["servers"] = [{"url": PREFIX}]
+        app.openapi_schema = document
+    return app.openapi_schema

@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from paybridge.api.v1 import build_v1
+from paybridge.api.app import build_api
 from tests.api.conftest import Caller, make_payment
 
 CHECKS = [
@@ -27,7 +27,7 @@ CHECKS = [
 ]
 OPERATIONS = [
     (path, method.upper())
-    for path, methods in build_v1().openapi()["paths"].items()
+    for path, methods in build_api().openapi()["paths"].items()
     for method in methods
 ]
 

@@ -12,11 +12,11 @@ from paybridge.readiness import liveness, readiness
 
 router = APIRouter(tags=["health"])
 
-PROBE_PATHS = frozenset({"/health", "/ready"})
+PROBE_PATHS = frozenset({"/api/v1/health", "/api/v1/ready"})
 
 
 @router.get("/health", summary="Liveness: the process answers (no dependency is checked)")
-def get_health() -> dict[str, Any]:
+async def get_health() -> dict[str, Any]:
     return liveness()
 
 
