@@ -22,6 +22,7 @@ from paybridge.services.demo import PAYOUT_HOUR
 from paybridge.services.payouts import payouts_run_scheduled, scheduled_key
 from paybridge.services.users import check_password
 from tests.conftest import BACKENDS, TestDatabase, fresh_database_url, postgres_drop_database
+from tests.money import money_problems
 from tests.test_migrations import database_heads, script_heads
 
 pytestmark = pytest.mark.timeout(180)
@@ -128,6 +129,28 @@ def test_a_fresh_demo_has_payouts_behind_it_and_money_to_withdraw(db: TestDataba
         with read_session() as session:
             usd = available_balance(session=session, merchant_id=user.id, currency="USD")
         assert usd > 0
+
+
+def test_fast_simulation_writes_final_payments_in_batches_and_keeps_the_books(
+    db: TestDatabase,
+) -> None:
+    """Above the batching rate every payment the simulator reports is recorded once, already
+    final, with rollups and events that match the payments."""
+    made = run_cli("createuser", "--email", "fast@example.com", "--password", "a-long-password-1",
+                   "--kyc", "verified", url=db.url)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    result = run_cli(
+        "simulate", "--email", "fast@example.com", "--rate", "2000", "--count", "450", url=db.url
+    )
+    assert result.returncode == 0, result.stderr
+    assert "in batches" in result.stdout and "simulated 450 payments" in result.stdout
+    with read_session() as session:
+        payments = session.exec(select(Transaction).order_by(Transaction.id)).all()
+        created = session.exec(select(Event).where(Event.type == "transaction.created")).all()
+        assert money_problems(session) == []
+    assert len(payments) == 450
+    assert {p.status for p in payments} <= {"success", "failed"}
+    assert len({e.payload["reference"] for e in created} & {p.reference for p in payments}) == 450
 
 
 def test_createuser_with_verified_kyc(db: TestDatabase) -> None:
