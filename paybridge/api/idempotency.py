@@ -35,7 +35,7 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from paybridge import metrics
-from paybridge.api.auth import authenticate
+from paybridge.api.auth import require_principal
 from paybridge.api.errors import error_response
 from paybridge.db import current_unit, in_unit
 from paybridge.errors import DomainError
@@ -128,7 +128,7 @@ class IdempotentRoute(APIRoute):
                 return await handler(request)
             try:
                 key = clean_idempotency_key(raw_key, param=HEADER)
-                principal = await run_in_threadpool(authenticate, request)
+                principal = await require_principal(request)
                 body = await request.body()
             except DomainError as error:
                 return error_response(error)

@@ -35,9 +35,9 @@ from strawberry.types.unset import UNSET
 from paybridge.api import resources
 from paybridge.api.auth import (
     Principal,
-    authenticate,
     bearer_token,
     principal_for_token,
+    require_principal,
     still_valid,
 )
 from paybridge.api.errors import (
@@ -506,7 +506,7 @@ async def get_context(connection: HTTPConnection) -> dict[str, Any]:
             principal = None
         return {"principal": principal}
     try:
-        return {"principal": await run_in_threadpool(authenticate, connection)}
+        return {"principal": await require_principal(connection)}
     except unavailable_errors() as error:
         # The credential cannot be checked: every field answers service_unavailable (503).
         log.warning("dependency unavailable in GraphQL: %s", type(error).__name__)
