@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 
 import reflex as rx
 
-from paybridge.api.web_auth import SESSION_COOKIE
+from paybridge.browser import SESSION_COOKIE, cookie_value
 from paybridge.components.cards import STATUS_COLORS
 from paybridge.components.charts import daily_volume_figure, provider_figure
 from paybridge.db import read_session
@@ -60,7 +60,7 @@ from paybridge.state.live import (
     tab_connected,
     watching_session,
 )
-from paybridge.state.session import SessionState, cookie_value
+from paybridge.state.session import SessionState
 
 log = logging.getLogger(__name__)
 
