@@ -12,6 +12,7 @@ _EMAIL = re.compile(
 )
 _REFERENCE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 _IDEMPOTENCY_KEY_MAX = 255
+MIN_PASSWORD_LENGTH = 12  # checked by services/users.py, shown on the sign-up page
 
 
 def clean_email(value: object, *, param: str = "email") -> str:
