@@ -94,3 +94,8 @@ def _timezones() -> set[str]:
     if not _TZ_CACHE:
         _TZ_CACHE.update(available_timezones())
     return _TZ_CACHE
+
+
+def is_row_id(value: object) -> bool:
+    """A positive id that fits an INTEGER column (bigger ones would be a database error)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from paybridge.db import utcnow
+from paybridge.events.wire import webhook_body
 from paybridge.models import (
     DeliveryStatus,
     Event,
@@ -166,8 +167,6 @@ def delivery_detail(
     if found is None:
         return None
     delivery, url, event = found
-    from paybridge.services.deliveries import webhook_body
-
     body = json.dumps(json.loads(webhook_body(event)), indent=2, ensure_ascii=False)
     attempts = _attempts_by_delivery(session, [delivery.id]).get(delivery.id, ())
     return DeliveryDetail(delivery=_row(delivery, url, attempts), body=body)

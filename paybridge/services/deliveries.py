@@ -24,7 +24,6 @@ an event that produced a delivery would never stop.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
@@ -44,6 +43,7 @@ from paybridge.db import read_session, retry_on_contention, utcnow, write_sessio
 from paybridge.errors import DomainError
 from paybridge.events import EventType, commit_and_publish, record_event
 from paybridge.events.tail import DEFAULT_GAP_SECONDS, OutboxTail, gap_seconds_from_env
+from paybridge.events.wire import webhook_body
 from paybridge.models import (
     DeliveryStatus,
     Event,
@@ -379,21 +379,6 @@ def deliveries_claim(
         ]
         session.commit()
         return claims
-
-
-def webhook_body(event: Event) -> bytes:
-    """The JSON body of a delivery: {id, object: "event", type, created, data}."""
-    return json.dumps(
-        {
-            "id": f"evt_{event.id}",
-            "object": "event",
-            "type": event.type,
-            "created": int(event.created_at.timestamp()),
-            "data": event.payload,
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
-    ).encode("utf-8")
 
 
 def signing_secrets(
