@@ -30,8 +30,6 @@ from typing import Any, NamedTuple
 import reflex as rx
 
 from paybridge.browser import SESSION_COOKIE, cookie_value
-from paybridge.components.cards import STATUS_COLORS
-from paybridge.components.charts import daily_volume_figure, provider_figure
 from paybridge.db import read_session
 from paybridge.display import format_bp, format_change, format_count, format_duration, format_local
 from paybridge.errors import DomainError
@@ -61,6 +59,8 @@ from paybridge.state.live import (
     watching_session,
 )
 from paybridge.state.session import SessionState
+from paybridge.views.charts import daily_volume_figure, provider_figure
+from paybridge.views.labels import STATUS_COLORS
 
 log = logging.getLogger(__name__)
 

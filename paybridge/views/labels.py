@@ -9,6 +9,8 @@ from paybridge.models.transaction import TransactionStatus
 from paybridge.services.webhooks import EVENT_TYPES
 from paybridge.validation import MIN_PASSWORD_LENGTH
 
+# A payment status's colour wherever it shows: badges, the dashboard's status cards, feed lines.
+STATUS_COLORS = {"success": "green", "pending": "amber", "failed": "red", "refunded": "gray"}
 TRANSACTION_STATUSES: tuple[str, ...] = tuple(s.value for s in TransactionStatus)
 SETTLEMENT_STATUSES: tuple[str, ...] = tuple(s.value for s in SettlementStatus)
 PAYOUT_SCHEDULES: tuple[str, ...] = tuple(s.value for s in PayoutSchedule)
