@@ -45,7 +45,7 @@ from paybridge.models import (
     Webhook,
 )
 from paybridge.money import normalize_currency
-from paybridge.selectors.analytics import change_bp, dashboard_numbers
+from paybridge.selectors.analytics import dashboard_numbers
 from paybridge.selectors.api_keys import api_keys_page
 from paybridge.selectors.api_logs import ApiLogFilters, api_logs_page
 from paybridge.selectors.balances import balances
@@ -228,16 +228,7 @@ def analytics(
         timezone=user.timezone,
         current=HeadlineOut(**cur.__dict__),
         previous=HeadlineOut(**prev.__dict__),
-        change=ChangeOut(
-            total_transactions_bp=change_bp(cur.total_transactions, prev.total_transactions),
-            total_volume_bp=change_bp(cur.total_volume, prev.total_volume),
-            average_transaction_bp=change_bp(cur.average_transaction, prev.average_transaction),
-            success_rate_points_bp=(
-                None
-                if cur.success_rate_bp is None or prev.success_rate_bp is None
-                else cur.success_rate_bp - prev.success_rate_bp
-            ),
-        ),
+        change=ChangeOut(**metrics.change.__dict__),
         daily=[DailyPointOut(**p.__dict__) for p in metrics.daily],
         providers=[ProviderStatsOut(**p.__dict__) for p in metrics.providers],
         statuses=[StatusShareOut(**s.__dict__) for s in metrics.statuses],

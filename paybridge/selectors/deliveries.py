@@ -21,6 +21,7 @@ from paybridge.models import (
     WebhookDelivery,
     WebhookEndpointState,
 )
+from paybridge.selectors.ratios import ratio_bp
 
 
 @dataclass(frozen=True)
@@ -215,9 +216,7 @@ def delivery_rate_bp(
     """The 24-hour delivery rate in basis points (10000 = 100 %), rounded half up; None when
     no delivery finished in the last 24 hours. For the dashboard's system health."""
     rate = webhook_delivery_rate(session=session, merchant_id=merchant_id, now=now)
-    if rate.finished == 0:
-        return None
-    return (rate.succeeded * 20000 + rate.finished) // (2 * rate.finished)
+    return ratio_bp(rate.succeeded, rate.finished)
 
 
 def endpoint_states(

@@ -40,7 +40,6 @@ from paybridge.money import format_money, normalize_currency
 from paybridge.selectors.activity import recent_events, recent_transactions
 from paybridge.selectors.analytics import (
     DashboardMetrics,
-    change_bp,
     dashboard_numbers,
     providers_by_id,
 )
@@ -335,9 +334,7 @@ def dashboard_view(snap: Snapshot) -> dict[str, Any]:
             "p50": f"{stats.p50_ms} ms" if stats.p50_ms is not None else "No API calls yet",
             "p95": f"{stats.p95_ms} ms" if stats.p95_ms is not None else "—",
             "requests": format_count(stats.requests),
-            "error_share": format_bp(_share(stats.errors, stats.requests))
-            if stats.requests
-            else "—",
+            "error_share": format_bp(stats.error_share_bp),
         },
     }
     charts = {
@@ -359,34 +356,30 @@ def dashboard_view(snap: Snapshot) -> dict[str, Any]:
 
 
 def metric_views(metrics: DashboardMetrics, period: Period) -> dict[str, Any]:
-    now, before, c = metrics.current, metrics.previous, metrics.currency
+    now, c = metrics.current, metrics.currency
     days = len(period.days())
     versus = f"vs previous {days} day{'s' if days > 1 else ''}"
-    rate_change = (
-        None
-        if now.success_rate_bp is None or before.success_rate_bp is None
-        else now.success_rate_bp - before.success_rate_bp
-    )
+    change = metrics.change
     return {
         "cards": [
             _card(
                 "Total transactions",
                 format_count(now.total_transactions),
-                change_bp(now.total_transactions, before.total_transactions),
+                change.total_transactions_bp,
                 versus,
                 "total-transactions",
             ),
             _card(
                 "Total volume",
                 format_money(now.total_volume, c),
-                change_bp(now.total_volume, before.total_volume),
+                change.total_volume_bp,
                 versus,
                 "total-volume",
             ),
             _card(
                 "Success rate",
                 format_bp(now.success_rate_bp),
-                rate_change,
+                change.success_rate_points_bp,
                 versus,
                 "success-rate",
                 points=True,
@@ -394,7 +387,7 @@ def metric_views(metrics: DashboardMetrics, period: Period) -> dict[str, Any]:
             _card(
                 "Average transaction",
                 format_money(now.average_transaction, c),
-                change_bp(now.average_transaction, before.average_transaction),
+                change.average_transaction_bp,
                 versus,
                 "average-transaction",
             ),
@@ -775,7 +768,3 @@ def _card(
         "trend": trend,
         "id": test_id,
     }
-
-
-def _share(part: int, whole: int) -> int:
-    return (part * 20000 + whole) // (2 * whole)
