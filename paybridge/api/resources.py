@@ -55,7 +55,7 @@ from paybridge.selectors.periods import period_for_days
 from paybridge.selectors.settlement_history import SettlementFilters, settlements_page
 from paybridge.selectors.transactions import (
     TransactionFilters,
-    TransactionRecord,
+    transaction_record,
     transactions_page,
 )
 from paybridge.selectors.transactions import transaction_get as select_transaction
@@ -74,23 +74,6 @@ EARLIEST_DATE, LATEST_DATE = date(2000, 1, 1), date(2100, 12, 31)
 
 
 # --- conversions ------------------------------------------------------------------------------
-
-
-def transaction_out(record: TransactionRecord) -> TransactionOut:
-    return TransactionOut(
-        reference=record.reference,
-        amount=record.amount,
-        currency=record.currency,
-        status=record.status,
-        provider=record.provider_code,
-        provider_name=record.provider_name,
-        customer_email=record.customer_email,
-        fee=record.fee,
-        net_amount=record.net_amount,
-        refunded_amount=record.refunded_amount,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-    )
 
 
 def settlement_out(row: Settlement) -> SettlementOut:
@@ -252,7 +235,7 @@ def transactions_list(
         result = transactions_page(
             session=session, merchant_id=principal.merchant_id, page=page, filters=filters
         )
-    return _list(result, transaction_out)
+    return _list(result, TransactionOut.from_record)
 
 
 def transaction_get(principal: Principal, reference: str) -> TransactionOut:
@@ -263,7 +246,7 @@ def transaction_get(principal: Principal, reference: str) -> TransactionOut:
         )
     if record is None:
         raise DomainError("not_found", "No such payment.", param="reference")
-    return transaction_out(record)
+    return TransactionOut.from_record(record)
 
 
 def new_payment(
@@ -284,19 +267,10 @@ def new_payment(
 
 def payment_json(tx: Transaction, payment: NewPayment) -> bytes:
     """The 201 answer to an ingested payment, rendered as FastAPI renders `TransactionOut`."""
-    out = TransactionOut(
-        reference=tx.reference,
-        amount=tx.amount,
-        currency=tx.currency,
-        status=tx.status,
-        provider=payment.route.code,
-        provider_name=payment.route.display_name,
-        customer_email=tx.customer_email,
-        fee=tx.fee,
-        net_amount=tx.net_amount,
-        refunded_amount=tx.refunded_amount,
-        created_at=tx.created_at,
-        updated_at=tx.updated_at,
+    out = TransactionOut.from_record(
+        transaction_record(
+            tx, provider_code=payment.route.code, provider_name=payment.route.display_name
+        )
     )
     return TransactionOut.__pydantic_serializer__.to_json(out, by_alias=True)
 
