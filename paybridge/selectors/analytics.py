@@ -34,18 +34,16 @@ from paybridge.selectors.balances import (
     balances_from,
 )
 from paybridge.selectors.grains import (
-    SUMS,
     cells_part,
-    fetch,
     local_series,
     pieces,
     series_parts,
     series_pieces,
-    tagged,
     used_currencies,
 )
 from paybridge.selectors.periods import Period
 from paybridge.selectors.ratios import change_bp, points_change_bp, ratio_bp
+from paybridge.selectors.statements import SUMS, fetch, tagged
 
 STATUSES = tuple(s.value for s in TransactionStatus)
 HEALTHY_BP, DEGRADED_BP = 9800, 9500
