@@ -1,7 +1,7 @@
 """CSV export of a merchant's filtered payments, streamed in constant memory.
 
 `transactions_csv` reads the rows in keyset batches (the selectors' filter and keyset terms;
-each batch a short query in its own read session, the next one read ahead on a helper thread)
+each batch a short query in its own read session, the next one read ahead on a background thread)
 and yields one encoded chunk per batch, so a million rows never sit in memory at once and no
 database connection is held while the client reads. Amounts are exact major units with their
 currency (never floats); timestamps are ISO 8601 with the offset of the merchant's timezone,

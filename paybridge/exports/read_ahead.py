@@ -1,4 +1,4 @@
-"""Reading the next batch on a helper thread while the caller formats the current one."""
+"""Reading the next batch on a background thread while the caller formats the current one."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ T = TypeVar("T")
 
 
 def read_ahead(batches: Iterator[T]) -> Iterator[T]:
-    """`batches`, with the next one fetched on a helper thread while the caller formats the
+    """`batches`, with the next one fetched on a background thread while the caller formats the
     current one, so the database works in parallel with Python. At most three batches exist
     at once (being read, queued, being formatted); closing this generator stops the thread
     after the batch it is reading."""
