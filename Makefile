@@ -9,8 +9,8 @@ run:              ## the app with demo data and live traffic on SQLite, at http:
 test:             ## the whole suite against PostgreSQL, Redis and SQLite
 	scripts/test.sh
 
-lint:
-	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+lint:             ## ruff, and the import layers (pyproject.toml [tool.importlinter])
+	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/lint-imports --no-cache
 
 bench:            ## dashboard numbers from rollups vs raw scans, on PostgreSQL
 	.venv/bin/python bench/dashboard.py

@@ -191,7 +191,7 @@ def run_http(args: argparse.Namespace, merchant_id: int, query: dict) -> dict:
     """Serve the FastAPI app with Granian (one worker) and download the export over HTTP."""
     from urllib.parse import urlencode
 
-    from paybridge.api.web_auth import SESSION_COOKIE
+    from paybridge.browser import SESSION_COOKIE
     from tests.conftest import web_session_token
 
     token = web_session_token(merchant_id)

@@ -15,10 +15,12 @@ from paybridge.api.security import secure
 from paybridge.components.layout import PAGES
 from paybridge.events.relay import relay_outbox
 from paybridge.logs import configure_logging
+from paybridge.state.live import serve_app
 
 configure_logging()  # every Granian worker: text or JSON lines (PAYBRIDGE_LOG_FORMAT)
 
 app = rx.App(api_transformer=[api, secure])
 app.register_lifespan_task(relay_outbox)
+serve_app(app)
 for spec in PAGES:
     app.add_page(spec.component, route=spec.route, title=spec.title, on_load=spec.on_load)

@@ -12,6 +12,7 @@ _EMAIL = re.compile(
 )
 _REFERENCE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
 _IDEMPOTENCY_KEY_MAX = 255
+MIN_PASSWORD_LENGTH = 12  # checked by services/users.py, shown on the sign-up page
 
 
 def clean_email(value: object, *, param: str = "email") -> str:
@@ -93,3 +94,8 @@ def _timezones() -> set[str]:
     if not _TZ_CACHE:
         _TZ_CACHE.update(available_timezones())
     return _TZ_CACHE
+
+
+def is_row_id(value: object) -> bool:
+    """A positive id that fits an INTEGER column (bigger ones would be a database error)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31

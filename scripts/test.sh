@@ -13,6 +13,9 @@ echo "==> ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 
+echo "==> import layers (pyproject.toml [tool.importlinter])"
+.venv/bin/lint-imports --no-cache
+
 echo "==> pytest"
 set +e
 .venv/bin/pytest "$@"

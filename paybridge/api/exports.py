@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from paybridge.api.errors import error_body
-from paybridge.api.web_auth import SESSION_COOKIE
+from paybridge.browser import SESSION_COOKIE
 from paybridge.db import read_session
 from paybridge.errors import DomainError
 from paybridge.exports import EXPORT_ID, export_stream

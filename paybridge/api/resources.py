@@ -45,7 +45,7 @@ from paybridge.models import (
     Webhook,
 )
 from paybridge.money import normalize_currency
-from paybridge.selectors.analytics import change_bp, dashboard_numbers
+from paybridge.selectors.analytics import dashboard_numbers
 from paybridge.selectors.api_keys import api_keys_page
 from paybridge.selectors.api_logs import ApiLogFilters, api_logs_page
 from paybridge.selectors.balances import balances
@@ -55,7 +55,7 @@ from paybridge.selectors.periods import period_for_days
 from paybridge.selectors.settlement_history import SettlementFilters, settlements_page
 from paybridge.selectors.transactions import (
     TransactionFilters,
-    TransactionRecord,
+    transaction_record,
     transactions_page,
 )
 from paybridge.selectors.transactions import transaction_get as select_transaction
@@ -74,23 +74,6 @@ EARLIEST_DATE, LATEST_DATE = date(2000, 1, 1), date(2100, 12, 31)
 
 
 # --- conversions ------------------------------------------------------------------------------
-
-
-def transaction_out(record: TransactionRecord) -> TransactionOut:
-    return TransactionOut(
-        reference=record.reference,
-        amount=record.amount,
-        currency=record.currency,
-        status=record.status,
-        provider=record.provider_code,
-        provider_name=record.provider_name,
-        customer_email=record.customer_email,
-        fee=record.fee,
-        net_amount=record.net_amount,
-        refunded_amount=record.refunded_amount,
-        created_at=record.created_at,
-        updated_at=record.updated_at,
-    )
 
 
 def settlement_out(row: Settlement) -> SettlementOut:
@@ -228,16 +211,7 @@ def analytics(
         timezone=user.timezone,
         current=HeadlineOut(**cur.__dict__),
         previous=HeadlineOut(**prev.__dict__),
-        change=ChangeOut(
-            total_transactions_bp=change_bp(cur.total_transactions, prev.total_transactions),
-            total_volume_bp=change_bp(cur.total_volume, prev.total_volume),
-            average_transaction_bp=change_bp(cur.average_transaction, prev.average_transaction),
-            success_rate_points_bp=(
-                None
-                if cur.success_rate_bp is None or prev.success_rate_bp is None
-                else cur.success_rate_bp - prev.success_rate_bp
-            ),
-        ),
+        change=ChangeOut(**metrics.change.__dict__),
         daily=[DailyPointOut(**p.__dict__) for p in metrics.daily],
         providers=[ProviderStatsOut(**p.__dict__) for p in metrics.providers],
         statuses=[StatusShareOut(**s.__dict__) for s in metrics.statuses],
@@ -261,7 +235,7 @@ def transactions_list(
         result = transactions_page(
             session=session, merchant_id=principal.merchant_id, page=page, filters=filters
         )
-    return _list(result, transaction_out)
+    return _list(result, TransactionOut.from_record)
 
 
 def transaction_get(principal: Principal, reference: str) -> TransactionOut:
@@ -272,7 +246,7 @@ def transaction_get(principal: Principal, reference: str) -> TransactionOut:
         )
     if record is None:
         raise DomainError("not_found", "No such payment.", param="reference")
-    return transaction_out(record)
+    return TransactionOut.from_record(record)
 
 
 def new_payment(
@@ -293,19 +267,10 @@ def new_payment(
 
 def payment_json(tx: Transaction, payment: NewPayment) -> bytes:
     """The 201 answer to an ingested payment, rendered as FastAPI renders `TransactionOut`."""
-    out = TransactionOut(
-        reference=tx.reference,
-        amount=tx.amount,
-        currency=tx.currency,
-        status=tx.status,
-        provider=payment.route.code,
-        provider_name=payment.route.display_name,
-        customer_email=tx.customer_email,
-        fee=tx.fee,
-        net_amount=tx.net_amount,
-        refunded_amount=tx.refunded_amount,
-        created_at=tx.created_at,
-        updated_at=tx.updated_at,
+    out = TransactionOut.from_record(
+        transaction_record(
+            tx, provider_code=payment.route.code, provider_name=payment.route.display_name
+        )
     )
     return TransactionOut.__pydantic_serializer__.to_json(out, by_alias=True)
 

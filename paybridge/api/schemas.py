@@ -13,6 +13,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, computed_field
 
+from paybridge.selectors.transactions import TransactionRecord
+
 T = TypeVar("T")
 
 
@@ -181,6 +183,23 @@ class TransactionOut(api_object("transaction")):
     refunded_amount: int = Field(description="Minor units given back so far (partial refunds).")
     created_at: datetime
     updated_at: datetime
+
+    @classmethod
+    def from_record(cls, record: TransactionRecord) -> TransactionOut:
+        return cls(
+            reference=record.reference,
+            amount=record.amount,
+            currency=record.currency,
+            status=record.status,
+            provider=record.provider_code,
+            provider_name=record.provider_name,
+            customer_email=record.customer_email,
+            fee=record.fee,
+            net_amount=record.net_amount,
+            refunded_amount=record.refunded_amount,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+        )
 
 
 class RefundRequest(Input):

@@ -88,7 +88,7 @@ def _with_security_headers(
 
 
 def origin_allowed(origin: str | None) -> bool:
-    from paybridge.api.web_auth import allowed_origins
+    from paybridge.browser import allowed_origins
 
     if not origin:
         return False

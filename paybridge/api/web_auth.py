@@ -1,13 +1,6 @@
-"""Backend routes that own the browser's cookies. Reflex states never see the session token:
-they read the HttpOnly cookie from the websocket handshake headers.
-
-- `pb_session`: the session token, set by `/auth/complete`;
-- `pb_login_nonce` (path /auth): the browser's login nonce, set by `POST /auth/nonce` before
-  a login; the login's one-time ticket is redeemable only with it, so a ticket obtained by
-  someone else cannot sign this browser into their account (login CSRF);
-- `pb_device`: device tokens of the accounts that signed in from this browser (OWASP device
-  cookies, paybridge/services/auth.py), which keep the owner's own login allowance.
-"""
+"""Backend routes that own the browser's cookies (their names and meaning:
+paybridge/browser.py). Reflex states never see the session token: they read the HttpOnly
+cookie from the websocket handshake headers."""
 
 from __future__ import annotations
 
@@ -18,20 +11,18 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.requests import HTTPConnection
 
+from paybridge.browser import (
+    DEVICE_COOKIE,
+    NONCE_COOKIE,
+    SESSION_COOKIE,
+    allowed_origins,
+    safe_next,
+)
 from paybridge.db import utcnow
 from paybridge.services.auth import DEVICE_LIFETIME, device_cookie_after_login, web_session_redeem
 
-SESSION_COOKIE = "pb_session"
-NONCE_COOKIE = "pb_login_nonce"
-DEVICE_COOKIE = "pb_device"
 NONCE_LIFETIME = timedelta(hours=1)
 router = APIRouter(include_in_schema=False)
-
-
-def allowed_origins() -> list[str]:
-    import reflex as rx
-
-    return [o.rstrip("/") for o in rx.config.get_config().cors_allowed_origins if o != "*"]
 
 
 def client_address(connection: HTTPConnection) -> str:
@@ -53,28 +44,6 @@ def client_address(connection: HTTPConnection) -> str:
 def is_cross_site(connection: HTTPConnection) -> bool:
     """The browser says another site started this request (Fetch Metadata)."""
     return connection.headers.get("sec-fetch-site", "").lower() == "cross-site"
-
-
-def safe_next(target: object) -> str:
-    """Only same-site targets: a path ('/x?y'), or a URL on one of the app's own origins (the
-    frontend port in development). '//evil', 'https://evil', '/\\evil' become '/'."""
-    if isinstance(target, str) and target.startswith(("http://", "https://")):
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(target)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        path = target[len(origin) :] or "/"
-        return origin + safe_next(path) if origin in allowed_origins() else "/"
-    if (
-        not isinstance(target, str)
-        or not target.startswith("/")
-        or target.startswith("//")
-        or "\\" in target
-        or len(target) > 512
-        or any(ord(ch) < 32 for ch in target)
-    ):
-        return "/"
-    return target
 
 
 def _is_https(request: Request) -> bool:

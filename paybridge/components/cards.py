@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-# A payment status's colour wherever it shows: badges, the dashboard's status cards, feed lines.
-STATUS_COLORS = {"success": "green", "pending": "amber", "failed": "red", "refunded": "gray"}
+from paybridge.views.labels import STATUS_COLORS
+
 TREND_COLORS = {"up": "green", "down": "red", "flat": "gray", "none": "gray"}
 # Style of a text kept on one line, cut with an ellipsis when its box is narrower (a phone).
 ONE_LINE = {"white_space": "nowrap", "overflow": "hidden", "text_overflow": "ellipsis"}

@@ -6,8 +6,8 @@ import reflex as rx
 
 from paybridge.components.forms import field, form_error, form_notice
 from paybridge.components.layout import template
-from paybridge.services.users import MIN_PASSWORD_LENGTH
 from paybridge.state.auth import LoginState, LogoutState, SignupState
+from paybridge.views.labels import PASSWORD_HINT
 
 
 @template(route="/login", title="Log in", on_load=[LoginState.load], public=True)
@@ -71,7 +71,7 @@ def signup_page() -> rx.Component:
             field(
                 "Password", "password", type="password", auto_complete="new-password", required=True
             ),
-            rx.text(f"At least {MIN_PASSWORD_LENGTH} characters.", size="1", color_scheme="gray"),
+            rx.text(PASSWORD_HINT, size="1", color_scheme="gray"),
             rx.button(
                 "Create account",
                 type="submit",

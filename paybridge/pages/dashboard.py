@@ -12,15 +12,7 @@ from paybridge.components.user import user_summary_card
 from paybridge.components.withdraw import withdraw_button, withdraw_dialog
 from paybridge.state.dashboard import RANGE_LABELS, DashboardChartsState
 from paybridge.state.dashboard import DashboardState as S
-
-AVAILABLE_HINT = (
-    "Available: net of successful payments older than your hold period, minus payouts that "
-    "have not failed. You can withdraw it now."
-)
-PENDING_HINT = (
-    "Pending: net of successful payments still inside the hold period. It becomes available "
-    "when the hold ends."
-)
+from paybridge.views.labels import AVAILABLE_HINT, PENDING_HINT
 
 
 def _filters() -> rx.Component:

@@ -8,10 +8,14 @@ from paybridge.components.cards import stat
 from paybridge.components.forms import form_error
 from paybridge.components.layout import template, wide_or_narrow
 from paybridge.components.withdraw import withdraw_button, withdraw_dialog
-from paybridge.models import PayoutSchedule, SettlementStatus
-from paybridge.pages.dashboard import AVAILABLE_HINT, PENDING_HINT
 from paybridge.state.settlements import WEEKDAYS
 from paybridge.state.settlements import SettlementsState as S
+from paybridge.views.labels import (
+    AVAILABLE_HINT,
+    PAYOUT_SCHEDULES,
+    PENDING_HINT,
+    SETTLEMENT_STATUSES,
+)
 
 PAYOUT_COLORS = {"pending": "amber", "processing": "blue", "completed": "green", "failed": "red"}
 
@@ -146,7 +150,7 @@ def _settings() -> rx.Component:
                     rx.vstack(
                         rx.text("Schedule", size="2", weight="medium"),
                         rx.el.select(
-                            *[rx.el.option(s.value.title(), value=s.value) for s in PayoutSchedule],
+                            *[rx.el.option(s.title(), value=s) for s in PAYOUT_SCHEDULES],
                             name="schedule",
                             id="schedule",
                             default_value=S.schedule,
@@ -218,7 +222,7 @@ def _history() -> rx.Component:
             rx.heading("Payouts", size="4"),
             rx.spacer(),
             rx.select(
-                ["all", *[s.value for s in SettlementStatus]],
+                ["all", *SETTLEMENT_STATUSES],
                 value=S.status_filter,
                 on_change=S.set_status_filter,
                 size="1",

@@ -7,10 +7,9 @@ import reflex as rx
 from paybridge.components.cards import ONE_LINE, status_badge
 from paybridge.components.forms import form_error
 from paybridge.components.layout import template, wide_or_narrow
-from paybridge.models.transaction import TransactionStatus
 from paybridge.state.transactions import TransactionsState as S
+from paybridge.views.labels import TRANSACTION_STATUSES
 
-STATUSES = [s.value for s in TransactionStatus]
 NO_WRAP = {"white_space": "nowrap"}
 
 
@@ -54,7 +53,7 @@ def _filters() -> rx.Component:
                 ),
                 _select(
                     "status",
-                    [(s, s.capitalize()) for s in STATUSES],
+                    [(s, s.capitalize()) for s in TRANSACTION_STATUSES],
                     S.status,
                     any_label="Any status",
                 ),

@@ -8,9 +8,9 @@ from paybridge.components.cards import ONE_LINE
 from paybridge.components.forms import form_error
 from paybridge.components.layout import template
 from paybridge.components.secret import secret_once
-from paybridge.services.webhooks import EVENT_TYPES
 from paybridge.state.webhooks import DELIVERY_STATUSES
 from paybridge.state.webhooks import WebhooksState as S
+from paybridge.views.labels import WEBHOOK_EVENT_TYPES
 
 SIGNATURE_HELP = (
     'Each POST carries PayBridge-Signature: t=<unix>,v1=<HMAC-SHA256 of "<t>.<body>"> keyed '
@@ -26,7 +26,7 @@ def _type_boxes(prefix: str = "") -> rx.Component:
         rx.flex(
             *[
                 rx.checkbox(t, name=f"type:{t}", id=f"{prefix}type-{t.replace('.', '-')}")
-                for t in EVENT_TYPES
+                for t in WEBHOOK_EVENT_TYPES
             ],
             wrap="wrap",
             spacing="3",

@@ -34,17 +34,16 @@ from paybridge.selectors.balances import (
     balances_from,
 )
 from paybridge.selectors.grains import (
-    SUMS,
     cells_part,
-    fetch,
     local_series,
     pieces,
     series_parts,
     series_pieces,
-    tagged,
     used_currencies,
 )
 from paybridge.selectors.periods import Period
+from paybridge.selectors.ratios import change_bp, points_change_bp, ratio_bp
+from paybridge.selectors.statements import SUMS, fetch, tagged
 
 STATUSES = tuple(s.value for s in TransactionStatus)
 HEALTHY_BP, DEGRADED_BP = 9800, 9500
@@ -97,6 +96,26 @@ class Headline:
 
 
 @dataclass(frozen=True)
+class HeadlineChange:
+    """The current period against the previous one: relative changes in basis points, and the
+    success rate's change in points (basis points of a percentage point)."""
+
+    total_transactions_bp: int | None
+    total_volume_bp: int | None
+    average_transaction_bp: int | None
+    success_rate_points_bp: int | None
+
+
+def headline_change(current: Headline, previous: Headline) -> HeadlineChange:
+    return HeadlineChange(
+        total_transactions_bp=change_bp(current.total_transactions, previous.total_transactions),
+        total_volume_bp=change_bp(current.total_volume, previous.total_volume),
+        average_transaction_bp=change_bp(current.average_transaction, previous.average_transaction),
+        success_rate_points_bp=points_change_bp(current.success_rate_bp, previous.success_rate_bp),
+    )
+
+
+@dataclass(frozen=True)
 class DashboardMetrics:
     currency: str
     current: Headline
@@ -105,21 +124,9 @@ class DashboardMetrics:
     providers: list[ProviderStats] = field(default_factory=list)
     statuses: list[StatusShare] = field(default_factory=list)
 
-
-def ratio_bp(part: int, whole: int) -> int | None:
-    """part/whole in basis points, rounded half up; None when there is nothing to divide."""
-    return None if whole == 0 else (part * 20000 + whole) // (2 * whole)
-
-
-def change_bp(current: int, previous: int) -> int | None:
-    """Relative change in basis points; None when the previous period had nothing."""
-    return (
-        None
-        if previous == 0
-        else ratio_bp(current - previous, previous)
-        if current >= previous
-        else -ratio_bp(previous - current, previous)
-    )
+    @property
+    def change(self) -> HeadlineChange:
+        return headline_change(self.current, self.previous)
 
 
 def health_for(success_rate_bp: int | None) -> str:

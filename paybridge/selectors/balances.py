@@ -15,14 +15,13 @@ from sqlmodel import Session
 from paybridge.db import utcnow
 from paybridge.models import User
 from paybridge.selectors.grains import (
-    fetch,
     held_part,
     held_pieces,
     kept_net_part,
     paid_out_part,
-    tagged,
     used_currencies,
 )
+from paybridge.selectors.statements import fetch, tagged
 from paybridge.settings import get_settings
 
 

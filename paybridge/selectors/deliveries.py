@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from paybridge.db import utcnow
+from paybridge.events.wire import webhook_body
 from paybridge.models import (
     DeliveryStatus,
     Event,
@@ -20,6 +21,7 @@ from paybridge.models import (
     WebhookDelivery,
     WebhookEndpointState,
 )
+from paybridge.selectors.ratios import ratio_bp
 
 
 @dataclass(frozen=True)
@@ -166,8 +168,6 @@ def delivery_detail(
     if found is None:
         return None
     delivery, url, event = found
-    from paybridge.services.deliveries import webhook_body
-
     body = json.dumps(json.loads(webhook_body(event)), indent=2, ensure_ascii=False)
     attempts = _attempts_by_delivery(session, [delivery.id]).get(delivery.id, ())
     return DeliveryDetail(delivery=_row(delivery, url, attempts), body=body)
@@ -216,9 +216,7 @@ def delivery_rate_bp(
     """The 24-hour delivery rate in basis points (10000 = 100 %), rounded half up; None when
     no delivery finished in the last 24 hours. For the dashboard's system health."""
     rate = webhook_delivery_rate(session=session, merchant_id=merchant_id, now=now)
-    if rate.finished == 0:
-        return None
-    return (rate.succeeded * 20000 + rate.finished) // (2 * rate.finished)
+    return ratio_bp(rate.succeeded, rate.finished)
 
 
 def endpoint_states(

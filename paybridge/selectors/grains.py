@@ -17,16 +17,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache, lru_cache
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import psycopg
 import sqlalchemy as sa
-from psycopg.rows import namedtuple_row
 from sqlalchemy.dialects.postgresql import ARRAY as postgresql_array
-from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg as psycopg_dialect
-from sqlmodel import Session, col
+from sqlmodel import col
 
 from paybridge.db import UTCDateTime
 from paybridge.models import (
@@ -39,8 +36,8 @@ from paybridge.models import (
     Transaction,
 )
 from paybridge.models.transaction import TransactionStatus
+from paybridge.selectors.statements import SUMS, tagged
 
-SUMS = ("count", "gross", "fees", "net", "refunded", "refunded_net")
 SUCCESS = TransactionStatus.SUCCESS.value
 QUARTER, HOUR, DAY = timedelta(minutes=15), timedelta(hours=1), timedelta(days=1)
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -374,64 +371,3 @@ def paid_out_part(merchant: sa.ColumnElement) -> sa.Select:
         .where(col(s.merchant_id) == merchant, col(s.status) != SettlementStatus.FAILED.value)
         .group_by(col(s.currency))
     )
-
-
-# --------------------------------------------------------------------------- one statement
-
-
-COLUMNS = (
-    ("currency", sa.String()),
-    ("day", sa.Date()),
-    ("moment", UTCDateTime()),
-    ("provider_id", sa.Integer()),
-    ("code", sa.String()),
-    ("name", sa.String()),
-    ("status", sa.String()),
-    *((name, sa.BigInteger()) for name in SUMS),
-)
-
-
-def tagged(kind: str | int, source: sa.Select, **columns: int) -> sa.Select:
-    """`source`'s columns as one kind of row of a UNION ALL that answers several questions in
-    one round trip: (kind, *COLUMNS), NULL where `columns` (name -> position) maps nothing.
-    `kind` is a literal or the position of a column of `source` that holds it."""
-    sub = source.subquery()
-    kind_value = sa.literal(kind, sa.String()) if isinstance(kind, str) else list(sub.c)[kind]
-    values = [kind_value.label("kind")]
-    for name, type_ in COLUMNS:
-        at = columns.get(name)
-        values.append(
-            (sub.c[at] if isinstance(at, str) else list(sub.c)[at]).label(name)
-            if at is not None
-            else sa.cast(sa.null(), type_).label(name)
-        )
-    return sa.select(*values)
-
-
-def fetch(session: Session, statement: sa.Executable, params: dict[str, object]) -> list[Any]:
-    """The rows of a statement built once. On PostgreSQL it is also compiled once, to the
-    server's own `$n` text, and run on the session's connection without SQLAlchemy's and
-    psycopg's per-call work (for the dashboard's ~11 kB statement that was half the client CPU
-    of a load), with its generic plan once psycopg has prepared it (its fifth call on a
-    connection; never behind PgBouncer, where PAYBRIDGE_DB_PGBOUNCER turns preparing off):
-    PostgreSQL would otherwise plan it on every call (its custom plans always looked cheaper),
-    ~1.5 ms of a load. Elsewhere it goes through the session as usual."""
-    if session.get_bind().dialect.name != "postgresql":
-        return list(session.execute(statement, params).all())
-    text, names, compiled = _postgresql_text(statement)
-    values = compiled.construct_params(params)
-    connection = session.connection().connection.driver_connection
-    query = psycopg.RawCursor(connection, row_factory=namedtuple_row)
-    with connection.pipeline():  # one round trip; the setting lasts for this statement only
-        connection.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        query.execute(text, [values[name] for name in names])
-        connection.execute("SET LOCAL plan_cache_mode TO DEFAULT")
-    rows = query.fetchall()
-    query.close()
-    return rows
-
-
-@cache
-def _postgresql_text(statement: sa.Executable) -> tuple[str, tuple[str, ...], sa.Compiled]:
-    compiled = statement.compile(dialect=psycopg_dialect(paramstyle="numeric_dollar"))
-    return str(compiled), tuple(compiled.positiontup or ()), compiled

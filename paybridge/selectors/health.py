@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from paybridge.db import utcnow
 from paybridge.models import ApiLog
+from paybridge.selectors.ratios import ratio_bp
 
 WINDOW = timedelta(hours=24)
 
@@ -45,6 +46,11 @@ class ApiStats:
     client_errors: int
     p50_ms: int | None
     p95_ms: int | None
+
+    @property
+    def error_share_bp(self) -> int | None:
+        """Server errors per request in basis points; None before the first request."""
+        return ratio_bp(self.errors, self.requests)
 
 
 def api_stats(*, session: Session, merchant_id: int, now: datetime | None = None) -> ApiStats:

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from paybridge.models import Event, Provider, Refund, Transaction
 from paybridge.models.event import payload_reference
+from paybridge.money import percent_of
 from paybridge.selectors.transactions import TransactionRecord, transaction_get
 
 MAX_EVENTS = 200
@@ -61,6 +62,26 @@ class PaymentDetail:
         """Minor units that can still be refunded (0 unless the payment succeeded)."""
         p = self.payment
         return p.amount - p.refunded_amount if p.status == "success" else 0
+
+    @property
+    def remaining(self) -> int:
+        """The amount less what was refunded."""
+        return self.payment.amount - self.payment.refunded_amount
+
+    @property
+    def kept(self) -> int:
+        """The net less the refunds' share of it: what the merchant keeps of this payment."""
+        return self.payment.net_amount - self.refunded_net
+
+    @property
+    def percent_fee(self) -> int:
+        """The percentage part of the fee by today's schedule (never more than the amount)."""
+        return min(percent_of(self.payment.amount, self.fee_bps), self.payment.amount)
+
+    @property
+    def fee_matches_schedule(self) -> bool:
+        """Today's schedule gives the fee charged; False once the provider's fees changed."""
+        return self.percent_fee + self.fee_fixed == self.payment.fee
 
 
 def payment_detail(*, session: Session, merchant_id: int, reference: str) -> PaymentDetail | None:

@@ -81,13 +81,20 @@ def _base(merchant_id: int):  # type: ignore[no-untyped-def]
 
 def _record(row) -> TransactionRecord:  # type: ignore[no-untyped-def]
     tx, code, name = row
+    return transaction_record(tx, provider_code=code, provider_name=name)
+
+
+def transaction_record(
+    tx: Transaction, *, provider_code: str, provider_name: str
+) -> TransactionRecord:
+    """The one shape every interface starts from: a payment row with its provider's names."""
     return TransactionRecord(
         reference=tx.reference,
         amount=tx.amount,
         currency=tx.currency,
         status=tx.status,
-        provider_code=code,
-        provider_name=name,
+        provider_code=provider_code,
+        provider_name=provider_name,
         customer_email=tx.customer_email,
         fee=tx.fee,
         net_amount=tx.net_amount,

@@ -7,7 +7,7 @@ from sqlmodel import Session, select
 from paybridge.models import Webhook
 from paybridge.selectors.id_pages import id_page
 from paybridge.selectors.pagination import Page, PageRequest
-from paybridge.services.webhooks import is_row_id
+from paybridge.validation import is_row_id
 
 
 def webhook_get(*, session: Session, merchant_id: int, webhook_id: int) -> Webhook | None:

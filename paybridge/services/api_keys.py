@@ -15,8 +15,7 @@ from paybridge.db import read_session, retry_on_contention, utcnow, write_sessio
 from paybridge.errors import DomainError
 from paybridge.events.revocations import Revocation, announce_revocation
 from paybridge.models import ApiKey
-from paybridge.services.webhooks import is_row_id
-from paybridge.validation import clean_text
+from paybridge.validation import clean_text, is_row_id
 
 PREFIX = "sk_live_"
 MAX_ACTIVE_KEYS = 25

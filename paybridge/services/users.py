@@ -11,11 +11,16 @@ from paybridge.errors import DomainError
 from paybridge.models import AccountType, KycStatus, PayoutSchedule, User
 from paybridge.services import throttle
 from paybridge.services.locks import row_lock
-from paybridge.validation import clean_choice, clean_email, clean_text, clean_timezone
+from paybridge.validation import (
+    MIN_PASSWORD_LENGTH,
+    clean_choice,
+    clean_email,
+    clean_text,
+    clean_timezone,
+)
 
 UNCHANGED = object()  # "leave this field as it is" for optional updates
 BCRYPT_ROUNDS = 12
-MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores anything longer: refuse rather than silently truncate
 
 

@@ -20,6 +20,7 @@ from paybridge.outbound import (
     public_addresses,
 )
 from paybridge.settings import get_settings
+from paybridge.validation import is_row_id
 
 SECRET_PREFIX = "whsec_"
 MAX_WEBHOOKS = 16
@@ -142,17 +143,8 @@ def webhook_delete(*, merchant_id: int, webhook_id: int) -> None:
         session.commit()
 
 
-def is_row_id(value: object) -> bool:
-    """A positive id that fits an INTEGER column (bigger ones would be a database error)."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31
-
-
 def _owned(session: Session, merchant_id: int, webhook_id: int, *, lock: bool) -> Webhook:
-    if (
-        isinstance(webhook_id, bool)
-        or not isinstance(webhook_id, int)
-        or not 0 < webhook_id < 2**31
-    ):
+    if not is_row_id(webhook_id):
         raise DomainError("not_found", "No such webhook.", param="id")
     query = select(Webhook).where(Webhook.id == webhook_id, Webhook.merchant_id == merchant_id)
     webhook = session.exec(query.with_for_update(key_share=True) if lock else query).first()

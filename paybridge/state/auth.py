@@ -10,12 +10,12 @@ from urllib.parse import quote
 
 import reflex as rx
 
-from paybridge.api.web_auth import DEVICE_COOKIE, safe_next
+from paybridge.browser import DEVICE_COOKIE, cookie_value, safe_next
 from paybridge.errors import DomainError
 from paybridge.models import AccountType
 from paybridge.services.auth import authenticate, session_revoke, web_session_start
 from paybridge.services.users import user_signup
-from paybridge.state.session import SessionState, cookie_value, in_thread
+from paybridge.state.session import SessionState, in_thread
 
 MAX_FIELD = 300
 

@@ -16,6 +16,15 @@ from reflex.istate.data import SessionData
 from paybridge.services.auth import live_session_tokens
 
 BATCH_LIMIT = 500  # events applied under one state lock at most
+_app: Any = None  # the rx.App of this process, handed over by paybridge/paybridge.py
+
+
+def serve_app(app: Any) -> None:
+    """paybridge/paybridge.py hands its app over once built: listeners ask its event namespace
+    which sockets are connected. Importing the app module from here would close an import cycle
+    (the app imports the pages, which import the states, which import this module)."""
+    global _app
+    _app = app
 
 
 async def next_batch(queue: asyncio.Queue, wait: float) -> list[dict[str, Any]]:
@@ -35,9 +44,7 @@ def tab_connected(tab: SessionData) -> bool:
     """The socket that started the listener is still connected to this worker (a reconnect,
     here or elsewhere, runs on_load again, which starts a new listener). One dictionary lookup:
     every listener asks this many times a second."""
-    from paybridge.paybridge import app
-
-    namespace = app.event_namespace
+    namespace = _app.event_namespace if _app is not None else None
     return namespace is not None and namespace.sid_to_token.get(tab.session_id) == tab.client_token
 
 

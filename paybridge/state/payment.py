@@ -17,7 +17,7 @@ from paybridge.db import read_session
 from paybridge.display import format_bp, format_local
 from paybridge.errors import DomainError
 from paybridge.models import User
-from paybridge.money import format_money, parse_amount, percent_of, to_decimal
+from paybridge.money import format_money, parse_amount, to_decimal
 from paybridge.selectors.payment_detail import PaymentDetail, TimelineEvent, payment_detail
 from paybridge.services.transactions import transaction_refund
 from paybridge.state.auth import form_text
@@ -112,24 +112,23 @@ class PaymentState(SessionState):
             "net": format_money(p.net_amount, c),
             "refunded": format_money(p.refunded_amount, c),
             "refunded_net": format_money(detail.refunded_net, c),
-            "kept": format_money(p.net_amount - detail.refunded_net, c),
-            "remaining": format_money(p.amount - p.refunded_amount, c),
+            "kept": format_money(detail.kept, c),
+            "remaining": format_money(detail.remaining, c),
             "provider": f"{p.provider_name} ({p.provider_code})",
             "customer": p.customer_email,
             "created": format_local(p.created_at, tz, seconds=True) + f" ({tz})",
             "updated": format_local(p.updated_at, tz, seconds=True) + f" ({tz})",
             "created_utc": p.created_at.isoformat(),
         }
-        percent = min(percent_of(p.amount, detail.fee_bps), p.amount)
         self.fees = [
             {
                 "label": f"{format_bp(detail.fee_bps)} of {format_money(p.amount, c)}",
-                "value": format_money(percent, c),
+                "value": format_money(detail.percent_fee, c),
             },
             {"label": "Fixed fee", "value": format_money(detail.fee_fixed, c)},
             {"label": "Fee charged", "value": format_money(p.fee, c)},
         ]
-        if percent + detail.fee_fixed != p.fee:
+        if not detail.fee_matches_schedule:
             self.fees.append(
                 {
                     "label": "The provider's schedule changed after this payment",

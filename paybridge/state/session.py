@@ -8,13 +8,12 @@ import contextvars
 import functools
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from http.cookies import CookieError, SimpleCookie
 from typing import Any, ParamSpec, TypeVar
 from urllib.parse import quote
 
 import reflex as rx
 
-from paybridge.api.web_auth import SESSION_COOKIE
+from paybridge.browser import SESSION_COOKIE, cookie_value
 from paybridge.selectors.pagination import PageRequest
 from paybridge.services.auth import Identity, session_identity
 
@@ -37,16 +36,6 @@ def in_thread(handler: Callable[P, R]) -> Callable[P, Awaitable[R]]:
         return await asyncio.get_running_loop().run_in_executor(_HANDLER_THREADS, call)
 
     return run
-
-
-def cookie_value(header: str, name: str) -> str | None:
-    jar = SimpleCookie()
-    try:
-        jar.load(header or "")
-    except CookieError:
-        return None
-    morsel = jar.get(name)
-    return morsel.value if morsel else None
 
 
 class SessionState(rx.State):

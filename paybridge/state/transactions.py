@@ -31,7 +31,7 @@ from typing import Any
 import reflex as rx
 from sqlmodel import select
 
-from paybridge.api.web_auth import SESSION_COOKIE
+from paybridge.browser import SESSION_COOKIE, cookie_value
 from paybridge.db import read_session
 from paybridge.display import format_count, format_local
 from paybridge.errors import DomainError
@@ -57,7 +57,7 @@ from paybridge.state.live import (
     tab_connected,
     watching_session,
 )
-from paybridge.state.session import SessionState, cookie_value, in_thread
+from paybridge.state.session import SessionState, in_thread
 from paybridge.transaction_query import (
     PARAMS,
     TransactionQuery,

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from fastapi.testclient import TestClient
 
-from paybridge.api.web_auth import SESSION_COOKIE
+from paybridge.browser import SESSION_COOKIE
 from paybridge.exports import ExportProgress, major_units, transactions_csv
 from paybridge.models import User
 from paybridge.selectors.transactions import TransactionFilters

@@ -361,10 +361,10 @@ def test_subscription_refuses_bad_credentials(client: TestClient, alice: Caller)
 def test_subscription_ends_when_the_session_is_logged_out(
     client: TestClient, alice: Caller, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from paybridge.api.graphql import schema as gql_schema
+    from paybridge.api.graphql import subscriptions as gql_subscriptions
     from tests.api.conftest import login
 
-    monkeypatch.setattr(gql_schema, "CREDENTIAL_CHECK_SECONDS", 0.1)
+    monkeypatch.setattr(gql_subscriptions, "CREDENTIAL_CHECK_SECONDS", 0.1)
     pair = login(client, alice.user.email)
     with client.websocket_connect(URL, subprotocols=["graphql-transport-ws"]) as ws:
         ws.send_json(
@@ -391,11 +391,11 @@ def test_a_long_subscription_does_not_grow_graphql_memory(
     long as the subscription lived (workers grew ~5 MiB a minute in bench/soak.py)."""
     import tracemalloc
 
-    from paybridge.api.graphql import schema as gql_schema
+    from paybridge.api.graphql import subscriptions as gql_subscriptions
     from paybridge.db import write_session
     from paybridge.events.outbox import EventType, record_event
 
-    monkeypatch.setattr(gql_schema, "CREDENTIAL_CHECK_SECONDS", 0.05)
+    monkeypatch.setattr(gql_subscriptions, "CREDENTIAL_CHECK_SECONDS", 0.05)
     graphql_only = [tracemalloc.Filter(True, "*/graphql/*")]
 
     def add_events(first: int, count: int) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 
-from paybridge.api.graphql import schema as gql_schema
-from paybridge.api.graphql.schema import merchant_events
+from paybridge.api.graphql import subscriptions as gql_subscriptions
+from paybridge.api.graphql.subscriptions import merchant_events
 from paybridge.db import get_engine, write_session
 from paybridge.errors import DomainError
 from paybridge.events import EventType, get_bus, record_event
@@ -158,7 +158,7 @@ def test_a_resumed_subscription_replays_then_streams_each_event_once(
 def test_a_subscriber_that_stops_reading_is_cut_off(
     db: TestDatabase, merchant: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(gql_schema, "SUBSCRIBER_BACKLOG", 3)
+    monkeypatch.setattr(gql_subscriptions, "SUBSCRIBER_BACKLOG", 3)
 
     async def scenario() -> None:
         stream = merchant_events(merchant.id, None)

@@ -1,4 +1,4 @@
-"""state.dashboard.apply_events: events laid over what a tab shows (its feed and recent table),
+"""views.dashboard.apply_events: events laid over what a tab shows (its feed and recent table),
 newest on top, each shown once, and only what can still be seen formatted; and which batch of
 events counts as coming after a quiet spell."""
 
@@ -6,14 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from paybridge.state.dashboard import (
-    FEED_ITEMS,
-    RECENT_ROWS,
-    REFRESH_INTERVAL,
-    _after_quiet,
-    _created,
-    apply_events,
-)
+from paybridge.state.dashboard import REFRESH_INTERVAL, _after_quiet, _created
+from paybridge.views.dashboard import FEED_ITEMS, RECENT_ROWS, apply_events
 
 EMPTY = {"timezone": "Europe/Berlin", "feed": [], "_feed_ids": [], "recent": []}
 

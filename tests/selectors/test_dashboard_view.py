@@ -1,4 +1,4 @@
-"""state.dashboard.read_dashboard: a worker reads a merchant's dashboard once for all the tabs
+"""state.dashboard_reads.read_dashboard: a worker reads a merchant's dashboard once for all the tabs
 that reload together, and never hands a tab a read that started before the event it heard."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import time
 
 from paybridge.models import User
 from paybridge.services.transactions import transaction_create
-from paybridge.state.dashboard import RECONCILE_SHARE, Filters, read_dashboard, reconcile_since
+from paybridge.state.dashboard import RECONCILE_SHARE, reconcile_since
+from paybridge.state.dashboard_reads import Filters, read_dashboard
 from tests.conftest import TestDatabase, create_merchant
 
 LAST_30_DAYS = Filters(range_key="30d", custom_from="", custom_to="", currency="USD")

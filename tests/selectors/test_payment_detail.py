@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlmodel import select
+
 from paybridge.db import read_session, utcnow
-from paybridge.models import User, WebhookDelivery
+from paybridge.models import Provider, User, WebhookDelivery
 from paybridge.selectors.payment_detail import payment_detail
 from paybridge.services.settlements import settlement_withdraw
 from paybridge.services.transactions import (
@@ -65,6 +67,9 @@ def test_detail_has_timeline_refunds_and_deliveries(db: TestDatabase, merchant: 
     assert detail.payment.reference == tx.reference and detail.payment.refunded_amount == 2_500
     assert (detail.fee_bps, detail.fee_fixed, detail.refunded_net) == (290, 30, 2_420)
     assert detail.refundable == 7_500
+    # the numbers the payment page shows: fee 2.90 % + 30 of 10,000 -> 320, net 9,680
+    assert (detail.remaining, detail.kept) == (7_500, 9_680 - 2_420)
+    assert (detail.percent_fee, detail.fee_matches_schedule) == (290, True)
     assert [e.type for e in detail.events] == [
         "transaction.created",
         "transaction.updated",
@@ -82,6 +87,29 @@ def test_detail_has_timeline_refunds_and_deliveries(db: TestDatabase, merchant: 
     with read_session() as session:
         plain = payment_detail(session=session, merchant_id=merchant.id, reference=other.reference)
     assert plain is not None and len(plain.events) == 1 and plain.deliveries == []
+
+
+def test_a_changed_fee_schedule_is_noticed(db: TestDatabase, merchant: User) -> None:
+    """The fee was fixed at creation; the percentage shown is today's schedule, and when the two
+    no longer add up to the fee charged the detail says so."""
+    tx = transaction_create(
+        merchant_id=merchant.id,
+        amount=3,
+        currency="USD",
+        provider="card",
+        customer_email="payer@example.com",
+        status="success",
+    )
+    with db.session() as session:
+        card = session.exec(select(Provider).where(Provider.code == "card")).one()
+        card.fee_bps = 20_000  # 200 %: the percentage part is capped at the amount
+        session.add(card)
+        session.commit()
+    with read_session() as session:
+        detail = payment_detail(session=session, merchant_id=merchant.id, reference=tx.reference)
+    assert detail is not None
+    assert (detail.percent_fee, detail.fee_matches_schedule) == (3, False)
+    assert (detail.remaining, detail.kept) == (3, detail.payment.net_amount)
 
 
 def test_another_merchants_payment_has_no_detail(db: TestDatabase, merchant: User) -> None:

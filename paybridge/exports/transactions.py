@@ -1,36 +1,19 @@
-"""CSV export of a merchant's filtered payments, streamed in constant memory.
-
-`transactions_csv` reads the rows in keyset batches (the selectors' filter and keyset terms;
-each batch a short query in its own read session, the next one read ahead on a helper thread)
-and yields one encoded chunk per batch, so a million rows never sit in memory at once and no
-database connection is held while the client reads. Amounts are exact major units with their
-currency (never floats); timestamps are ISO 8601 with the offset of the merchant's timezone,
-which the header names. On PostgreSQL the database writes each line; elsewhere Python does, to
-the same bytes.
-
-Progress: after every chunk the export records how many rows it has produced under an export
-id the page chose (`ExportProgress`: in process, or in Redis when REDIS_URL is set so that any
-worker can read it); the page polls it against the total it counted for the same snapshot.
-"""
+"""`transactions_csv`: a merchant's filtered payments as CSV chunks, one per keyset batch."""
 
 from __future__ import annotations
 
 import csv
 import io
-import json
-import queue
-import re
-import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlmodel import select
 
 from paybridge.db import read_session
+from paybridge.exports.cells import FORMULA_START, _csv_line, _formatter, csv_header
+from paybridge.exports.read_ahead import read_ahead
 from paybridge.models import Provider, Transaction
 from paybridge.money import CURRENCY_EXPONENTS, exponent
 from paybridge.selectors.pagination import beyond
@@ -40,53 +23,8 @@ from paybridge.selectors.transactions import (
     sort_order,
     transaction_batches,
 )
-from paybridge.settings import get_settings
 
-T = TypeVar("T")
 BATCH_SIZE = 5000
-PROGRESS_TTL = 3600  # seconds a finished or abandoned export's progress is kept
-EXPORT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-# Cells a spreadsheet would run as a formula get a leading apostrophe (OWASP CSV injection).
-_FORMULA_START = frozenset("=+-@\t\r")
-
-
-def csv_header(tz: str) -> list[str]:
-    return [
-        "reference",
-        f"created_at ({tz})",
-        f"updated_at ({tz})",
-        "status",
-        "currency",
-        "amount",
-        "fee",
-        "net",
-        "refunded",
-        "provider",
-        "customer_email",
-    ]
-
-
-def major_units(minor: int, exp: int) -> str:
-    """Exact major units without grouping: (123456, 2) -> '1234.56', (-5, 2) -> '-0.05'."""
-    sign = "-" if minor < 0 else ""
-    if exp == 0:
-        return f"{minor}"
-    whole, frac = divmod(abs(minor), 10**exp)
-    return f"{sign}{whole}.{frac:0{exp}d}"
-
-
-def safe_cell(text: str) -> str:
-    return "'" + text if text[:1] in _FORMULA_START else text
-
-
-def _formatter(exp: int) -> Callable[[int], str]:
-    """A fast major_units for amounts (never negative) of one exponent."""
-    if exp == 0:
-        return str
-    if exp == 2:
-        cents = [f"{i:02d}" for i in range(100)]
-        return lambda minor: f"{minor // 100}.{cents[minor % 100]}"
-    return lambda minor: major_units(minor, exp)
 
 
 def transactions_csv(
@@ -128,12 +66,6 @@ def transactions_csv(
         on_progress(rows, True)
 
 
-def _csv_line(cells: list[str]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
-    return buffer.getvalue()
-
-
 def _lines_from_python(
     merchant_id: int, filters: TransactionFilters, sort: str, tz: str, batch_size: int
 ) -> Iterator[tuple[str, int]]:
@@ -142,7 +74,7 @@ def _lines_from_python(
     with read_session() as session:
         codes = {p.id: p.code for p in session.exec(select(Provider)).all()}
     formatters: dict[str, Callable[[int], str]] = {}
-    formula = _FORMULA_START
+    formula = FORMULA_START
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     for batch in transaction_batches(
@@ -258,7 +190,7 @@ def _pg_line() -> Any:
     def text(column: Any) -> Any:
         """Formula guard, then csv's minimal quoting (a comma, quote, CR or LF)."""
         guarded = sa.case(
-            (sa.func.left(column, 1).in_(sorted(_FORMULA_START)), sa.literal("'") + column),
+            (sa.func.left(column, 1).in_(sorted(FORMULA_START)), sa.literal("'") + column),
             else_=column,
         )
         return sa.case(  # the guard's apostrophe never needs quoting: test the raw value
@@ -283,122 +215,3 @@ def _pg_line() -> Any:
         text(Transaction.customer_email),
     ]
     return sa.func.concat_ws(",", *cells) + "\r\n"
-
-
-def read_ahead(batches: Iterator[T]) -> Iterator[T]:
-    """`batches`, with the next one fetched on a helper thread while the caller formats the
-    current one, so the database works in parallel with Python. At most three batches exist
-    at once (being read, queued, being formatted); closing this generator stops the thread
-    after the batch it is reading."""
-    queued: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
-    end = object()
-
-    def offer(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                queued.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for batch in batches:
-                if not offer(batch):
-                    return
-        except BaseException as error:  # handed to the consumer, raised there
-            offer(error)
-            return
-        offer(end)
-
-    threading.Thread(target=produce, name="export-read-ahead", daemon=True).start()
-    try:
-        while True:
-            item = queued.get()
-            if item is end:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-
-
-# --- progress -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Progress:
-    rows: int
-    finished: bool
-    cancelled: bool = False
-
-
-class ExportProgress:
-    """Rows produced so far per (merchant, export id); Redis when configured, else memory."""
-
-    _lock = threading.Lock()
-    _memory: dict[str, tuple[float, Progress]] = {}
-
-    @staticmethod
-    def _key(merchant_id: int, export_id: str) -> str:
-        return f"paybridge:export:{merchant_id}:{export_id}"
-
-    @classmethod
-    def set(cls, merchant_id: int, export_id: str, progress: Progress) -> None:
-        key = cls._key(merchant_id, export_id)
-        url = get_settings().redis_url
-        if url:
-            from paybridge.redis_client import redis_for
-
-            redis_for(url).setex(key, PROGRESS_TTL, json.dumps(progress.__dict__))
-            return
-        now = time.monotonic()
-        with cls._lock:
-            for stale in [k for k, (t, _) in cls._memory.items() if now - t > PROGRESS_TTL]:
-                del cls._memory[stale]
-            cls._memory[key] = (now, progress)
-
-    @classmethod
-    def get(cls, merchant_id: int, export_id: str) -> Progress | None:
-        key = cls._key(merchant_id, export_id)
-        url = get_settings().redis_url
-        if url:
-            from paybridge.redis_client import redis_for
-
-            raw = redis_for(url).get(key)
-            return None if raw is None else Progress(**json.loads(raw))
-        with cls._lock:
-            found = cls._memory.get(key)
-        return None if found is None else found[1]
-
-
-def export_stream(
-    *, merchant_id: int, filters: TransactionFilters, sort: str, tz: str, export_id: str | None
-) -> Iterator[bytes]:
-    """`transactions_csv` reporting its progress under `export_id` (when given); an export
-    whose client went away before the end is marked cancelled."""
-    if export_id is None:
-        yield from transactions_csv(merchant_id=merchant_id, filters=filters, sort=sort, tz=tz)
-        return
-    rows_done = 0
-
-    def report(rows: int, finished: bool) -> None:
-        nonlocal rows_done
-        rows_done = rows
-        ExportProgress.set(merchant_id, export_id, Progress(rows=rows, finished=finished))
-
-    report(0, False)
-    finished = False
-    try:
-        yield from transactions_csv(
-            merchant_id=merchant_id, filters=filters, sort=sort, tz=tz, on_progress=report
-        )
-        finished = True
-    finally:
-        if not finished:
-            ExportProgress.set(
-                merchant_id, export_id, Progress(rows=rows_done, finished=True, cancelled=True)
-            )

@@ -1,0 +1,233 @@
+"""Queries and mutations. Every resolver calls the function of `paybridge.api.resources` that
+the matching REST route calls."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import strawberry
+from strawberry.types import Info
+
+from paybridge.api import resources
+from paybridge.api.graphql import types as t
+from paybridge.api.graphql.calls import _call, _principal
+from paybridge.api.schemas import ListOut
+from paybridge.errors import DomainError
+from paybridge.models import SettlementStatus, TransactionStatus
+from paybridge.selectors.api_logs import ApiLogFilters
+from paybridge.selectors.pagination import DEFAULT_LIMIT, PageRequest
+from paybridge.selectors.settlement_history import SettlementFilters
+from paybridge.selectors.transactions import TransactionFilters
+
+TransactionStatusEnum = strawberry.enum(TransactionStatus, name="TransactionStatus")
+SettlementStatusEnum = strawberry.enum(SettlementStatus, name="SettlementStatus")
+
+
+def _page(limit: int | None, starting_after: str | None, ending_before: str | None) -> PageRequest:
+    return PageRequest(
+        limit=DEFAULT_LIMIT if limit is None else limit,
+        starting_after=starting_after,
+        ending_before=ending_before,
+    )
+
+
+def _list(result: ListOut, item: Any, container: Any) -> Any:  # type: ignore[type-arg]
+    return container(data=[item.from_pydantic(x) for x in result.data], has_more=result.has_more)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The authenticated merchant.")
+    async def me(self, info: Info) -> t.Merchant:
+        return t.Merchant.from_pydantic(await _call(resources.profile, _principal(info)))
+
+    @strawberry.field(description="Dashboard numbers for whole local days from..to.")
+    async def analytics(
+        self,
+        info: Info,
+        from_date: date | None = None,
+        to_date: date | None = None,
+        currency: str | None = None,
+    ) -> t.Analytics:
+        result = await _call(
+            resources.analytics,
+            _principal(info),
+            from_date=from_date,
+            to_date=to_date,
+            currency=currency,
+        )
+        return t.Analytics.from_pydantic(result)
+
+    @strawberry.field(description="Available and pending balance per currency.")
+    async def balance(self, info: Info) -> t.Balance:
+        return t.Balance.from_pydantic(await _call(resources.balance, _principal(info)))
+
+    @strawberry.field(description="Payments, newest first (Relay-style cursors).")
+    async def transactions(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        status: TransactionStatusEnum | None = None,  # type: ignore[valid-type]
+        provider: str | None = None,
+        currency: str | None = None,
+        customer_email: str | None = None,
+        created_gte: datetime | None = None,
+        created_lt: datetime | None = None,
+    ) -> t.TransactionConnection:
+        if first is not None and last is not None:
+            raise DomainError("invalid_request", "Use first or last, not both.", param="last")
+        backwards = last is not None or before is not None
+        page = _page(last if backwards else first, after, before)
+        filters = TransactionFilters(
+            status=status.value if status else None,
+            provider=provider,
+            currency=currency,
+            customer_email=customer_email,
+            created_gte=created_gte,
+            created_lt=created_lt,
+        )
+        result = await _call(resources.transactions_list, _principal(info), page, filters)
+        edges = [
+            t.TransactionEdge(cursor=tx.reference, node=t.Transaction.from_pydantic(tx))
+            for tx in result.data
+        ]
+        return t.TransactionConnection(
+            edges=edges,
+            page_info=t.PageInfo(
+                has_next_page=result.has_more if not backwards else before is not None,
+                has_previous_page=result.has_more if backwards else after is not None,
+                start_cursor=edges[0].cursor if edges else None,
+                end_cursor=edges[-1].cursor if edges else None,
+            ),
+        )
+
+    @strawberry.field(description="One payment by reference; null if there is none.")
+    async def transaction(self, info: Info, reference: str) -> t.Transaction | None:
+        try:
+            result = await _call(resources.transaction_get, _principal(info), reference)
+        except DomainError as error:
+            if error.code == "not_found":
+                return None
+            raise
+        return t.Transaction.from_pydantic(result)
+
+    @strawberry.field(description="Payouts, newest first.")
+    async def settlements(
+        self,
+        info: Info,
+        limit: int | None = None,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+        status: SettlementStatusEnum | None = None,  # type: ignore[valid-type]
+        currency: str | None = None,
+        created_gte: datetime | None = None,
+        created_lt: datetime | None = None,
+    ) -> t.SettlementList:
+        filters = SettlementFilters(
+            status=status.value if status else None,
+            currency=currency,
+            created_gte=created_gte,
+            created_lt=created_lt,
+        )
+        result = await _call(
+            resources.settlements_list,
+            _principal(info),
+            _page(limit, starting_after, ending_before),
+            filters,
+        )
+        return _list(result, t.Settlement, t.SettlementList)
+
+    @strawberry.field(description="Webhook endpoints, newest first.")
+    async def webhooks(
+        self,
+        info: Info,
+        limit: int | None = None,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> t.WebhookList:
+        result = await _call(
+            resources.webhooks_list, _principal(info), _page(limit, starting_after, ending_before)
+        )
+        return _list(result, t.Webhook, t.WebhookList)
+
+    @strawberry.field(description="This merchant's API requests, newest first.")
+    async def api_logs(
+        self,
+        info: Info,
+        limit: int | None = None,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+        method: str | None = None,
+        status_code: int | None = None,
+    ) -> t.ApiLogList:
+        result = await _call(
+            resources.api_logs_list,
+            _principal(info),
+            _page(limit, starting_after, ending_before),
+            ApiLogFilters(method=method, status_code=status_code),
+        )
+        return _list(result, t.ApiLog, t.ApiLogList)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Pay out part of the available balance.")
+    async def withdraw(
+        self, info: Info, amount: t.BigInt, currency: str, idempotency_key: str | None = None
+    ) -> t.Settlement:
+        result = await _call(
+            resources.withdraw,
+            _principal(info),
+            amount=amount,
+            currency=currency,
+            idempotency_key=idempotency_key,
+        )
+        return t.Settlement.from_pydantic(result)
+
+    @strawberry.mutation(
+        description="Refund a successful payment: `amount` minor units, or all that is left."
+    )
+    async def refund_transaction(
+        self, info: Info, reference: str, amount: t.BigInt | None = None
+    ) -> t.Transaction:
+        result = await _call(
+            resources.transaction_refund, _principal(info), reference, amount=amount
+        )
+        return t.Transaction.from_pydantic(result)
+
+    @strawberry.mutation(description="Register a webhook endpoint; the secret is shown once.")
+    async def create_webhook(
+        self, info: Info, url: str, event_types: list[str]
+    ) -> t.CreatedWebhook:
+        result = await _call(
+            resources.webhook_create, _principal(info), url=url, event_types=event_types
+        )
+        return t.CreatedWebhook.from_pydantic(result)
+
+    @strawberry.mutation(description="Change a webhook endpoint; omitted fields stay.")
+    async def update_webhook(
+        self,
+        info: Info,
+        id: int,
+        url: str | None = None,
+        event_types: list[str] | None = None,
+        is_active: bool | None = None,
+    ) -> t.Webhook:
+        result = await _call(
+            resources.webhook_update,
+            _principal(info),
+            id,
+            url=url,
+            event_types=event_types,
+            is_active=is_active,
+        )
+        return t.Webhook.from_pydantic(result)
+
+    @strawberry.mutation(description="Remove a webhook endpoint.")
+    async def delete_webhook(self, info: Info, id: int) -> t.DeletedWebhook:
+        result = await _call(resources.webhook_delete, _principal(info), id)
+        return t.DeletedWebhook.from_pydantic(result)

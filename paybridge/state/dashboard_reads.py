@@ -1,0 +1,141 @@
+"""Reading the dashboard: one snapshot of selector results per merchant and filters, formatted
+once (views/dashboard.py) and shared by every tab of the worker that asks at about the same
+moment."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future
+from datetime import date
+from typing import Any, NamedTuple
+
+from paybridge.db import read_session
+from paybridge.events.outbox import event_message
+from paybridge.models import User
+from paybridge.selectors.activity import recent_events, recent_transactions
+from paybridge.selectors.analytics import dashboard_numbers, providers_by_id
+from paybridge.selectors.deliveries import delivery_rate_bp
+from paybridge.selectors.health import api_stats
+from paybridge.selectors.periods import PRESET_DAYS, Period, period_for_days, period_last_days
+from paybridge.selectors.settlements import next_payout_date
+from paybridge.selectors.users import user_summary
+from paybridge.views.dashboard import (
+    FEED_HIDDEN,
+    FEED_ITEMS,
+    RECENT_ROWS,
+    Snapshot,
+    dashboard_view,
+)
+
+PROVIDER_NAMES_TTL = 60.0  # seconds
+
+
+class Filters(NamedTuple):
+    range_key: str
+    custom_from: str
+    custom_to: str
+    currency: str
+
+
+def period_for(filters: Filters, tz: str) -> Period:
+    if filters.range_key == "custom" and filters.custom_from and filters.custom_to:
+        return period_for_days(
+            date.fromisoformat(filters.custom_from), date.fromisoformat(filters.custom_to), tz
+        )
+    return period_last_days(PRESET_DAYS.get(filters.range_key, 30), tz)
+
+
+Key = tuple[int, Filters]
+_views: dict[Key, tuple[float, dict[str, Any]]] = {}  # key -> (read started, view)
+_reading: dict[Key, tuple[float, Future]] = {}  # key -> (read started, its result)
+_views_lock = threading.Lock()
+FORGET_SECONDS = 30.0  # views older than this are dropped from memory
+
+
+def read_dashboard(merchant_id: int, filters: Filters, fresh_since: float) -> dict[str, Any] | None:
+    """The dashboard's display values (state var name -> value) from the selectors.
+
+    Every tab of a merchant hears the same event and reloads at about the same moment, so a
+    worker reads and formats once for all of them: a caller gets a read that started at or
+    after `fresh_since` (time.monotonic() when it heard its latest event, so the read sees that
+    event's commit), joining one in flight if there is one. Nothing older is ever reused."""
+    key = (merchant_id, filters)
+    with _views_lock:
+        done = _views.get(key)
+        if done is not None and done[0] >= fresh_since:
+            return done[1]
+        flight = _reading.get(key)
+        owner = flight is None or flight[0] < fresh_since
+        if owner:
+            flight = _reading[key] = (time.monotonic(), Future())
+    assert flight is not None
+    started, result = flight
+    if not owner:
+        return result.result()
+    try:
+        snapshot = read_snapshot(merchant_id, filters)
+        view = dashboard_view(snapshot) if snapshot is not None else None
+    except BaseException as error:
+        result.set_exception(error)
+        raise
+    finally:
+        with _views_lock:
+            if _reading.get(key) is flight:
+                del _reading[key]
+    result.set_result(view)
+    with _views_lock:
+        for old in [k for k, (at, _) in _views.items() if started - at > FORGET_SECONDS]:
+            del _views[old]
+        if view is not None and (key not in _views or _views[key][0] < started):
+            _views[key] = (started, view)
+    return view
+
+
+_names: tuple[float, dict[str, str]] = (-PROVIDER_NAMES_TTL, {})
+
+
+def provider_names(session: Any) -> dict[str, str]:
+    """Every provider's display name by code, read at most once a PROVIDER_NAMES_TTL: they
+    change with a deploy, not with traffic, and the dashboard's numbers stay one read."""
+    global _names
+    read_at, names = _names
+    if time.monotonic() - read_at > PROVIDER_NAMES_TTL:
+        names = {p.code: p.display_name for p in providers_by_id(session).values()}
+        _names = (time.monotonic(), names)
+    return names
+
+
+def read_snapshot(merchant_id: int, filters: Filters) -> Snapshot | None:
+    with read_session() as session:
+        user = session.get(User, merchant_id)
+        if user is None:
+            return None
+        period = period_for(filters, user.timezone)
+        numbers = dashboard_numbers(
+            session=session,
+            merchant_id=merchant_id,
+            period=period,
+            currency=filters.currency or None,
+            any_currency=False,
+        )
+        return Snapshot(
+            tz=user.timezone,
+            currencies=numbers.currencies,
+            currency=numbers.currency,
+            period=period,
+            metrics=numbers.metrics,
+            balances={b.currency: b for b in numbers.balances or []},
+            rows=recent_transactions(session=session, merchant_id=merchant_id, limit=RECENT_ROWS),
+            events=[
+                event_message(e)
+                for e in recent_events(
+                    session=session, merchant_id=merchant_id, limit=FEED_ITEMS, exclude=FEED_HIDDEN
+                )
+            ],
+            stats=api_stats(session=session, merchant_id=merchant_id),
+            delivery=delivery_rate_bp(session=session, merchant_id=merchant_id),
+            summary=user_summary(session=session, merchant_id=merchant_id),
+            next_date=next_payout_date(user),
+            provider_names=provider_names(session),
+        )
