@@ -98,6 +98,7 @@ class SimDashboard:
         self.cookie_index = 0
         self.bytes = 0
         self.updates = 0
+        self.counted = (0, 0)  # updates and bytes at the last step
         self.last_update = 0.0
         self.longest_gap = 0.0
         self.client = socketio.AsyncClient(reconnection=False, request_timeout=60)
@@ -177,11 +178,12 @@ async def steps(dashboards: list[SimDashboard], request: dict) -> None:
     report = {
         "latencies": latencies,
         "missed": missed,
-        "frames": sum(d.updates for d in dashboards),
-        "bytes": sum(d.bytes for d in dashboards),
+        "frames": sum(d.updates - d.counted[0] for d in dashboards),
+        "bytes": sum(d.bytes - d.counted[1] for d in dashboards),
     }
     for d in dashboards:
         d.arrived.clear()
+        d.counted = (d.updates, d.bytes)
     print(json.dumps(report), flush=True)
 
 
