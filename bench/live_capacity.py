@@ -153,6 +153,24 @@ def process_cpu(name: str) -> float:
     return total
 
 
+def database_work() -> tuple[int, int]:
+    """(transactions, rows returned) of the bench database so far: the app's reads and the
+    writer's batches, and no other session's (-1, -1 when PostgreSQL refuses a connection)."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(os.environ["DATABASE_URL"]).set(drivername="postgresql")
+    try:
+        with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT xact_commit + xact_rollback, tup_returned FROM pg_stat_database"
+                " WHERE datname = current_database()"
+            ).fetchone()
+    except psycopg.Error:
+        return -1, -1
+    return int(row[0]), int(row[1])
+
+
 @dataclass
 class Meter:
     """Everything a step's window measures, read at its start and end."""
@@ -164,6 +182,7 @@ class Meter:
     postgres: float = 0.0
     redis: float = 0.0
     cores: dict = field(default_factory=dict)
+    database: tuple[int, int] = (0, 0)
 
     def read(self) -> Meter:
         own = tree_pids(os.getpid())
@@ -175,6 +194,7 @@ class Meter:
             postgres_cpu(),
             process_cpu("redis-server"),
             core_times(),
+            database_work(),
         )
 
 
@@ -187,6 +207,9 @@ def shares(start: Meter, end: Meter) -> dict[str, float]:
         "postgres": (end.postgres - start.postgres) / wall,
         "redis": (end.redis - start.redis) / wall,
     }
+    if min(start.database + end.database) >= 0:
+        out["db_transactions"] = (end.database[0] - start.database[0]) / wall
+        out["db_rows"] = (end.database[1] - start.database[1]) / wall
     for core, (busy, total) in end.cores.items():
         b0, t0 = start.cores[core]
         out[f"core{core}"] = (busy - b0) / max(total - t0, 1)
@@ -316,7 +339,8 @@ def describe(step: Step) -> str:
         f"{step.p95:>7.1f} ms  missed {step.missed:>4}/{step.samples + step.missed:<6} "
         f"frames {step.frames:>7}  app {c.get('app', 0):>4.0%}  core0 {c.get('core0', 0):>4.0%}  "
         f"core1 {c.get('core1', 0):>4.0%}  load {c.get('load', 0):>4.0%}  pg "
-        f"{c.get('postgres', 0):>4.0%}  redis {c.get('redis', 0):>4.0%}  "
+        f"{c.get('postgres', 0):>4.0%}  redis {c.get('redis', 0):>4.0%}  db "
+        f"{c.get('db_transactions', -1):>5.0f} tx/s  "
         f"{step.app_us_per_frame:>6.0f} us/frame  {step.app_us_per_payment:>6.0f} us/pay  "
         f"loadavg {step.load_average:.1f}  {'ok' if step.ok else 'FAIL'}"
     )
