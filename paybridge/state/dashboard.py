@@ -76,9 +76,6 @@ FAST_GAP = 0.05  # at most one fast-path update per tab this often: a stream of 
 # and ~20 % lower p95 with 200 dashboards (bench/README.md, "Fast-path gap")
 RECONCILE_INTERVAL = 15.0  # reload anyway, in case a bus message was lost
 RECONCILE_SHARE = 5.0  # a reconcile takes a read started this recently, another tab's too
-STREAM_SHARE = REFRESH_INTERVAL / 2  # in a stream, a reload takes a read started this recently
-# (another tab's too) for its numbers; its rows come from the events (see `stream_since`)
-EVENT_VARS = ("feed", "_feed_ids", "recent")  # what the events keep up to date between reads
 OUTAGE_RETRY = 1.0  # seconds between refresh attempts while PostgreSQL or Redis is down
 ROUTE = "/"
 RECENT_ROWS = 10
@@ -230,8 +227,6 @@ def read_dashboard(merchant_id: int, filters: Filters, fresh_since: float) -> di
         with _views_lock:
             if _reading.get(key) is flight:
                 del _reading[key]
-    if view is not None:
-        view["_read_at"] = started  # the listener tells whether the read holds what it heard
     result.set_result(view)
     with _views_lock:
         for old in [k for k, (at, _) in _views.items() if started - at > FORGET_SECONDS]:
@@ -482,7 +477,7 @@ class DashboardState(SessionState):
         The charts live in their own state, written only when they changed and `charts` allows
         (True when they were written)."""
         for name, value in view.items():
-            if name not in ("_charts", "_charts_key", "_read_at") and getattr(self, name) != value:
+            if name not in ("_charts", "_charts_key") and getattr(self, name) != value:
                 setattr(self, name, value)
         if not charts or view["_charts_key"] == self._charts_key:
             return False
@@ -627,29 +622,18 @@ class DashboardState(SessionState):
                     if numbers_at == math.inf and now - last_reload >= RECONCILE_INTERVAL:
                         heard = reconcile_since(heard, now)  # a held-back chart redraw needs
                         # only a read after the last event (another tab's will do)
-                        since = heard
-                    else:
-                        since = stream_since(heard, now)
-                    view = await asyncio.to_thread(read_dashboard, merchant_id, filters, since)
+                    view = await asyncio.to_thread(read_dashboard, merchant_id, filters, heard)
                     async with self:  # filters changed during the read? read again
                         if not self._still_mine(generation):
                             return
                         if view is not None and self._filters() == filters:
-                            # a read begun before the newest event heard: its numbers, and the
-                            # tab's rows and feed with the pending events on top; the numbers
-                            # are read again a REFRESH_INTERVAL later
-                            behind = view["_read_at"] < heard
-                            if behind:
-                                view = {k: v for k, v in view.items() if k not in EVENT_VARS}
+                            # holds every pending event: read after them
                             if not charts_behind and view["_charts_key"] != self._charts_key:
                                 charts_at = max(charts_at, now + random.uniform(0, CHART_SPREAD))
                             if await self._show(view, charts=now >= charts_at):
                                 charts_at = _next_chart_time(now)
                             charts_behind = view["_charts_key"] != self._charts_key
-                            if behind:
-                                self._apply(pending)
-                            numbers_at = now + REFRESH_INTERVAL if behind else math.inf
-                            last_reload, pending = now, []
+                            last_reload, numbers_at, pending = now, math.inf, []
                         filters = self._filters()
                         if not self.live:
                             self.live = True
@@ -703,17 +687,6 @@ def reconcile_since(heard: float, now: float) -> float:
     app from 38-49 % of a core to 11-12 % with two workers (bench/README.md, "Idle dashboards").
     A lost bus message still shows within RECONCILE_INTERVAL + RECONCILE_SHARE."""
     return max(heard, now - RECONCILE_SHARE)
-
-
-def stream_since(heard: float, now: float) -> float:
-    """The oldest read a reload accepts: one begun after the last event heard, or, in a stream of
-    events, any begun within STREAM_SHARE. Requiring a read after the last event made every tab
-    of a merchant read on its own while payments stream in (each has always just heard one): 50
-    tabs made ~200 reads a second of a dozen queries. A reload on an older read takes only its
-    numbers and keeps the rows and feed the events built, so no event is lost, and the next one
-    comes a REFRESH_INTERVAL later; once the stream stops the last one reads after the last event
-    (bench/README.md, "Live dashboards per core")."""
-    return min(heard, now - STREAM_SHARE)
 
 
 def _next_chart_time(drawn: float) -> float:
