@@ -18,6 +18,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import ParamSpec, TypeVar
 
 import sqlalchemy as sa
@@ -69,8 +70,16 @@ class UTCDateTime(sa.types.TypeDecorator):
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
+def _ensure_sqlite_folder(url: str) -> None:
+    """SQLite creates a missing database file but not its folder (the default's `data/`)."""
+    database = sa.engine.make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        _ensure_sqlite_folder(url)
         engine = sa.create_engine(
             url, connect_args={"timeout": 30, "check_same_thread": False}, pool_pre_ping=True
         )
