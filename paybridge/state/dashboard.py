@@ -28,6 +28,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from paybridge.api.web_auth import SESSION_COOKIE
 from paybridge.components.cards import STATUS_COLORS
@@ -490,7 +491,7 @@ class DashboardState(SessionState):
     # ----- events from the page ------------------------------------------------------------
 
     @rx.event
-    async def load(self) -> rx.event.EventSpec | None:
+    async def load(self) -> EventSpec | None:
         found = await asyncio.to_thread(self._identity)
         if found is None:
             return None
@@ -498,7 +499,7 @@ class DashboardState(SessionState):
         return DashboardState.listen
 
     @rx.event
-    async def set_range(self, key: str | list[str]) -> rx.event.EventSpec | None:
+    async def set_range(self, key: str | list[str]) -> EventSpec | None:
         found = await asyncio.to_thread(self._identity)
         if found is None:
             return self._login_redirect()
@@ -517,7 +518,7 @@ class DashboardState(SessionState):
         return None
 
     @rx.event
-    async def set_custom_range(self, form: dict) -> rx.event.EventSpec | None:
+    async def set_custom_range(self, form: dict) -> EventSpec | None:
         found = await asyncio.to_thread(self._identity)
         if found is None:
             return self._login_redirect()
@@ -542,7 +543,7 @@ class DashboardState(SessionState):
         return None
 
     @rx.event
-    async def set_currency(self, code: str) -> rx.event.EventSpec | None:
+    async def set_currency(self, code: str) -> EventSpec | None:
         found = await asyncio.to_thread(self._identity)
         if found is None:
             return self._login_redirect()
@@ -575,7 +576,8 @@ class DashboardState(SessionState):
         async with watching_session(session_token), get_bus().listen(merchant_id) as queue:
             heard = time.monotonic()  # subscribed: the catch-up read must start after this
             last_reload, numbers_at = -RECONCILE_INTERVAL, 0.0  # numbers due now: catch up
-            last_write, pending = -FAST_GAP, []  # events heard but not yet in the tab
+            last_write = -FAST_GAP
+            pending: list[dict[str, Any]] = []  # events heard but not yet in the tab
             last_event: float | None = None  # when the newest event heard was created
             charts_at, charts_behind = _next_chart_time(time.monotonic()), False  # `load` drew
             while tab_connected(tab):
@@ -731,7 +733,9 @@ def apply_events(shown: dict[str, Any], messages: list[dict[str, Any]]) -> dict[
     settled: set[str] = set()
     for message in newest:  # a visible payment takes the status of its newest event
         data = message.get("payload")
-        reference = data.get("reference") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            continue
+        reference = data.get("reference")
         if (
             str(message.get("type")).startswith("transaction.")
             and isinstance(reference, str)
