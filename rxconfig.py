@@ -32,19 +32,6 @@ os.environ.setdefault(
     "REFLEX_HOT_RELOAD_OVERRIDE_PATHS",
     os.pathsep.join(str(_here / name) for name in ("paybridge", "assets")),
 )
-# Each save in development mode starts a backend worker forked from the process that reads
-# this file. The app's modules must load fresh in it, but third-party packages it imports here
-# are inherited instead of imported again on every save.
-if os.environ.get("REFLEX_ENV_MODE", "dev") == "dev":
-    import alembic.config  # noqa: F401
-    import graphql  # noqa: F401
-    import httpx  # noqa: F401
-    import plotly.graph_objects  # noqa: F401
-    import psycopg  # noqa: F401
-    import redis  # noqa: F401
-    import sqlalchemy  # noqa: F401
-    import sqlmodel  # noqa: F401
-    import strawberry.fastapi  # noqa: F401
 frontend_port = int(os.environ.get("PAYBRIDGE_PORT", "3000"))
 
 config = rx.Config(
