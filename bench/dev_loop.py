@@ -8,8 +8,9 @@ seed, the worker and the simulator) in a copy of this checkout, logs a Chromium 
 - state edit: rewrites a docstring in paybridge/state/dashboard.py and times save -> the new
   backend answering /ping -> the tab's state answering again (a click on the period picker
   round-trips an event through the new backend and changes the period's label).
-The floor, measured in the same run: a fresh Python process importing the app
-(`import paybridge.paybridge`), which every reload has to do at least once.
+The reference, measured in the same run: a fresh Python process importing the app
+(`import paybridge.paybridge`). A reload does most of that (the worker Granian forks has
+Reflex's own modules already) and then compiles every page again.
 
     PYTHONPATH=. .venv/bin/python bench/dev_loop.py --edits 5
 """
@@ -68,7 +69,7 @@ def wait_for_ping(dev: DevCopy, timeout: float = 60) -> float:
     raise RuntimeError("the backend does not answer /ping")
 
 
-def import_floor(dev: DevCopy, runs: int) -> list[float]:
+def import_reference(dev: DevCopy, runs: int) -> list[float]:
     times = []
     for _ in range(runs):
         started = time.monotonic()
@@ -155,7 +156,7 @@ def main() -> None:
                     print(f"state edit {n}: {event:.2f} s", flush=True)
                     time.sleep(3)
                 browser.close()
-            floor = import_floor(dev, args.edits)
+            reference = import_reference(dev, args.edits)
             killed = dev.log().count("refused to gracefully stop")
             start_times_seen = start_times(dev)
         finally:
@@ -163,7 +164,7 @@ def main() -> None:
     print("\n| measure | n | median s | min s | max s |\n| --- | ---: | ---: | ---: | ---: |")
     for name, values in rows.items():
         print(summary(name, values))
-    print(summary("floor: fresh process imports the app", floor))
+    print(summary("reference: a fresh process imports the app", reference))
     print(f"\nbackend reloads: {len(start_times_seen) - 1}, workers killed after 2 s: {killed}")
 
 
