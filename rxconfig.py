@@ -1,6 +1,7 @@
 """Reflex configuration: the database and Redis come from PayBridge settings (environment)."""
 
 import os
+from pathlib import Path
 
 import reflex as rx
 
@@ -21,6 +22,16 @@ except SettingsError as error:
 # Another process that asks for the state breaks the hold at once.
 os.environ.setdefault("REFLEX_OPLOCK_ENABLED", "true")
 os.environ.setdefault("REFLEX_OPLOCK_HOLD_TIME", "8s")
+# Development mode (`make dev`) reloads the backend when a watched file changes. Reflex watches
+# the whole project root by default, where files that the running app writes itself (a SQLite
+# database's -wal and -shm, logs, test and bench output) reloaded it dozens of times a minute
+# with nobody editing anything. Only the app's source is watched: the data the app writes lives
+# in data/ (paybridge.settings.DATA_DIR), which is not.
+_here = Path(__file__).resolve().parent
+os.environ.setdefault(
+    "REFLEX_HOT_RELOAD_OVERRIDE_PATHS",
+    os.pathsep.join(str(_here / name) for name in ("paybridge", "assets")),
+)
 frontend_port = int(os.environ.get("PAYBRIDGE_PORT", "3000"))
 
 config = rx.Config(

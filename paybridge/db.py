@@ -18,7 +18,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import ParamSpec, TypeVar
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -69,8 +70,16 @@ class UTCDateTime(sa.types.TypeDecorator):
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
+def _ensure_sqlite_folder(url: str) -> None:
+    """SQLite creates a missing database file but not its folder (the default's `data/`)."""
+    database = sa.engine.make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        _ensure_sqlite_folder(url)
         engine = sa.create_engine(
             url, connect_args={"timeout": 30, "check_same_thread": False}, pool_pre_ping=True
         )
@@ -183,7 +192,7 @@ def _env_int(name: str, default: int) -> int:
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_conn: Any, _record: object) -> None:
         dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" hook issue BEGIN itself
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -192,7 +201,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # type: ignore[no-untyped-def]
+    def _on_begin(conn: sa.Connection) -> None:
         immediate = conn.get_execution_options().get("sqlite_immediate", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 

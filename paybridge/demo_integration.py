@@ -138,6 +138,8 @@ class WebhookReceiver:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
         return f"http://{host}:{port}{WEBHOOK_PATH}"
 
     def start(self) -> WebhookReceiver:

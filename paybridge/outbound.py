@@ -91,7 +91,7 @@ def public_addresses(host: str, port: int) -> list[str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as error:
         raise HostUnresolvable(f"cannot resolve {host}: {error}") from None
-    addresses = list(dict.fromkeys(info[4][0].split("%")[0] for info in infos))
+    addresses = list(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
     if not addresses:
         raise HostUnresolvable(f"{host} has no address")
     for address in addresses:

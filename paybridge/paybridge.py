@@ -1,5 +1,8 @@
 """The Reflex app: the API mounted on its backend, and every page registered by `template`."""
 
+import logging
+import os
+
 import reflex as rx
 
 import paybridge.pages.auth
@@ -19,8 +22,16 @@ from paybridge.state.live import serve_app
 
 configure_logging()  # every Granian worker: text or JSON lines (PAYBRIDGE_LOG_FORMAT)
 
+
+def announce_start() -> None:
+    """One line per backend (re)start: in development mode, each is a hot reload, and a
+    developer (or a test) can see and count them."""
+    logging.getLogger("paybridge.app").info("backend serving (pid %d)", os.getpid())
+
+
 app = rx.App(api_transformer=[api, secure])
 app.register_lifespan_task(relay_outbox)
 serve_app(app)
+app.register_lifespan_task(announce_start)
 for spec in PAGES:
     app.add_page(spec.component, route=spec.route, title=spec.title, on_load=spec.on_load)

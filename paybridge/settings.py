@@ -19,6 +19,11 @@ from functools import lru_cache
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Everything the running app writes on its own (the embedded SQLite database with its -wal and
+# -shm files, the logs of `make run` / `make dev`) lives here: one git-ignored folder, outside
+# the paths that development mode's hot reload watches, so that the app's own writes never
+# reload it.
+DATA_DIR = PROJECT_ROOT / "data"
 SECRET_FILE = PROJECT_ROOT / ".paybridge-secret"
 MIN_SECRET_LENGTH = 32
 
@@ -142,7 +147,7 @@ def get_settings() -> Settings:
     return Settings(
         env=env,
         database_url=_normalise_database_url(
-            os.environ.get("DATABASE_URL", f"sqlite:///{PROJECT_ROOT / 'paybridge.db'}")
+            os.environ.get("DATABASE_URL", f"sqlite:///{DATA_DIR / 'paybridge.db'}")
         ),
         redis_url=os.environ.get("REDIS_URL") or None,
         hold_days=hold_days,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from paybridge.errors import DomainError
@@ -55,7 +56,7 @@ def clean_text(value: object, *, param: str, max_length: int, required: bool = T
     return text
 
 
-def clean_choice(value: object, choices: type, *, param: str) -> str:
+def clean_choice(value: object, choices: type[StrEnum], *, param: str) -> str:
     """Accept one of a StrEnum's values."""
     allowed = [c.value for c in choices]
     if value not in allowed:

@@ -9,12 +9,8 @@ export PAYBRIDGE_TEST_POSTGRES_URL=${PAYBRIDGE_TEST_POSTGRES_URL:-postgresql+psy
 export PAYBRIDGE_TEST_REDIS_URL=${PAYBRIDGE_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}
 export REFLEX_USE_SYSTEM_BUN=1 REFLEX_TELEMETRY_ENABLED=false
 
-echo "==> ruff"
-.venv/bin/ruff check .
-.venv/bin/ruff format --check .
-
-echo "==> import layers (pyproject.toml [tool.importlinter])"
-.venv/bin/lint-imports --no-cache
+echo "==> lint: ruff, mypy, import layers (.pre-commit-config.yaml)"
+.venv/bin/pre-commit run --all-files --show-diff-on-failure
 
 echo "==> pytest"
 set +e

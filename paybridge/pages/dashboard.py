@@ -31,7 +31,7 @@ def _filters() -> rx.Component:
             rx.select(
                 S.currencies, value=S.currency, on_change=S.set_currency, size="1", id="currency"
             ),
-            rx.text(S.period_label, " · ", S.timezone, size="1", color_scheme="gray"),
+            rx.text(S.period_label, " · ", S.timezone, size="1", color_scheme="gray", id="period"),
             spacing="3",
             align="center",
             wrap="wrap",

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from paybridge.browser import DEVICE_COOKIE, cookie_value, safe_next
 from paybridge.errors import DomainError
@@ -56,7 +57,7 @@ class AuthFormState(SessionState):
         scheme = "https" if self.router.url.origin.startswith("https") else "http"
         return f"{scheme}://{host}"
 
-    def _finish_login(self, user_id: int) -> rx.event.EventSpec:
+    def _finish_login(self, user_id: int) -> EventSpec:
         """Send the browser to the backend route that turns the ticket into the cookie."""
         ticket = web_session_start(
             user_id=user_id,
@@ -74,7 +75,7 @@ class AuthFormState(SessionState):
 
     @rx.event
     @in_thread
-    def load(self) -> rx.event.EventSpec | None:
+    def load(self) -> EventSpec | None:
         self.error, self.error_field = "", ""
         params = self.router.url.query_parameters
         key = params.get("error") or next((k for k in PAGE_MESSAGES if k in params), "")
@@ -107,7 +108,7 @@ class AuthFormState(SessionState):
 class LoginState(AuthFormState):
     @rx.event
     @in_thread
-    def submit(self, form: dict) -> rx.event.EventSpec | None:
+    def submit(self, form: dict) -> EventSpec | None:
         self.error, self.error_field, self.notice = "", "", ""
         if self._refuse_without_nonce():
             return None
@@ -119,6 +120,7 @@ class LoginState(AuthFormState):
                 user_agent=self._user_agent(),
                 device_cookie=cookie_value(self.router.headers.cookie, DEVICE_COOKIE),
             )
+            assert user.id is not None  # a saved row
             return self._finish_login(user.id)
         except DomainError as error:
             self.error = error.message
@@ -128,7 +130,7 @@ class LoginState(AuthFormState):
 class SignupState(AuthFormState):
     @rx.event
     @in_thread
-    def submit(self, form: dict) -> rx.event.EventSpec | None:
+    def submit(self, form: dict) -> EventSpec | None:
         self.error, self.error_field, self.notice = "", "", ""
         if self._refuse_without_nonce():
             return None
@@ -141,6 +143,7 @@ class SignupState(AuthFormState):
                 company_name=form_text(form, "company_name"),
                 account_type=form_text(form, "account_type") or AccountType.BUSINESS.value,
             )
+            assert user.id is not None  # a saved row
             return self._finish_login(user.id)
         except DomainError as error:
             self.error, self.error_field = error.message, error.param or ""
@@ -150,7 +153,7 @@ class SignupState(AuthFormState):
 class LogoutState(SessionState):
     @rx.event
     @in_thread
-    def load(self) -> rx.event.EventSpec:
+    def load(self) -> EventSpec:
         """Revoke the session server-side, then let the backend drop the cookie."""
         found = self._identity()
         if found is not None:

@@ -23,6 +23,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from paybridge.browser import SESSION_COOKIE, cookie_value
 from paybridge.errors import DomainError
@@ -131,7 +132,7 @@ class DashboardState(SessionState):
     # ----- events from the page ------------------------------------------------------------
 
     @rx.event
-    async def load(self) -> rx.event.EventSpec | None:
+    async def load(self) -> EventSpec | None:
         found = await asyncio.to_thread(self._identity)
         if found is None:
             return None
@@ -139,7 +140,7 @@ class DashboardState(SessionState):
         return DashboardState.listen
 
     @rx.event
-    async def set_range(self, key: str | list[str]) -> rx.event.EventSpec | None:
+    async def set_range(self, key: str | list[str]) -> EventSpec | None:
         found = await asyncio.to_thread(self._identity)
         if found is None:
             return self._login_redirect()
@@ -158,7 +159,7 @@ class DashboardState(SessionState):
         return None
 
     @rx.event
-    async def set_custom_range(self, form: dict) -> rx.event.EventSpec | None:
+    async def set_custom_range(self, form: dict) -> EventSpec | None:
         found = await asyncio.to_thread(self._identity)
         if found is None:
             return self._login_redirect()
@@ -183,7 +184,7 @@ class DashboardState(SessionState):
         return None
 
     @rx.event
-    async def set_currency(self, code: str) -> rx.event.EventSpec | None:
+    async def set_currency(self, code: str) -> EventSpec | None:
         found = await asyncio.to_thread(self._identity)
         if found is None:
             return self._login_redirect()
@@ -216,7 +217,8 @@ class DashboardState(SessionState):
         async with watching_session(session_token), get_bus().listen(merchant_id) as queue:
             heard = time.monotonic()  # subscribed: the catch-up read must start after this
             last_reload, numbers_at = -RECONCILE_INTERVAL, 0.0  # numbers due now: catch up
-            last_write, pending = -FAST_GAP, []  # events heard but not yet in the tab
+            last_write = -FAST_GAP
+            pending: list[dict[str, Any]] = []  # events heard but not yet in the tab
             last_event: float | None = None  # when the newest event heard was created
             charts_at, charts_behind = _next_chart_time(time.monotonic()), False  # `load` drew
             while tab_connected(tab):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from paybridge.db import read_session, utcnow
 from paybridge.display import format_local
@@ -104,7 +105,7 @@ class DevelopersState(SessionState):
 
     @rx.event
     @in_thread
-    def create_key(self, form: dict) -> rx.event.EventSpec | None:
+    def create_key(self, form: dict) -> EventSpec | None:
         found = self._identity()
         if found is None:
             return self._login_redirect()
@@ -124,7 +125,7 @@ class DevelopersState(SessionState):
 
     @rx.event
     @in_thread
-    def revoke_key(self, key_id: str) -> rx.event.EventSpec | None:
+    def revoke_key(self, key_id: str) -> EventSpec | None:
         found = self._identity()
         if found is None:
             return self._login_redirect()
@@ -142,7 +143,7 @@ class DevelopersState(SessionState):
 
     @rx.event
     @in_thread
-    def filter_logs(self, form: dict) -> rx.event.EventSpec | None:
+    def filter_logs(self, form: dict) -> EventSpec | None:
         found = self._identity()
         if found is None:
             return self._login_redirect()
@@ -161,10 +162,10 @@ class DevelopersState(SessionState):
 
     @rx.event
     @in_thread
-    def older(self) -> rx.event.EventSpec | None:
+    def older(self) -> EventSpec | None:
         return self._turn_page(LOG_PAGE, starting_after=self._last_log)
 
     @rx.event
     @in_thread
-    def newer(self) -> rx.event.EventSpec | None:
+    def newer(self) -> EventSpec | None:
         return self._turn_page(LOG_PAGE, ending_before=self._first_log)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from paybridge.db import read_session
 from paybridge.display import format_bp, format_local
@@ -175,7 +176,7 @@ class PaymentState(SessionState):
 
     @rx.event
     @in_thread
-    def prepare_refund(self, form: dict) -> rx.event.EventSpec | None:
+    def prepare_refund(self, form: dict) -> EventSpec | None:
         found = self._identity()
         if found is None:
             return self._login_redirect()
@@ -211,7 +212,7 @@ class PaymentState(SessionState):
 
     @rx.event
     @in_thread
-    def confirm_refund(self) -> rx.event.EventSpec | None:
+    def confirm_refund(self) -> EventSpec | None:
         found = self._identity()
         if found is None:
             return self._login_redirect()

@@ -12,6 +12,7 @@ from typing import Any, ParamSpec, TypeVar
 from urllib.parse import quote
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from paybridge.browser import SESSION_COOKIE, cookie_value
 from paybridge.selectors.pagination import PageRequest
@@ -53,7 +54,7 @@ class SessionState(rx.State):
         self._session_id = found.session_id if found else None
         return found
 
-    def _login_redirect(self) -> rx.event.EventSpec:
+    def _login_redirect(self) -> EventSpec:
         path = self.router.url.path.rstrip("/") or "/"  # static hosting adds a slash
         query = self.router.url.query
         target = path + (f"?{query}" if query else "")
@@ -61,7 +62,7 @@ class SessionState(rx.State):
 
     def _turn_page(
         self, size: int, *, starting_after: str = "", ending_before: str = ""
-    ) -> rx.event.EventSpec | None:
+    ) -> EventSpec | None:
         """The older (`starting_after`) or newer (`ending_before`) page of the state's
         cursor-paged list, shown by its `_show(merchant_id, page)`; nothing when the cursor is
         empty (there is no page that way)."""

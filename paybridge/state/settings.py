@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from paybridge.db import read_session
 from paybridge.display import format_local
@@ -69,7 +70,7 @@ class SettingsState(SessionState):
 
     @rx.event
     @in_thread
-    def save_profile(self, form: dict) -> rx.event.EventSpec | None:
+    def save_profile(self, form: dict) -> EventSpec | None:
         found = self._identity()
         if found is None:
             return self._login_redirect()
@@ -90,7 +91,7 @@ class SettingsState(SessionState):
 
     @rx.event
     @in_thread
-    def change_password(self, form: dict) -> rx.event.EventSpec | None:
+    def change_password(self, form: dict) -> EventSpec | None:
         found = self._identity()
         if found is None:
             return self._login_redirect()

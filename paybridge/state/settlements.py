@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from paybridge.db import read_session
 from paybridge.display import format_local
@@ -107,7 +108,7 @@ class SettlementsState(SessionState):
 
     @rx.event
     @in_thread
-    def set_status_filter(self, status: str) -> rx.event.EventSpec | None:
+    def set_status_filter(self, status: str) -> EventSpec | None:
         found = self._identity()
         if found is None:
             return self._login_redirect()
@@ -118,17 +119,17 @@ class SettlementsState(SessionState):
 
     @rx.event
     @in_thread
-    def older(self) -> rx.event.EventSpec | None:
+    def older(self) -> EventSpec | None:
         return self._turn_page(PAGE_SIZE, starting_after=self._last_ref)
 
     @rx.event
     @in_thread
-    def newer(self) -> rx.event.EventSpec | None:
+    def newer(self) -> EventSpec | None:
         return self._turn_page(PAGE_SIZE, ending_before=self._first_ref)
 
     @rx.event
     @in_thread
-    def save_settings(self, form: dict) -> rx.event.EventSpec | None:
+    def save_settings(self, form: dict) -> EventSpec | None:
         found = self._identity()
         if found is None:
             return self._login_redirect()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from paybridge.db import read_session
 from paybridge.display import format_local
@@ -45,7 +46,7 @@ class ShellState(SessionState):
 
     @rx.event
     @in_thread
-    def load(self) -> rx.event.EventSpec | None:
+    def load(self) -> EventSpec | None:
         """First handler of every merchant page: no valid session, no page."""
         found = self._identity()
         if found is None:
@@ -63,7 +64,7 @@ class ShellState(SessionState):
 
     @rx.event
     @in_thread
-    def dismiss_security_notice(self) -> rx.event.EventSpec | None:
+    def dismiss_security_notice(self) -> EventSpec | None:
         found = self._identity()
         if found is None:
             return self._login_redirect()

@@ -29,6 +29,7 @@ from dataclasses import replace
 from typing import Any
 
 import reflex as rx
+from reflex.event import EventSpec
 from sqlmodel import select
 
 from paybridge.browser import SESSION_COOKIE, cookie_value
@@ -142,7 +143,7 @@ class TransactionsState(SessionState):
     def _filters(self) -> TransactionFilters:
         return replace(self._query().to_filters(self.timezone), snapshot_id=self._snapshot)
 
-    def _url_script(self) -> rx.event.EventSpec:
+    def _url_script(self) -> EventSpec:
         target = ROUTE + (f"?{self.query_string}" if self.query_string else "")
         return rx.call_script(f"window.history.replaceState(null, '', {json.dumps(target)})")
 
@@ -225,7 +226,7 @@ class TransactionsState(SessionState):
             for v in rows
         ]
 
-    def _apply(self, merchant_id: int, query: TransactionQuery) -> rx.event.EventSpec:
+    def _apply(self, merchant_id: int, query: TransactionQuery) -> EventSpec:
         self.filter_error = ""
         self._set_query(query)
         self._reset_listing(merchant_id)
@@ -235,7 +236,7 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def load(self) -> rx.event.EventSpec | None:
+    def load(self) -> EventSpec | None:
         self.filter_error = self.view_error = self.export_message = ""
         self.exporting = False
         found = self._identity()
@@ -254,7 +255,7 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def apply_filters(self, form: dict) -> rx.event.EventSpec | None:
+    def apply_filters(self, form: dict) -> EventSpec | None:
         found = self._identity()
         if found is None:
             return self._login_redirect()
@@ -270,7 +271,7 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def clear_filters(self) -> rx.event.EventSpec | None:
+    def clear_filters(self) -> EventSpec | None:
         found = self._identity()
         if found is None:
             return self._login_redirect()
@@ -278,7 +279,7 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def sort_by(self, key: str) -> rx.event.EventSpec | None:
+    def sort_by(self, key: str) -> EventSpec | None:
         """Click on a sortable column: newest/largest first, a second click reverses it."""
         found = self._identity()
         if found is None:
@@ -295,17 +296,17 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def next_page(self) -> rx.event.EventSpec | None:
+    def next_page(self) -> EventSpec | None:
         return self._turn_page(PAGE_SIZE, starting_after=self._last_ref)
 
     @rx.event
     @in_thread
-    def previous_page(self) -> rx.event.EventSpec | None:
+    def previous_page(self) -> EventSpec | None:
         return self._turn_page(PAGE_SIZE, ending_before=self._first_ref)
 
     @rx.event
     @in_thread
-    def show_new(self) -> rx.event.EventSpec | None:
+    def show_new(self) -> EventSpec | None:
         found = self._identity()
         if found is None:
             return self._login_redirect()
@@ -316,7 +317,7 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def save_view(self, form: dict) -> rx.event.EventSpec | None:
+    def save_view(self, form: dict) -> EventSpec | None:
         found = self._identity()
         if found is None:
             return self._login_redirect()
@@ -335,7 +336,7 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def delete_view(self, view_id: str) -> rx.event.EventSpec | None:
+    def delete_view(self, view_id: str) -> EventSpec | None:
         found = self._identity()
         if found is None:
             return self._login_redirect()
@@ -349,7 +350,7 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def apply_view(self, view_id: str) -> rx.event.EventSpec | None:
+    def apply_view(self, view_id: str) -> EventSpec | None:
         found = self._identity()
         if found is None:
             return self._login_redirect()
@@ -373,7 +374,7 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def start_export(self) -> list[rx.event.EventSpec] | rx.event.EventSpec | None:
+    def start_export(self) -> list[EventSpec] | EventSpec | None:
         """Count the rows of the current listing and download exactly those (the same
         snapshot), watching the export's progress."""
         found = self._identity()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from paybridge.db import read_session
 from paybridge.display import format_local
@@ -165,11 +166,14 @@ class WebhooksState(SessionState):
                 before_id=self._before_id,
             )
         tz = user.timezone if user else "UTC"
-        self.endpoints = [_endpoint_row(hook, states.get(hook.id), tz) for hook in hooks]
+        self.endpoints = [
+            _endpoint_row(hook, None if hook.id is None else states.get(hook.id), tz)
+            for hook in hooks
+        ]
         self.has_older = len(rows) > LOG_SIZE
         self.deliveries = [_delivery_row(d, tz) for d in rows[:LOG_SIZE]]
 
-    def _run(self, action) -> rx.event.EventSpec | None:  # type: ignore[no-untyped-def]
+    def _run(self, action) -> EventSpec | None:  # type: ignore[no-untyped-def]
         """Check the session, run one service call, show its error or refresh."""
         found = self._identity()
         if found is None:
@@ -195,7 +199,7 @@ class WebhooksState(SessionState):
 
     @rx.event
     @in_thread
-    def create(self, form: dict) -> rx.event.EventSpec | None:
+    def create(self, form: dict) -> EventSpec | None:
         def action(merchant_id: int) -> str:
             hook, secret = webhook_create(
                 merchant_id=merchant_id,
@@ -209,7 +213,7 @@ class WebhooksState(SessionState):
 
     @rx.event
     @in_thread
-    def set_types(self, webhook_id: str, form: dict) -> rx.event.EventSpec | None:
+    def set_types(self, webhook_id: str, form: dict) -> EventSpec | None:
         return self._run(
             lambda m: (
                 webhook_update(
@@ -221,7 +225,7 @@ class WebhooksState(SessionState):
 
     @rx.event
     @in_thread
-    def toggle(self, webhook_id: str) -> rx.event.EventSpec | None:
+    def toggle(self, webhook_id: str) -> EventSpec | None:
         def action(merchant_id: int) -> str:
             hook_id = _id(webhook_id)
             current = next((e for e in self.endpoints if e["id"] == str(hook_id)), None)
@@ -233,7 +237,7 @@ class WebhooksState(SessionState):
 
     @rx.event
     @in_thread
-    def roll(self, webhook_id: str) -> rx.event.EventSpec | None:
+    def roll(self, webhook_id: str) -> EventSpec | None:
         def action(merchant_id: int) -> str:
             hook, secret = webhook_roll_secret(merchant_id=merchant_id, webhook_id=_id(webhook_id))
             self.secret, self.secret_for = secret, hook.url
@@ -243,7 +247,7 @@ class WebhooksState(SessionState):
 
     @rx.event
     @in_thread
-    def send_test(self, webhook_id: str) -> rx.event.EventSpec | None:
+    def send_test(self, webhook_id: str) -> EventSpec | None:
         return self._run(
             lambda m: (
                 webhook_send_test(merchant_id=m, webhook_id=_id(webhook_id))
@@ -253,7 +257,7 @@ class WebhooksState(SessionState):
 
     @rx.event
     @in_thread
-    def delete(self, webhook_id: str) -> rx.event.EventSpec | None:
+    def delete(self, webhook_id: str) -> EventSpec | None:
         def action(merchant_id: int) -> str:
             webhook_delete(merchant_id=merchant_id, webhook_id=_id(webhook_id))
             return "Endpoint deleted."
@@ -262,7 +266,7 @@ class WebhooksState(SessionState):
 
     @rx.event
     @in_thread
-    def resend(self, delivery_id: str) -> rx.event.EventSpec | None:
+    def resend(self, delivery_id: str) -> EventSpec | None:
         return self._run(
             lambda m: (
                 webhook_delivery_resend(merchant_id=m, delivery_id=_id(delivery_id))
@@ -276,7 +280,7 @@ class WebhooksState(SessionState):
 
     @rx.event
     @in_thread
-    def filter_log(self, form: dict) -> rx.event.EventSpec | None:
+    def filter_log(self, form: dict) -> EventSpec | None:
         def action(merchant_id: int) -> None:
             status = form_text(form, "status", max_length=10) or "all"
             endpoint = form_text(form, "endpoint", max_length=12) or "all"
@@ -290,7 +294,7 @@ class WebhooksState(SessionState):
 
     @rx.event
     @in_thread
-    def older(self) -> rx.event.EventSpec | None:
+    def older(self) -> EventSpec | None:
         def action(merchant_id: int) -> None:
             if self.deliveries:
                 self._before_id = int(self.deliveries[-1].id)
@@ -299,7 +303,7 @@ class WebhooksState(SessionState):
 
     @rx.event
     @in_thread
-    def newest(self) -> rx.event.EventSpec | None:
+    def newest(self) -> EventSpec | None:
         def action(merchant_id: int) -> None:
             self._before_id = None
 

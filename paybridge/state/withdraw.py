@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 
 import reflex as rx
+from reflex.event import EventSpec
 
 from paybridge.db import read_session
 from paybridge.errors import DomainError
@@ -28,7 +29,7 @@ class WithdrawState(SessionState):
 
     @rx.event
     @in_thread
-    def open_for(self, currency: str) -> rx.event.EventSpec | None:
+    def open_for(self, currency: str) -> EventSpec | None:
         found = self._identity()
         if found is None:
             return self._login_redirect()
@@ -52,7 +53,7 @@ class WithdrawState(SessionState):
 
     @rx.event
     @in_thread
-    def submit(self, form: dict) -> rx.event.EventSpec | None:
+    def submit(self, form: dict) -> EventSpec | None:
         found = self._identity()
         if found is None:
             return self._login_redirect()

@@ -281,7 +281,9 @@ def apply_events(shown: dict[str, Any], messages: list[dict[str, Any]]) -> dict[
     settled: set[str] = set()
     for message in newest:  # a visible payment takes the status of its newest event
         data = message.get("payload")
-        reference = data.get("reference") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            continue
+        reference = data.get("reference")
         if (
             str(message.get("type")).startswith("transaction.")
             and isinstance(reference, str)

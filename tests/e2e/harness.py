@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -165,3 +166,100 @@ class ForgedClient:
 
     def close(self) -> None:
         self.client.disconnect()
+
+
+class DevCopy:
+    """`make dev` (`scripts/run.sh --dev`: Reflex's development mode on the embedded SQLite
+    default, with the demo seed, the worker and the simulator) in a copy of this checkout, so
+    that a test or a bench can edit its files. The copy shares this checkout's `.venv`."""
+
+    MARK = "backend serving"  # one line per backend start (paybridge/paybridge.py)
+
+    def __init__(self, workdir: Path, *, simulate_rate: str = "2") -> None:
+        self.root = workdir / "paybridge"
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout.split(b"\0")
+        for name in filter(None, (raw.decode() for raw in listed)):
+            source = ROOT / name
+            if source.is_file():
+                target = self.root / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, target)  # mtimes kept: setup.sh finds the .venv current
+        (self.root / ".venv").symlink_to(ROOT / ".venv")
+        self.port, self.backend_port, webhook_port = free_port(), free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.backend_url = f"http://127.0.0.1:{self.backend_port}"
+        self.log_path = workdir / "make-dev.log"
+        env = {
+            **os.environ,
+            "PAYBRIDGE_PORT": str(self.port),
+            "PAYBRIDGE_BACKEND_PORT": str(self.backend_port),
+            "PAYBRIDGE_DEMO_WEBHOOK_PORT": str(webhook_port),
+            "PAYBRIDGE_ALLOWED_ORIGINS": f"{self.url},http://localhost:{self.port}",
+            "PAYBRIDGE_SIMULATE_RATE": simulate_rate,
+            "PYTHONPATH": str(self.root),  # the copy's package, not this checkout's
+            "PYTHONUNBUFFERED": "1",
+        }
+        for name in ("DATABASE_URL", "REDIS_URL", "PAYBRIDGE_ENV", "PAYBRIDGE_SECRET_KEY"):
+            env.pop(name, None)  # the embedded default, as on a fresh clone
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            ["bash", "scripts/run.sh", "--dev"],
+            cwd=self.root,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"make dev exited early:\n{self.log()[-4000:]}")
+            if self.starts() and "simulating" in self.data_log("simulate.log"):
+                try:
+                    with urllib.request.urlopen(self.url + "/login", timeout=10) as response:
+                        if response.status == 200:
+                            return
+                except OSError:
+                    pass
+            time.sleep(1)
+        raise RuntimeError(f"make dev did not start in {START_TIMEOUT}s:\n{self.log()[-4000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def data_log(self, name: str) -> str:
+        path = self.root / "data" / name
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def starts(self) -> int:
+        """Backend starts so far: the first one, then one per hot reload."""
+        return self.log().count(self.MARK)
+
+    def edit(self, relative: str, old: str, new: str) -> None:
+        """Replace `old` (which must be there) as an editor saves: the whole file rewritten."""
+        path = self.root / relative
+        text = path.read_text()
+        assert old in text, f"{old!r} is not in {relative}"
+        path.write_text(text.replace(old, new, 1))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        self._log.close()
