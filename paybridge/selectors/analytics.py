@@ -41,6 +41,7 @@ from paybridge.selectors.grains import (
     series_pieces,
     used_currencies,
 )
+from paybridge.selectors.keys import key
 from paybridge.selectors.periods import Period
 from paybridge.selectors.ratios import change_bp, points_change_bp, ratio_bp
 from paybridge.selectors.statements import SUMS, fetch, tagged
@@ -210,7 +211,7 @@ def build_metrics(
 
 
 def providers_by_id(session: Session) -> dict[int, Provider]:
-    return {p.id: p for p in session.exec(select(Provider)).all()}
+    return {key(p): p for p in session.exec(select(Provider)).all()}
 
 
 @dataclass(frozen=True)
