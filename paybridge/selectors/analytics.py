@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from paybridge.models import Provider, User
+from paybridge.models.keys import key
 from paybridge.models.transaction import TransactionStatus
 from paybridge.selectors.balances import (
     CurrencyBalance,
@@ -41,7 +42,6 @@ from paybridge.selectors.grains import (
     series_pieces,
     used_currencies,
 )
-from paybridge.selectors.keys import key
 from paybridge.selectors.periods import Period
 from paybridge.selectors.ratios import change_bp, points_change_bp, ratio_bp
 from paybridge.selectors.statements import SUMS, fetch, tagged

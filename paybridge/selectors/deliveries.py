@@ -21,7 +21,7 @@ from paybridge.models import (
     WebhookDelivery,
     WebhookEndpointState,
 )
-from paybridge.selectors.keys import key
+from paybridge.models.keys import key
 from paybridge.selectors.ratios import ratio_bp
 
 

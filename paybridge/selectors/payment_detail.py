@@ -12,8 +12,8 @@ from sqlmodel import Session, col, select
 
 from paybridge.models import Event, Provider, Refund, Transaction
 from paybridge.models.event import payload_reference
+from paybridge.models.keys import key
 from paybridge.money import percent_of
-from paybridge.selectors.keys import key
 from paybridge.selectors.transactions import TransactionRecord, transaction_get
 
 MAX_EVENTS = 200

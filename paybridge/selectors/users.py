@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlmodel import Session, col, select
 
 from paybridge.models import User
-from paybridge.selectors.keys import key
+from paybridge.models.keys import key
 
 
 @dataclass(frozen=True)
