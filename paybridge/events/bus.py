@@ -77,7 +77,10 @@ class MemoryBus:
     @asynccontextmanager
     async def listen(self, merchant_id: int) -> AsyncIterator[asyncio.Queue]:
         """Subscribed when entered: a queue of this merchant's messages from then on."""
-        entry = (asyncio.get_running_loop(), asyncio.Queue(QUEUE_SIZE))
+        entry: tuple[asyncio.AbstractEventLoop, asyncio.Queue[dict[str, Any]]] = (
+            asyncio.get_running_loop(),
+            asyncio.Queue(QUEUE_SIZE),
+        )
         with self._lock:
             self._subscribers.setdefault(merchant_id, set()).add(entry)
         try:

@@ -62,9 +62,9 @@ def record_events(
 
 
 # Built once; ids come back in the order of the rows (SQLAlchemy's "insertmanyvalues").
-_INSERT_EVENTS = sa.insert(Event.__table__).returning(
-    Event.__table__.c.id, sort_by_parameter_order=True
-)
+# SQLModel declares no `__table__` on its models, though every table=True model has one.
+_EVENTS: sa.Table = Event.__table__  # type: ignore[attr-defined]
+_INSERT_EVENTS = sa.insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True)
 
 
 def publish_after_commit(messages: list[dict[str, Any]]) -> None:

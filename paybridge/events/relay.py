@@ -67,7 +67,11 @@ class OutboxRelay:
             listeners.discard(deliver)
             if not listeners:
                 self._listeners.pop(merchant_id, None)
-                watch = self._bus_watches.pop(merchant_id, None)
+                watch = (
+                    None
+                    if merchant_id is EVERY_MERCHANT
+                    else self._bus_watches.pop(merchant_id, None)
+                )
                 if watch is not None:
                     watch.cancel()
 

@@ -19,9 +19,10 @@ import os
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.models import Event
+from paybridge.models.keys import key
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +54,10 @@ class OutboxTail:
     def at_latest(cls, session: Session, *, now: float, lookback: int = 1000) -> OutboxTail:
         """A tail that starts at the newest event. Ids missing among the last `lookback` are
         gaps from the start: a transaction in flight right now may still commit one of them."""
-        newest = session.exec(select(Event.id).order_by(Event.id.desc()).limit(1)).first()
+        newest = session.exec(select(Event.id).order_by(col(Event.id).desc()).limit(1)).first()
         if newest is None:
             return cls()
-        present = set(session.exec(select(Event.id).where(Event.id > newest - lookback)).all())
+        present = set(session.exec(select(Event.id).where(col(Event.id) > newest - lookback)).all())
         missing = (i for i in range(max(newest - lookback + 1, 1), newest) if i not in present)
         return cls(position=newest, gaps=dict.fromkeys(missing, now))
 
@@ -70,23 +71,27 @@ class OutboxTail:
         gap_ids = sorted(gaps)
         for start in range(0, len(gap_ids), LOOKUP_CHUNK):
             chunk = gap_ids[start : start + LOOKUP_CHUNK]
-            late.extend(session.exec(select(Event).where(Event.id.in_(chunk))).all())
+            late.extend(session.exec(select(Event).where(col(Event.id).in_(chunk))).all())
         for event in late:
-            del gaps[event.id]
+            del gaps[key(event)]
         new = list(
             session.exec(
-                select(Event).where(Event.id > self.position).order_by(Event.id).limit(batch)
+                select(Event)
+                .where(col(Event.id) > self.position)
+                .order_by(col(Event.id))
+                .limit(batch)
             ).all()
         )
         expected = self.position + 1
         for event in new:
-            for missing in range(expected, event.id):
+            event_id = key(event)
+            for missing in range(expected, event_id):
                 if len(gaps) >= MAX_GAPS:
                     log.warning("outbox reader: too many open gaps, not waiting for %s", missing)
                     break
                 gaps[missing] = now
-            expected = event.id + 1
+            expected = event_id + 1
         if new:
-            self.position = new[-1].id
+            self.position = key(new[-1])
         self.gaps = {i: t for i, t in gaps.items() if now - t < gap_seconds}
         return OutboxRead(late + new, len(new) >= batch)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.models import Event, Provider, Transaction
 
@@ -30,13 +30,13 @@ def recent_transactions(
     """Newest first, by the (merchant_id, created_at, id) index."""
     query = (
         select(Transaction, Provider.code, Provider.display_name)
-        .join(Provider, Provider.id == Transaction.provider_id)
-        .where(Transaction.merchant_id == merchant_id)
+        .join(Provider, col(Provider.id) == col(Transaction.provider_id))
+        .where(col(Transaction.merchant_id) == merchant_id)
     )
     if currency is not None:
-        query = query.where(Transaction.currency == currency)
+        query = query.where(col(Transaction.currency) == currency)
     rows = session.exec(
-        query.order_by(Transaction.created_at.desc(), Transaction.id.desc()).limit(limit)
+        query.order_by(col(Transaction.created_at).desc(), col(Transaction.id).desc()).limit(limit)
     ).all()
     return [
         TransactionRow(
@@ -59,7 +59,7 @@ def recent_events(
     *, session: Session, merchant_id: int, limit: int = 20, exclude: frozenset[str] = frozenset()
 ) -> list[Event]:
     """Newest first: the activity feed's first lines, without the event types in `exclude`."""
-    query = select(Event).where(Event.merchant_id == merchant_id)
+    query = select(Event).where(col(Event.merchant_id) == merchant_id)
     if exclude:
-        query = query.where(Event.type.not_in(sorted(exclude)))
-    return list(session.exec(query.order_by(Event.id.desc()).limit(limit)).all())
+        query = query.where(col(Event.type).not_in(sorted(exclude)))
+    return list(session.exec(query.order_by(col(Event.id).desc()).limit(limit)).all())

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from paybridge.models import Provider, User
+from paybridge.models.keys import key
 from paybridge.models.transaction import TransactionStatus
 from paybridge.selectors.balances import (
     CurrencyBalance,
@@ -210,7 +211,7 @@ def build_metrics(
 
 
 def providers_by_id(session: Session) -> dict[int, Provider]:
-    return {p.id: p for p in session.exec(select(Provider)).all()}
+    return {key(p): p for p in session.exec(select(Provider)).all()}
 
 
 @dataclass(frozen=True)

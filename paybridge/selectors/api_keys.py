@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from paybridge.models import ApiKey
 from paybridge.selectors.id_pages import id_page
@@ -12,5 +12,5 @@ from paybridge.selectors.pagination import Page, PageRequest
 def api_keys_page(
     *, session: Session, merchant_id: int, page: PageRequest, include_revoked: bool = False
 ) -> Page[ApiKey]:
-    where = () if include_revoked else (ApiKey.revoked_at.is_(None),)
+    where = () if include_revoked else (col(ApiKey.revoked_at).is_(None),)
     return id_page(session, ApiKey, merchant_id=merchant_id, page=page, where=where)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.db import utcnow
 from paybridge.events.wire import webhook_body
@@ -21,6 +21,7 @@ from paybridge.models import (
     WebhookDelivery,
     WebhookEndpointState,
 )
+from paybridge.models.keys import key
 from paybridge.selectors.ratios import ratio_bp
 
 
@@ -89,8 +90,8 @@ def _attempts_by_delivery(
         return {}
     for attempt in session.exec(
         select(WebhookAttempt)
-        .where(WebhookAttempt.delivery_id.in_(delivery_ids))
-        .order_by(WebhookAttempt.delivery_id, WebhookAttempt.attempt_number)
+        .where(col(WebhookAttempt.delivery_id).in_(delivery_ids))
+        .order_by(col(WebhookAttempt.delivery_id), col(WebhookAttempt.attempt_number))
     ).all():
         grouped.setdefault(attempt.delivery_id, []).append(
             AttemptRow(
@@ -108,7 +109,7 @@ def _attempts_by_delivery(
 
 def _row(delivery: WebhookDelivery, url: str, attempts: tuple[AttemptRow, ...] = ()) -> DeliveryRow:
     return DeliveryRow(
-        id=delivery.id,
+        id=key(delivery),
         webhook_id=delivery.webhook_id,
         url=url,
         event_id=delivery.event_id,
@@ -141,18 +142,18 @@ def delivery_log(
     limit = max(1, min(int(limit), 500))
     query = (
         select(WebhookDelivery, Webhook.url)
-        .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-        .where(WebhookDelivery.merchant_id == merchant_id)
+        .join(Webhook, col(Webhook.id) == col(WebhookDelivery.webhook_id))
+        .where(col(WebhookDelivery.merchant_id) == merchant_id)
     )
     if webhook_id is not None:
-        query = query.where(WebhookDelivery.webhook_id == webhook_id)
+        query = query.where(col(WebhookDelivery.webhook_id) == webhook_id)
     if status is not None:
-        query = query.where(WebhookDelivery.status == status)
+        query = query.where(col(WebhookDelivery.status) == status)
     if before_id is not None:
-        query = query.where(WebhookDelivery.id < before_id)
-    rows = session.exec(query.order_by(WebhookDelivery.id.desc()).limit(limit)).all()
-    attempts = _attempts_by_delivery(session, [d.id for d, _ in rows]) if with_attempts else {}
-    return [_row(d, url, attempts.get(d.id, ())) for d, url in rows]
+        query = query.where(col(WebhookDelivery.id) < before_id)
+    rows = session.exec(query.order_by(col(WebhookDelivery.id).desc()).limit(limit)).all()
+    attempts = _attempts_by_delivery(session, [key(d) for d, _ in rows]) if with_attempts else {}
+    return [_row(d, url, attempts.get(key(d), ())) for d, url in rows]
 
 
 def delivery_detail(
@@ -161,15 +162,17 @@ def delivery_detail(
     """One delivery with every attempt and the body it sends."""
     found = session.exec(
         select(WebhookDelivery, Webhook.url, Event)
-        .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
-        .join(Event, Event.id == WebhookDelivery.event_id)
-        .where(WebhookDelivery.id == delivery_id, WebhookDelivery.merchant_id == merchant_id)
+        .join(Webhook, col(Webhook.id) == col(WebhookDelivery.webhook_id))
+        .join(Event, col(Event.id) == col(WebhookDelivery.event_id))
+        .where(
+            col(WebhookDelivery.id) == delivery_id, col(WebhookDelivery.merchant_id) == merchant_id
+        )
     ).first()
     if found is None:
         return None
     delivery, url, event = found
     body = json.dumps(json.loads(webhook_body(event)), indent=2, ensure_ascii=False)
-    attempts = _attempts_by_delivery(session, [delivery.id]).get(delivery.id, ())
+    attempts = _attempts_by_delivery(session, [key(delivery)]).get(key(delivery), ())
     return DeliveryDetail(delivery=_row(delivery, url, attempts), body=body)
 
 
@@ -183,20 +186,20 @@ def webhook_delivery_rate(
         session.exec(
             select(WebhookDelivery.status, sa.func.count())
             .where(
-                WebhookDelivery.merchant_id == merchant_id,
-                WebhookDelivery.finished_at >= since,
-                WebhookDelivery.finished_at <= now,
+                col(WebhookDelivery.merchant_id) == merchant_id,
+                col(WebhookDelivery.finished_at) >= since,
+                col(WebhookDelivery.finished_at) <= now,
             )
-            .group_by(WebhookDelivery.status)
+            .group_by(col(WebhookDelivery.status))
         ).all()
     )
     retrying = session.exec(
         select(sa.func.count())
         .select_from(WebhookDelivery)
         .where(
-            WebhookDelivery.merchant_id == merchant_id,
-            WebhookDelivery.status == DeliveryStatus.PENDING.value,
-            WebhookDelivery.created_at >= since,
+            col(WebhookDelivery.merchant_id) == merchant_id,
+            col(WebhookDelivery.status) == DeliveryStatus.PENDING.value,
+            col(WebhookDelivery.created_at) >= since,
         )
     ).one()
     succeeded = int(finished.get(DeliveryStatus.SUCCEEDED.value, 0))
@@ -228,19 +231,19 @@ def endpoint_states(
         select(Webhook, WebhookEndpointState)
         .join(
             WebhookEndpointState,
-            WebhookEndpointState.webhook_id == Webhook.id,
+            col(WebhookEndpointState.webhook_id) == col(Webhook.id),
             isouter=True,
         )
-        .where(Webhook.merchant_id == merchant_id)
+        .where(col(Webhook.merchant_id) == merchant_id)
     ).all()
     pending = dict(
         session.exec(
             select(WebhookDelivery.webhook_id, sa.func.count())
             .where(
-                WebhookDelivery.merchant_id == merchant_id,
-                WebhookDelivery.status == DeliveryStatus.PENDING.value,
+                col(WebhookDelivery.merchant_id) == merchant_id,
+                col(WebhookDelivery.status) == DeliveryStatus.PENDING.value,
             )
-            .group_by(WebhookDelivery.webhook_id)
+            .group_by(col(WebhookDelivery.webhook_id))
         ).all()
     )
     out: dict[int, EndpointState] = {}
@@ -254,13 +257,14 @@ def endpoint_states(
         ):
             rolled_until = state.previous_secret_expires_at
         disabled = state is not None and state.disabled_at is not None and not hook.is_active
-        out[hook.id] = EndpointState(
-            webhook_id=hook.id,
+        hook_id = key(hook)
+        out[hook_id] = EndpointState(
+            webhook_id=hook_id,
             is_active=hook.is_active,
             disabled_at=state.disabled_at if disabled else None,
             disabled_reason=state.disabled_reason if disabled else None,
             failing_since=state.failing_since if state is not None else None,
             previous_secret_valid_until=rolled_until,
-            pending=int(pending.get(hook.id, 0)),
+            pending=int(pending.get(hook_id, 0)),
         )
     return out

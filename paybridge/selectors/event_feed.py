@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
 
 from paybridge.models import Event
 from paybridge.selectors.id_pages import id_page
@@ -23,13 +24,13 @@ def events_page(
     *, session: Session, merchant_id: int, page: PageRequest, filters: EventFilters | None = None
 ) -> Page[Event]:
     f = filters or EventFilters()
-    where = []
+    where: list[sa.ColumnElement[bool]] = []
     if f.type is not None:
-        where.append(Event.type == f.type)
+        where.append(col(Event.type) == f.type)
     if f.created_gte is not None:
-        where.append(Event.created_at >= f.created_gte)
+        where.append(col(Event.created_at) >= f.created_gte)
     if f.created_lt is not None:
-        where.append(Event.created_at < f.created_lt)
+        where.append(col(Event.created_at) < f.created_lt)
     return id_page(session, Event, merchant_id=merchant_id, page=page, where=tuple(where))
 
 
@@ -37,7 +38,7 @@ def events_after(
     *, session: Session, merchant_id: int, after_id: int, up_to: int | None = None, limit: int = 500
 ) -> list[Event]:
     """Oldest first: what a subscriber that has seen up to `after_id` missed (up to `up_to`)."""
-    query = select(Event).where(Event.merchant_id == merchant_id, Event.id > after_id)
+    query = select(Event).where(col(Event.merchant_id) == merchant_id, col(Event.id) > after_id)
     if up_to is not None:
-        query = query.where(Event.id <= up_to)
-    return list(session.exec(query.order_by(Event.id).limit(limit)).all())
+        query = query.where(col(Event.id) <= up_to)
+    return list(session.exec(query.order_by(col(Event.id)).limit(limit)).all())

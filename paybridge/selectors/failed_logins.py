@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.db import utcnow
 from paybridge.models import FailedLogin, LoginOutcome
@@ -36,17 +36,17 @@ class FailedLoginRow:
 
 def failed_login_notice(*, session: Session, merchant_id: int) -> FailedLoginNotice | None:
     """None when there is nothing new to tell (one indexed query: every page's frame asks)."""
-    unseen = (FailedLogin.user_id == merchant_id, FailedLogin.acknowledged_at.is_(None))
+    unseen = (col(FailedLogin.user_id) == merchant_id, col(FailedLogin.acknowledged_at).is_(None))
     counts = session.exec(
         select(
-            sa.func.count().filter(FailedLogin.outcome == LoginOutcome.WRONG_PASSWORD.value),
-            sa.func.count().filter(FailedLogin.outcome == LoginOutcome.LOCKED.value),
+            sa.func.count().filter(col(FailedLogin.outcome) == LoginOutcome.WRONG_PASSWORD.value),
+            sa.func.count().filter(col(FailedLogin.outcome) == LoginOutcome.LOCKED.value),
         ).where(*unseen)
     ).one()
     if not counts[0] and not counts[1]:
         return None
     latest = session.exec(
-        select(FailedLogin).where(*unseen).order_by(FailedLogin.created_at.desc()).limit(1)
+        select(FailedLogin).where(*unseen).order_by(col(FailedLogin.created_at).desc()).limit(1)
     ).one()
     return FailedLoginNotice(
         count=counts[0], locked=counts[1] > 0, latest_at=latest.created_at,
@@ -60,8 +60,11 @@ def failed_logins_recent(
     """The latest failed sign-ins of the last 30 days, newest first."""
     rows = session.exec(
         select(FailedLogin)
-        .where(FailedLogin.user_id == merchant_id, FailedLogin.created_at >= utcnow() - RECENT)
-        .order_by(FailedLogin.created_at.desc(), FailedLogin.id.desc())
+        .where(
+            col(FailedLogin.user_id) == merchant_id,
+            col(FailedLogin.created_at) >= utcnow() - RECENT,
+        )
+        .order_by(col(FailedLogin.created_at).desc(), col(FailedLogin.id).desc())
         .limit(limit)
     ).all()
     return [

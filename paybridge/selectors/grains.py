@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY as postgresql_array
+from sqlalchemy.orm import Mapped
 from sqlmodel import col
 
 from paybridge.db import UTCDateTime
@@ -55,6 +56,10 @@ def ceil_to(moment: datetime, step: timedelta) -> datetime:
 
 
 Range = tuple[datetime, datetime]
+# One of the three grains (same columns, a different time column), and a column or expression
+# of a statement (a model's column through sqlmodel.col is a Mapped for the type checker).
+Grain = type[DailyRollup] | type[HourlyRollup] | type[QuarterRollup]
+Column = sa.ColumnElement[Any] | Mapped[Any]
 
 
 @dataclass(frozen=True)
@@ -93,11 +98,11 @@ def pieces(start: datetime, end: datetime) -> Pieces:
 # --------------------------------------------------------------------------- statement parts
 
 
-def _sums(table: type) -> list:
+def _sums(table: Grain) -> list[Mapped[Any]]:
     return [col(getattr(table, name)) for name in SUMS]
 
 
-def _in(column: sa.ColumnElement, prefix: str, *pairs: tuple[str, str]) -> sa.ColumnElement:
+def _in(column: Column, prefix: str, *pairs: tuple[str, str]) -> sa.ColumnElement[bool]:
     return sa.or_(*(sa.and_(column >= P(prefix + a), column < P(prefix + b)) for a, b in pairs))
 
 
@@ -107,7 +112,7 @@ def cells_part(merchant: sa.ColumnElement, currency: sa.ColumnElement) -> sa.Sel
     'prev', which ends where 'cur' starts), each grain read once for both."""
     d, h, q = DailyRollup, HourlyRollup, QuarterRollup
 
-    def part(table: type, time: sa.ColumnElement, pairs: tuple) -> sa.Select:
+    def part(table: Grain, time: Column, pairs: tuple[tuple[str, str], ...]) -> sa.Select:
         period = sa.case((time >= P("cur_" + pairs[0][0]), "cur"), else_="prev")
         return sa.select(
             period.label("period"), col(table.provider_id), col(table.status), *_sums(table)
@@ -182,7 +187,7 @@ def series_parts(
     hour, for `local_series` to bucket."""
     d, h, q = DailyRollup, HourlyRollup, QuarterRollup
 
-    def rows(table: type, time: sa.ColumnElement, where: sa.ColumnElement) -> sa.Select:
+    def rows(table: Grain, time: Column, where: sa.ColumnElement[bool]) -> sa.Select:
         kept = col(table.gross) - col(table.refunded)
         return sa.select(time.label("time"), kept.label("kept"), col(table.count)).where(
             col(table.merchant_id) == merchant,
@@ -195,23 +200,23 @@ def series_parts(
     if not postgresql:
         moved_hours = col(h.hour).in_(P(prefix + "hours", expanding=True))
         moved_quarters = col(q.quarter).in_(P(prefix + "quarters", expanding=True))
-        moved = sa.union_all(
+        moved_rows = sa.union_all(
             rows(h, col(h.hour), moved_hours), rows(q, col(q.quarter), moved_quarters)
         ).subquery()
         by_day = rows(d, col(d.day), in_days).subquery()
         return [
             tagged("series_day", _summed(by_day), day=0, gross=1, count=2),
-            tagged("series_move", _summed(moved), moment=0, gross=1, count=2),
+            tagged("series_move", _summed(moved_rows), moment=0, gross=1, count=2),
         ]
     tz = P("tz", type_=sa.String)
-    half_day = sa.literal_column("interval '12 hours'")
+    half_day: sa.ColumnClause[Any] = sa.literal_column("interval '12 hours'")
     moments = postgresql_array(UTCDateTime())
     signs = sa.func.unnest(sa.literal_column("ARRAY[1, -1]")).table_valued("sign").alias("signs")
 
-    def local(moment: sa.ColumnElement) -> sa.ColumnElement:
+    def local(moment: Column) -> sa.ColumnElement[Any]:
         return sa.cast(sa.func.timezone(tz, moment), sa.Date)
 
-    def moved(table: type, moment: sa.ColumnElement, name: str) -> sa.Select:
+    def moved(table: Grain, moment: Column, name: str) -> sa.Select:
         """Each moved bucket twice: added to its own local day, taken from the local day its
         UTC day's noon falls on."""
         home = local(sa.func.date_trunc("day", moment, "UTC") + half_day)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.db import utcnow
 from paybridge.models import ApiLog
@@ -56,12 +56,12 @@ class ApiStats:
 def api_stats(*, session: Session, merchant_id: int, now: datetime | None = None) -> ApiStats:
     """Request count, error counts and p50/p95 latency over the last 24 hours."""
     since = (now or utcnow()) - WINDOW
-    scope = (ApiLog.merchant_id == merchant_id, ApiLog.created_at >= since)
+    scope = (col(ApiLog.merchant_id) == merchant_id, col(ApiLog.created_at) >= since)
     total, errors, client_errors = session.exec(
         select(
             sa.func.count(),
-            sa.func.count().filter(ApiLog.status_code >= 500),
-            sa.func.count().filter(ApiLog.status_code.between(400, 499)),
+            sa.func.count().filter(col(ApiLog.status_code) >= 500),
+            sa.func.count().filter(col(ApiLog.status_code).between(400, 499)),
         ).where(*scope)
     ).one()
     return ApiStats(
@@ -73,7 +73,9 @@ def api_stats(*, session: Session, merchant_id: int, now: datetime | None = None
     )
 
 
-def _percentile(session: Session, scope: tuple, total: int, pct: int) -> int | None:
+def _percentile(
+    session: Session, scope: tuple[sa.ColumnElement[bool], ...], total: int, pct: int
+) -> int | None:
     """Nearest-rank percentile, portable across PostgreSQL and SQLite."""
     if total == 0:
         return None
@@ -81,7 +83,7 @@ def _percentile(session: Session, scope: tuple, total: int, pct: int) -> int | N
     value = session.exec(
         select(ApiLog.response_time_ms)
         .where(*scope)
-        .order_by(ApiLog.response_time_ms)
+        .order_by(col(ApiLog.response_time_ms))
         .offset(rank - 1)
         .limit(1)
     ).first()

@@ -3,26 +3,38 @@ API request log, webhooks and API keys. The cursor is the row's id as text."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar
 
-from sqlmodel import Session, select
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
 
+from paybridge.models import ApiKey, ApiLog, Event, Webhook
 from paybridge.selectors.pagination import Page, PageRequest, invalid_cursor, keyset_page
+
+# The tables paged this way: each has a growing integer `id` and a `merchant_id`.
+IdPaged = TypeVar("IdPaged", ApiKey, ApiLog, Event, Webhook)
 
 
 def id_page(
-    session: Session, model: type, *, merchant_id: int, page: PageRequest, where: tuple = ()
-) -> Page[Any]:
+    session: Session,
+    model: type[IdPaged],
+    *,
+    merchant_id: int,
+    page: PageRequest,
+    where: tuple[sa.ColumnElement[bool], ...] = (),
+) -> Page[IdPaged]:
     """One page of `model` rows of the merchant (filtered by `where`), newest first."""
-    id_column = model.id
-    query = select(model).where(model.merchant_id == merchant_id, *where)
+    id_column = col(model.id)
+    query = select(model).where(col(model.merchant_id) == merchant_id, *where)
     cursor_values = None
     if page.cursor is not None:
         cursor_id = _as_id(page.cursor)
         owned = (
             cursor_id is not None
             and session.exec(
-                select(id_column).where(id_column == cursor_id, model.merchant_id == merchant_id)
+                select(id_column).where(
+                    id_column == cursor_id, col(model.merchant_id) == merchant_id
+                )
             ).first()
             is not None
         )

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.models import Event, Provider, Refund, Transaction
 from paybridge.models.event import payload_reference
+from paybridge.models.keys import key
 from paybridge.money import percent_of
 from paybridge.selectors.transactions import TransactionRecord, transaction_get
 
@@ -91,33 +92,34 @@ def payment_detail(*, session: Session, merchant_id: int, reference: str) -> Pay
         return None
     tx_id, refunded_net, provider_id = session.exec(
         select(Transaction.id, Transaction.refunded_net, Transaction.provider_id).where(
-            Transaction.merchant_id == merchant_id, Transaction.reference == reference
+            col(Transaction.merchant_id) == merchant_id, col(Transaction.reference) == reference
         )
     ).one()
     provider = session.get(Provider, provider_id)
+    assert provider is not None  # transactions.provider_id is a foreign key
     events = session.exec(
         select(Event)
         .where(
-            Event.merchant_id == merchant_id,
+            col(Event.merchant_id) == merchant_id,
             payload_reference() == reference,
-            Event.type.like("transaction.%"),
+            col(Event.type).like("transaction.%"),
         )
-        .order_by(Event.id)
+        .order_by(col(Event.id))
         .limit(MAX_EVENTS)
     ).all()
     refunds = session.exec(
         select(Refund.amount, Refund.net, Refund.created_at)
-        .where(Refund.transaction_id == tx_id, Refund.merchant_id == merchant_id)
-        .order_by(Refund.id)
+        .where(col(Refund.transaction_id) == tx_id, col(Refund.merchant_id) == merchant_id)
+        .order_by(col(Refund.id))
     ).all()
     return PaymentDetail(
         payment=record,
         refunded_net=refunded_net,
         fee_bps=provider.fee_bps,
         fee_fixed=provider.fee_fixed,
-        events=[TimelineEvent(e.id, e.type, e.created_at, dict(e.payload)) for e in events],
+        events=[TimelineEvent(key(e), e.type, e.created_at, dict(e.payload)) for e in events],
         refunds=[RefundRow(a, n, t) for a, n, t in refunds],
-        deliveries=_deliveries(session, merchant_id, [e.id for e in events]),
+        deliveries=_deliveries(session, merchant_id, [key(e) for e in events]),
     )
 
 
@@ -131,12 +133,12 @@ def _deliveries(session: Session, merchant_id: int, event_ids: list[int]) -> lis
         return []
     rows = session.exec(
         select(WebhookDelivery, Webhook.url)
-        .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+        .join(Webhook, col(Webhook.id) == col(WebhookDelivery.webhook_id))
         .where(
-            WebhookDelivery.merchant_id == merchant_id,
-            WebhookDelivery.event_id.in_(event_ids),
+            col(WebhookDelivery.merchant_id) == merchant_id,
+            col(WebhookDelivery.event_id).in_(event_ids),
         )
-        .order_by(WebhookDelivery.id)
+        .order_by(col(WebhookDelivery.id))
         .limit(MAX_DELIVERIES)
     ).all()
     return [

@@ -7,7 +7,12 @@ from __future__ import annotations
 
 def ratio_bp(part: int, whole: int) -> int | None:
     """part/whole in basis points, rounded half up; None when there is nothing to divide."""
-    return None if whole == 0 else (part * 20000 + whole) // (2 * whole)
+    return None if whole == 0 else _bp(part, whole)
+
+
+def _bp(part: int, whole: int) -> int:
+    """part/whole (whole not 0) in basis points, rounded half up."""
+    return (part * 20000 + whole) // (2 * whole)
 
 
 def change_bp(current: int, previous: int) -> int | None:
@@ -15,9 +20,9 @@ def change_bp(current: int, previous: int) -> int | None:
     return (
         None
         if previous == 0
-        else ratio_bp(current - previous, previous)
+        else _bp(current - previous, previous)
         if current >= previous
-        else -ratio_bp(previous - current, previous)
+        else -_bp(previous - current, previous)
     )
 
 

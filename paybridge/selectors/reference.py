@@ -6,11 +6,11 @@ against.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.models import Transaction
 from paybridge.models.transaction import TransactionStatus
@@ -29,9 +29,11 @@ def dashboard_metrics_raw(
     tz = ZoneInfo(period.tz)
     daily: dict[date, tuple[int, int]] = {}
     rows = session.exec(
-        select(Transaction.created_at, Transaction.amount - Transaction.refunded_amount).where(
+        select(
+            col(Transaction.created_at), col(Transaction.amount) - col(Transaction.refunded_amount)
+        ).where(
             *_filter(merchant_id, currency, period.start, period.end),
-            Transaction.status == TransactionStatus.SUCCESS.value,
+            col(Transaction.status) == TransactionStatus.SUCCESS.value,
         )
     )
     for created_at, amount in rows:
@@ -49,29 +51,33 @@ def dashboard_metrics_raw(
     )
 
 
-def _filter(merchant_id: int, currency: str, start, end) -> list:  # type: ignore[no-untyped-def]
+def _filter(
+    merchant_id: int, currency: str, start: datetime, end: datetime
+) -> list[sa.ColumnElement[bool]]:
     return [
-        Transaction.merchant_id == merchant_id,
-        Transaction.currency == currency,
-        Transaction.created_at >= start,
-        Transaction.created_at < end,
+        col(Transaction.merchant_id) == merchant_id,
+        col(Transaction.currency) == currency,
+        col(Transaction.created_at) >= start,
+        col(Transaction.created_at) < end,
     ]
 
 
 def _cells(session: Session, merchant_id: int, currency: str, period: Period) -> list[StatusTotals]:
-    rows = session.exec(
-        select(
-            Transaction.provider_id,
-            Transaction.status,
+    # Eight columns: more than sqlmodel's typed select() takes, so SQLAlchemy's select, run with
+    # execute (which is what exec does for a row select).
+    rows = session.execute(
+        sa.select(
+            col(Transaction.provider_id),
+            col(Transaction.status),
             sa.func.count(),
-            sa.func.sum(Transaction.amount),
-            sa.func.sum(Transaction.fee),
-            sa.func.sum(Transaction.net_amount),
-            sa.func.sum(Transaction.refunded_amount),
-            sa.func.sum(Transaction.refunded_net),
+            sa.func.sum(col(Transaction.amount)),
+            sa.func.sum(col(Transaction.fee)),
+            sa.func.sum(col(Transaction.net_amount)),
+            sa.func.sum(col(Transaction.refunded_amount)),
+            sa.func.sum(col(Transaction.refunded_net)),
         )
         .where(*_filter(merchant_id, currency, period.start, period.end))
-        .group_by(Transaction.provider_id, Transaction.status)
+        .group_by(col(Transaction.provider_id), col(Transaction.status))
     ).all()
     return [
         StatusTotals(pid, status, int(c), int(g), int(f), int(n), int(r), int(rn))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.models import SavedView
 
@@ -12,7 +12,7 @@ def saved_views(*, session: Session, merchant_id: int) -> list[SavedView]:
         session.exec(
             select(SavedView)
             .where(SavedView.merchant_id == merchant_id)
-            .order_by(SavedView.name, SavedView.id)
+            .order_by(col(SavedView.name), col(SavedView.id))
         ).all()
     )
 

@@ -6,7 +6,7 @@ import calendar
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.models import PayoutSchedule, Settlement, User
 
@@ -38,8 +38,8 @@ def recent_settlements(*, session: Session, merchant_id: int, limit: int = 10) -
     return list(
         session.exec(
             select(Settlement)
-            .where(Settlement.merchant_id == merchant_id)
-            .order_by(Settlement.created_at.desc(), Settlement.id.desc())
+            .where(col(Settlement.merchant_id) == merchant_id)
+            .order_by(col(Settlement.created_at).desc(), col(Settlement.id).desc())
             .limit(limit)
         ).all()
     )

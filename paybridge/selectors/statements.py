@@ -5,12 +5,13 @@ laid out in the same columns (`COLUMNS`) so a UNION ALL of them reads in one rou
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
 from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg as psycopg_dialect
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlmodel import Session
 
 from paybridge.db import UTCDateTime
@@ -18,7 +19,7 @@ from paybridge.db import UTCDateTime
 SUMS = ("count", "gross", "fees", "net", "refunded", "refunded_net")  # what every grain sums
 
 
-COLUMNS = (
+COLUMNS: tuple[tuple[str, sa.types.TypeEngine[Any]], ...] = (
     ("currency", sa.String()),
     ("day", sa.Date()),
     ("moment", UTCDateTime()),
@@ -47,7 +48,10 @@ def tagged(kind: str | int, source: sa.Select, **columns: int) -> sa.Select:
     return sa.select(*values)
 
 
-def fetch(session: Session, statement: sa.Executable, params: dict[str, object]) -> list[Any]:
+Statement = sa.Select[Any] | sa.CompoundSelect
+
+
+def fetch(session: Session, statement: Statement, params: dict[str, object]) -> list[Any]:
     """The rows of a statement built once. On PostgreSQL it is also compiled once, to the
     server's own `$n` text, and run on the session's connection without SQLAlchemy's and
     psycopg's per-call work (for the dashboard's ~11 kB statement that was half the client CPU
@@ -59,7 +63,8 @@ def fetch(session: Session, statement: sa.Executable, params: dict[str, object])
         return list(session.execute(statement, params).all())
     text, names, compiled = _postgresql_text(statement)
     values = compiled.construct_params(params)
-    connection = session.connection().connection.driver_connection
+    # On PostgreSQL the driver is psycopg (paybridge.db), so this is its connection.
+    connection = cast("psycopg.Connection[Any]", session.connection().connection.driver_connection)
     query = psycopg.RawCursor(connection, row_factory=namedtuple_row)
     with connection.pipeline():  # one round trip; the setting lasts for this statement only
         connection.execute("SET LOCAL plan_cache_mode = force_generic_plan")
@@ -71,6 +76,7 @@ def fetch(session: Session, statement: sa.Executable, params: dict[str, object])
 
 
 @cache
-def _postgresql_text(statement: sa.Executable) -> tuple[str, tuple[str, ...], sa.Compiled]:
+def _postgresql_text(statement: Statement) -> tuple[str, tuple[str, ...], SQLCompiler]:
     compiled = statement.compile(dialect=psycopg_dialect(paramstyle="numeric_dollar"))
+    assert isinstance(compiled, SQLCompiler)  # a SELECT compiles to SQL (not DDL)
     return str(compiled), tuple(compiled.positiontup or ()), compiled

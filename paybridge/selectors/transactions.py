@@ -9,13 +9,15 @@ has seen: the transactions page counts what arrived after it instead of letting 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlalchemy.orm import Mapped
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from paybridge.db import read_session
 from paybridge.errors import DomainError
@@ -35,7 +37,10 @@ SORTS: dict[str, tuple[str, bool]] = {
     "amount_desc": ("amount", True),
     "amount_asc": ("amount", False),
 }
-_SORT_COLUMNS = {"created": Transaction.created_at, "amount": Transaction.amount}
+_SORT_COLUMNS: dict[str, Mapped[Any]] = {
+    "created": col(Transaction.created_at),
+    "amount": col(Transaction.amount),
+}
 
 
 @dataclass(frozen=True)
@@ -71,15 +76,15 @@ class TransactionFilters:
     snapshot_id: int | None = None  # only payments with id <= this one (a frozen listing)
 
 
-def _base(merchant_id: int):  # type: ignore[no-untyped-def]
+def _base(merchant_id: int) -> Select[Transaction, str, str]:
     return (
         select(Transaction, Provider.code, Provider.display_name)
-        .join(Provider, Provider.id == Transaction.provider_id)
-        .where(Transaction.merchant_id == merchant_id)
+        .join(Provider, col(Provider.id) == col(Transaction.provider_id))
+        .where(col(Transaction.merchant_id) == merchant_id)
     )
 
 
-def _record(row) -> TransactionRecord:  # type: ignore[no-untyped-def]
+def _record(row: tuple[Transaction, str, str]) -> TransactionRecord:
     tx, code, name = row
     return transaction_record(tx, provider_code=code, provider_name=name)
 
@@ -110,55 +115,57 @@ def like_prefix(text: str) -> str:
     return escaped + "%"
 
 
-def filter_conditions(merchant_id: int, filters: TransactionFilters | None) -> list[Any]:
+def filter_conditions(
+    merchant_id: int, filters: TransactionFilters | None
+) -> list[sa.ColumnElement[bool]]:
     """WHERE terms on the transactions table alone (the provider through a subquery)."""
     f = filters or TransactionFilters()
-    terms: list[Any] = [Transaction.merchant_id == merchant_id]
+    terms: list[sa.ColumnElement[bool]] = [col(Transaction.merchant_id) == merchant_id]
     if f.status is not None:
-        terms.append(Transaction.status == f.status)
+        terms.append(col(Transaction.status) == f.status)
     if f.provider is not None:
         terms.append(
-            Transaction.provider_id
-            == select(Provider.id).where(Provider.code == f.provider).scalar_subquery()
+            col(Transaction.provider_id)
+            == select(Provider.id).where(col(Provider.code) == f.provider).scalar_subquery()
         )
     if f.currency is not None:
-        terms.append(Transaction.currency == f.currency.upper())
+        terms.append(col(Transaction.currency) == f.currency.upper())
     if f.customer_email is not None:
-        terms.append(Transaction.customer_email == f.customer_email.strip().lower())
+        terms.append(col(Transaction.customer_email) == f.customer_email.strip().lower())
     if f.created_gte is not None:
-        terms.append(Transaction.created_at >= f.created_gte)
+        terms.append(col(Transaction.created_at) >= f.created_gte)
     if f.created_lt is not None:
-        terms.append(Transaction.created_at < f.created_lt)
+        terms.append(col(Transaction.created_at) < f.created_lt)
     if f.search:
         pattern = like_prefix(f.search.strip().lower())
         terms.append(
             sa.or_(
                 sa.func.lower(Transaction.reference).like(pattern, escape="\\"),
-                Transaction.customer_email.like(pattern, escape="\\"),
+                col(Transaction.customer_email).like(pattern, escape="\\"),
             )
         )
     if f.amount_gte is not None:
-        terms.append(Transaction.amount >= f.amount_gte)
+        terms.append(col(Transaction.amount) >= f.amount_gte)
     if f.amount_lte is not None:
-        terms.append(Transaction.amount <= f.amount_lte)
+        terms.append(col(Transaction.amount) <= f.amount_lte)
     if f.snapshot_id is not None:
-        terms.append(Transaction.id <= f.snapshot_id)
+        terms.append(col(Transaction.id) <= f.snapshot_id)
     return terms
 
 
-def sort_order(sort: str) -> tuple[tuple[Any, Any], bool]:
+def sort_order(sort: str) -> tuple[tuple[Mapped[Any], Mapped[Any]], bool]:
     """((key column, id), descending) of a sort name from SORTS."""
     if sort not in SORTS:
         raise DomainError("invalid_request", f"Unknown sort: {sort!r}.", param="sort")
     key, descending = SORTS[sort]
-    return (_SORT_COLUMNS[key], Transaction.id), descending
+    return (_SORT_COLUMNS[key], col(Transaction.id)), descending
 
 
 def transaction_get(
     *, session: Session, merchant_id: int, reference: str
 ) -> TransactionRecord | None:
     """The merchant's payment with this reference (None for another merchant's)."""
-    row = session.exec(_base(merchant_id).where(Transaction.reference == reference)).first()
+    row = session.exec(_base(merchant_id).where(col(Transaction.reference) == reference)).first()
     return None if row is None else _record(row)
 
 
@@ -178,7 +185,8 @@ def transactions_page(
     if page.cursor is not None:
         cursor_values = session.exec(
             select(*order).where(
-                Transaction.merchant_id == merchant_id, Transaction.reference == page.cursor
+                col(Transaction.merchant_id) == merchant_id,
+                col(Transaction.reference) == page.cursor,
             )
         ).first()
         if cursor_values is None:
@@ -206,7 +214,7 @@ def transactions_count(
     `limit` of them when given."""
     terms = filter_conditions(merchant_id, filters)
     if after_id is not None:
-        terms.append(Transaction.id > after_id)
+        terms.append(col(Transaction.id) > after_id)
     inner = select(Transaction.id).where(*terms)
     if limit is not None:
         inner = inner.limit(limit)
@@ -215,23 +223,25 @@ def transactions_count(
 
 def latest_transaction_id(*, session: Session) -> int:
     """The highest payment id so far (of any merchant): a snapshot bound for a listing."""
-    return int(session.exec(select(sa.func.coalesce(sa.func.max(Transaction.id), 0))).one())
+    highest = session.exec(select(sa.func.max(col(Transaction.id)))).one()
+    return 0 if highest is None else int(highest)
 
 
-EXPORT_COLUMNS = (
-    Transaction.id,
-    Transaction.reference,
-    Transaction.created_at,
-    Transaction.updated_at,
-    Transaction.status,
-    Transaction.amount,
-    Transaction.currency,
-    Transaction.fee,
-    Transaction.net_amount,
-    Transaction.refunded_amount,
-    Transaction.provider_id,
-    Transaction.customer_email,
+EXPORT_NAMES = (
+    "id",
+    "reference",
+    "created_at",
+    "updated_at",
+    "status",
+    "amount",
+    "currency",
+    "fee",
+    "net_amount",
+    "refunded_amount",
+    "provider_id",
+    "customer_email",
 )
+EXPORT_COLUMNS: tuple[Mapped[Any], ...] = tuple(col(getattr(Transaction, n)) for n in EXPORT_NAMES)
 
 
 def transaction_batches(
@@ -240,7 +250,7 @@ def transaction_batches(
     filters: TransactionFilters | None = None,
     sort: str = "created_desc",
     batch_size: int = 5000,
-) -> Iterator[list[Any]]:
+) -> Iterator[Sequence[sa.Row[Any]]]:
     """Every matching payment in `sort` order, as lists of rows (tuples of EXPORT_COLUMNS).
 
     Each batch is one short keyset query in its own read session, so a slow reader (a CSV
@@ -283,8 +293,6 @@ def _export_columns(dialect: str) -> tuple[Any, ...]:
         return EXPORT_COLUMNS
     aware = sa.DateTime(timezone=True)
     return tuple(
-        sa.type_coerce(c, aware).label(c.key)
-        if c is Transaction.created_at or c is Transaction.updated_at
-        else c
-        for c in EXPORT_COLUMNS
+        sa.type_coerce(c, aware).label(name) if name in ("created_at", "updated_at") else c
+        for name, c in zip(EXPORT_NAMES, EXPORT_COLUMNS, strict=True)
     )

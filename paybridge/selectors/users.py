@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.models import User
+from paybridge.models.keys import key
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ def initials_for(full_name: str, email: str) -> str:
 
 def user_by_email(*, session: Session, email: str) -> User | None:
     """The account with this (already cleaned, lower-case) email."""
-    return session.exec(select(User).where(User.email == email)).first()
+    return session.exec(select(User).where(col(User.email) == email)).first()
 
 
 def user_summary(*, session: Session, merchant_id: int) -> UserSummary | None:
@@ -41,7 +42,7 @@ def user_summary(*, session: Session, merchant_id: int) -> UserSummary | None:
     if user is None:
         return None
     return UserSummary(
-        id=user.id,
+        id=key(user),
         email=user.email,
         full_name=user.full_name,
         company_name=user.company_name,

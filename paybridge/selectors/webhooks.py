@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.models import Webhook
 from paybridge.selectors.id_pages import id_page
@@ -22,5 +22,5 @@ def webhook_get(*, session: Session, merchant_id: int, webhook_id: int) -> Webho
 def webhooks_page(
     *, session: Session, merchant_id: int, page: PageRequest, is_active: bool | None = None
 ) -> Page[Webhook]:
-    where = () if is_active is None else (Webhook.is_active == is_active,)
+    where = () if is_active is None else (col(Webhook.is_active) == is_active,)
     return id_page(session, Webhook, merchant_id=merchant_id, page=page, where=where)
