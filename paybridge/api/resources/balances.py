@@ -1,0 +1,65 @@
+"""Money held for the merchant: balances, settlements and withdrawals."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from paybridge.api.auth import Principal
+from paybridge.api.resources.common import clean_created_range, list_out
+from paybridge.api.schemas import BalanceOut, ListOut, MoneyOut, SettlementOut
+from paybridge.db import read_session
+from paybridge.models import Settlement
+from paybridge.money import normalize_currency
+from paybridge.selectors.balances import balances
+from paybridge.selectors.pagination import PageRequest
+from paybridge.selectors.settlement_history import SettlementFilters, settlements_page
+from paybridge.services import settlements as settlement_service
+
+
+def settlement_out(row: Settlement) -> SettlementOut:
+    return SettlementOut(
+        reference=row.reference,
+        amount=row.amount,
+        currency=row.currency,
+        status=row.status,
+        bank_account=row.bank_account,
+        failure_reason=row.failure_reason,
+        created_at=row.created_at,
+        completed_at=row.completed_at,
+    )
+
+
+def balance(principal: Principal) -> BalanceOut:
+    with read_session() as session:
+        rows = balances(session=session, merchant_id=principal.merchant_id)
+    return BalanceOut(
+        available=[MoneyOut(amount=b.available, currency=b.currency) for b in rows],
+        pending=[MoneyOut(amount=b.pending, currency=b.currency) for b in rows],
+    )
+
+
+def settlements_list(
+    principal: Principal, page: PageRequest, filters: SettlementFilters
+) -> ListOut[SettlementOut]:
+    if filters.currency is not None:
+        filters = replace(filters, currency=normalize_currency(filters.currency))
+    gte, lt = clean_created_range(filters.created_gte, filters.created_lt)
+    filters = replace(filters, created_gte=gte, created_lt=lt)
+    with read_session() as session:
+        result = settlements_page(
+            session=session, merchant_id=principal.merchant_id, page=page, filters=filters
+        )
+    return list_out(result, settlement_out)
+
+
+def withdraw(
+    principal: Principal, *, amount: int, currency: str, idempotency_key: str | None = None
+) -> SettlementOut:
+    return settlement_out(
+        settlement_service.settlement_withdraw(
+            merchant_id=principal.merchant_id,
+            amount=amount,
+            currency=currency,
+            idempotency_key=idempotency_key,
+        )
+    )
