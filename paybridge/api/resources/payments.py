@@ -18,6 +18,7 @@ from paybridge.selectors.transactions import (
     transactions_page,
 )
 from paybridge.selectors.transactions import transaction_get as select_transaction
+from paybridge.services import refunds as refund_service
 from paybridge.services import transactions as transaction_service
 from paybridge.services.transactions import NewPayment
 from paybridge.validation import clean_choice, clean_reference
@@ -81,7 +82,7 @@ def transaction_refund(
 ) -> TransactionOut:
     """Refund a successful payment: `amount` minor units, or all that is left."""
     reference = _reference(reference)
-    transaction_service.transaction_refund(
+    refund_service.transaction_refund(
         merchant_id=principal.merchant_id, reference=reference, amount=amount
     )
     return transaction_get(principal, reference)
