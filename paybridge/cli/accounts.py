@@ -6,12 +6,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sqlmodel import select
 from tqdm import tqdm
 
 from paybridge.db import get_engine, read_session
 from paybridge.migrations import migrate
-from paybridge.models import KycStatus, PayoutSchedule, SettlementStatus, Transaction, User
+from paybridge.models import KycStatus, PayoutSchedule, SettlementStatus, User
+from paybridge.selectors.transactions import merchant_has_payments
 
 DEMO_EMAIL = "demo@paybridge.dev"
 DEMO_PASSWORD = "paybridge-demo-2026"
@@ -97,10 +97,7 @@ def cmd_seed(args: argparse.Namespace) -> int:
         bank=True,
     )
     with read_session() as session:
-        has_history = (
-            session.exec(select(Transaction.id).where(Transaction.merchant_id == user.id)).first()
-            is not None
-        )
+        has_history = merchant_has_payments(session=session, merchant_id=user.id)
     if has_history and not args.force:
         print(f"{email} already has payments; pass --force to add {args.transactions:,} more")
     else:

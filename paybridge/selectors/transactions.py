@@ -288,3 +288,9 @@ def _export_columns(dialect: str) -> tuple[Any, ...]:
         else c
         for c in EXPORT_COLUMNS
     )
+
+
+def merchant_has_payments(*, session: Session, merchant_id: int) -> bool:
+    """Has the merchant any payment at all (one indexed row, not a count)?"""
+    found = session.exec(select(Transaction.id).where(Transaction.merchant_id == merchant_id))
+    return found.first() is not None
