@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from paybridge.components.forms import form_error
+from paybridge.components.forms import Options, form_error, native_select
 from paybridge.state.transactions import TransactionsState as S
 from paybridge.views.labels import TRANSACTION_STATUSES
 
@@ -16,19 +16,24 @@ def _label(text: str | rx.Var, control: rx.Component) -> rx.Component:
     return rx.vstack(rx.text(text, size="1", color_scheme="gray"), control, spacing="1")
 
 
-def _select(name: str, options: list | rx.Var, value: rx.Var, *, any_label: str) -> rx.Component:
-    """A native select (form value = option value); `options` are [value, label] pairs or a
-    Var of them."""
-    if isinstance(options, rx.Var):
-        items = rx.foreach(options, lambda o: rx.el.option(o[1], value=o[0]))
-    else:
-        items = rx.fragment(*[rx.el.option(label, value=v) for v, label in options])
-    return rx.el.select(
-        rx.el.option(any_label, value=""),
-        items,
-        name=name,
+AMOUNT = {"input_mode": "decimal", "width": "110px"}
+
+
+def _field(caption: str | rx.Var, name: str, value: rx.Var, **props) -> rx.Component:
+    """A captioned filter input; the form submits it as `name`."""
+    return _label(
+        caption, rx.input(name=name, id=f"filter-{name}", default_value=value, size="1", **props)
+    )
+
+
+def _select(name: str, options: Options, value: rx.Var, *, any_label: str) -> rx.Component:
+    return native_select(
+        name,
+        options,
+        value,
         id=f"filter-{name}",
-        default_value=value,
+        any_label=any_label,
+        keyed=False,
         style={"padding": "4px 6px", "minWidth": "120px"},
     )
 
@@ -67,50 +72,10 @@ def transaction_filters() -> rx.Component:
                 align="center",
             ),
             rx.hstack(
-                _label(
-                    f"From ({S.timezone})",
-                    rx.input(
-                        type="datetime-local",
-                        name="from",
-                        id="filter-from",
-                        default_value=S.date_from,
-                        size="1",
-                    ),
-                ),
-                _label(
-                    "Before",
-                    rx.input(
-                        type="datetime-local",
-                        name="to",
-                        id="filter-to",
-                        default_value=S.date_to,
-                        size="1",
-                    ),
-                ),
-                _label(
-                    "Amount from",
-                    rx.input(
-                        name="min",
-                        id="filter-min",
-                        default_value=S.amount_min,
-                        placeholder="e.g. 10.00",
-                        input_mode="decimal",
-                        size="1",
-                        width="110px",
-                    ),
-                ),
-                _label(
-                    "to",
-                    rx.input(
-                        name="max",
-                        id="filter-max",
-                        default_value=S.amount_max,
-                        placeholder="e.g. 250",
-                        input_mode="decimal",
-                        size="1",
-                        width="110px",
-                    ),
-                ),
+                _field(f"From ({S.timezone})", "from", S.date_from, type="datetime-local"),
+                _field("Before", "to", S.date_to, type="datetime-local"),
+                _field("Amount from", "min", S.amount_min, placeholder="e.g. 10.00", **AMOUNT),
+                _field("to", "max", S.amount_max, placeholder="e.g. 250", **AMOUNT),
                 rx.button("Apply", type="submit", id="filter-apply", size="2"),
                 rx.button(
                     "Clear",

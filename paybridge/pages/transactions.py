@@ -6,6 +6,7 @@ import reflex as rx
 
 from paybridge.components.cards import ONE_LINE, status_badge
 from paybridge.components.layout import template, wide_or_narrow
+from paybridge.components.tables import data_table, empty_state
 from paybridge.components.transaction_filters import saved_views, transaction_filters
 from paybridge.state.transactions import TransactionsState as S
 
@@ -27,44 +28,42 @@ def _sort_header(label: str, key: str) -> rx.Component:
     )
 
 
-def _rows_table() -> rx.Component:
-    return rx.table.root(
-        rx.table.header(
-            rx.table.row(
-                rx.table.column_header_cell("Reference"),
-                rx.table.column_header_cell("Customer"),
-                _sort_header("Amount", "amount"),
-                rx.table.column_header_cell("Provider"),
-                rx.table.column_header_cell("Status"),
-                _sort_header("Created", "created"),
-            )
+def _tx_row(row: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(
+            rx.link(rx.code(row["reference"], size="1"), href=row["href"]),
         ),
-        rx.table.body(
-            rx.foreach(
-                S.rows,
-                lambda row: rx.table.row(
-                    rx.table.cell(
-                        rx.link(rx.code(row["reference"], size="1"), href=row["href"]),
-                    ),
-                    rx.table.cell(row["customer"]),
-                    rx.table.cell(
-                        rx.vstack(
-                            rx.text(row["amount"]),
-                            rx.cond(
-                                row["refunded"] != "",
-                                rx.text(row["refunded"], size="1", color_scheme="gray"),
-                            ),
-                            spacing="0",
-                        ),
-                    ),
-                    rx.table.cell(row["provider"]),
-                    rx.table.cell(status_badge(row["status"])),
-                    rx.table.cell(row["created"]),
-                    class_name="tx-row",
+        rx.table.cell(row["customer"]),
+        rx.table.cell(
+            rx.vstack(
+                rx.text(row["amount"]),
+                rx.cond(
+                    row["refunded"] != "",
+                    rx.text(row["refunded"], size="1", color_scheme="gray"),
                 ),
+                spacing="0",
             ),
-            id="tx-body",
         ),
+        rx.table.cell(row["provider"]),
+        rx.table.cell(status_badge(row["status"])),
+        rx.table.cell(row["created"]),
+        class_name="tx-row",
+    )
+
+
+def _rows_table() -> rx.Component:
+    return data_table(
+        (
+            "Reference",
+            "Customer",
+            _sort_header("Amount", "amount"),
+            "Provider",
+            "Status",
+            _sort_header("Created", "created"),
+        ),
+        S.rows,
+        _tx_row,
+        body_id="tx-body",
         size="1",
         width="100%",
         white_space="nowrap",
@@ -123,12 +122,7 @@ def _rows_stacked() -> rx.Component:
 def _table() -> rx.Component:
     return rx.box(
         wide_or_narrow(_rows_table(), _rows_stacked()),
-        rx.cond(
-            S.rows.length() == 0,
-            rx.text(
-                "No payments match these filters.", size="2", color_scheme="gray", id="tx-empty"
-            ),
-        ),
+        empty_state("No payments match these filters.", S.rows, id="tx-empty"),
         width="100%",
     )
 
