@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from paybridge.api.auth import Principal
-from paybridge.api.resources.common import clean_created_range, list_out
+from paybridge.api.resources.common import filtered_list
 from paybridge.api.schemas import BalanceOut, ListOut, MoneyOut, SettlementOut
 from paybridge.db import read_session
 from paybridge.models import Settlement
@@ -43,13 +43,7 @@ def settlements_list(
 ) -> ListOut[SettlementOut]:
     if filters.currency is not None:
         filters = replace(filters, currency=normalize_currency(filters.currency))
-    gte, lt = clean_created_range(filters.created_gte, filters.created_lt)
-    filters = replace(filters, created_gte=gte, created_lt=lt)
-    with read_session() as session:
-        result = settlements_page(
-            session=session, merchant_id=principal.merchant_id, page=page, filters=filters
-        )
-    return list_out(result, settlement_out)
+    return filtered_list(principal, page, filters, settlements_page, settlement_out)
 
 
 def withdraw(

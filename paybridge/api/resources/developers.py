@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from paybridge.api.auth import Principal
 from paybridge.api.errors import ApiError
-from paybridge.api.resources.common import clean_created_range, list_out
+from paybridge.api.resources.common import filtered_list, list_out
 from paybridge.api.schemas import ApiKeyCreated, ApiKeyOut, ApiLogOut, EventOut, ListOut
 from paybridge.db import read_session
 from paybridge.models import ApiKey, ApiLog, Event
@@ -79,22 +77,10 @@ def api_key_revoke(principal: Principal, key_id: int) -> ApiKeyOut:
 def api_logs_list(
     principal: Principal, page: PageRequest, filters: ApiLogFilters
 ) -> ListOut[ApiLogOut]:
-    gte, lt = clean_created_range(filters.created_gte, filters.created_lt)
-    filters = replace(filters, created_gte=gte, created_lt=lt)
-    with read_session() as session:
-        result = api_logs_page(
-            session=session, merchant_id=principal.merchant_id, page=page, filters=filters
-        )
-    return list_out(result, api_log_out)
+    return filtered_list(principal, page, filters, api_logs_page, api_log_out)
 
 
 def events_list(
     principal: Principal, page: PageRequest, filters: EventFilters
 ) -> ListOut[EventOut]:
-    gte, lt = clean_created_range(filters.created_gte, filters.created_lt)
-    filters = replace(filters, created_gte=gte, created_lt=lt)
-    with read_session() as session:
-        result = events_page(
-            session=session, merchant_id=principal.merchant_id, page=page, filters=filters
-        )
-    return list_out(result, event_out)
+    return filtered_list(principal, page, filters, events_page, event_out)

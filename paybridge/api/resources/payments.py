@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from paybridge.api.auth import Principal
-from paybridge.api.resources.common import clean_created_range, list_out
+from paybridge.api.resources.common import filtered_list
 from paybridge.api.schemas import ListOut, TransactionCreate, TransactionOut
 from paybridge.db import read_session
 from paybridge.errors import DomainError
@@ -31,13 +31,7 @@ def transactions_list(
         clean_choice(filters.status, TransactionStatus, param="status")
     if filters.currency is not None:
         filters = replace(filters, currency=normalize_currency(filters.currency))
-    gte, lt = clean_created_range(filters.created_gte, filters.created_lt)
-    filters = replace(filters, created_gte=gte, created_lt=lt)
-    with read_session() as session:
-        result = transactions_page(
-            session=session, merchant_id=principal.merchant_id, page=page, filters=filters
-        )
-    return list_out(result, TransactionOut.from_record)
+    return filtered_list(principal, page, filters, transactions_page, TransactionOut.from_record)
 
 
 def transaction_get(principal: Principal, reference: str) -> TransactionOut:
