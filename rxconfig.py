@@ -16,7 +16,7 @@ except SettingsError as error:
     raise SystemExit(f"error: {error}") from None
 # With Redis, a worker keeps a tab's state and its lock between writes while no other process
 # asks for them (Reflex's "oplock"): a live dashboard writes its state several times a second,
-# and 200 of them measured 40 % faster this way (bench/README.md, 2026-11-30). Each hold ends
+# and 200 of them measured 40 % faster this way (bench/HISTORY.md, 2026-11-30). Each hold ends
 # with a save to Redis and the next write takes the lock and loads the state again, so the hold
 # is as long as Reflex's 10-s lock expiry allows: 8 s measured a further 15-35 % faster than 2 s.
 # Another process that asks for the state breaks the hold at once.

@@ -226,7 +226,7 @@ def payment_lines(
     from paybridge.services.transactions import new_reference
 
     if refunds:
-        from paybridge.services.transactions import refunded_net_share
+        from paybridge.services.refunds import refunded_net_share
 
     with Session(get_engine()) as session:
         providers = {p.code: p for p in session.exec(select(Provider)).all()}

@@ -5,6 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+# CSV cells a spreadsheet would run as a formula get a leading apostrophe (OWASP CSV
+# injection); the Python and the PostgreSQL export paths both apply it.
+FORMULA_START = frozenset("=+-@\t\r")
+
 
 def format_bp(bp: int | None) -> str:
     """Basis points as a percentage: 9791 -> '97.91%'; None -> '—'."""

@@ -25,7 +25,9 @@ from paybridge.api.errors import ApiError
 from paybridge.api.ratelimit import check_rate_limit, rate_limit_needs_io
 from paybridge.db import read_session, utcnow
 from paybridge.events import revocations
-from paybridge.models import ApiKey, AuthSession, SessionKind
+from paybridge.models import SessionKind
+from paybridge.selectors.api_keys import api_key_get
+from paybridge.selectors.auth_sessions import auth_session_alive, auth_session_get
 from paybridge.services.api_keys import api_key_authenticate, looks_like_api_key
 from paybridge.services.auth import session_is_active
 from paybridge.settings import get_settings
@@ -74,7 +76,7 @@ def issue_tokens(*, user_id: int, session_id: int) -> TokenPair:
     """A fresh access/refresh pair for an API session (refresh ends with the session)."""
     now = utcnow()
     with read_session() as session:
-        auth = session.get(AuthSession, session_id)
+        auth = auth_session_get(session=session, session_id=session_id)
     if auth is None:
         raise ApiError("invalid_token", "This session no longer exists.")
     access_exp = min(now + ACCESS_LIFETIME, auth.expires_at)
@@ -117,11 +119,11 @@ def _verify(token: str, *, typ: Literal["access", "refresh"]) -> tuple[int, int,
         or not sub.isdigit()
     ):
         raise ApiError("invalid_token", f"This is not a valid {typ} token.")
-    if not session_is_active(session_id=sid):
+    with read_session() as session:  # one read answers both: alive, and this merchant's
+        auth = auth_session_get(session=session, session_id=sid)
+    if not auth_session_alive(auth):
         raise ApiError("invalid_token", "This session has ended; log in again.")
-    with read_session() as session:
-        auth = session.get(AuthSession, sid)
-    if auth is None or auth.user_id != int(sub) or auth.kind != SessionKind.API.value:
+    if auth.user_id != int(sub) or auth.kind != SessionKind.API.value:
         raise ApiError("invalid_token", f"This is not a valid {typ} token.")
     return int(sub), sid, float(claims["exp"])
 
@@ -217,7 +219,7 @@ def still_valid(principal: Principal) -> bool:
             session_id=principal.session_id
         )
     with read_session() as session:
-        key = session.get(ApiKey, principal.api_key_id)
+        key = api_key_get(session=session, key_id=principal.api_key_id)
     return key is not None and key.revoked_at is None
 
 

@@ -14,10 +14,8 @@ from collections import deque
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
-from paybridge.db import utcnow, write_session
-from paybridge.models import ApiLog
+from paybridge.db import utcnow
+from paybridge.services.api_logs import api_logs_record
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +65,7 @@ class ApiLogBuffer:
             if not batch:
                 return 0
             try:
-                with write_session() as session:
-                    session.connection().execute(sa.insert(ApiLog.__table__), batch)
-                    session.commit()
+                api_logs_record(rows=batch)
             except Exception:
                 log.warning("dropping %d unwritable API log rows", len(batch), exc_info=True)
                 return 0

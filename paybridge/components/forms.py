@@ -31,3 +31,40 @@ def form_notice(message: rx.Var) -> rx.Component:
         message != "",
         rx.callout(message, icon="info", color_scheme="blue", size="1", id="form-notice"),
     )
+
+
+Options = list[tuple[str, str]] | rx.Var
+
+
+def native_select(
+    name: str,
+    options: Options,
+    value: rx.Var,
+    *,
+    id: str | None = None,
+    any_label: str | None = None,
+    keyed: bool = True,
+    **props,
+) -> rx.Component:
+    """A native <select> (the form submits the option's value). `options` are (value, label)
+    pairs, or a Var of [value, label] pairs; `any_label` adds a first option with value "".
+    Keyed by its value, so a state change re-renders the chosen option (`default_value`
+    alone only sets the first render)."""
+    if isinstance(options, rx.Var):
+        items = [rx.foreach(options, lambda o: rx.el.option(o[1], value=o[0]))]
+    else:
+        items = [rx.el.option(label, value=v) for v, label in options]
+    if any_label is not None:
+        items.insert(0, rx.el.option(any_label, value=""))
+    if keyed:
+        props["key"] = value
+    return rx.el.select(*items, name=name, id=id or name, default_value=value, **props)
+
+
+def labeled_select(label: str, name: str, options: Options, value: rx.Var, **props) -> rx.Component:
+    """A caption over a `native_select` (same arguments)."""
+    return rx.vstack(
+        rx.text(label, size="2", weight="medium"),
+        native_select(name, options, value, **props),
+        spacing="1",
+    )

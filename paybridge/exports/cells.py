@@ -1,5 +1,5 @@
 """One CSV line of a payment, formatted by Python (SQLite; PostgreSQL writes the same bytes
-itself, see transactions.py): the header, exact major units, and the formula guard."""
+itself, see selectors/transaction_csv.py): the header, exact major units, and the formula guard."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import csv
 import io
 from collections.abc import Callable
 
-# Cells a spreadsheet would run as a formula get a leading apostrophe (OWASP CSV injection).
-FORMULA_START = frozenset("=+-@\t\r")
+from paybridge.display import FORMULA_START
 
 
 def csv_header(tz: str) -> list[str]:

@@ -8,6 +8,7 @@ from plotly.graph_objects import Figure
 from paybridge.components.cards import ONE_LINE, metric_card, stat, status_badge
 from paybridge.components.charts import CHART_TEMPLATE
 from paybridge.components.layout import template, wide_or_narrow
+from paybridge.components.tables import data_table, empty_state
 from paybridge.components.user import user_summary_card
 from paybridge.components.withdraw import withdraw_button, withdraw_dialog
 from paybridge.state.dashboard import RANGE_LABELS, DashboardChartsState
@@ -137,31 +138,24 @@ def _statuses() -> rx.Component:
     )
 
 
+def _recent_row(row: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.code(row["reference"], size="1")),
+        rx.table.cell(row["customer"]),
+        rx.table.cell(row["amount"]),
+        rx.table.cell(row["provider"]),
+        rx.table.cell(status_badge(row["status"])),
+        rx.table.cell(row["time"]),
+        class_name="recent-row",
+    )
+
+
 def _recent_table() -> rx.Component:
-    return rx.table.root(
-        rx.table.header(
-            rx.table.row(
-                *[
-                    rx.table.column_header_cell(h)
-                    for h in ("Reference", "Customer", "Amount", "Provider", "Status", "Time")
-                ]
-            )
-        ),
-        rx.table.body(
-            rx.foreach(
-                S.recent,
-                lambda row: rx.table.row(
-                    rx.table.cell(rx.code(row["reference"], size="1")),
-                    rx.table.cell(row["customer"]),
-                    rx.table.cell(row["amount"]),
-                    rx.table.cell(row["provider"]),
-                    rx.table.cell(status_badge(row["status"])),
-                    rx.table.cell(row["time"]),
-                    class_name="recent-row",
-                ),
-            ),
-            id="recent-body",
-        ),
+    return data_table(
+        ("Reference", "Customer", "Amount", "Provider", "Status", "Time"),
+        S.recent,
+        _recent_row,
+        body_id="recent-body",
         size="1",
         width="100%",
         white_space="nowrap",
@@ -260,10 +254,7 @@ def _feed() -> rx.Component:
                         class_name="feed-item",
                     ),
                 ),
-                rx.cond(
-                    S.feed.length() == 0,
-                    rx.text("No activity yet.", size="2", color_scheme="gray"),
-                ),
+                empty_state("No activity yet.", S.feed),
                 spacing="3",
                 id="feed",
             ),

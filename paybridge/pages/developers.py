@@ -5,9 +5,10 @@ from __future__ import annotations
 import reflex as rx
 
 from paybridge.components.cards import ONE_LINE
-from paybridge.components.forms import form_error
+from paybridge.components.forms import form_error, native_select
 from paybridge.components.layout import template
 from paybridge.components.secret import secret_once
+from paybridge.components.tables import data_table, empty_state
 from paybridge.state.developers import METHODS, STATUS_CLASSES, WINDOWS
 from paybridge.state.developers import DevelopersState as S
 
@@ -23,6 +24,48 @@ def _new_secret() -> rx.Component:
         ),
         on_done=S.dismiss_secret,
         test_id="new-key-secret",
+    )
+
+
+def _key_row(k: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(k["name"]),
+        rx.table.cell(rx.code(k["masked"], size="1")),
+        rx.table.cell(k["created"]),
+        rx.table.cell(k["last_used"]),
+        rx.table.cell(
+            rx.alert_dialog.root(
+                rx.alert_dialog.trigger(
+                    rx.button(
+                        "Revoke",
+                        size="1",
+                        color_scheme="red",
+                        variant="soft",
+                        class_name="key-revoke",
+                    )
+                ),
+                rx.alert_dialog.content(
+                    rx.alert_dialog.title("Revoke ", k["name"], "?"),
+                    rx.alert_dialog.description(REVOKE_WARNING),
+                    rx.hstack(
+                        rx.alert_dialog.cancel(
+                            rx.button("Cancel", variant="soft", color_scheme="gray")
+                        ),
+                        rx.alert_dialog.action(
+                            rx.button(
+                                "Revoke key",
+                                color_scheme="red",
+                                class_name="key-revoke-confirm",
+                                on_click=S.revoke_key(k["id"]),
+                            )
+                        ),
+                        justify="end",
+                        spacing="2",
+                    ),
+                ),
+            )
+        ),
+        class_name="key-row",
     )
 
 
@@ -56,69 +99,16 @@ def _keys() -> rx.Component:
                 on_submit=S.create_key,
                 reset_on_submit=False,
             ),
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        *[
-                            rx.table.column_header_cell(h)
-                            for h in ("Name", "Key", "Created", "Last used", "")
-                        ]
-                    )
-                ),
-                rx.table.body(
-                    rx.foreach(
-                        S.keys,
-                        lambda k: rx.table.row(
-                            rx.table.cell(k["name"]),
-                            rx.table.cell(rx.code(k["masked"], size="1")),
-                            rx.table.cell(k["created"]),
-                            rx.table.cell(k["last_used"]),
-                            rx.table.cell(
-                                rx.alert_dialog.root(
-                                    rx.alert_dialog.trigger(
-                                        rx.button(
-                                            "Revoke",
-                                            size="1",
-                                            color_scheme="red",
-                                            variant="soft",
-                                            class_name="key-revoke",
-                                        )
-                                    ),
-                                    rx.alert_dialog.content(
-                                        rx.alert_dialog.title("Revoke ", k["name"], "?"),
-                                        rx.alert_dialog.description(REVOKE_WARNING),
-                                        rx.hstack(
-                                            rx.alert_dialog.cancel(
-                                                rx.button(
-                                                    "Cancel", variant="soft", color_scheme="gray"
-                                                )
-                                            ),
-                                            rx.alert_dialog.action(
-                                                rx.button(
-                                                    "Revoke key",
-                                                    color_scheme="red",
-                                                    class_name="key-revoke-confirm",
-                                                    on_click=S.revoke_key(k["id"]),
-                                                )
-                                            ),
-                                            justify="end",
-                                            spacing="2",
-                                        ),
-                                    ),
-                                )
-                            ),
-                            class_name="key-row",
-                        ),
-                    ),
-                    id="keys-body",
-                ),
+            data_table(
+                ("Name", "Key", "Created", "Last used", ""),
+                S.keys,
+                _key_row,
+                body_id="keys-body",
                 width="100%",
                 size="1",
                 white_space="nowrap",
             ),
-            rx.cond(
-                S.keys.length() == 0, rx.text("No active keys.", size="2", color_scheme="gray")
-            ),
+            empty_state("No active keys.", S.keys),
             spacing="3",
             width="100%",
         ),
@@ -126,14 +116,8 @@ def _keys() -> rx.Component:
     )
 
 
-def _select(name: str, options, value) -> rx.Component:  # type: ignore[no-untyped-def]
-    return rx.el.select(
-        *[rx.el.option(o, value=o) for o in options],
-        name=name,
-        id=f"log-{name}",
-        default_value=value,
-        key=value,
-    )
+def _select(name: str, options: list[str], value: rx.Var) -> rx.Component:
+    return native_select(name, [(o, o) for o in options], value, id=f"log-{name}")
 
 
 def _logs() -> rx.Component:
@@ -214,10 +198,7 @@ def _logs() -> rx.Component:
                 variant="ghost",
                 id="log-list",
             ),
-            rx.cond(
-                S.logs.length() == 0,
-                rx.text("No API requests match.", size="2", color_scheme="gray"),
-            ),
+            empty_state("No API requests match.", S.logs),
             rx.hstack(
                 rx.button(
                     "Newer", on_click=S.newer, disabled=~S.has_newer, variant="soft", size="1"

@@ -7,6 +7,7 @@ import reflex as rx
 from paybridge.components.cards import status_badge
 from paybridge.components.forms import form_error
 from paybridge.components.layout import template
+from paybridge.components.tables import data_table, empty_state
 from paybridge.state.payment import PaymentState as S
 
 DELIVERY_COLORS = {"succeeded": "green", "pending": "amber", "failed": "red"}
@@ -170,6 +171,22 @@ def _refund() -> rx.Component:
     )
 
 
+def _delivery_row(d: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(d["event"]),
+        rx.table.cell(
+            rx.badge(
+                d["status"],
+                color_scheme=rx.match(d["status"], *DELIVERY_COLORS.items(), "gray"),
+            )
+        ),
+        rx.table.cell(d["attempts"]),
+        rx.table.cell(d["code"]),
+        rx.table.cell(rx.text(d["url"], size="1")),
+        class_name="delivery-row",
+    )
+
+
 def _timeline() -> rx.Component:
     return rx.card(
         rx.vstack(
@@ -203,36 +220,11 @@ def _timeline() -> rx.Component:
             rx.heading("Webhook deliveries", size="3", margin_top="3"),
             rx.cond(
                 S.deliveries.length() == 0,
-                rx.text("No webhook deliveries for this payment.", size="2", color_scheme="gray"),
-                rx.table.root(
-                    rx.table.header(
-                        rx.table.row(
-                            *[
-                                rx.table.column_header_cell(h)
-                                for h in ("Event", "Status", "Attempts", "Last code", "Endpoint")
-                            ]
-                        )
-                    ),
-                    rx.table.body(
-                        rx.foreach(
-                            S.deliveries,
-                            lambda d: rx.table.row(
-                                rx.table.cell(d["event"]),
-                                rx.table.cell(
-                                    rx.badge(
-                                        d["status"],
-                                        color_scheme=rx.match(
-                                            d["status"], *DELIVERY_COLORS.items(), "gray"
-                                        ),
-                                    )
-                                ),
-                                rx.table.cell(d["attempts"]),
-                                rx.table.cell(d["code"]),
-                                rx.table.cell(rx.text(d["url"], size="1")),
-                                class_name="delivery-row",
-                            ),
-                        )
-                    ),
+                empty_state("No webhook deliveries for this payment."),
+                data_table(
+                    ("Event", "Status", "Attempts", "Last code", "Endpoint"),
+                    S.deliveries,
+                    _delivery_row,
                     size="1",
                     width="100%",
                     white_space="nowrap",

@@ -6,8 +6,9 @@ from zoneinfo import available_timezones
 
 import reflex as rx
 
-from paybridge.components.forms import field, form_error
+from paybridge.components.forms import field, form_error, native_select
 from paybridge.components.layout import template
+from paybridge.components.tables import data_table
 from paybridge.components.user import user_summary_card
 from paybridge.state.settings import SettingsState
 
@@ -43,13 +44,7 @@ def settings_page() -> rx.Component:
                     rx.text(
                         "Timezone", as_="label", size="2", weight="medium", html_for="timezone"
                     ),
-                    rx.el.select(
-                        *[rx.el.option(z, value=z) for z in TIMEZONES],
-                        name="timezone",
-                        id="timezone",
-                        default_value=SettingsState.timezone,
-                        key=SettingsState.timezone,
-                    ),
+                    native_select("timezone", [(z, z) for z in TIMEZONES], SettingsState.timezone),
                     spacing="1",
                 ),
                 rx.button("Save profile", type="submit", id="profile-submit"),
@@ -108,27 +103,15 @@ def settings_page() -> rx.Component:
             ),
             rx.cond(
                 SettingsState.sign_in_failures.length() > 0,
-                rx.table.root(
-                    rx.table.header(
-                        rx.table.row(
-                            rx.table.column_header_cell("When"),
-                            rx.table.column_header_cell("What"),
-                            rx.table.column_header_cell("From"),
-                        )
+                data_table(
+                    ("When", "What", "From"),
+                    SettingsState.sign_in_failures,
+                    lambda row: rx.table.row(
+                        rx.table.cell(row["at"]),
+                        rx.table.cell(row["what"]),
+                        rx.table.cell(rx.tooltip(rx.text(row["address"]), content=row["agent"])),
                     ),
-                    rx.table.body(
-                        rx.foreach(
-                            SettingsState.sign_in_failures,
-                            lambda row: rx.table.row(
-                                rx.table.cell(row["at"]),
-                                rx.table.cell(row["what"]),
-                                rx.table.cell(
-                                    rx.tooltip(rx.text(row["address"]), content=row["agent"])
-                                ),
-                            ),
-                        ),
-                        id="sign-in-failures",
-                    ),
+                    body_id="sign-in-failures",
                     size="1",
                     width="100%",
                 ),

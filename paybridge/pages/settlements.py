@@ -5,8 +5,9 @@ from __future__ import annotations
 import reflex as rx
 
 from paybridge.components.cards import stat
-from paybridge.components.forms import form_error
+from paybridge.components.forms import form_error, labeled_select
 from paybridge.components.layout import template, wide_or_narrow
+from paybridge.components.tables import data_table, empty_state
 from paybridge.components.withdraw import withdraw_button, withdraw_dialog
 from paybridge.state.settlements import WEEKDAYS
 from paybridge.state.settlements import SettlementsState as S
@@ -20,45 +21,37 @@ from paybridge.views.labels import (
 PAYOUT_COLORS = {"pending": "amber", "processing": "blue", "completed": "green", "failed": "red"}
 
 
+def _hinted(label: str, hint: str) -> rx.Component:
+    return rx.hstack(
+        rx.text(label), rx.tooltip(rx.icon("info", size=12), content=hint), align="center"
+    )
+
+
+def _balance_row(b: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.badge(b["currency"])),
+        rx.table.cell(b["available"], id="available-" + b["currency"].to(str)),
+        rx.table.cell(b["pending"]),
+        rx.table.cell(
+            withdraw_button(
+                b["currency"],
+                enabled=b["can_withdraw"] != "",
+                button_id="withdraw-" + b["currency"].to(str),
+            )
+        ),
+    )
+
+
 def _balances_table() -> rx.Component:
-    return rx.table.root(
-        rx.table.header(
-            rx.table.row(
-                rx.table.column_header_cell("Currency"),
-                rx.table.column_header_cell(
-                    rx.hstack(
-                        rx.text("Available"),
-                        rx.tooltip(rx.icon("info", size=12), content=AVAILABLE_HINT),
-                        align="center",
-                    )
-                ),
-                rx.table.column_header_cell(
-                    rx.hstack(
-                        rx.text("Pending"),
-                        rx.tooltip(rx.icon("info", size=12), content=PENDING_HINT),
-                        align="center",
-                    )
-                ),
-                rx.table.column_header_cell(""),
-            )
+    return data_table(
+        (
+            "Currency",
+            _hinted("Available", AVAILABLE_HINT),
+            _hinted("Pending", PENDING_HINT),
+            "",
         ),
-        rx.table.body(
-            rx.foreach(
-                S.balances,
-                lambda b: rx.table.row(
-                    rx.table.cell(rx.badge(b["currency"])),
-                    rx.table.cell(b["available"], id="available-" + b["currency"].to(str)),
-                    rx.table.cell(b["pending"]),
-                    rx.table.cell(
-                        withdraw_button(
-                            b["currency"],
-                            enabled=b["can_withdraw"] != "",
-                            button_id="withdraw-" + b["currency"].to(str),
-                        )
-                    ),
-                ),
-            )
-        ),
+        S.balances,
+        _balance_row,
         width="100%",
         white_space="nowrap",
     )
@@ -147,38 +140,23 @@ def _settings() -> rx.Component:
                     rx.callout(S.settings_saved, icon="check", color_scheme="green", size="1"),
                 ),
                 rx.hstack(
-                    rx.vstack(
-                        rx.text("Schedule", size="2", weight="medium"),
-                        rx.el.select(
-                            *[rx.el.option(s.title(), value=s) for s in PAYOUT_SCHEDULES],
-                            name="schedule",
-                            id="schedule",
-                            default_value=S.schedule,
-                            key=S.schedule,
-                        ),
-                        spacing="1",
+                    labeled_select(
+                        "Schedule",
+                        "schedule",
+                        [(s, s.title()) for s in PAYOUT_SCHEDULES],
+                        S.schedule,
                     ),
-                    rx.vstack(
-                        rx.text("Weekly on", size="2", weight="medium"),
-                        rx.el.select(
-                            *[rx.el.option(d, value=str(i)) for i, d in enumerate(WEEKDAYS)],
-                            name="weekday",
-                            id="weekday",
-                            default_value=S.weekday,
-                            key=S.weekday,
-                        ),
-                        spacing="1",
+                    labeled_select(
+                        "Weekly on",
+                        "weekday",
+                        [(str(i), d) for i, d in enumerate(WEEKDAYS)],
+                        S.weekday,
                     ),
-                    rx.vstack(
-                        rx.text("Monthly on day", size="2", weight="medium"),
-                        rx.el.select(
-                            *[rx.el.option(str(d), value=str(d)) for d in range(1, 32)],
-                            name="day_of_month",
-                            id="day_of_month",
-                            default_value=S.day_of_month,
-                            key=S.day_of_month,
-                        ),
-                        spacing="1",
+                    labeled_select(
+                        "Monthly on day",
+                        "day_of_month",
+                        [(str(d), str(d)) for d in range(1, 32)],
+                        S.day_of_month,
                     ),
                     spacing="4",
                     wrap="wrap",
@@ -216,6 +194,36 @@ def _settings() -> rx.Component:
     )
 
 
+def _payout_row(p: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(p["amount"]),
+        rx.table.cell(
+            rx.hstack(
+                rx.badge(
+                    p["status"],
+                    color_scheme=rx.match(p["status"], *PAYOUT_COLORS.items(), "gray"),
+                ),
+                rx.cond(
+                    p["reason"] != "",
+                    rx.text(
+                        p["reason"],
+                        " · returned to your balance",
+                        size="1",
+                        color_scheme="red",
+                    ),
+                ),
+                align="center",
+                spacing="2",
+            )
+        ),
+        rx.table.cell(p["created"]),
+        rx.table.cell(p["completed"]),
+        rx.table.cell(p["bank"]),
+        rx.table.cell(rx.code(p["reference"], size="1")),
+        class_name="payout-row",
+    )
+
+
 def _history() -> rx.Component:
     return rx.card(
         rx.hstack(
@@ -231,64 +239,18 @@ def _history() -> rx.Component:
             width="100%",
         ),
         rx.box(
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        *[
-                            rx.table.column_header_cell(h)
-                            for h in (
-                                "Amount",
-                                "Status",
-                                "Created",
-                                "Completed",
-                                "Bank",
-                                "Reference",
-                            )
-                        ]
-                    )
-                ),
-                rx.table.body(
-                    rx.foreach(
-                        S.history,
-                        lambda p: rx.table.row(
-                            rx.table.cell(p["amount"]),
-                            rx.table.cell(
-                                rx.hstack(
-                                    rx.badge(
-                                        p["status"],
-                                        color_scheme=rx.match(
-                                            p["status"], *PAYOUT_COLORS.items(), "gray"
-                                        ),
-                                    ),
-                                    rx.cond(
-                                        p["reason"] != "",
-                                        rx.text(
-                                            p["reason"],
-                                            " · returned to your balance",
-                                            size="1",
-                                            color_scheme="red",
-                                        ),
-                                    ),
-                                    align="center",
-                                    spacing="2",
-                                )
-                            ),
-                            rx.table.cell(p["created"]),
-                            rx.table.cell(p["completed"]),
-                            rx.table.cell(p["bank"]),
-                            rx.table.cell(rx.code(p["reference"], size="1")),
-                            class_name="payout-row",
-                        ),
-                    ),
-                    id="payouts-body",
-                ),
+            data_table(
+                ("Amount", "Status", "Created", "Completed", "Bank", "Reference"),
+                S.history,
+                _payout_row,
+                body_id="payouts-body",
                 size="1",
                 width="100%",
                 white_space="nowrap",
             ),
             width="100%",
         ),
-        rx.cond(S.history.length() == 0, rx.text("No payouts yet.", size="2", color_scheme="gray")),
+        empty_state("No payouts yet.", S.history),
         rx.hstack(
             rx.button("Newer", on_click=S.newer, disabled=~S.has_newer, variant="soft", size="1"),
             rx.button("Older", on_click=S.older, disabled=~S.has_older, variant="soft", size="1"),

@@ -5,193 +5,12 @@ from __future__ import annotations
 import reflex as rx
 
 from paybridge.components.cards import ONE_LINE, status_badge
-from paybridge.components.forms import form_error
 from paybridge.components.layout import template, wide_or_narrow
+from paybridge.components.tables import data_table, empty_state
+from paybridge.components.transaction_filters import saved_views, transaction_filters
 from paybridge.state.transactions import TransactionsState as S
-from paybridge.views.labels import TRANSACTION_STATUSES
 
 NO_WRAP = {"white_space": "nowrap"}
-
-
-def _label(text: str | rx.Var, control: rx.Component) -> rx.Component:
-    """A caption over a control. `text` is plain text: a component inside the caption's <p>
-    could be another <p>, which the browser's parser splits, and React then fails to hydrate
-    the prerendered page and renders it again (the global stylesheet twice, over the styles)."""
-    return rx.vstack(rx.text(text, size="1", color_scheme="gray"), control, spacing="1")
-
-
-def _select(name: str, options: list | rx.Var, value: rx.Var, *, any_label: str) -> rx.Component:
-    """A native select (form value = option value); `options` are [value, label] pairs or a
-    Var of them."""
-    if isinstance(options, rx.Var):
-        items = rx.foreach(options, lambda o: rx.el.option(o[1], value=o[0]))
-    else:
-        items = rx.fragment(*[rx.el.option(label, value=v) for v, label in options])
-    return rx.el.select(
-        rx.el.option(any_label, value=""),
-        items,
-        name=name,
-        id=f"filter-{name}",
-        default_value=value,
-        style={"padding": "4px 6px", "minWidth": "120px"},
-    )
-
-
-def _filters() -> rx.Component:
-    return rx.form(
-        rx.vstack(
-            rx.hstack(
-                rx.input(
-                    rx.input.slot(rx.icon("search", size=14)),
-                    name="q",
-                    id="filter-q",
-                    default_value=S.search,
-                    placeholder="Reference or customer email starts with…",
-                    max_length=100,
-                    width="340px",
-                    max_width="100%",
-                ),
-                _select(
-                    "status",
-                    [(s, s.capitalize()) for s in TRANSACTION_STATUSES],
-                    S.status,
-                    any_label="Any status",
-                ),
-                _select("provider", S.providers, S.provider, any_label="Any provider"),
-                rx.el.select(
-                    rx.el.option("Any currency", value=""),
-                    rx.foreach(S.currencies, lambda c: rx.el.option(c, value=c)),
-                    name="currency",
-                    id="filter-currency",
-                    default_value=S.currency,
-                    style={"padding": "4px 6px"},
-                ),
-                spacing="3",
-                wrap="wrap",
-                align="center",
-            ),
-            rx.hstack(
-                _label(
-                    f"From ({S.timezone})",
-                    rx.input(
-                        type="datetime-local",
-                        name="from",
-                        id="filter-from",
-                        default_value=S.date_from,
-                        size="1",
-                    ),
-                ),
-                _label(
-                    "Before",
-                    rx.input(
-                        type="datetime-local",
-                        name="to",
-                        id="filter-to",
-                        default_value=S.date_to,
-                        size="1",
-                    ),
-                ),
-                _label(
-                    "Amount from",
-                    rx.input(
-                        name="min",
-                        id="filter-min",
-                        default_value=S.amount_min,
-                        placeholder="e.g. 10.00",
-                        input_mode="decimal",
-                        size="1",
-                        width="110px",
-                    ),
-                ),
-                _label(
-                    "to",
-                    rx.input(
-                        name="max",
-                        id="filter-max",
-                        default_value=S.amount_max,
-                        placeholder="e.g. 250",
-                        input_mode="decimal",
-                        size="1",
-                        width="110px",
-                    ),
-                ),
-                rx.button("Apply", type="submit", id="filter-apply", size="2"),
-                rx.button(
-                    "Clear",
-                    type="button",
-                    variant="soft",
-                    color_scheme="gray",
-                    on_click=S.clear_filters,
-                    id="filter-clear",
-                    size="2",
-                ),
-                spacing="3",
-                wrap="wrap",
-                align="end",
-            ),
-            form_error(S.filter_error, "filter-error"),
-            spacing="3",
-            width="100%",
-        ),
-        on_submit=S.apply_filters,
-        reset_on_submit=False,
-        key=S.form_key,
-        width="100%",
-    )
-
-
-def _views() -> rx.Component:
-    return rx.hstack(
-        rx.text("Saved views:", size="2", color_scheme="gray"),
-        rx.foreach(
-            S.views,
-            lambda v: rx.hstack(
-                rx.button(
-                    v["name"],
-                    size="1",
-                    variant="soft",
-                    on_click=S.apply_view(v["id"]),
-                    class_name="view-apply",
-                    title=v["query"],
-                ),
-                rx.icon_button(
-                    rx.icon("x", size=12),
-                    size="1",
-                    variant="ghost",
-                    color_scheme="gray",
-                    on_click=S.delete_view(v["id"]),
-                    class_name="view-delete",
-                    aria_label="Delete view",
-                ),
-                spacing="0",
-                align="center",
-                class_name="view-item",
-            ),
-        ),
-        rx.cond(S.views.length() == 0, rx.text("none yet", size="1", color_scheme="gray")),
-        rx.spacer(),
-        rx.form(
-            rx.hstack(
-                rx.input(
-                    name="view_name",
-                    id="view-name",
-                    placeholder="Name this view",
-                    max_length=60,
-                    required=True,
-                    size="1",
-                ),
-                rx.button("Save view", type="submit", size="1", id="view-save"),
-                spacing="2",
-            ),
-            on_submit=S.save_view,
-            reset_on_submit=False,
-        ),
-        rx.cond(S.view_error != "", rx.text(S.view_error, color_scheme="red", size="1")),
-        spacing="2",
-        align="center",
-        wrap="wrap",
-        width="100%",
-    )
 
 
 def _sort_header(label: str, key: str) -> rx.Component:
@@ -209,44 +28,42 @@ def _sort_header(label: str, key: str) -> rx.Component:
     )
 
 
-def _rows_table() -> rx.Component:
-    return rx.table.root(
-        rx.table.header(
-            rx.table.row(
-                rx.table.column_header_cell("Reference"),
-                rx.table.column_header_cell("Customer"),
-                _sort_header("Amount", "amount"),
-                rx.table.column_header_cell("Provider"),
-                rx.table.column_header_cell("Status"),
-                _sort_header("Created", "created"),
-            )
+def _tx_row(row: rx.Var) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(
+            rx.link(rx.code(row["reference"], size="1"), href=row["href"]),
         ),
-        rx.table.body(
-            rx.foreach(
-                S.rows,
-                lambda row: rx.table.row(
-                    rx.table.cell(
-                        rx.link(rx.code(row["reference"], size="1"), href=row["href"]),
-                    ),
-                    rx.table.cell(row["customer"]),
-                    rx.table.cell(
-                        rx.vstack(
-                            rx.text(row["amount"]),
-                            rx.cond(
-                                row["refunded"] != "",
-                                rx.text(row["refunded"], size="1", color_scheme="gray"),
-                            ),
-                            spacing="0",
-                        ),
-                    ),
-                    rx.table.cell(row["provider"]),
-                    rx.table.cell(status_badge(row["status"])),
-                    rx.table.cell(row["created"]),
-                    class_name="tx-row",
+        rx.table.cell(row["customer"]),
+        rx.table.cell(
+            rx.vstack(
+                rx.text(row["amount"]),
+                rx.cond(
+                    row["refunded"] != "",
+                    rx.text(row["refunded"], size="1", color_scheme="gray"),
                 ),
+                spacing="0",
             ),
-            id="tx-body",
         ),
+        rx.table.cell(row["provider"]),
+        rx.table.cell(status_badge(row["status"])),
+        rx.table.cell(row["created"]),
+        class_name="tx-row",
+    )
+
+
+def _rows_table() -> rx.Component:
+    return data_table(
+        (
+            "Reference",
+            "Customer",
+            _sort_header("Amount", "amount"),
+            "Provider",
+            "Status",
+            _sort_header("Created", "created"),
+        ),
+        S.rows,
+        _tx_row,
+        body_id="tx-body",
         size="1",
         width="100%",
         white_space="nowrap",
@@ -305,12 +122,7 @@ def _rows_stacked() -> rx.Component:
 def _table() -> rx.Component:
     return rx.box(
         wide_or_narrow(_rows_table(), _rows_stacked()),
-        rx.cond(
-            S.rows.length() == 0,
-            rx.text(
-                "No payments match these filters.", size="2", color_scheme="gray", id="tx-empty"
-            ),
-        ),
+        empty_state("No payments match these filters.", S.rows, id="tx-empty"),
         width="100%",
     )
 
@@ -368,7 +180,9 @@ def _export() -> rx.Component:
 @template(route="/transactions", title="Transactions", on_load=[S.load])
 def transactions_page() -> rx.Component:
     return rx.vstack(
-        rx.card(rx.vstack(_filters(), _views(), spacing="3", width="100%"), width="100%"),
+        rx.card(
+            rx.vstack(transaction_filters(), saved_views(), spacing="3", width="100%"), width="100%"
+        ),
         _banner(),
         rx.card(
             rx.vstack(

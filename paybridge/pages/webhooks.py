@@ -5,9 +5,10 @@ from __future__ import annotations
 import reflex as rx
 
 from paybridge.components.cards import ONE_LINE
-from paybridge.components.forms import form_error
+from paybridge.components.forms import form_error, native_select
 from paybridge.components.layout import template
 from paybridge.components.secret import secret_once
+from paybridge.components.tables import empty_state
 from paybridge.state.webhooks import DELIVERY_STATUSES
 from paybridge.state.webhooks import WebhooksState as S
 from paybridge.views.labels import WEBHOOK_EVENT_TYPES
@@ -222,12 +223,11 @@ def _log() -> rx.Component:
                 rx.spacer(),
                 rx.form(
                     rx.hstack(
-                        rx.el.select(
-                            *[rx.el.option(s, value=s) for s in DELIVERY_STATUSES],
-                            name="status",
+                        native_select(
+                            "status",
+                            [(s, s) for s in DELIVERY_STATUSES],
+                            S.log_status,
                             id="delivery-status",
-                            default_value=S.log_status,
-                            key=S.log_status,
                         ),
                         rx.el.select(
                             rx.el.option("all endpoints", value="all"),
@@ -259,10 +259,7 @@ def _log() -> rx.Component:
                 width="100%",
                 id="deliveries",
             ),
-            rx.cond(
-                S.deliveries.length() == 0,
-                rx.text("No deliveries yet.", size="2", color_scheme="gray"),
-            ),
+            empty_state("No deliveries yet.", S.deliveries),
             rx.hstack(
                 rx.button("Newest", size="1", variant="soft", on_click=S.newest),
                 rx.button(

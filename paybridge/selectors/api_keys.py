@@ -14,3 +14,8 @@ def api_keys_page(
 ) -> Page[ApiKey]:
     where = () if include_revoked else (col(ApiKey.revoked_at).is_(None),)
     return id_page(session, ApiKey, merchant_id=merchant_id, page=page, where=where)
+
+
+def api_key_get(*, session: Session, key_id: int | None) -> ApiKey | None:
+    """The key by id, revoked or not (callers check `revoked_at`)."""
+    return session.get(ApiKey, key_id) if key_id is not None else None

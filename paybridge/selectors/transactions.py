@@ -296,3 +296,9 @@ def _export_columns(dialect: str) -> tuple[Any, ...]:
         sa.type_coerce(c, aware).label(name) if name in ("created_at", "updated_at") else c
         for name, c in zip(EXPORT_NAMES, EXPORT_COLUMNS, strict=True)
     )
+
+
+def merchant_has_payments(*, session: Session, merchant_id: int) -> bool:
+    """Has the merchant any payment at all (one indexed row, not a count)?"""
+    found = session.exec(select(Transaction.id).where(Transaction.merchant_id == merchant_id))
+    return found.first() is not None

@@ -27,6 +27,7 @@ from paybridge.db import read_session, utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.events.revocations import Revocation, announce_revocation
 from paybridge.models import AuthSession, FailedLogin, LoginOutcome, SessionKind, User
+from paybridge.selectors.auth_sessions import auth_session_alive, auth_session_get
 from paybridge.selectors.users import user_by_email
 from paybridge.services import throttle
 from paybridge.services.locks import row_lock
@@ -279,7 +280,7 @@ def session_identity(*, token: object) -> Identity | None:
         auth = session.exec(
             select(AuthSession).where(AuthSession.token_hash == hash_token(token))
         ).first()
-    if not _alive(auth):
+    if not auth_session_alive(auth):
         return None
     _touch([auth])
     return Identity(user_id=auth.user_id, session_id=auth.id)
@@ -307,7 +308,7 @@ def live_session_tokens(*, tokens: Collection[str]) -> set[str]:
 def session_is_active(*, session_id: int) -> bool:
     """For JWTs: is the API session they name still valid?"""
     with read_session() as session:
-        return _alive(session.get(AuthSession, session_id))
+        return auth_session_alive(auth_session_get(session=session, session_id=session_id))
 
 
 def session_revoke(*, session_id: int) -> None:
@@ -350,10 +351,6 @@ def _revoke_all(session: Session, user_id: int, *, except_id: int | None) -> Non
     if except_id is not None:
         query = query.where(AuthSession.id != except_id)
     session.exec(query.values(revoked_at=utcnow()))
-
-
-def _alive(auth: AuthSession | None) -> bool:
-    return auth is not None and auth.revoked_at is None and auth.expires_at > utcnow()
 
 
 def _touch(sessions: Iterable[AuthSession | Row]) -> None:

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from sqlmodel import Session, select
 
 from paybridge.errors import DomainError
-from paybridge.models import User
+from paybridge.models import Transaction, User
 
 Q = TypeVar("Q", bound=Any)
 
@@ -48,3 +48,17 @@ def lock_merchant_balance(session: Session, merchant_id: int) -> User:
     if user is None:
         raise DomainError("not_found", "No such merchant.")
     return user
+
+
+def lock_payment(session: Session, merchant_id: int, reference: str) -> Transaction:
+    """Step 4 for payment writes: the merchant's payment `reference`, locked (or not_found)."""
+    tx = session.exec(
+        row_lock(
+            select(Transaction).where(
+                Transaction.merchant_id == merchant_id, Transaction.reference == reference
+            )
+        )
+    ).first()
+    if tx is None:
+        raise DomainError("not_found", "No such payment.", param="reference")
+    return tx

@@ -1,5 +1,5 @@
-"""Payments: record them (one or many at once), move them through their statuses, refund them
-in full or in part. Each call writes the payments, their rollups and their outbox events in one
+"""Payments: record them (one or many at once), move them through their statuses (refunds are in
+`services.refunds`). Each call writes the payments, their rollups and their outbox events in one
 DB transaction, then publishes the events."""
 
 from __future__ import annotations
@@ -7,32 +7,29 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from paybridge.db import retry_on_contention, utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.events import EventType, commit_and_publish, record_event
 from paybridge.events.outbox import publish_after_commit, record_events
+from paybridge.events.payloads import transaction_payload
 from paybridge.logs import current_request_id
-from paybridge.models import Event, Provider, Refund, Transaction, TransactionStatus, User
+from paybridge.models import Provider, Transaction, TransactionStatus
 from paybridge.models.transaction import TRANSITIONS
-from paybridge.money import format_money, normalize_currency, validate_minor_units
-from paybridge.selectors.balances import available_balance, hold_days_for
-from paybridge.services.locks import lock_merchant_balance, row_lock
+from paybridge.money import normalize_currency, validate_minor_units
+from paybridge.services.locks import lock_merchant_balance, lock_payment
 from paybridge.services.providers import Route, provider_fee, route_for
+
+# transaction_refund is re-exported: the payment page's state imports it from here.
+from paybridge.services.refunds import refund_apply
+from paybridge.services.refunds import transaction_refund as transaction_refund
 from paybridge.services.rollups import rollup_apply, rollup_snapshot
-from paybridge.validation import (
-    clean_choice,
-    clean_email,
-    clean_idempotency_key,
-    clean_reference,
-)
+from paybridge.validation import clean_choice, clean_email, clean_reference
 
 CREATABLE_STATUSES = (
     TransactionStatus.PENDING,
@@ -43,23 +40,6 @@ CREATABLE_STATUSES = (
 
 def new_reference() -> str:
     return f"txn_{secrets.token_hex(12)}"
-
-
-def transaction_payload(tx: Transaction, provider_code: str) -> dict[str, Any]:
-    """The event/webhook representation of a payment (amounts in minor units)."""
-    return {
-        "reference": tx.reference,
-        "amount": tx.amount,
-        "currency": tx.currency,
-        "status": tx.status,
-        "provider": provider_code,
-        "customer_email": tx.customer_email,
-        "fee": tx.fee,
-        "net_amount": tx.net_amount,
-        "refunded_amount": tx.refunded_amount,
-        "created_at": tx.created_at.isoformat(),
-        "updated_at": tx.updated_at.isoformat(),
-    }
 
 
 @dataclass(frozen=True)
@@ -252,7 +232,7 @@ def transaction_update_status(*, merchant_id: int, reference: str, status: str) 
             if new_status == TransactionStatus.REFUNDED
             else None
         )
-        tx = _locked(session, merchant_id, reference)
+        tx = lock_payment(session, merchant_id, reference)
         if new_status not in TRANSITIONS[tx.status]:
             raise DomainError(
                 "invalid_status_transition",
@@ -260,7 +240,7 @@ def transaction_update_status(*, merchant_id: int, reference: str, status: str) 
                 param="status",
             )
         if merchant is not None:
-            event = _refund(
+            event = refund_apply(
                 session, merchant, tx, tx.amount - tx.refunded_amount, idempotency_key=None
             )
             commit_and_publish(session, [event])
@@ -279,164 +259,3 @@ def transaction_update_status(*, merchant_id: int, reference: str, status: str) 
         )
         commit_and_publish(session, [event])
         return tx
-
-
-def refunded_net_share(*, amount: int, net_amount: int, refunded: int) -> int:
-    """The part of a payment's net that `refunded` minor units (all refunds so far) take back:
-    net_amount * refunded / amount, rounded half up — so all of it once fully refunded, and
-    successive partial refunds add up to exactly what one refund of their sum would take."""
-    return (2 * net_amount * refunded + amount) // (2 * amount)
-
-
-@retry_on_contention
-def transaction_refund(
-    *,
-    merchant_id: int,
-    reference: str,
-    amount: int | None = None,
-    idempotency_key: str | None = None,
-) -> Transaction:
-    """Give back `amount` minor units of a successful payment (None: all that is left).
-
-    In one DB transaction (the merchant's balance lock, then the payment row): the payment's
-    refunded totals grow, it becomes `refunded` once nothing is left (until then it stays
-    `success`), its rollup bucket follows, a refund row and a `transaction.updated` event
-    (payload `refund`: amount, net, remaining) are written. Balances drop by the refund's share
-    of the net, the dashboard volume by its amount; a refund of released money must be covered
-    by the available balance (`insufficient_funds`). The same idempotency key returns the
-    payment without refunding again; reusing it for another payment or amount is refused.
-    """
-    reference = clean_reference(reference)
-    amount = validate_minor_units(amount) if amount is not None else None
-    key = clean_idempotency_key(idempotency_key) if idempotency_key is not None else None
-    with write_session() as session:
-        merchant = lock_merchant_balance(session, merchant_id)
-        tx = _locked(session, merchant_id, reference)
-        if key is not None and _replayed(session, merchant_id, key, tx, amount):
-            return tx
-        if tx.status == TransactionStatus.REFUNDED:
-            raise DomainError(
-                "not_refundable", "This payment has been refunded in full.", param="reference"
-            )
-        if tx.status != TransactionStatus.SUCCESS:
-            raise DomainError(
-                "not_refundable",
-                f"Only successful payments can be refunded; this one is {tx.status}.",
-                param="reference",
-            )
-        remaining = tx.amount - tx.refunded_amount
-        amount = remaining if amount is None else amount
-        if amount > remaining:
-            raise DomainError(
-                "refund_exceeds_remaining",
-                f"At most {format_money(remaining, tx.currency)} of this payment can be refunded.",
-                param="amount",
-            )
-        event = _refund(session, merchant, tx, amount, idempotency_key=key)
-        try:
-            session.flush()
-        except IntegrityError:  # a concurrent refund of another payment took the same key
-            session.rollback()
-            raise _key_conflict() from None
-        commit_and_publish(session, [event])
-        return tx
-
-
-def _refund(
-    session: Session,
-    merchant: User,
-    tx: Transaction,
-    amount: int,
-    *,
-    idempotency_key: str | None,
-) -> Event:
-    """Apply a refund to the locked payment `tx` in the caller's transaction (which holds the
-    merchant's balance lock); return its event."""
-    previous_status, previous_net = tx.status, tx.refunded_net
-    refunded_net = refunded_net_share(
-        amount=tx.amount, net_amount=tx.net_amount, refunded=tx.refunded_amount + amount
-    )
-    _require_covered(session, merchant, tx, refunded_net - previous_net)
-    before = rollup_snapshot(tx)
-    tx.refunded_amount += amount
-    tx.refunded_net = refunded_net
-    if tx.refunded_amount == tx.amount:
-        tx.status = TransactionStatus.REFUNDED.value
-    tx.updated_at = utcnow()
-    session.add(tx)
-    rollup_apply(session, [(before, previous_status, -1), (tx, tx.status, +1)])
-    refund = Refund(
-        merchant_id=tx.merchant_id,
-        transaction_id=tx.id,
-        amount=amount,
-        net=tx.refunded_net - previous_net,
-        idempotency_key=idempotency_key,
-    )
-    session.add(refund)
-    provider_code = session.get(Provider, tx.provider_id).code
-    return record_event(
-        session,
-        merchant_id=tx.merchant_id,
-        type=EventType.TRANSACTION_UPDATED,
-        payload={
-            **transaction_payload(tx, provider_code),
-            "previous_status": previous_status,
-            "refund": {
-                "amount": amount,
-                "net": refund.net,
-                "remaining": tx.amount - tx.refunded_amount,
-            },
-        },
-    )
-
-
-def _require_covered(session: Session, merchant: User, tx: Transaction, net_taken: int) -> None:
-    """A refund of a payment past its hold takes its net share back from the available
-    balance, which must cover it (the balance never goes below zero: a merchant who has
-    withdrawn everything cannot refund until new funds are released). Refunds of payments still
-    held come out of their own pending net."""
-    released_before = utcnow() - timedelta(days=hold_days_for(merchant))
-    if net_taken <= 0 or tx.created_at >= released_before:
-        return
-    available = available_balance(session=session, merchant_id=tx.merchant_id, currency=tx.currency)
-    if net_taken > available:
-        raise DomainError(
-            "insufficient_funds",
-            f"This refund takes {format_money(net_taken, tx.currency)} from the available "
-            f"balance; only {format_money(max(available, 0), tx.currency)} is available.",
-            param="amount",
-        )
-
-
-def _replayed(
-    session: Session, merchant_id: int, key: str, tx: Transaction, amount: int | None
-) -> bool:
-    earlier = session.exec(
-        select(Refund).where(Refund.merchant_id == merchant_id, Refund.idempotency_key == key)
-    ).first()
-    if earlier is None:
-        return False
-    if earlier.transaction_id != tx.id or amount not in (None, earlier.amount):
-        raise _key_conflict()
-    return True
-
-
-def _key_conflict() -> DomainError:
-    return DomainError(
-        "idempotency_key_reused",
-        "This idempotency key was already used for a different refund.",
-        param="idempotency_key",
-    )
-
-
-def _locked(session: Session, merchant_id: int, reference: str) -> Transaction:
-    tx = session.exec(
-        row_lock(
-            select(Transaction).where(
-                Transaction.merchant_id == merchant_id, Transaction.reference == reference
-            )
-        )
-    ).first()
-    if tx is None:
-        raise DomainError("not_found", "No such payment.", param="reference")
-    return tx

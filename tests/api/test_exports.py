@@ -15,7 +15,8 @@ from paybridge.browser import SESSION_COOKIE
 from paybridge.exports import ExportProgress, major_units, transactions_csv
 from paybridge.models import User
 from paybridge.selectors.transactions import TransactionFilters
-from paybridge.services.transactions import transaction_create, transaction_refund
+from paybridge.services.refunds import transaction_refund
+from paybridge.services.transactions import transaction_create
 from paybridge.services.users import user_update_profile
 from tests.api.conftest import Caller
 from tests.conftest import TestDatabase, create_merchant, web_session_token

@@ -10,12 +10,9 @@ from sqlmodel import select
 from paybridge.db import read_session, utcnow
 from paybridge.models import Provider, User, WebhookDelivery
 from paybridge.selectors.payment_detail import payment_detail
+from paybridge.services.refunds import transaction_refund
 from paybridge.services.settlements import settlement_withdraw
-from paybridge.services.transactions import (
-    transaction_create,
-    transaction_refund,
-    transaction_update_status,
-)
+from paybridge.services.transactions import transaction_create, transaction_update_status
 from paybridge.services.webhooks import webhook_create
 from tests.conftest import TestDatabase, create_merchant
 

@@ -22,12 +22,8 @@ from paybridge.selectors.balances import balances
 from paybridge.selectors.periods import Period, period_for_days, period_last_days
 from paybridge.selectors.reference import dashboard_metrics_raw
 from paybridge.services.providers import DEFAULT_PROVIDERS
-from paybridge.services.transactions import (
-    refunded_net_share,
-    transaction_create,
-    transaction_refund,
-    transaction_update_status,
-)
+from paybridge.services.refunds import refunded_net_share, transaction_refund
+from paybridge.services.transactions import transaction_create, transaction_update_status
 from paybridge.services.users import user_update_payout_settings
 from tests.conftest import TestDatabase
 

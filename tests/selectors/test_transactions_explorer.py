@@ -20,7 +20,8 @@ from paybridge.selectors.transactions import (
     transactions_count,
     transactions_page,
 )
-from paybridge.services.transactions import transaction_create, transaction_refund
+from paybridge.services.refunds import transaction_refund
+from paybridge.services.transactions import transaction_create
 from paybridge.transaction_query import (
     TransactionQuery,
     parse_query,

@@ -12,12 +12,8 @@ from paybridge.db import read_session, utcnow
 from paybridge.errors import DomainError
 from paybridge.models import Event, HourlyRollup, Refund, Transaction, User
 from paybridge.selectors.balances import balances
-from paybridge.services.transactions import (
-    refunded_net_share,
-    transaction_create,
-    transaction_refund,
-    transaction_update_status,
-)
+from paybridge.services.refunds import refunded_net_share, transaction_refund
+from paybridge.services.transactions import transaction_create, transaction_update_status
 from tests.conftest import TestDatabase
 
 

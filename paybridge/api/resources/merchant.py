@@ -1,0 +1,17 @@
+"""The merchant profile: who the caller is."""
+
+from __future__ import annotations
+
+from paybridge.api.auth import Principal
+from paybridge.api.schemas import ProfileOut
+from paybridge.db import read_session
+from paybridge.errors import DomainError
+from paybridge.selectors.users import user_summary
+
+
+def profile(principal: Principal) -> ProfileOut:
+    with read_session() as session:
+        summary = user_summary(session=session, merchant_id=principal.merchant_id)
+    if summary is None:
+        raise DomainError("not_found", "No such merchant.")
+    return ProfileOut(**summary.__dict__)
