@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from paybridge.db import read_session
 from paybridge.display import FORMULA_START
@@ -24,12 +24,12 @@ def csv_lines_postgresql(
     returns the line, then the sort key and the id for the next batch's keyset condition)."""
     order, descending = sort_order(sort)
     direction = (lambda c: c.desc()) if descending else (lambda c: c.asc())
-    key = order[0]
+    key: Any = order[0]
     if key is Transaction.created_at:  # the cursor needs no UTCDateTime conversion per row
         key = sa.type_coerce(key, sa.DateTime(timezone=True))
     query = (
         select(_pg_line(), key, Transaction.id)
-        .join(Provider, Provider.id == Transaction.provider_id)
+        .join(Provider, col(Provider.id) == col(Transaction.provider_id))
         .where(*filter_conditions(merchant_id, filters))
         .order_by(*(direction(c) for c in order))
         .limit(batch_size)
@@ -71,7 +71,7 @@ def _pg_line() -> Any:
         def scaled(exp: int) -> Any:
             if exp == 0:
                 return sa.cast(column, sa.Text)
-            factor = sa.literal_column("0." + "0" * (exp - 1) + "1")
+            factor: Any = sa.literal_column("0." + "0" * (exp - 1) + "1")
             return sa.cast(sa.cast(column, sa.Numeric) * factor, sa.Text)
 
         others = [  # codes are 3 letters: a match in the space-separated list is a whole code
