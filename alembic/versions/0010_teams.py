@@ -53,7 +53,7 @@ def upgrade() -> None:
 
     op.create_table('audit_log',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
-    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('merchant_id', sa.Integer(), nullable=False),
     sa.Column('actor_user_id', sa.Integer(), nullable=True),
     sa.Column('actor_api_key_id', sa.Integer(), nullable=True),
     sa.Column('actor_email', sa.String(length=254), nullable=False),
@@ -62,11 +62,11 @@ def upgrade() -> None:
     sa.Column('details', sa.JSON(), nullable=False),
     sa.Column('ip_address', sa.String(length=64), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-    sa.ForeignKeyConstraint(['account_id'], ['users.id'], name=op.f('fk_audit_log_account_id_users')),
+    sa.ForeignKeyConstraint(['merchant_id'], ['users.id'], name=op.f('fk_audit_log_merchant_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_log'))
     )
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
-        batch_op.create_index('ix_audit_log_account_id', ['account_id', 'id'], unique=False)
+        batch_op.create_index('ix_audit_log_merchant_id', ['merchant_id', 'id'], unique=False)
 
     # Every user so far is an account of one: its owner, keeping its id.
     op.execute(
@@ -77,7 +77,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
-        batch_op.drop_index('ix_audit_log_account_id')
+        batch_op.drop_index('ix_audit_log_merchant_id')
     op.drop_table('audit_log')
     with op.batch_alter_table('invitations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_invitations_account_id'))

@@ -57,7 +57,7 @@ class AuditEntry(SQLModel, table=True):
     __tablename__ = "audit_log"
 
     id: int | None = Field(default=None, sa_column=sa.Column(BigId, primary_key=True))
-    account_id: int = Field(foreign_key="users.id", nullable=False)
+    merchant_id: int = Field(foreign_key="users.id", nullable=False)  # the account
     actor_user_id: int | None = Field(default=None)
     actor_api_key_id: int | None = Field(default=None)
     actor_email: str = Field(default="", max_length=254)
@@ -67,4 +67,4 @@ class AuditEntry(SQLModel, table=True):
     ip_address: str = Field(default="", max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
 
-    __table_args__ = (sa.Index("ix_audit_log_account_id", "account_id", "id"),)
+    __table_args__ = (sa.Index("ix_audit_log_merchant_id", "merchant_id", "id"),)
