@@ -23,6 +23,11 @@ class Member:
     account_holder: bool  # the person whose row is the account: always its owner
 
 
+def membership_of(*, session: Session, user_id: int) -> Membership | None:
+    """The account a person belongs to and their role there."""
+    return session.get(Membership, user_id)
+
+
 def members(*, session: Session, merchant_id: int) -> list[Member]:
     """Everyone in the account, in the order they joined."""
     rows = session.exec(
