@@ -76,6 +76,27 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # People who joined an account by invitation have no account of their own to go back to.
+    bind = op.get_bind()
+    invited = [
+        row[0]
+        for row in bind.execute(
+            sa.text('SELECT user_id FROM memberships WHERE user_id <> account_id')
+        )
+    ]
+    for table, column in (
+        ('auth_sessions', 'user_id'),
+        ('failed_logins', 'user_id'),
+        ('memberships', 'user_id'),
+        ('users', 'id'),
+    ):
+        if invited:
+            bind.execute(
+                sa.text(f'DELETE FROM {table} WHERE {column} IN :ids').bindparams(
+                    sa.bindparam('ids', expanding=True)
+                ),
+                {'ids': invited},
+            )
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_log_merchant_id')
     op.drop_table('audit_log')

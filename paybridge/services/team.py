@@ -210,10 +210,10 @@ def _member(session, actor: Actor, user_id: object) -> tuple[Membership, User]: 
         raise DomainError(
             "cannot_change_yourself", "Ask another owner or admin to do this.", param="id"
         )
-    if user_id == actor.merchant_id:
-        raise DomainError("account_holder", "The account holder stays its owner.", param="id")
     if membership.role == Role.OWNER:
         authorize(actor, Action.TEAM_OWNERS, merchant_id=actor.merchant_id)
+    if user_id == actor.merchant_id:
+        raise DomainError("account_holder", "The account holder stays its owner.", param="id")
     return membership, session.get(User, user_id)
 
 
