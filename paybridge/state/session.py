@@ -49,6 +49,9 @@ class SessionState(rx.State):
     _session_id: int | None = None
     _user_id: int | None = None
     _role: str | None = None
+    # What the signed-in person's role allows, from the one role table: pages read it only to
+    # hide controls (the services refuse regardless).
+    can: dict[str, bool] = {}
 
     def _identity(self) -> Identity | None:
         """Resolve the session from the cookie now; a revoked or expired one yields None. The
@@ -58,6 +61,9 @@ class SessionState(rx.State):
         self._session_id = found.session_id if found else None
         self._user_id = found.user_id if found else None
         self._role = found.role.value if found else None
+        can = {action.value: allowed(self._role, action) for action in Action}
+        if can != self.can:
+            self.can = can
         return found
 
     def _actor(self) -> Actor:
