@@ -149,8 +149,6 @@ def test_invite_accept_and_a_restricted_dashboard(browser, app, merchants):
     link = owner.inner_text("#invite-link").strip()
     assert re.fullmatch(re.escape(app.url) + r"/join\?token=[\w-]{40,}", link), link
     owner.wait_for_selector(f".invitation-row:has-text('{email}')")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    owner.screenshot(path=str(SCREENSHOTS / "team-desktop-light.png"), full_page=True)
 
     joining = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     joining.goto(link)
@@ -171,13 +169,13 @@ def test_invite_accept_and_a_restricted_dashboard(browser, app, merchants):
     again.context.close()
 
     carol = login(browser, app, email, "carol-long-password", next_path="/settlements")
-    carol.wait_for_selector("text=Payouts", timeout=30_000)
+    carol.get_by_role("heading", name="Payouts", exact=True).wait_for(timeout=30_000)
     body = carol.inner_text("body")
     assert "Bravo Goods" in body  # Bravo's account, seen by Carol
     assert carol.query_selector("#withdraw-open") is None
     assert carol.query_selector("form:has-text('Bank account')") is None
     carol.goto(f"{app.url}/developers")
-    carol.wait_for_selector("#keys-body")
+    carol.get_by_role("heading", name="API keys").wait_for()
     assert carol.query_selector("#key-create") is None
     carol.goto(f"{app.url}/settings/team")
     carol.wait_for_selector(f".member-row:has-text('{email}')")
@@ -191,6 +189,8 @@ def test_invite_accept_and_a_restricted_dashboard(browser, app, merchants):
     row = owner.locator(f".member-row:has-text('{email}')")
     row.locator(".member-role").select_option("developer")
     owner.wait_for_selector(f".member-row:has-text('{email}') >> text=Developer")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    owner.screenshot(path=str(SCREENSHOTS / "team-desktop-light.png"), full_page=True)
     carol.goto(f"{app.url}/developers")
     carol.wait_for_selector("#key-create", timeout=15_000)
 
