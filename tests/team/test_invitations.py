@@ -14,6 +14,7 @@ from paybridge.db import get_engine, utcnow
 from paybridge.errors import DomainError
 from paybridge.models import Invitation, Membership, User
 from paybridge.permissions import Role
+from paybridge.services.auth import live_session_tokens, session_identity
 from paybridge.services.team import (
     invitation_accept,
     invitation_create,
@@ -157,13 +158,14 @@ def test_removed_member_loses_sessions_and_tokens_at_once(client: TestClient, te
     developer = team.people[Role.DEVELOPER]
     headers = access_token(client, developer.email)
     cookie = web_session_token(developer.id)
+    assert live_session_tokens(tokens={cookie}) == {cookie}
     assert client.get(f"{V1}/transactions", headers=headers).status_code == 200  # cached now
     member_remove(actor=owner_actor(team.account), user_id=developer.id)
     refused = client.get(f"{V1}/transactions", headers=headers)
     assert refused.status_code == 401
-    from paybridge.services.auth import session_identity
-
     assert session_identity(token=cookie) is None
+    # What open dashboards re-check every 2 s (state/live.py): the tab stops updating.
+    assert live_session_tokens(tokens={cookie}) == set()
     relogin = client.post(
         f"{V1}/auth/token", json={"email": developer.email, "password": MERCHANT_PASSWORD}
     )
