@@ -224,3 +224,33 @@ def test_another_accounts_members_are_not_found(client: TestClient, team: Team, 
         assert response.status_code == 404
     listed = client.get(f"{V1}/team/members", headers=headers).json()["data"]
     assert [m["email"] for m in listed] == ["other@example.com"]
+
+
+def test_the_same_through_graphql(client: TestClient, team: Team, db: TestDatabase):
+    owner = access_token(client, team.account.email)
+
+    def gql(query: str, headers: dict | None = None) -> dict:
+        response = client.post(f"{V1}/graphql", json={"query": query}, headers=headers or {})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    made = gql(
+        'mutation { inviteTeamMember(email: "g@example.com", role: "developer")'
+        " { id email role token expiresAt } }",
+        owner,
+    )["data"]["inviteTeamMember"]
+    assert made["role"] == "developer" and len(made["token"]) >= 40
+    listed = gql("{ teamInvitations { id email } }", owner)["data"]["teamInvitations"]
+    assert listed == [{"id": made["id"], "email": "g@example.com"}]
+    token = made["token"]
+    accept = (
+        f'mutation {{ acceptTeamInvitation(token: "{token}", password: "a-long-new-password",'
+        ' fullName: "Gus") { id email role } }'
+    )
+    joined = gql(accept)["data"]["acceptTeamInvitation"]  # no credential needed
+    assert (joined["email"], joined["role"]) == ("g@example.com", "developer")
+    again = gql(accept)
+    assert again["errors"][0]["extensions"]["code"] == "invalid_invitation"
+    removed = gql(f"mutation {{ removeTeamMember(id: {joined['id']}) {{ id }} }}", owner)
+    assert removed["data"]["removeTeamMember"]["id"] == joined["id"]
+    assert db.count(User) == 4
