@@ -70,14 +70,6 @@ class Identity:
     role: Role
     session_id: int
 
-    def actor(self, ip_address: str = "") -> Actor:
-        return Actor(
-            merchant_id=self.merchant_id,
-            role=self.role,
-            user_id=self.user_id,
-            ip_address=ip_address,
-        )
-
 
 def authenticate(
     *,
