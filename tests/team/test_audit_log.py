@@ -113,3 +113,16 @@ def test_members_of_one_account_never_reach_another(
         assert client.get(f"{V1}/transactions", headers=headers).json()["data"] == [], role
         refund = client.post(f"{V1}/transactions/{reference}/refund", json={}, headers=headers)
         assert refund.status_code in (403, 404), (role, refund.text)
+
+
+def test_an_analyst_exports_the_accounts_payments(
+    client: TestClient, team: Team, providers: dict[str, Provider]
+) -> None:
+    """Read everything and export: the CSV of an analyst is the account's, not their own."""
+    from tests.api.test_exports import URL, log_in, rows_of, seed
+
+    made = seed(team.account)
+    seed(create_merchant("other@example.com"))
+    response = log_in(client, team.people[Role.ANALYST]).get(URL)
+    assert response.status_code == 200, response.text
+    assert {r["reference"] for r in rows_of(response.text)} == {t.reference for t in made}
