@@ -24,7 +24,7 @@ from paybridge.permissions import Action, Actor, Role, authorize
 from paybridge.services.audit import AuditAction, audit_record
 from paybridge.services.locks import row_lock
 from paybridge.services.users import clean_password, hash_password
-from paybridge.validation import clean_choice, clean_email, clean_text
+from paybridge.validation import clean_choice, clean_email, clean_text, is_row_id
 
 INVITATION_LIFETIME = timedelta(days=7)
 MAX_OPEN_INVITATIONS = 50
@@ -32,10 +32,6 @@ MAX_OPEN_INVITATIONS = 50
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _is_row_id(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31
 
 
 def _may_grant(actor: Actor, role: str) -> None:
@@ -98,7 +94,7 @@ def invitation_create(*, actor: Actor, email: object, role: object) -> tuple[Inv
 def invitation_revoke(*, actor: Actor, invitation_id: object) -> Invitation:
     """Withdraw an open invitation; its link stops working at once. Idempotent."""
     authorize(actor, Action.TEAM, merchant_id=actor.merchant_id)
-    if not _is_row_id(invitation_id):
+    if not is_row_id(invitation_id):
         raise DomainError("not_found", "No such invitation.", param="id")
     with write_session() as session:
         invitation = session.exec(
@@ -195,7 +191,7 @@ def invitation_accept(
 
 
 def _member(session, actor: Actor, user_id: object) -> tuple[Membership, User]:  # type: ignore[no-untyped-def]
-    if not _is_row_id(user_id):
+    if not is_row_id(user_id):
         raise DomainError("not_found", "No such member.", param="id")
     membership = session.exec(
         row_lock(
