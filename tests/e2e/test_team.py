@@ -5,6 +5,7 @@ removed while their dashboard is open."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import uuid
@@ -29,7 +30,9 @@ from tests.conftest import MERCHANT_PASSWORD, create_merchant, web_session_token
 from tests.e2e.conftest import login
 from tests.e2e.harness import ForgedClient
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# PAYBRIDGE_SCREENSHOTS=1 writes the team and audit pages into docs/screenshots (the demo of
+# `make run` has no team for scripts/screenshots.py to show); otherwise into the test's tmp dir.
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def _member(account: User, email: str, role: Role) -> User:
@@ -133,7 +136,7 @@ def test_forged_events_do_what_the_role_allows_and_nothing_more(app, merchants, 
     assert audit_refused == (not allowed(role, Action.AUDIT_LOG))
 
 
-def test_invite_accept_and_a_restricted_dashboard(browser, app, merchants):
+def test_invite_accept_and_a_restricted_dashboard(browser, app, merchants, tmp_path):
     """The owner invites in the browser; the link joins an analyst who sees no withdraw,
     payout settings, API key or team controls; demoted and then removed while their
     dashboard is open, they lose access at once."""
@@ -189,14 +192,14 @@ def test_invite_accept_and_a_restricted_dashboard(browser, app, merchants):
     row = owner.locator(f".member-row:has-text('{email}')")
     row.locator(".member-role").select_option("developer")
     owner.wait_for_selector(f".member-row:has-text('{email}') >> text=Developer")
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    owner.screenshot(path=str(SCREENSHOTS / "team-desktop-light.png"), full_page=True)
+    shots = DOCS if os.environ.get("PAYBRIDGE_SCREENSHOTS") == "1" else tmp_path
+    owner.screenshot(path=str(shots / "team-desktop-light.png"), full_page=True)
     carol.goto(f"{app.url}/developers")
     carol.wait_for_selector("#key-create", timeout=15_000)
 
     owner.goto(f"{app.url}/settings/audit")
     owner.wait_for_selector(".audit-row:has-text('member.role_changed')")
-    owner.screenshot(path=str(SCREENSHOTS / "audit-desktop-light.png"), full_page=True)
+    owner.screenshot(path=str(shots / "audit-desktop-light.png"), full_page=True)
 
     # Removed while the dashboard is open: their sessions are deleted, so the live tab stops
     # (tests/services/test_live_sessions.py) and any load goes to the login page.
