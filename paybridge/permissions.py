@@ -85,6 +85,8 @@ class Actor:
 def allowed(role: Role | str | None, action: Action, *, api_key: bool = False) -> bool:
     if api_key:
         return action in API_KEY_ACTIONS
+    if role is None:
+        return False
     try:
         return action in ROLE_ACTIONS[Role(role)]
     except ValueError:

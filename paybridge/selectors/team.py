@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.db import utcnow
 from paybridge.models import AuditEntry, Invitation, Membership, User
@@ -32,13 +32,13 @@ def members(*, session: Session, merchant_id: int) -> list[Member]:
     """Everyone in the account, in the order they joined."""
     rows = session.exec(
         select(User, Membership)
-        .join(Membership, Membership.user_id == User.id)
+        .join(Membership, col(Membership.user_id) == col(User.id))
         .where(Membership.account_id == merchant_id)
-        .order_by(Membership.created_at, User.id)
+        .order_by(col(Membership.created_at), col(User.id))
     ).all()
     return [
         Member(
-            id=user.id,
+            id=user.id or 0,
             email=user.email,
             full_name=user.full_name,
             role=membership.role,
@@ -56,11 +56,11 @@ def open_invitations(*, session: Session, merchant_id: int) -> list[Invitation]:
             select(Invitation)
             .where(
                 Invitation.account_id == merchant_id,
-                Invitation.accepted_at.is_(None),
-                Invitation.revoked_at.is_(None),
+                col(Invitation.accepted_at).is_(None),
+                col(Invitation.revoked_at).is_(None),
                 Invitation.expires_at > utcnow(),
             )
-            .order_by(Invitation.id.desc())
+            .order_by(col(Invitation.id).desc())
         ).all()
     )
 

@@ -4,7 +4,10 @@ the role: a forged event is refused like a click on a hidden button."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import reflex as rx
+from reflex.event import EventSpec
 
 from paybridge.db import read_session
 from paybridge.display import format_local
@@ -77,7 +80,7 @@ class TeamState(SessionState):
             for i in pending
         ]
 
-    def _run(self, action) -> rx.event.EventSpec | None:  # type: ignore[no-untyped-def]
+    def _run(self, action: Callable[[], str]) -> EventSpec | None:
         found = self._identity()
         if found is None:
             return self._login_redirect()
@@ -91,7 +94,7 @@ class TeamState(SessionState):
 
     @rx.event
     @in_thread
-    def load(self) -> rx.event.EventSpec | None:
+    def load(self) -> EventSpec | None:
         self.invite_link = self.error = self.notice = ""
         found = self._identity()
         if found is None:
@@ -101,7 +104,7 @@ class TeamState(SessionState):
 
     @rx.event
     @in_thread
-    def invite(self, form: dict) -> rx.event.EventSpec | None:
+    def invite(self, form: dict) -> EventSpec | None:
         def action() -> str:
             self.invite_link = ""
             invitation, token = invitation_create(
@@ -120,7 +123,7 @@ class TeamState(SessionState):
 
     @rx.event
     @in_thread
-    def revoke(self, invitation_id: str) -> rx.event.EventSpec | None:
+    def revoke(self, invitation_id: str) -> EventSpec | None:
         def action() -> str:
             invitation_revoke(actor=self._actor(), invitation_id=_row_id(invitation_id))
             return "Invitation revoked."
@@ -129,7 +132,7 @@ class TeamState(SessionState):
 
     @rx.event
     @in_thread
-    def change_role(self, user_id: str, role: str) -> rx.event.EventSpec | None:
+    def change_role(self, user_id: str, role: str) -> EventSpec | None:
         def action() -> str:
             member_change_role(actor=self._actor(), user_id=_row_id(user_id), role=role)
             return "Role changed."
@@ -138,7 +141,7 @@ class TeamState(SessionState):
 
     @rx.event
     @in_thread
-    def remove(self, user_id: str) -> rx.event.EventSpec | None:
+    def remove(self, user_id: str) -> EventSpec | None:
         def action() -> str:
             member_remove(actor=self._actor(), user_id=_row_id(user_id))
             return "Member removed. Their sessions have ended."
@@ -187,7 +190,7 @@ class AuditState(SessionState):
 
     @rx.event
     @in_thread
-    def load(self) -> rx.event.EventSpec | None:
+    def load(self) -> EventSpec | None:
         found = self._identity()
         if found is None:
             return self._login_redirect()
@@ -196,12 +199,12 @@ class AuditState(SessionState):
 
     @rx.event
     @in_thread
-    def older(self) -> rx.event.EventSpec | None:
+    def older(self) -> EventSpec | None:
         return self._turn_page(AUDIT_PAGE, starting_after=self._last)
 
     @rx.event
     @in_thread
-    def newer(self) -> rx.event.EventSpec | None:
+    def newer(self) -> EventSpec | None:
         return self._turn_page(AUDIT_PAGE, ending_before=self._first)
 
 
@@ -213,7 +216,7 @@ class JoinState(SessionState):
 
     @rx.event
     @in_thread
-    def submit(self, form: dict) -> rx.event.EventSpec | None:
+    def submit(self, form: dict) -> EventSpec | None:
         self.error = self.error_field = ""
         try:
             if form_text(form, "password", max_length=1024) != form_text(
