@@ -11,6 +11,7 @@ import paybridge.pages.developers
 import paybridge.pages.payment
 import paybridge.pages.settings
 import paybridge.pages.settlements
+import paybridge.pages.team
 import paybridge.pages.transactions
 import paybridge.pages.webhooks  # noqa: F401  (each page module registers itself)
 from paybridge.api.app import api

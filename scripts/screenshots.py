@@ -28,6 +28,8 @@ PAGES = (
     "webhooks",
     "developers",
     "settings",
+    "team",
+    "audit",
 )
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
 
@@ -68,7 +70,12 @@ def main() -> int:
                 open_page(page, f"{args.url}/transactions")
                 payment = page.locator("a[href^='/transactions/']").first.get_attribute("href")
                 for name in PAGES:
-                    path = {"dashboard": "/", "payment": payment}.get(name, f"/{name}")
+                    path = {
+                        "dashboard": "/",
+                        "payment": payment,
+                        "team": "/settings/team",
+                        "audit": "/settings/audit",
+                    }.get(name, f"/{name}")
                     open_page(page, f"{args.url}{path}")
                     target = OUT / f"{name}-{size}-{scheme}.png"
                     page.screenshot(path=target, full_page=True)

@@ -240,10 +240,11 @@ class TestDatabase:
         }
 
     def empty_business_data(self) -> None:
-        """Delete every row except users and providers (payments, rollups, events, payouts...)."""
+        """Delete every row except people, their places in accounts, and providers (payments,
+        rollups, events, payouts...)."""
         with get_engine().begin() as conn:
             for table in model_tables():
-                if table not in ("users", "providers"):
+                if table not in ("users", "memberships", "providers"):
                     conn.exec_driver_sql(f"DELETE FROM {table}")
 
 

@@ -267,3 +267,66 @@ def test_existing_payout_schedules_count_from_the_migration(fresh_engine: Engine
         since = conn.execute(sa.select(User.payout_schedule_since)).scalar_one()
     assert before - timedelta(seconds=1) <= since <= utcnow()
     assert schema_differences(fresh_engine) == []
+
+
+def test_teams_migration_makes_every_user_the_owner_of_its_account(fresh_engine: Engine) -> None:
+    """0010: each existing user becomes the owner of the account it is, keeping its id, its
+    password and every row that points at it; downgrading removes the invited people only."""
+    from sqlmodel import Session, select
+
+    from paybridge.models import Membership, Provider
+
+    config = alembic_config()
+    with fresh_engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0009_payout_schedule_since")
+    ids = [insert_user(fresh_engine, f"m{n}@example.com") for n in range(3)]
+    with Session(fresh_engine) as session:
+        session.add(Provider(code="card", display_name="Card", fee_bps=0, fee_fixed=0))
+        session.commit()
+        provider_id = session.exec(select(Provider.id)).one()
+        for n, user_id in enumerate(ids):
+            session.add(
+                Transaction(merchant_id=user_id, reference=f"p{n}", amount=100 + n,
+                            currency="USD", status="success", provider_id=provider_id,
+                            customer_email="b@example.com", fee=0, net_amount=100 + n)
+            )  # fmt: skip
+        session.commit()
+    with fresh_engine.connect() as conn:
+        users_before = conn.execute(sa.text("SELECT * FROM users ORDER BY id")).all()
+        payments_before = conn.execute(sa.text("SELECT * FROM transactions ORDER BY id")).all()
+
+    migrate(fresh_engine)
+    assert schema_differences(fresh_engine) == []
+    with fresh_engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT * FROM users ORDER BY id")).all() == users_before
+        assert (
+            conn.execute(sa.text("SELECT * FROM transactions ORDER BY id")).all() == payments_before
+        )
+    with Session(fresh_engine) as session:
+        memberships = session.exec(select(Membership).order_by(Membership.user_id)).all()
+        assert [(m.user_id, m.account_id, m.role) for m in memberships] == [
+            (user_id, user_id, "owner") for user_id in ids
+        ]
+        # An invited person, then down: the accounts stay, the invited person goes.
+        session.execute(
+            sa.text(
+                "INSERT INTO users (email, password_hash, full_name, company_name, account_type,"
+                " kyc_status, timezone, payout_schedule, payout_weekday, payout_day_of_month,"
+                " bank_name, bank_account_masked, created_at, payout_schedule_since) VALUES"
+                " ('inv@example.com', '!', 'I', '', 'business', 'pending', 'UTC', 'manual', 0, 1,"
+                " '', '', :at, :at)"
+            ),
+            {"at": utcnow().replace(tzinfo=None) if is_sqlite(fresh_engine) else utcnow()},
+        )
+        invited = session.execute(
+            sa.text("SELECT id FROM users WHERE email = 'inv@example.com'")
+        ).scalar_one()
+        session.add(Membership(user_id=invited, account_id=ids[0], role="analyst"))
+        session.commit()
+    with fresh_engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0009_payout_schedule_since")
+    with fresh_engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT * FROM users ORDER BY id")).all() == users_before
+        assert "memberships" not in table_names(fresh_engine)

@@ -13,7 +13,7 @@ import hmac
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -23,11 +23,14 @@ from starlette.requests import HTTPConnection
 
 from paybridge.api.errors import ApiError
 from paybridge.api.ratelimit import check_rate_limit, rate_limit_needs_io
+from paybridge.api.web_auth import client_address
 from paybridge.db import read_session, utcnow
 from paybridge.events import revocations
 from paybridge.models import SessionKind
+from paybridge.permissions import Actor, Role
 from paybridge.selectors.api_keys import api_key_get
 from paybridge.selectors.auth_sessions import auth_session_alive, auth_session_get
+from paybridge.selectors.team import membership_of
 from paybridge.services.api_keys import api_key_authenticate, looks_like_api_key
 from paybridge.services.auth import session_is_active
 from paybridge.settings import get_settings
@@ -41,16 +44,31 @@ SCOPE_KEY = "paybridge.principal"  # where the resolved principal is kept in the
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated merchant and the credential used."""
+    """The authenticated merchant (the account), the credential used and, for an access
+    token, the person and their role. `ip_address` is the caller's, set per request."""
 
     merchant_id: int
     kind: Literal["jwt", "api_key"]
     session_id: int | None = None
     api_key_id: int | None = None
+    user_id: int | None = None
+    role: Role | None = None
+    ip_address: str = ""
 
     @property
     def rate_key(self) -> str:
-        return f"key:{self.api_key_id}" if self.kind == "api_key" else f"user:{self.merchant_id}"
+        return f"key:{self.api_key_id}" if self.kind == "api_key" else f"user:{self.user_id}"
+
+    @property
+    def actor(self) -> Actor:
+        """Who the services check and record: the person with their role, or the API key."""
+        return Actor(
+            merchant_id=self.merchant_id,
+            role=self.role if self.kind == "jwt" else None,
+            user_id=self.user_id,
+            api_key_id=self.api_key_id,
+            ip_address=self.ip_address,
+        )
 
 
 @dataclass(frozen=True)
@@ -143,7 +161,17 @@ def principal_for_token(token: str) -> Principal:
         expires = None
     else:
         user_id, session_id, expires = _verify(token, typ="access")
-        principal = Principal(merchant_id=user_id, kind="jwt", session_id=session_id)
+        with read_session() as session:
+            membership = membership_of(session=session, user_id=user_id)
+        if membership is None:
+            raise ApiError("invalid_token", "This session has ended; log in again.")
+        principal = Principal(
+            merchant_id=membership.account_id,
+            kind="jwt",
+            session_id=session_id,
+            user_id=user_id,
+            role=Role(membership.role),
+        )
     credentials.put(token, principal, expires=expires, heard=heard)
     return principal
 
@@ -198,7 +226,7 @@ class CredentialCache:
                 if (
                     p.api_key_id in keys
                     or p.session_id in sessions
-                    or (p.kind == "jwt" and p.merchant_id in users)
+                    or (p.kind == "jwt" and p.user_id in users)
                 ):
                     del self._entries[digest]
 
@@ -241,6 +269,7 @@ def authenticate(connection: HTTPConnection) -> Principal:
     if cached is not None:
         return cached
     principal = principal_for_token(bearer_token(connection.headers.get("authorization")))
+    principal = replace(principal, ip_address=client_address(connection))
     connection.scope[SCOPE_KEY] = principal
     check_rate_limit(principal.rate_key)
     return principal
@@ -254,6 +283,7 @@ async def require_principal(connection: HTTPConnection) -> Principal:
         return cached
     known = credentials.get(bearer_token(connection.headers.get("authorization")))
     if known is not None and not rate_limit_needs_io():
+        known = replace(known, ip_address=client_address(connection))
         connection.scope[SCOPE_KEY] = known
         check_rate_limit(known.rate_key)
         return known

@@ -4,7 +4,9 @@ Status codes:
 - 400: the request itself is wrong — malformed JSON, a wrong type, a missing or unknown field,
   an `invalid_*` value, a bad cursor, both cursors at once;
 - 401: no, a bad, an expired or a revoked credential (`WWW-Authenticate: Bearer`);
-- 403: a credential that may not do this (API keys cannot manage API keys);
+- 403: a credential that may not do this: `permission_denied` when the member's role (or an
+  API key) does not allow it (`paybridge/permissions.py`), `forbidden` for API keys managing
+  API keys;
 - 404: no such object — including any object of another merchant;
 - 409: a conflict with earlier requests (`idempotency_key_reused`,
   `idempotency_key_in_use`, `duplicate_reference`), and a GraphQL subscription that
@@ -39,12 +41,14 @@ STATUS_FOR_CODE: dict[str, int] = {
     "token_expired": 401,
     "invalid_credentials": 401,
     "forbidden": 403,
+    "permission_denied": 403,
     "not_found": 404,
     "method_not_allowed": 405,
     "idempotency_key_reused": 409,
     "idempotency_key_in_use": 409,
     "duplicate_reference": 409,
     "email_taken": 409,
+    "invitation_accepted": 409,
     "subscriber_behind": 409,
     "request_too_large": 413,
     "insufficient_funds": 422,
@@ -54,6 +58,9 @@ STATUS_FOR_CODE: dict[str, int] = {
     "refund_exceeds_remaining": 422,
     "too_many_webhooks": 422,
     "too_many_api_keys": 422,
+    "too_many_invitations": 422,
+    "cannot_change_yourself": 422,
+    "account_holder": 422,
     "too_many_attempts": 429,
     "rate_limited": 429,
     "service_unavailable": 503,

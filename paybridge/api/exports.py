@@ -45,7 +45,7 @@ def export_transactions(request: Request):  # type: ignore[no-untyped-def]
     try:
         query = parse_query(params)
         with read_session() as session:
-            user = session.get(User, found.user_id)
+            user = session.get(User, found.merchant_id)
             tz = user.timezone if user else "UTC"
             snapshot = int(upto) if upto else latest_transaction_id(session=session)
         filters = query.to_filters(tz)
@@ -55,7 +55,7 @@ def export_transactions(request: Request):  # type: ignore[no-untyped-def]
     stamp = datetime.now(UTC).astimezone(ZoneInfo(tz)).strftime("%Y%m%d-%H%M%S")
     return StreamingResponse(
         export_stream(
-            merchant_id=found.user_id,
+            merchant_id=found.merchant_id,
             filters=filters,
             sort=query.sort,
             tz=tz,

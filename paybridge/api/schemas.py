@@ -294,3 +294,58 @@ class ErrorDetail(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorDetail
+
+
+# --- team -----------------------------------------------------------------------------------
+
+
+class MemberOut(api_object("team_member")):
+    id: int
+    email: str
+    full_name: str
+    role: str
+    joined_at: datetime
+
+
+class MemberUpdate(Input):
+    role: StrictStr = Field(max_length=16, description="owner, admin, developer or analyst")
+
+
+class InvitationCreate(Input):
+    email: StrictStr = Field(max_length=320)
+    role: StrictStr = Field(max_length=16, description="owner, admin, developer or analyst")
+
+
+class InvitationOut(api_object("team_invitation")):
+    id: int
+    email: str
+    role: str
+    created_at: datetime
+    expires_at: datetime
+
+
+class InvitationCreated(InvitationOut):
+    token: str = Field(description="Accepts the invitation. Shown in this response only.")
+
+
+class InvitationAccept(Input):
+    token: StrictStr = Field(max_length=200)
+    password: StrictStr = Field(max_length=1024)
+    full_name: StrictStr = Field(max_length=120)
+
+
+class MemberRemoved(api_object("team_member")):
+    id: int
+    deleted: bool = True
+
+
+class AuditEntryOut(api_object("audit_entry")):
+    id: int
+    action: str
+    actor_user_id: int | None
+    actor_api_key_id: int | None
+    actor_email: str
+    target: str
+    details: dict[str, Any]
+    ip_address: str
+    created_at: datetime

@@ -21,7 +21,15 @@ from paybridge.api import errors
 from paybridge.api.graphql.schema import graphql_router
 from paybridge.api.middleware import ApiMiddleware
 from paybridge.api.params import plain_query_parameters
-from paybridge.api.routes import activity, auth, health, merchant, transactions, webhooks
+from paybridge.api.routes import (
+    activity,
+    auth,
+    health,
+    merchant,
+    team,
+    transactions,
+    webhooks,
+)
 from paybridge.errors import DomainError
 
 PREFIX = "/api/v1"
@@ -85,6 +93,9 @@ def add_v1(app: FastAPI) -> None:
         transactions.router,
         webhooks.router,
         activity.router,
+        team.public,
+        team.secret_routes,
+        team.router,
     ):
         app.include_router(router, prefix=PREFIX, dependencies=[Depends(plain_query_parameters)])
     app.include_router(graphql_router(), prefix=PREFIX, tags=["graphql"], include_in_schema=False)

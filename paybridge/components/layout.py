@@ -18,6 +18,7 @@ NAV = (
     ("Settlements", "/settlements", "landmark"),
     ("Webhooks", "/webhooks", "webhook"),
     ("Developers", "/developers", "code"),
+    ("Team", "/settings/team", "users"),
     ("Settings", "/settings", "settings"),
 )
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
+from paybridge.components.access import allowed_to
+from paybridge.permissions import Action
 from paybridge.state.withdraw import WithdrawState as W
 
 
@@ -11,8 +13,11 @@ def withdraw_button(
     currency: rx.Var, *, enabled: rx.Var, button_id: str = "withdraw-open", label: str = "Withdraw"
 ) -> rx.Component:
     """Opens the page's withdraw dialog for `currency`."""
-    return rx.button(
-        label, disabled=~enabled, on_click=W.open_for(currency), id=button_id, width="100%"
+    return allowed_to(
+        Action.WITHDRAW,
+        rx.button(
+            label, disabled=~enabled, on_click=W.open_for(currency), id=button_id, width="100%"
+        ),
     )
 
 

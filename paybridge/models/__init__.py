@@ -23,6 +23,7 @@ from paybridge.models.refund import Refund
 from paybridge.models.rollup import DailyRollup, HourlyRollup, QuarterRollup, RollupTotal
 from paybridge.models.saved_view import SavedView
 from paybridge.models.settlement import Settlement, SettlementStatus
+from paybridge.models.team import AuditEntry, Invitation, Membership
 from paybridge.models.transaction import Transaction, TransactionStatus
 from paybridge.models.user import AccountType, KycStatus, PayoutSchedule, User
 from paybridge.models.webhook import Webhook
@@ -31,6 +32,7 @@ __all__ = [
     "AccountType",
     "ApiKey",
     "ApiLog",
+    "AuditEntry",
     "AuthSession",
     "DailyRollup",
     "DeliveryStatus",
@@ -38,8 +40,10 @@ __all__ = [
     "FailedLogin",
     "HourlyRollup",
     "IdempotencyRecord",
+    "Invitation",
     "KycStatus",
     "LoginOutcome",
+    "Membership",
     "OutboxCursor",
     "PayoutSchedule",
     "Provider",

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import reflex as rx
 
+from paybridge.components.access import allowed_to
 from paybridge.components.cards import ONE_LINE
 from paybridge.components.forms import form_error, native_select
 from paybridge.components.layout import template
 from paybridge.components.secret import secret_once
 from paybridge.components.tables import data_table, empty_state
+from paybridge.permissions import Action
 from paybridge.state.developers import METHODS, STATUS_CLASSES, WINDOWS
 from paybridge.state.developers import DevelopersState as S
 
@@ -34,33 +36,36 @@ def _key_row(k: rx.Var) -> rx.Component:
         rx.table.cell(k["created"]),
         rx.table.cell(k["last_used"]),
         rx.table.cell(
-            rx.alert_dialog.root(
-                rx.alert_dialog.trigger(
-                    rx.button(
-                        "Revoke",
-                        size="1",
-                        color_scheme="red",
-                        variant="soft",
-                        class_name="key-revoke",
-                    )
-                ),
-                rx.alert_dialog.content(
-                    rx.alert_dialog.title("Revoke ", k["name"], "?"),
-                    rx.alert_dialog.description(REVOKE_WARNING),
-                    rx.hstack(
-                        rx.alert_dialog.cancel(
-                            rx.button("Cancel", variant="soft", color_scheme="gray")
+            allowed_to(
+                Action.API_KEYS,
+                rx.alert_dialog.root(
+                    rx.alert_dialog.trigger(
+                        rx.button(
+                            "Revoke",
+                            size="1",
+                            color_scheme="red",
+                            variant="soft",
+                            class_name="key-revoke",
+                        )
+                    ),
+                    rx.alert_dialog.content(
+                        rx.alert_dialog.title("Revoke ", k["name"], "?"),
+                        rx.alert_dialog.description(REVOKE_WARNING),
+                        rx.hstack(
+                            rx.alert_dialog.cancel(
+                                rx.button("Cancel", variant="soft", color_scheme="gray")
+                            ),
+                            rx.alert_dialog.action(
+                                rx.button(
+                                    "Revoke key",
+                                    color_scheme="red",
+                                    class_name="key-revoke-confirm",
+                                    on_click=S.revoke_key(k["id"]),
+                                )
+                            ),
+                            justify="end",
+                            spacing="2",
                         ),
-                        rx.alert_dialog.action(
-                            rx.button(
-                                "Revoke key",
-                                color_scheme="red",
-                                class_name="key-revoke-confirm",
-                                on_click=S.revoke_key(k["id"]),
-                            )
-                        ),
-                        justify="end",
-                        spacing="2",
                     ),
                 ),
             )
@@ -84,20 +89,23 @@ def _keys() -> rx.Component:
             ),
             _new_secret(),
             form_error(S.key_error, "key-error"),
-            rx.form(
-                rx.hstack(
-                    rx.input(
-                        name="name",
-                        id="key-name",
-                        placeholder="Key name, e.g. Production server",
-                        required=True,
-                        max_length=80,
+            allowed_to(
+                Action.API_KEYS,
+                rx.form(
+                    rx.hstack(
+                        rx.input(
+                            name="name",
+                            id="key-name",
+                            placeholder="Key name, e.g. Production server",
+                            required=True,
+                            max_length=80,
+                        ),
+                        rx.button("Create key", type="submit", id="key-create"),
+                        spacing="2",
                     ),
-                    rx.button("Create key", type="submit", id="key-create"),
-                    spacing="2",
+                    on_submit=S.create_key,
+                    reset_on_submit=False,
                 ),
-                on_submit=S.create_key,
-                reset_on_submit=False,
             ),
             data_table(
                 ("Name", "Key", "Created", "Last used", ""),

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import reflex as rx
 
+from paybridge.components.access import allowed_to
 from paybridge.components.cards import status_badge
 from paybridge.components.forms import form_error
 from paybridge.components.layout import template
 from paybridge.components.tables import data_table, empty_state
+from paybridge.permissions import Action
 from paybridge.state.payment import PaymentState as S
 
 DELIVERY_COLORS = {"succeeded": "green", "pending": "amber", "failed": "red"}
@@ -251,7 +253,9 @@ def payment_page() -> rx.Component:
             rx.vstack(
                 _summary(),
                 rx.grid(
-                    rx.vstack(_fees(), _refund(), spacing="4", width="100%"),
+                    rx.vstack(
+                        _fees(), allowed_to(Action.REFUND, _refund()), spacing="4", width="100%"
+                    ),
                     _timeline(),
                     columns=rx.breakpoints(initial="1", lg="2"),
                     spacing="4",

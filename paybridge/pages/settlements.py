@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import reflex as rx
 
+from paybridge.components.access import allowed_to
 from paybridge.components.cards import stat
 from paybridge.components.forms import form_error, labeled_select
 from paybridge.components.layout import template, wide_or_narrow
 from paybridge.components.tables import data_table, empty_state
 from paybridge.components.withdraw import withdraw_button, withdraw_dialog
+from paybridge.permissions import Action
 from paybridge.state.settlements import WEEKDAYS
 from paybridge.state.settlements import SettlementsState as S
 from paybridge.views.labels import (
@@ -264,5 +266,10 @@ def _history() -> rx.Component:
 @template(route="/settlements", title="Settlements", on_load=[S.load])
 def settlements_page() -> rx.Component:
     return rx.vstack(
-        _balances(), _settings(), _history(), withdraw_dialog(), spacing="4", width="100%"
+        _balances(),
+        allowed_to(Action.PAYOUT_SETTINGS, _settings()),
+        _history(),
+        withdraw_dialog(),
+        spacing="4",
+        width="100%",
     )

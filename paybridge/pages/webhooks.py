@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import reflex as rx
 
+from paybridge.components.access import allowed_to
 from paybridge.components.cards import ONE_LINE
 from paybridge.components.forms import form_error, native_select
 from paybridge.components.layout import template
 from paybridge.components.secret import secret_once
 from paybridge.components.tables import empty_state
+from paybridge.permissions import Action
 from paybridge.state.webhooks import DELIVERY_STATUSES
 from paybridge.state.webhooks import WebhooksState as S
 from paybridge.views.labels import WEBHOOK_EVENT_TYPES
@@ -99,57 +101,64 @@ def _endpoint(e: rx.Var) -> rx.Component:
             rx.text("Events: ", e["types"], size="2"),
             rx.cond(e["detail"] != "", rx.text(e["detail"], size="1", color_scheme="red")),
             rx.cond(e["rolling"] != "", rx.text(e["rolling"], size="1", color_scheme="amber")),
-            rx.hstack(
-                rx.popover.root(
-                    rx.popover.trigger(rx.button("Event types", size="1", variant="soft")),
-                    rx.popover.content(
-                        rx.form(
-                            rx.vstack(_type_boxes(), rx.button("Save", size="1", type="submit")),
-                            on_submit=lambda form: S.set_types(e["id"], form),
-                        ),
-                    ),
-                ),
-                rx.button(
-                    e["toggle"],
-                    size="1",
-                    variant="soft",
-                    on_click=S.toggle(e["id"]),
-                    class_name="webhook-toggle",
-                ),
-                rx.button(
-                    "Send test event",
-                    size="1",
-                    variant="soft",
-                    on_click=S.send_test(e["id"]),
-                    class_name="webhook-test",
-                ),
-                rx.button(
-                    "Roll secret",
-                    size="1",
-                    variant="soft",
-                    color_scheme="amber",
-                    on_click=S.roll(e["id"]),
-                    class_name="webhook-roll",
-                ),
-                rx.alert_dialog.root(
-                    rx.alert_dialog.trigger(
-                        rx.button("Delete", size="1", variant="soft", color_scheme="red")
-                    ),
-                    rx.alert_dialog.content(
-                        rx.alert_dialog.title("Delete this endpoint?"),
-                        rx.alert_dialog.description("Its delivery log goes with it."),
-                        rx.hstack(
-                            rx.alert_dialog.cancel(rx.button("Cancel", variant="soft")),
-                            rx.alert_dialog.action(
-                                rx.button("Delete", color_scheme="red", on_click=S.delete(e["id"]))
+            allowed_to(
+                Action.WEBHOOKS,
+                rx.hstack(
+                    rx.popover.root(
+                        rx.popover.trigger(rx.button("Event types", size="1", variant="soft")),
+                        rx.popover.content(
+                            rx.form(
+                                rx.vstack(
+                                    _type_boxes(), rx.button("Save", size="1", type="submit")
+                                ),
+                                on_submit=lambda form: S.set_types(e["id"], form),
                             ),
-                            justify="end",
-                            spacing="2",
                         ),
                     ),
+                    rx.button(
+                        e["toggle"],
+                        size="1",
+                        variant="soft",
+                        on_click=S.toggle(e["id"]),
+                        class_name="webhook-toggle",
+                    ),
+                    rx.button(
+                        "Send test event",
+                        size="1",
+                        variant="soft",
+                        on_click=S.send_test(e["id"]),
+                        class_name="webhook-test",
+                    ),
+                    rx.button(
+                        "Roll secret",
+                        size="1",
+                        variant="soft",
+                        color_scheme="amber",
+                        on_click=S.roll(e["id"]),
+                        class_name="webhook-roll",
+                    ),
+                    rx.alert_dialog.root(
+                        rx.alert_dialog.trigger(
+                            rx.button("Delete", size="1", variant="soft", color_scheme="red")
+                        ),
+                        rx.alert_dialog.content(
+                            rx.alert_dialog.title("Delete this endpoint?"),
+                            rx.alert_dialog.description("Its delivery log goes with it."),
+                            rx.hstack(
+                                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft")),
+                                rx.alert_dialog.action(
+                                    rx.button(
+                                        "Delete", color_scheme="red", on_click=S.delete(e["id"])
+                                    )
+                                ),
+                                justify="end",
+                                spacing="2",
+                            ),
+                        ),
+                    ),
+                    wrap="wrap",
+                    spacing="2",
                 ),
-                wrap="wrap",
-                spacing="2",
             ),
             spacing="2",
             width="100%",
@@ -201,12 +210,15 @@ def _delivery(d: rx.Var) -> rx.Component:
                     class_name="delivery-attempt",
                 ),
             ),
-            rx.button(
-                "Resend",
-                size="1",
-                variant="soft",
-                on_click=S.resend(d.id),
-                class_name="delivery-resend",
+            allowed_to(
+                Action.WEBHOOKS,
+                rx.button(
+                    "Resend",
+                    size="1",
+                    variant="soft",
+                    on_click=S.resend(d.id),
+                    class_name="delivery-resend",
+                ),
             ),
             spacing="2",
         ),
@@ -283,7 +295,7 @@ def webhooks_page() -> rx.Component:
             rx.callout(S.notice, icon="check", color_scheme="green", size="1", id="webhook-notice"),
         ),
         _secret(),
-        _create(),
+        allowed_to(Action.WEBHOOKS, _create()),
         rx.foreach(S.endpoints, _endpoint),
         _log(),
         spacing="4",

@@ -1,5 +1,5 @@
 """Cursor pages of rows whose integer id only grows (newest first by id): the event feed, the
-API request log, webhooks and API keys. The cursor is the row's id as text."""
+API request log, webhooks, API keys and the audit log. The cursor is the row's id as text."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import TypeVar
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from paybridge.models import ApiKey, ApiLog, Event, Webhook
+from paybridge.models import ApiKey, ApiLog, AuditEntry, Event, Webhook
 from paybridge.selectors.pagination import Page, PageRequest, invalid_cursor, keyset_page
 
 # The tables paged this way: each has a growing integer `id` and a `merchant_id`.
-IdPaged = TypeVar("IdPaged", ApiKey, ApiLog, Event, Webhook)
+IdPaged = TypeVar("IdPaged", ApiKey, ApiLog, AuditEntry, Event, Webhook)
 
 
 def id_page(

@@ -15,6 +15,8 @@ from paybridge.db import read_session, retry_on_contention, utcnow, write_sessio
 from paybridge.errors import DomainError
 from paybridge.events.revocations import Revocation, announce_revocation
 from paybridge.models import ApiKey
+from paybridge.permissions import Action, Actor, authorize
+from paybridge.services.audit import AuditAction, audit_record
 from paybridge.validation import clean_text, is_row_id
 
 PREFIX = "sk_live_"
@@ -30,8 +32,11 @@ def looks_like_api_key(token: str) -> bool:
     return token.startswith(PREFIX)
 
 
-def api_key_create(*, merchant_id: int, name: object = "") -> tuple[ApiKey, str]:
+def api_key_create(
+    *, merchant_id: int, name: object = "", actor: Actor | None = None
+) -> tuple[ApiKey, str]:
     """Create a key; return it with its secret, which is never available again."""
+    authorize(actor, Action.API_KEYS, merchant_id=merchant_id)
     label = clean_text(
         name if name is not None else "", param="name", max_length=80, required=False
     )
@@ -51,13 +56,22 @@ def api_key_create(*, merchant_id: int, name: object = "") -> tuple[ApiKey, str]
             merchant_id=merchant_id, name=label, key_hash=hash_api_key(secret), last4=secret[-4:]
         )
         session.add(key)
+        session.flush()
+        audit_record(
+            session,
+            actor=actor,
+            action=AuditAction.API_KEY_CREATED,
+            target=f"{PREFIX}…{key.last4}",
+            details={"id": key.id, "name": label},
+        )
         session.commit()
         return key, secret
 
 
 @retry_on_contention
-def api_key_revoke(*, merchant_id: int, key_id: int) -> ApiKey:
+def api_key_revoke(*, merchant_id: int, key_id: int, actor: Actor | None = None) -> ApiKey:
     """Revoke one of the merchant's keys (another merchant's id is `not_found`). Idempotent."""
+    authorize(actor, Action.API_KEYS, merchant_id=merchant_id)
     if not is_row_id(key_id):
         raise DomainError("not_found", "No such API key.", param="id")
     with write_session() as session:
@@ -71,6 +85,13 @@ def api_key_revoke(*, merchant_id: int, key_id: int) -> ApiKey:
         if key.revoked_at is None:
             key.revoked_at = utcnow()
             session.add(key)
+            audit_record(
+                session,
+                actor=actor,
+                action=AuditAction.API_KEY_REVOKED,
+                target=f"{PREFIX}…{key.last4}",
+                details={"id": key.id, "name": key.name},
+            )
             session.commit()
     announce_revocation(Revocation(api_key_ids=(key.id,)))
     return key

@@ -26,10 +26,19 @@ from sqlmodel import Session, select, update
 from paybridge.db import read_session, utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.events.revocations import Revocation, announce_revocation
-from paybridge.models import AuthSession, FailedLogin, LoginOutcome, SessionKind, User
+from paybridge.models import (
+    AuthSession,
+    FailedLogin,
+    LoginOutcome,
+    Membership,
+    SessionKind,
+    User,
+)
+from paybridge.permissions import Actor, Role
 from paybridge.selectors.auth_sessions import auth_session_alive, auth_session_get
 from paybridge.selectors.users import user_by_email
 from paybridge.services import throttle
+from paybridge.services.audit import AuditAction, audit_record
 from paybridge.services.locks import row_lock
 from paybridge.services.users import check_password, clean_password, hash_password
 from paybridge.settings import get_settings
@@ -53,9 +62,12 @@ def hash_token(token: str) -> str:
 
 @dataclass(frozen=True)
 class Identity:
-    """Who a valid session belongs to."""
+    """Who a valid session belongs to: the person, the account (merchant) they act in and
+    their role there, read afresh on every check so a changed role applies at once."""
 
     user_id: int
+    merchant_id: int
+    role: Role
     session_id: int
 
 
@@ -217,6 +229,7 @@ def web_session_start(
                 expires_at=now + WEB_SESSION_LIFETIME,
             )
         )
+        _audit_sign_in(session, user_id, ip_address, kind=SessionKind.WEB)
         session.commit()
     return ticket
 
@@ -268,8 +281,22 @@ def api_session_start(*, user_id: int, user_agent: str = "", ip_address: str = "
             expires_at=utcnow() + API_SESSION_LIFETIME,
         )
         session.add(auth)
+        _audit_sign_in(session, user_id, ip_address, kind=SessionKind.API)
         session.commit()
         return auth.id
+
+
+def _audit_sign_in(session: Session, user_id: int, ip_address: str, *, kind: SessionKind) -> None:
+    membership = session.get(Membership, user_id)
+    if membership is None:
+        return
+    actor = Actor(
+        merchant_id=membership.account_id,
+        role=Role(membership.role),
+        user_id=user_id,
+        ip_address=ip_address,
+    )
+    audit_record(session, actor=actor, action=AuditAction.SIGNED_IN, details={"via": kind.value})
 
 
 def session_identity(*, token: object) -> Identity | None:
@@ -277,13 +304,21 @@ def session_identity(*, token: object) -> Identity | None:
     if not _token_shaped(token):
         return None
     with read_session() as session:
-        auth = session.exec(
-            select(AuthSession).where(AuthSession.token_hash == hash_token(token))
+        found = session.exec(
+            select(AuthSession, Membership)
+            .join(Membership, Membership.user_id == AuthSession.user_id)
+            .where(AuthSession.token_hash == hash_token(token))
         ).first()
-    if not auth_session_alive(auth):
+    if found is None or not auth_session_alive(found[0]):
         return None
+    auth, membership = found
     _touch([auth])
-    return Identity(user_id=auth.user_id, session_id=auth.id)
+    return Identity(
+        user_id=auth.user_id,
+        merchant_id=membership.account_id,
+        role=Role(membership.role),
+        session_id=auth.id,
+    )
 
 
 def live_session_tokens(*, tokens: Collection[str]) -> set[str]:

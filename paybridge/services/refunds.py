@@ -14,7 +14,9 @@ from paybridge.events import EventType, commit_and_publish, record_event
 from paybridge.events.payloads import transaction_payload
 from paybridge.models import Event, Provider, Refund, Transaction, TransactionStatus, User
 from paybridge.money import format_money, validate_minor_units
+from paybridge.permissions import Action, Actor, authorize
 from paybridge.selectors.balances import available_balance, hold_days_for
+from paybridge.services.audit import AuditAction, audit_record
 from paybridge.services.locks import lock_merchant_balance, lock_payment
 from paybridge.services.rollups import rollup_apply, rollup_snapshot
 from paybridge.validation import clean_idempotency_key, clean_reference
@@ -34,6 +36,7 @@ def transaction_refund(
     reference: str,
     amount: int | None = None,
     idempotency_key: str | None = None,
+    actor: Actor | None = None,
 ) -> Transaction:
     """Give back `amount` minor units of a successful payment (None: all that is left).
 
@@ -45,6 +48,7 @@ def transaction_refund(
     by the available balance (`insufficient_funds`). The same idempotency key returns the
     payment without refunding again; reusing it for another payment or amount is refused.
     """
+    authorize(actor, Action.REFUND, merchant_id=merchant_id)
     reference = clean_reference(reference)
     amount = validate_minor_units(amount) if amount is not None else None
     key = clean_idempotency_key(idempotency_key) if idempotency_key is not None else None
@@ -77,6 +81,13 @@ def transaction_refund(
         except IntegrityError:  # a concurrent refund of another payment took the same key
             session.rollback()
             raise _key_conflict() from None
+        audit_record(
+            session,
+            actor=actor,
+            action=AuditAction.REFUND,
+            target=tx.reference,
+            details={"amount": amount, "currency": tx.currency},
+        )
         commit_and_publish(session, [event])
         return tx
 

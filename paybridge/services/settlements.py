@@ -14,7 +14,9 @@ from paybridge.events import EventType, commit_and_publish, record_event
 from paybridge.models import Settlement, SettlementStatus
 from paybridge.models.settlement import SETTLEMENT_TRANSITIONS
 from paybridge.money import format_money, normalize_currency, validate_minor_units
+from paybridge.permissions import Action, Actor, authorize
 from paybridge.selectors.balances import available_balance
+from paybridge.services.audit import AuditAction, audit_record
 from paybridge.services.locks import lock_merchant_balance, row_lock
 from paybridge.validation import clean_choice, clean_idempotency_key, clean_text
 
@@ -34,7 +36,12 @@ def settlement_payload(settlement: Settlement) -> dict[str, Any]:
 
 @retry_on_contention
 def settlement_withdraw(
-    *, merchant_id: int, amount: int, currency: str, idempotency_key: str | None = None
+    *,
+    merchant_id: int,
+    amount: int,
+    currency: str,
+    idempotency_key: str | None = None,
+    actor: Actor | None = None,
 ) -> Settlement:
     """Pay out `amount` minor units of the available balance.
 
@@ -42,6 +49,7 @@ def settlement_withdraw(
     insert, so concurrent withdrawals and refunds can never overdraw. The same idempotency key
     returns the first settlement and never debits twice; reusing it for another amount is refused.
     """
+    authorize(actor, Action.WITHDRAW, merchant_id=merchant_id)
     amount = validate_minor_units(amount)
     currency = normalize_currency(currency)
     if idempotency_key is not None:
@@ -86,6 +94,13 @@ def settlement_withdraw(
             merchant_id=merchant_id,
             type=EventType.SETTLEMENT_CREATED,
             payload=settlement_payload(settlement),
+        )
+        audit_record(
+            session,
+            actor=actor,
+            action=AuditAction.WITHDRAWAL,
+            target=settlement.reference,
+            details={"amount": amount, "currency": currency},
         )
         commit_and_publish(session, [event])
         return settlement

@@ -22,6 +22,7 @@ from paybridge.logs import current_request_id
 from paybridge.models import Provider, Transaction, TransactionStatus
 from paybridge.models.transaction import TRANSITIONS
 from paybridge.money import normalize_currency, validate_minor_units
+from paybridge.permissions import Action, Actor, authorize
 from paybridge.services.locks import lock_merchant_balance, lock_payment
 from paybridge.services.providers import Route, provider_fee, route_for
 
@@ -72,10 +73,12 @@ def new_payment(
     status: object = TransactionStatus.PENDING.value,
     created_at: datetime | None = None,
     request_id: str | None = None,
+    actor: Actor | None = None,
 ) -> NewPayment:
     """Check a payment to be recorded (raises DomainError, queries nothing in the common case:
     the provider comes from the process's copy of the routes). `request_id` is the API request
     it came from (default: the one being served in this context)."""
+    authorize(actor, Action.PAYMENT_CREATE, merchant_id=merchant_id)
     amount = validate_minor_units(amount)
     currency = normalize_currency(currency)
     customer_email = clean_email(customer_email, param="customer_email")

@@ -8,8 +8,10 @@ from sqlmodel import select
 
 from paybridge.db import utcnow, write_session
 from paybridge.errors import DomainError
-from paybridge.models import AccountType, KycStatus, PayoutSchedule, User
+from paybridge.models import AccountType, KycStatus, Membership, PayoutSchedule, User
+from paybridge.permissions import Action, Actor, Role, authorize
 from paybridge.services import throttle
+from paybridge.services.audit import AuditAction, audit_record
 from paybridge.services.locks import row_lock
 from paybridge.validation import (
     MIN_PASSWORD_LENGTH,
@@ -59,9 +61,10 @@ def user_create(
     kyc_status: str = KycStatus.PENDING.value,
     timezone: str = "UTC",
 ) -> User:
-    """Create a merchant. A taken email (in any letter case) is refused with `email_taken` by
-    the database's unique index, after the same work as a new one (the password hashed, the
-    row inserted), so the refusal does not come back sooner."""
+    """Create a merchant: an account with its first person as the owner. A taken email (in
+    any letter case) is refused with `email_taken` by the database's unique index, after the
+    same work as a new one (the password hashed, the row inserted), so the refusal does not
+    come back sooner."""
     user = User(
         email=clean_email(email),
         password_hash="",
@@ -75,6 +78,8 @@ def user_create(
     with write_session() as session:
         session.add(user)
         try:
+            session.flush()
+            session.add(Membership(user_id=user.id, account_id=user.id, role=Role.OWNER.value))
             session.commit()
         except IntegrityError:
             session.rollback()
@@ -113,15 +118,33 @@ def user_signup(
 
 
 def user_update_profile(
-    *, user_id: int, full_name: object, company_name: object, timezone: object
+    *,
+    user_id: int,
+    full_name: object,
+    company_name: object,
+    timezone: object,
+    actor: Actor | None = None,
 ) -> User:
-    """Edit the profile fields a merchant controls (email and KYC status are not among them)."""
+    """Edit the profile fields a merchant controls (email and KYC status are not among them):
+    the person's own name, and the account's company and timezone, which only roles with
+    `account.profile` may change."""
     name = clean_text(full_name, param="full_name", max_length=120)
     company = clean_text(company_name, param="company_name", max_length=120, required=False)
     zone = clean_timezone(timezone)
+    account_id = actor.merchant_id if actor is not None else user_id
     with write_session() as session:
-        user = _get_for_update(session, user_id)
-        user.full_name, user.company_name, user.timezone = name, company, zone
+        account = _get_for_update(session, account_id)
+        if (account.company_name, account.timezone) != (company, zone):
+            authorize(actor, Action.ACCOUNT_PROFILE, merchant_id=account_id)
+            audit_record(
+                session,
+                actor=actor,
+                action=AuditAction.ACCOUNT_PROFILE_CHANGED,
+                details={"company_name": company, "timezone": zone},
+            )
+            account.company_name, account.timezone = company, zone
+        user = account if account_id == user_id else _get_for_update(session, user_id)
+        user.full_name = name
         session.commit()
         return user
 
@@ -144,11 +167,13 @@ def user_update_payout_settings(
     bank_name: str | None = None,
     bank_account_number: str | None = None,
     hold_days: int | object | None = UNCHANGED,
+    actor: Actor | None = None,
 ) -> User:
     """Set when and where payouts go. The account number is kept masked (last 4 digits only).
     New payout dates are in force from now (`payout_schedule_since`): none before is caught up.
     `hold_days` is the platform's risk setting (None = platform default); merchants' own forms
     leave it UNCHANGED."""
+    authorize(actor, Action.PAYOUT_SETTINGS, merchant_id=user_id)
     schedule = clean_choice(schedule, PayoutSchedule, param="schedule")
     if isinstance(weekday, bool) or not isinstance(weekday, int) or not 0 <= weekday <= 6:
         raise DomainError("invalid_request", "weekday is 0 (Monday) to 6.", param="weekday")
@@ -190,6 +215,18 @@ def user_update_payout_settings(
             user.bank_name = clean_text(bank_name, param="bank_name", max_length=80)
         if masked is not None:
             user.bank_account_masked = masked
+        audit_record(
+            session,
+            actor=actor,
+            action=AuditAction.PAYOUT_SETTINGS_CHANGED,
+            details={
+                "schedule": schedule,
+                "weekday": weekday,
+                "day_of_month": day_of_month,
+                "bank_name": user.bank_name,
+                "bank_account": user.bank_account_masked,
+            },
+        )
         session.commit()
         return user
 

@@ -19,6 +19,8 @@ from paybridge.outbound import (
     private_addresses_allowed,
     public_addresses,
 )
+from paybridge.permissions import Action, Actor, authorize
+from paybridge.services.audit import AuditAction, audit_record
 from paybridge.settings import get_settings
 from paybridge.validation import is_row_id
 
@@ -90,8 +92,11 @@ def clean_event_types(value: object, *, param: str = "event_types") -> list[str]
     return [ALL_EVENTS] if ALL_EVENTS in cleaned else cleaned
 
 
-def webhook_create(*, merchant_id: int, url: object, event_types: object) -> tuple[Webhook, str]:
+def webhook_create(
+    *, merchant_id: int, url: object, event_types: object, actor: Actor | None = None
+) -> tuple[Webhook, str]:
     """Register an endpoint; return it with its signing secret."""
+    authorize(actor, Action.WEBHOOKS, merchant_id=merchant_id)
     clean_url = clean_webhook_url(url)
     types = clean_event_types(event_types)
     secret = new_webhook_secret()
@@ -105,6 +110,14 @@ def webhook_create(*, merchant_id: int, url: object, event_types: object) -> tup
             )
         webhook = Webhook(merchant_id=merchant_id, url=clean_url, event_types=types, secret=secret)
         session.add(webhook)
+        session.flush()
+        audit_record(
+            session,
+            actor=actor,
+            action=AuditAction.WEBHOOK_CREATED,
+            target=clean_url,
+            details={"id": webhook.id, "event_types": types},
+        )
         session.commit()
         return webhook, secret
 
@@ -116,8 +129,10 @@ def webhook_update(
     url: object | None = None,
     event_types: object | None = None,
     is_active: object | None = None,
+    actor: Actor | None = None,
 ) -> Webhook:
     """Change the URL, the event types or the active flag; None leaves a field as it is."""
+    authorize(actor, Action.WEBHOOKS, merchant_id=merchant_id)
     clean_url = clean_webhook_url(url) if url is not None else None
     types = clean_event_types(event_types) if event_types is not None else None
     if is_active is not None and not isinstance(is_active, bool):
@@ -131,14 +146,30 @@ def webhook_update(
         if is_active is not None:
             webhook.is_active = is_active
         session.add(webhook)
+        changed = {"url": clean_url, "event_types": types, "is_active": is_active}
+        audit_record(
+            session,
+            actor=actor,
+            action=AuditAction.WEBHOOK_UPDATED,
+            target=webhook.url,
+            details={"id": webhook.id, **{k: v for k, v in changed.items() if v is not None}},
+        )
         session.commit()
         return webhook
 
 
-def webhook_delete(*, merchant_id: int, webhook_id: int) -> None:
+def webhook_delete(*, merchant_id: int, webhook_id: int, actor: Actor | None = None) -> None:
     """Remove an endpoint (its deliveries go with it)."""
+    authorize(actor, Action.WEBHOOKS, merchant_id=merchant_id)
     with write_session() as session:
         webhook = _owned(session, merchant_id, webhook_id, lock=True)
+        audit_record(
+            session,
+            actor=actor,
+            action=AuditAction.WEBHOOK_DELETED,
+            target=webhook.url,
+            details={"id": webhook.id},
+        )
         session.delete(webhook)
         session.commit()
 

@@ -24,6 +24,7 @@ PAGE_MESSAGES = {
     "expired": "That sign-in link expired. Please log in again.",
     "logged_out": "You are logged out.",
     "password_changed": "Password changed. Other sessions were signed out.",
+    "joined": "Welcome to the team. Log in with your email and new password.",
 }
 NO_NONCE = "This page could not prepare a secure login. Reload it and try again."
 

@@ -136,7 +136,7 @@ class DashboardState(SessionState):
         found = await asyncio.to_thread(self._identity)
         if found is None:
             return None
-        await self._reload(found.user_id)
+        await self._reload(found.merchant_id)
         return DashboardState.listen
 
     @rx.event
@@ -155,7 +155,7 @@ class DashboardState(SessionState):
                 (today - timedelta(days=13)).isoformat(),
                 today.isoformat(),
             )
-        await self._reload(found.user_id)
+        await self._reload(found.merchant_id)
         return None
 
     @rx.event
@@ -180,7 +180,7 @@ class DashboardState(SessionState):
             start.isoformat(),
             end.isoformat(),
         )
-        await self._reload(found.user_id)
+        await self._reload(found.merchant_id)
         return None
 
     @rx.event
@@ -194,7 +194,7 @@ class DashboardState(SessionState):
             return None
         if code in self.currencies:
             self.currency = code
-            await self._reload(found.user_id)
+            await self._reload(found.merchant_id)
         return None
 
     # ----- live updates --------------------------------------------------------------------
@@ -208,7 +208,7 @@ class DashboardState(SessionState):
             found = await asyncio.to_thread(self._identity)
             if found is None:
                 return
-            merchant_id = found.user_id
+            merchant_id = found.merchant_id
             self._listener += 1
             generation = self._listener
             tab = self.router.session

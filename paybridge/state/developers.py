@@ -101,7 +101,7 @@ class DevelopersState(SessionState):
         self.new_key_secret = self.key_error = ""
         found = self._identity()
         if found is not None:
-            self._show(found.user_id)
+            self._show(found.merchant_id)
 
     @rx.event
     @in_thread
@@ -111,12 +111,14 @@ class DevelopersState(SessionState):
             return self._login_redirect()
         self.key_error = self.new_key_secret = ""
         try:
-            _, secret = api_key_create(merchant_id=found.user_id, name=form_text(form, "name"))
+            _, secret = api_key_create(
+                merchant_id=found.merchant_id, name=form_text(form, "name"), actor=self._actor()
+            )
         except DomainError as error:
             self.key_error = error.message
             return None
         self.new_key_secret = secret  # shown once; dismissed below and never loaded again
-        self._show(found.user_id)
+        self._show(found.merchant_id)
         return rx.set_value("key-name", "")
 
     @rx.event
@@ -134,11 +136,11 @@ class DevelopersState(SessionState):
             self.key_error = "No such API key."
             return None
         try:
-            api_key_revoke(merchant_id=found.user_id, key_id=int(key_id))
+            api_key_revoke(merchant_id=found.merchant_id, key_id=int(key_id), actor=self._actor())
         except DomainError as error:
             self.key_error = error.message
             return None
-        self._show(found.user_id)
+        self._show(found.merchant_id)
         return None
 
     @rx.event
@@ -157,7 +159,7 @@ class DevelopersState(SessionState):
         if method not in METHODS or status_class not in STATUS_CLASSES or window not in WINDOWS:
             return None
         self.method, self.status_class, self.window, self.path = method, status_class, window, path
-        self._show(found.user_id)
+        self._show(found.merchant_id)
         return None
 
     @rx.event

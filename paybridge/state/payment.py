@@ -172,7 +172,7 @@ class PaymentState(SessionState):
         if found is None:
             return
         self._reference = self._reference_from_url() or ""
-        self._show(found.user_id)
+        self._show(found.merchant_id)
 
     @rx.event
     @in_thread
@@ -181,7 +181,7 @@ class PaymentState(SessionState):
         if found is None:
             return self._login_redirect()
         self.notice, self.refund_error = "", ""
-        self._show(found.user_id, remount=False)  # what is left now, not at page load
+        self._show(found.merchant_id, remount=False)  # what is left now, not at page load
         if not self.refundable:
             self.refund_error = "This payment cannot be refunded."
             return None
@@ -222,15 +222,16 @@ class PaymentState(SessionState):
             return None
         try:
             transaction_refund(
-                merchant_id=found.user_id,
+                merchant_id=found.merchant_id,
                 reference=self._reference,
                 amount=amount,
                 idempotency_key=key,
+                actor=self._actor(),
             )
         except DomainError as error:
             self.refund_error = error.message
         else:
             self.notice = f"Refunded {format_money(amount, self._currency)}."
         self._refund_amount, self._refund_key = 0, ""
-        self._show(found.user_id)
+        self._show(found.merchant_id)
         return None

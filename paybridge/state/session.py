@@ -15,6 +15,7 @@ import reflex as rx
 from reflex.event import EventSpec
 
 from paybridge.browser import SESSION_COOKIE, cookie_value
+from paybridge.permissions import Action, Actor, Role, allowed
 from paybridge.selectors.pagination import PageRequest
 from paybridge.services.auth import Identity, session_identity
 
@@ -46,13 +47,37 @@ class SessionState(rx.State):
 
     _merchant_id: int | None = None
     _session_id: int | None = None
+    _user_id: int | None = None
+    _role: str | None = None
+    # What the signed-in person's role allows, from the one role table: pages read it only to
+    # hide controls (the services refuse regardless).
+    can: dict[str, bool] = {}
 
     def _identity(self) -> Identity | None:
-        """Resolve the session from the cookie now; a revoked or expired one yields None."""
+        """Resolve the session from the cookie now; a revoked or expired one yields None. The
+        role is read afresh too, so a member demoted a moment ago acts with the new one."""
         found = session_identity(token=cookie_value(self.router.headers.cookie, SESSION_COOKIE))
-        self._merchant_id = found.user_id if found else None
+        self._merchant_id = found.merchant_id if found else None
         self._session_id = found.session_id if found else None
+        self._user_id = found.user_id if found else None
+        self._role = found.role.value if found else None
+        can = {action.value: allowed(self._role, action) for action in Action}
+        if can != self.can:
+            self.can = can
         return found
+
+    def _actor(self) -> Actor:
+        """The person of the last `_identity()`, for the services to authorize and record."""
+        return Actor(
+            merchant_id=self._merchant_id or 0,
+            role=Role(self._role) if self._role else Role.ANALYST,
+            user_id=self._user_id,
+            ip_address=self._client_ip(),
+        )
+
+    def _can(self, action: Action) -> bool:
+        """For hiding controls only: the services refuse whatever this says."""
+        return allowed(self._role, action)
 
     def _login_redirect(self) -> EventSpec:
         path = self.router.url.path.rstrip("/") or "/"  # static hosting adds a slash
@@ -72,7 +97,7 @@ class SessionState(rx.State):
         if starting_after or ending_before:
             page = PageRequest(limit=size, starting_after=starting_after or None,
                                ending_before=ending_before or None)  # fmt: skip
-            self._show(found.user_id, page)  # type: ignore[attr-defined]
+            self._show(found.merchant_id, page)  # type: ignore[attr-defined]
         return None
 
     def _client_ip(self) -> str:

@@ -46,18 +46,22 @@ class SettingsState(SessionState):
     sign_in_failures: list[dict[str, str]] = []
 
     def _show(self, merchant_id: int) -> None:
+        """The account's company and timezone; the signed-in person's name, email and failed
+        sign-ins."""
+        person_id = self._user_id or merchant_id
         with read_session() as session:
             summary = user_summary(session=session, merchant_id=merchant_id)
-            failures = failed_logins_recent(session=session, merchant_id=merchant_id)
-        if summary is None:
+            person = user_summary(session=session, merchant_id=person_id)
+            failures = failed_logins_recent(session=session, merchant_id=person_id)
+        if summary is None or person is None:
             return
         self.sign_in_failures = [failure_row(row, summary.timezone) for row in failures]
         self.email, self.full_name, self.company_name = (
-            summary.email,
-            summary.full_name,
+            person.email,
+            person.full_name,
             summary.company_name,
         )
-        self.timezone, self.initials = summary.timezone, summary.initials
+        self.timezone, self.initials = summary.timezone, person.initials
         self.kyc_status, self.account_type = summary.kyc_status, summary.account_type
 
     @rx.event
@@ -66,7 +70,7 @@ class SettingsState(SessionState):
         self.profile_error = self.profile_saved = self.password_error = self.password_saved = ""
         found = self._identity()
         if found is not None:
-            self._show(found.user_id)
+            self._show(found.merchant_id)
 
     @rx.event
     @in_thread
@@ -78,6 +82,7 @@ class SettingsState(SessionState):
         try:
             user_update_profile(
                 user_id=found.user_id,
+                actor=self._actor(),
                 full_name=form_text(form, "full_name"),
                 company_name=form_text(form, "company_name"),
                 timezone=form_text(form, "timezone", max_length=64),
@@ -85,7 +90,7 @@ class SettingsState(SessionState):
         except DomainError as error:
             self.profile_error = error.message
             return None
-        self._show(found.user_id)
+        self._show(found.merchant_id)
         self.profile_saved = "Profile saved."
         return None
 

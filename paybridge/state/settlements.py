@@ -104,7 +104,7 @@ class SettlementsState(SessionState):
         self.settings_error = self.settings_saved = ""
         found = self._identity()
         if found is not None:
-            self._show(found.user_id)
+            self._show(found.merchant_id)
 
     @rx.event
     @in_thread
@@ -114,7 +114,7 @@ class SettlementsState(SessionState):
             return self._login_redirect()
         if status == "all" or status in {s.value for s in SettlementStatus}:
             self.status_filter = status
-            self._show(found.user_id)
+            self._show(found.merchant_id)
         return None
 
     @rx.event
@@ -137,16 +137,17 @@ class SettlementsState(SessionState):
         try:
             account = form_text(form, "bank_account_number", max_length=40).strip()
             user_update_payout_settings(
-                user_id=found.user_id,
+                user_id=found.merchant_id,
                 schedule=form_text(form, "schedule", max_length=16),
                 weekday=_int_field(form, "weekday", 0, 6),
                 day_of_month=_int_field(form, "day_of_month", 1, 31),
                 bank_name=form_text(form, "bank_name", max_length=80) or None,
                 bank_account_number=account or None,
+                actor=self._actor(),
             )
         except DomainError as error:
             self.settings_error = error.message
             return None
         self.settings_saved = "Payout settings saved."
-        self._show(found.user_id)
+        self._show(found.merchant_id)
         return rx.set_value("bank_account_number", "")

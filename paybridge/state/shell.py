@@ -53,12 +53,13 @@ class ShellState(SessionState):
             self.merchant_name = self.initials = ""
             return self._login_redirect()
         with read_session() as session:
-            summary = user_summary(session=session, merchant_id=found.user_id)
+            summary = user_summary(session=session, merchant_id=found.merchant_id)
+            person = user_summary(session=session, merchant_id=found.user_id)
             notice = failed_login_notice(session=session, merchant_id=found.user_id)
-        if summary is None:
+        if summary is None or person is None:
             return self._login_redirect()
         self.merchant_name = summary.company_name or summary.full_name
-        self.initials = summary.initials
+        self.initials = person.initials
         self.security_notice = security_notice_text(notice, summary.timezone)
         return None
 

@@ -242,7 +242,7 @@ class TransactionsState(SessionState):
         found = self._identity()
         if found is None:
             return None
-        self._load_context(found.user_id)
+        self._load_context(found.merchant_id)
         params = dict(self.router.url.query_parameters)
         try:
             query = parse_query({k: params[k] for k in PARAMS if k in params})
@@ -250,7 +250,7 @@ class TransactionsState(SessionState):
             query = TransactionQuery()
             self.filter_error = f"{error.message} The filters in the link were ignored."
         self._set_query(query)
-        self._reset_listing(found.user_id)
+        self._reset_listing(found.merchant_id)
         return TransactionsState.listen
 
     @rx.event
@@ -267,7 +267,7 @@ class TransactionsState(SessionState):
         except DomainError as error:
             self.filter_error = error.message
             return None
-        return self._apply(found.user_id, query)
+        return self._apply(found.merchant_id, query)
 
     @rx.event
     @in_thread
@@ -275,7 +275,7 @@ class TransactionsState(SessionState):
         found = self._identity()
         if found is None:
             return self._login_redirect()
-        return self._apply(found.user_id, TransactionQuery(sort=self.sort))
+        return self._apply(found.merchant_id, TransactionQuery(sort=self.sort))
 
     @rx.event
     @in_thread
@@ -292,7 +292,7 @@ class TransactionsState(SessionState):
         except DomainError as error:
             self.filter_error = error.message
             return None
-        return self._apply(found.user_id, query)
+        return self._apply(found.merchant_id, query)
 
     @rx.event
     @in_thread
@@ -310,7 +310,7 @@ class TransactionsState(SessionState):
         found = self._identity()
         if found is None:
             return self._login_redirect()
-        self._reset_listing(found.user_id)
+        self._reset_listing(found.merchant_id)
         return None
 
     # ----- saved views ---------------------------------------------------------------------
@@ -324,14 +324,14 @@ class TransactionsState(SessionState):
         self.view_error = ""
         try:
             saved_view_create(
-                merchant_id=found.user_id,
+                merchant_id=found.merchant_id,
                 name=form_text(form, "view_name", max_length=60),
                 query=self.query_string,
             )
         except DomainError as error:
             self.view_error = error.message
             return None
-        self._load_views(found.user_id)
+        self._load_views(found.merchant_id)
         return rx.set_value("view-name", "")
 
     @rx.event
@@ -342,10 +342,10 @@ class TransactionsState(SessionState):
             return self._login_redirect()
         self.view_error = ""
         try:
-            saved_view_delete(merchant_id=found.user_id, view_id=_row_id(view_id))
+            saved_view_delete(merchant_id=found.merchant_id, view_id=_row_id(view_id))
         except DomainError as error:
             self.view_error = error.message
-        self._load_views(found.user_id)
+        self._load_views(found.merchant_id)
         return None
 
     @rx.event
@@ -357,18 +357,18 @@ class TransactionsState(SessionState):
         self.view_error = ""
         with read_session() as session:
             view = saved_view_get(
-                session=session, merchant_id=found.user_id, view_id=_row_id(view_id) or 0
+                session=session, merchant_id=found.merchant_id, view_id=_row_id(view_id) or 0
             )
         if view is None:
             self.view_error = "No such view."
-            self._load_views(found.user_id)
+            self._load_views(found.merchant_id)
             return None
         try:
             query = parse_query_string(view.query)
         except DomainError as error:
             self.view_error = error.message
             return None
-        return self._apply(found.user_id, query)
+        return self._apply(found.merchant_id, query)
 
     # ----- export --------------------------------------------------------------------------
 
@@ -386,7 +386,7 @@ class TransactionsState(SessionState):
             snapshot = latest_transaction_id(session=session)
             total = transactions_count(
                 session=session,
-                merchant_id=found.user_id,
+                merchant_id=found.merchant_id,
                 filters=replace(self._filters(), snapshot_id=snapshot),
             )
         self._export_id = secrets.token_urlsafe(12)
@@ -420,7 +420,7 @@ class TransactionsState(SessionState):
             found = await asyncio.to_thread(self._identity)
             if found is None:
                 return
-            merchant_id, export_id, total = found.user_id, self._export_id, self._export_total
+            merchant_id, export_id, total = found.merchant_id, self._export_id, self._export_total
         last_rows, last_change = -1, time.monotonic()
         while True:
             await asyncio.sleep(EXPORT_POLL)
@@ -458,7 +458,7 @@ class TransactionsState(SessionState):
             found = await asyncio.to_thread(self._identity)
             if found is None:
                 return
-            merchant_id = found.user_id
+            merchant_id = found.merchant_id
             self._listener += 1
             generation = self._listener
             tab = self.router.session

@@ -180,12 +180,12 @@ class WebhooksState(SessionState):
             return self._login_redirect()
         self.error = self.notice = ""
         try:
-            message = action(found.user_id)
+            message = action(found.merchant_id)
         except DomainError as error:
             self.error = error.message
             return None
         self.notice = message or ""
-        self._show(found.user_id)
+        self._show(found.merchant_id)
         return None
 
     @rx.event
@@ -195,7 +195,7 @@ class WebhooksState(SessionState):
         self._before_id = None
         found = self._identity()
         if found is not None:
-            self._show(found.user_id)
+            self._show(found.merchant_id)
 
     @rx.event
     @in_thread
@@ -205,6 +205,7 @@ class WebhooksState(SessionState):
                 merchant_id=merchant_id,
                 url=form_text(form, "url", max_length=2048).strip(),
                 event_types=_chosen_types(form),
+                actor=self._actor(),
             )
             self.secret, self.secret_for = secret, hook.url
             return "Endpoint added."
@@ -217,7 +218,10 @@ class WebhooksState(SessionState):
         return self._run(
             lambda m: (
                 webhook_update(
-                    merchant_id=m, webhook_id=_id(webhook_id), event_types=_chosen_types(form)
+                    merchant_id=m,
+                    webhook_id=_id(webhook_id),
+                    event_types=_chosen_types(form),
+                    actor=self._actor(),
                 )
                 and "Event types saved."
             )
@@ -230,7 +234,9 @@ class WebhooksState(SessionState):
             hook_id = _id(webhook_id)
             current = next((e for e in self.endpoints if e["id"] == str(hook_id)), None)
             enable = current is not None and current["status"] == "disabled"
-            webhook_update(merchant_id=merchant_id, webhook_id=hook_id, is_active=enable)
+            webhook_update(
+                merchant_id=merchant_id, webhook_id=hook_id, is_active=enable, actor=self._actor()
+            )
             return "Endpoint enabled." if enable else "Endpoint disabled."
 
         return self._run(action)
@@ -239,7 +245,9 @@ class WebhooksState(SessionState):
     @in_thread
     def roll(self, webhook_id: str) -> EventSpec | None:
         def action(merchant_id: int) -> str:
-            hook, secret = webhook_roll_secret(merchant_id=merchant_id, webhook_id=_id(webhook_id))
+            hook, secret = webhook_roll_secret(
+                merchant_id=merchant_id, webhook_id=_id(webhook_id), actor=self._actor()
+            )
             self.secret, self.secret_for = secret, hook.url
             return "New secret issued; the old one keeps signing for 24 hours."
 
@@ -250,7 +258,7 @@ class WebhooksState(SessionState):
     def send_test(self, webhook_id: str) -> EventSpec | None:
         return self._run(
             lambda m: (
-                webhook_send_test(merchant_id=m, webhook_id=_id(webhook_id))
+                webhook_send_test(merchant_id=m, webhook_id=_id(webhook_id), actor=self._actor())
                 and "Test event queued."
             )
         )
@@ -259,7 +267,7 @@ class WebhooksState(SessionState):
     @in_thread
     def delete(self, webhook_id: str) -> EventSpec | None:
         def action(merchant_id: int) -> str:
-            webhook_delete(merchant_id=merchant_id, webhook_id=_id(webhook_id))
+            webhook_delete(merchant_id=merchant_id, webhook_id=_id(webhook_id), actor=self._actor())
             return "Endpoint deleted."
 
         return self._run(action)
@@ -269,7 +277,9 @@ class WebhooksState(SessionState):
     def resend(self, delivery_id: str) -> EventSpec | None:
         return self._run(
             lambda m: (
-                webhook_delivery_resend(merchant_id=m, delivery_id=_id(delivery_id))
+                webhook_delivery_resend(
+                    merchant_id=m, delivery_id=_id(delivery_id), actor=self._actor()
+                )
                 and "Delivery queued again."
             )
         )

@@ -39,7 +39,9 @@ class WithdrawState(SessionState):
             self.error = error.message
             return None
         with read_session() as session:
-            amount = available_balance(session=session, merchant_id=found.user_id, currency=code)
+            amount = available_balance(
+                session=session, merchant_id=found.merchant_id, currency=code
+            )
         self.currency, self.available = code, format_money(max(amount, 0), code)
         self.error = self.result = ""
         self._key = f"ui_{secrets.token_hex(16)}"
@@ -64,10 +66,11 @@ class WithdrawState(SessionState):
         try:
             amount = parse_amount(form_text(form, "amount", max_length=32), self.currency)
             settlement = settlement_withdraw(
-                merchant_id=found.user_id,
+                merchant_id=found.merchant_id,
                 amount=amount,
                 currency=self.currency,
                 idempotency_key=self._key,
+                actor=self._actor(),
             )
         except DomainError as error:
             self.error = error.message

@@ -168,6 +168,8 @@ def test_every_page_fits_the_screen(browser, app, merchants, size: str, scheme: 
             "/webhooks",
             "/developers",
             "/settings",
+            "/settings/team",
+            "/settings/audit",
         ):
             where = f"{path} at {size} width, {scheme}"
             go(visit, app.url + path)

@@ -131,6 +131,8 @@ def test_every_page_works_in_chromium_under_the_csp(browser, app, merchants) -> 
         "/webhooks": ["#webhook-create"],
         "/developers": ["#key-create", "#log-list"],
         "/settings": ["#user-summary", "#sign-in-activity"],
+        "/settings/team": ["#members-body", "#invite-email"],
+        "/settings/audit": ["#audit-body"],
     }
     for path, selectors in checks.items():
         page.goto(app.url + path)

@@ -10,6 +10,7 @@ import strawberry
 from strawberry.types import Info
 
 from paybridge.api import resources
+from paybridge.api.errors import unavailable_error
 from paybridge.api.graphql import types as t
 from paybridge.api.graphql.calls import _call, _principal
 from paybridge.api.schemas import ListOut
@@ -172,6 +173,29 @@ class Query:
         )
         return _list(result, t.ApiLog, t.ApiLogList)
 
+    @strawberry.field(description="The account's people, in the order they joined.")
+    async def team_members(self, info: Info) -> list[t.TeamMember]:
+        result = await _call(resources.members_list, _principal(info))
+        return [t.TeamMember.from_pydantic(m) for m in result.data]
+
+    @strawberry.field(description="Open invitations (owners and admins).")
+    async def team_invitations(self, info: Info) -> list[t.TeamInvitation]:
+        result = await _call(resources.invitations_list, _principal(info))
+        return [t.TeamInvitation.from_pydantic(i) for i in result.data]
+
+    @strawberry.field(description="Who did what, newest first (owners and admins).")
+    async def audit_log(
+        self,
+        info: Info,
+        limit: int | None = None,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> t.AuditEntryList:
+        result = await _call(
+            resources.audit_log_list, _principal(info), _page(limit, starting_after, ending_before)
+        )
+        return _list(result, t.AuditEntry, t.AuditEntryList)
+
 
 @strawberry.type
 class Mutation:
@@ -231,3 +255,38 @@ class Mutation:
     async def delete_webhook(self, info: Info, id: int) -> t.DeletedWebhook:
         result = await _call(resources.webhook_delete, _principal(info), id)
         return t.DeletedWebhook.from_pydantic(result)
+
+    @strawberry.mutation(description="Invite someone by email; the token is shown once.")
+    async def invite_team_member(
+        self, info: Info, email: str, role: str
+    ) -> t.CreatedTeamInvitation:
+        result = await _call(resources.invitation_create, _principal(info), email=email, role=role)
+        return t.CreatedTeamInvitation.from_pydantic(result)
+
+    @strawberry.mutation(description="Revoke an open invitation.")
+    async def revoke_team_invitation(self, info: Info, id: int) -> t.TeamInvitation:
+        result = await _call(resources.invitation_revoke, _principal(info), id)
+        return t.TeamInvitation.from_pydantic(result)
+
+    @strawberry.mutation(
+        description="Accept an invitation with a name and password (no credential needed)."
+    )
+    async def accept_team_invitation(
+        self, info: Info, token: str, password: str, full_name: str
+    ) -> t.TeamMember:
+        if info.context.get("unavailable"):
+            raise unavailable_error()
+        result = await _call(
+            resources.invitation_accept, token=token, password=password, full_name=full_name
+        )
+        return t.TeamMember.from_pydantic(result)
+
+    @strawberry.mutation(description="Give a member another role.")
+    async def change_team_member_role(self, info: Info, id: int, role: str) -> t.TeamMember:
+        result = await _call(resources.member_update, _principal(info), id, role=role)
+        return t.TeamMember.from_pydantic(result)
+
+    @strawberry.mutation(description="Remove a member; their sessions and tokens end at once.")
+    async def remove_team_member(self, info: Info, id: int) -> t.RemovedTeamMember:
+        result = await _call(resources.member_remove, _principal(info), id)
+        return t.RemovedTeamMember.from_pydantic(result)

@@ -186,3 +186,42 @@ class WebhookList:
 class ApiLogList:
     data: list[ApiLog]
     has_more: bool
+
+
+@pydantic_type(model=schemas.MemberOut, all_fields=True, name="TeamMember")
+class TeamMember:
+    pass
+
+
+@pydantic_type(model=schemas.InvitationOut, all_fields=True, name="TeamInvitation")
+class TeamInvitation:
+    pass
+
+
+@pydantic_type(model=schemas.InvitationCreated, all_fields=True, name="CreatedTeamInvitation")
+class CreatedTeamInvitation:
+    pass
+
+
+@pydantic_type(model=schemas.MemberRemoved, all_fields=True, name="RemovedTeamMember")
+class RemovedTeamMember:
+    pass
+
+
+@pydantic_type(model=schemas.AuditEntryOut, name="AuditEntry")
+class AuditEntry:
+    id: BigInt
+    action: strawberry.auto
+    actor_user_id: strawberry.auto
+    actor_api_key_id: strawberry.auto
+    actor_email: strawberry.auto
+    target: strawberry.auto
+    details: JSON
+    ip_address: strawberry.auto
+    created_at: strawberry.auto
+
+
+@strawberry.type
+class AuditEntryList:
+    data: list[AuditEntry]
+    has_more: bool

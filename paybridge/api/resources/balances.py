@@ -51,6 +51,7 @@ def withdraw(
 ) -> SettlementOut:
     return settlement_out(
         settlement_service.settlement_withdraw(
+            actor=principal.actor,
             merchant_id=principal.merchant_id,
             amount=amount,
             currency=currency,

@@ -63,14 +63,18 @@ def api_keys_list(
 
 def api_key_create(principal: Principal, *, name: str = "") -> ApiKeyCreated:
     _require_login(principal)
-    row, secret = api_key_service.api_key_create(merchant_id=principal.merchant_id, name=name)
+    row, secret = api_key_service.api_key_create(
+        merchant_id=principal.merchant_id, name=name, actor=principal.actor
+    )
     return ApiKeyCreated(**api_key_out(row).model_dump(), secret=secret)
 
 
 def api_key_revoke(principal: Principal, key_id: int) -> ApiKeyOut:
     _require_login(principal)
     return api_key_out(
-        api_key_service.api_key_revoke(merchant_id=principal.merchant_id, key_id=key_id)
+        api_key_service.api_key_revoke(
+            merchant_id=principal.merchant_id, key_id=key_id, actor=principal.actor
+        )
     )
 
 

@@ -50,6 +50,7 @@ def new_payment(
 ) -> NewPayment:
     """A payment to ingest for the caller, checked (raises DomainError)."""
     return transaction_service.new_payment(
+        actor=principal.actor,
         merchant_id=principal.merchant_id,
         amount=body.amount,
         currency=body.currency,
@@ -77,7 +78,7 @@ def transaction_refund(
     """Refund a successful payment: `amount` minor units, or all that is left."""
     reference = _reference(reference)
     refund_service.transaction_refund(
-        merchant_id=principal.merchant_id, reference=reference, amount=amount
+        merchant_id=principal.merchant_id, reference=reference, amount=amount, actor=principal.actor
     )
     return transaction_get(principal, reference)
 

@@ -40,7 +40,7 @@ def webhook_detail(principal: Principal, webhook_id: int) -> WebhookOut:
 
 def webhook_create(principal: Principal, *, url: str, event_types: list[str]) -> WebhookCreated:
     row, secret = webhook_service.webhook_create(
-        merchant_id=principal.merchant_id, url=url, event_types=event_types
+        merchant_id=principal.merchant_id, url=url, event_types=event_types, actor=principal.actor
     )
     return WebhookCreated(**webhook_out(row).model_dump(), secret=secret)
 
@@ -54,6 +54,7 @@ def webhook_update(
     is_active: bool | None = None,
 ) -> WebhookOut:
     row = webhook_service.webhook_update(
+        actor=principal.actor,
         merchant_id=principal.merchant_id,
         webhook_id=webhook_id,
         url=url,
@@ -64,5 +65,7 @@ def webhook_update(
 
 
 def webhook_delete(principal: Principal, webhook_id: int) -> Deleted:
-    webhook_service.webhook_delete(merchant_id=principal.merchant_id, webhook_id=webhook_id)
+    webhook_service.webhook_delete(
+        merchant_id=principal.merchant_id, webhook_id=webhook_id, actor=principal.actor
+    )
     return Deleted(id=webhook_id)

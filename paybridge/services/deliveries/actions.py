@@ -11,6 +11,8 @@ from paybridge.db import retry_on_contention, utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.events import EventType, commit_and_publish, record_event
 from paybridge.models import DeliveryStatus, Webhook, WebhookDelivery, WebhookEndpointState
+from paybridge.permissions import Action, Actor, authorize
+from paybridge.services.audit import AuditAction, audit_record
 from paybridge.services.deliveries.policy import DeliveryPolicy
 from paybridge.services.webhooks import new_webhook_secret
 
@@ -30,10 +32,13 @@ def _merchant_webhook(session: Session, merchant_id: int, webhook_id: object) ->
     return webhook
 
 
-def webhook_delivery_resend(*, merchant_id: int, delivery_id: int) -> WebhookDelivery:
+def webhook_delivery_resend(
+    *, merchant_id: int, delivery_id: int, actor: Actor | None = None
+) -> WebhookDelivery:
     """Send a delivery again now (one more attempt; a failed delivery gets no automatic
     retries after a failed resend). Refused while an attempt is in flight or the endpoint is
     disabled."""
+    authorize(actor, Action.WEBHOOKS, merchant_id=merchant_id)
     if isinstance(delivery_id, bool) or not isinstance(delivery_id, int):
         raise DomainError("invalid_request", "delivery_id must be an integer.", param="delivery_id")
     now = utcnow()
@@ -71,9 +76,12 @@ def webhook_delivery_resend(*, merchant_id: int, delivery_id: int) -> WebhookDel
         return delivery
 
 
-def webhook_send_test(*, merchant_id: int, webhook_id: int) -> WebhookDelivery:
+def webhook_send_test(
+    *, merchant_id: int, webhook_id: int, actor: Actor | None = None
+) -> WebhookDelivery:
     """Send a `webhook.test` event to one endpoint (whatever types it subscribes to). The event
     shows in the feed; the delivery is in the log like any other."""
+    authorize(actor, Action.WEBHOOKS, merchant_id=merchant_id)
     now = utcnow()
     policy = DeliveryPolicy.from_env()
     with write_session() as session:
@@ -114,10 +122,12 @@ def webhook_roll_secret(
     webhook_id: int,
     overlap: timedelta = SECRET_OVERLAP,
     now: datetime | None = None,
+    actor: Actor | None = None,
 ) -> tuple[Webhook, str]:
     """Give the endpoint a new secret; the old one keeps signing (as a second `v1`) for
     `overlap` (24 hours). Rolling again during an overlap drops the oldest secret. Returns the
     endpoint and the new secret, to show once."""
+    authorize(actor, Action.WEBHOOKS, merchant_id=merchant_id)
     if overlap < timedelta(0) or overlap > timedelta(days=7):
         raise DomainError("invalid_request", "overlap is 0 to 7 days.", param="overlap")
     now = now or utcnow()
@@ -132,5 +142,12 @@ def webhook_roll_secret(
         webhook.secret = secret
         session.add(state)
         session.add(webhook)
+        audit_record(
+            session,
+            actor=actor,
+            action=AuditAction.WEBHOOK_SECRET_ROLLED,
+            target=webhook.url,
+            details={"id": webhook.id},
+        )
         session.commit()
         return webhook, secret

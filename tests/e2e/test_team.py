@@ -1,0 +1,221 @@
+"""Teams in the real app: forged Reflex events from each role are allowed or refused as the
+role table says (the services refuse, whatever the page shows), and in a browser an owner
+invites, the invited person joins and sees only what their role allows, then is demoted and
+removed while their dashboard is open."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from paybridge.db import get_engine, utcnow
+from paybridge.models import User
+from paybridge.permissions import Action, Actor, Role, allowed
+from paybridge.services.team import invitation_accept, invitation_create
+from paybridge.services.transactions import transaction_create
+from paybridge.state.developers import DevelopersState
+from paybridge.state.payment import PaymentState
+from paybridge.state.settlements import SettlementsState
+from paybridge.state.team import AuditState, TeamState
+from paybridge.state.webhooks import WebhooksState
+from paybridge.state.withdraw import WithdrawState
+from tests.conftest import MERCHANT_PASSWORD, create_merchant, web_session_token
+from tests.e2e.conftest import login
+from tests.e2e.harness import ForgedClient
+
+# PAYBRIDGE_SCREENSHOTS=1 writes the team and audit pages into docs/screenshots (the demo of
+# `make run` has no team for scripts/screenshots.py to show); otherwise into the test's tmp dir.
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def _member(account: User, email: str, role: Role) -> User:
+    owner = Actor(merchant_id=account.id, role=Role.OWNER, user_id=account.id)
+    _, token = invitation_create(actor=owner, email=email, role=role.value)
+    return invitation_accept(token=token, password=MERCHANT_PASSWORD, full_name=f"{role} person")
+
+
+def _state(account_id: int) -> dict:
+    with get_engine().connect() as conn:
+
+        def one(sql: str) -> object:
+            return conn.execute(sa.text(sql), {"m": account_id}).scalar()
+
+        return {
+            Action.WITHDRAW: one("SELECT count(*) FROM settlements WHERE merchant_id = :m"),
+            Action.REFUND: one("SELECT count(*) FROM refunds WHERE merchant_id = :m"),
+            Action.PAYOUT_SETTINGS: one("SELECT payout_schedule FROM users WHERE id = :m"),
+            Action.API_KEYS: one("SELECT count(*) FROM api_keys WHERE merchant_id = :m"),
+            Action.WEBHOOKS: one("SELECT count(*) FROM webhooks WHERE merchant_id = :m"),
+            Action.TEAM: (
+                one("SELECT count(*) FROM invitations WHERE account_id = :m"),
+                one(
+                    "SELECT string_agg(role, ',' ORDER BY user_id) FROM memberships"
+                    " WHERE account_id = :m"
+                ),
+            ),
+        }
+
+
+@pytest.mark.parametrize("role", list(Role), ids=str)
+def test_forged_events_do_what_the_role_allows_and_nothing_more(app, merchants, role):
+    tag = uuid.uuid4().hex[:8]
+    account = create_merchant(f"acct-{tag}@example.com")
+    person = account if role == Role.OWNER else _member(account, f"p-{tag}@example.com", role)
+    changed = _member(account, f"t1-{tag}@example.com", Role.ANALYST)
+    removed = _member(account, f"t2-{tag}@example.com", Role.ANALYST)
+    payment = transaction_create(
+        merchant_id=account.id, amount=50_000, currency="USD", provider="card",
+        customer_email="payer@example.com", status="success",
+        created_at=utcnow() - timedelta(days=12),
+    )  # fmt: skip
+    before = _state(account.id)
+
+    client = ForgedClient(app.url, cookie=f"pb_session={web_session_token(person.id)}")
+    withdraw, pay = WithdrawState.get_full_name(), PaymentState.get_full_name()
+    team = TeamState.get_full_name()
+    payment_path = f"/transactions/{payment.reference}"
+    try:
+        client.send(f"{withdraw}.open_for", {"currency": "USD"}, path="/settlements")
+        client.send(f"{withdraw}.submit", {"form": {"amount": "1.00"}}, path="/settlements")
+        client.send(f"{pay}.load", {}, path=payment_path)
+        client.send(f"{pay}.prepare_refund", {"form": {"amount": "1.00"}}, path=payment_path)
+        client.send(f"{pay}.confirm_refund", {}, path=payment_path)
+        client.send(
+            f"{SettlementsState.get_full_name()}.save_settings",
+            {
+                "form": {
+                    "schedule": "daily",
+                    "weekday": "0",
+                    "day_of_month": "1",
+                    "bank_name": "",
+                    "bank_account_number": "",
+                }
+            },
+            path="/settlements",
+        )
+        client.send(f"{DevelopersState.get_full_name()}.create_key", {"form": {"name": "x"}})
+        client.send(
+            f"{WebhooksState.get_full_name()}.create",
+            {"form": {"url": "https://a.example.com/h", "all_events": "on"}},
+        )
+        client.send(f"{team}.invite", {"form": {"email": f"n-{tag}@example.com", "role": "admin"}})
+        client.send(f"{team}.change_role", {"user_id": str(changed.id), "role": "developer"})
+        client.send(f"{team}.remove", {"user_id": str(removed.id)})
+        client.send(f"{AuditState.get_full_name()}.load", {}, path="/settings/audit")
+        deadline = time.monotonic() + 20
+        while (
+            time.monotonic() < deadline
+            and "Only owners" not in str(client.updates)
+            and ("withdrawal" not in str(client.updates))
+        ):
+            time.sleep(0.2)  # the audit page's answer comes last: every event before is done
+    finally:
+        client.close()
+
+    after = _state(account.id)
+    assert client.updates, "the server answered nothing: the test proves nothing"
+    for action in (Action.WITHDRAW, Action.REFUND, Action.API_KEYS, Action.WEBHOOKS):
+        grew = after[action] == before[action] + 1
+        assert grew == allowed(role, action), (action, before[action], after[action])
+        assert after[action] in (before[action], before[action] + 1)
+    assert (after[Action.PAYOUT_SETTINGS] == "daily") == allowed(role, Action.PAYOUT_SETTINGS)
+    invitations, roles = after[Action.TEAM]
+    if allowed(role, Action.TEAM):
+        assert invitations == before[Action.TEAM][0] + 1
+        assert "developer" in roles and roles.count(",") == before[Action.TEAM][1].count(",") - 1
+    else:
+        assert after[Action.TEAM] == before[Action.TEAM]
+    audit_refused = "Only owners and admins can read the audit log." in str(client.updates)
+    assert audit_refused == (not allowed(role, Action.AUDIT_LOG))
+
+
+def test_invite_accept_and_a_restricted_dashboard(browser, app, merchants, tmp_path):
+    """The owner invites in the browser; the link joins an analyst who sees no withdraw,
+    payout settings, API key or team controls; demoted and then removed while their
+    dashboard is open, they lose access at once."""
+    bravo = merchants.bravo
+    tag = uuid.uuid4().hex[:8]
+    email = f"carol-{tag}@example.com"
+    owner = login(browser, app, bravo.email, merchants.password, next_path="/settings/team")
+    owner.wait_for_selector("#invite-email")
+    owner.fill("#invite-email", email)
+    owner.select_option("#invite-role", "analyst")
+    owner.click("#invite-submit")
+    owner.wait_for_selector("#invite-link")
+    link = owner.inner_text("#invite-link").strip()
+    assert re.fullmatch(re.escape(app.url) + r"/join\?token=[\w-]{40,}", link), link
+    owner.wait_for_selector(f".invitation-row:has-text('{email}')")
+
+    joining = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    joining.goto(link)
+    joining.fill("#full_name", "Carol Analyst")
+    joining.fill("#password", "carol-long-password")
+    joining.fill("#confirm_password", "carol-long-password")
+    joining.click("#join-submit")
+    joining.wait_for_url(re.compile(r".*/login\?joined=1"), timeout=30_000)
+    joining.context.close()
+    # The link works once.
+    again = browser.new_context().new_page()
+    again.goto(link)
+    again.fill("#full_name", "Mallory")
+    again.fill("#password", "mallory-long-password")
+    again.fill("#confirm_password", "mallory-long-password")
+    again.click("#join-submit")
+    again.wait_for_selector("#join-error")
+    again.context.close()
+
+    carol = login(browser, app, email, "carol-long-password", next_path="/settlements")
+    carol.get_by_role("heading", name="Payouts", exact=True).wait_for(timeout=30_000)
+    body = carol.inner_text("body")
+    assert "Bravo Goods" in body  # Bravo's account, seen by Carol
+    assert carol.query_selector("#withdraw-open") is None
+    assert carol.query_selector("form:has-text('Bank account')") is None
+    carol.goto(f"{app.url}/developers")
+    carol.get_by_role("heading", name="API keys").wait_for()
+    assert carol.query_selector("#key-create") is None
+    carol.goto(f"{app.url}/settings/team")
+    carol.wait_for_selector(f".member-row:has-text('{email}')")
+    assert carol.query_selector("#invite-email") is None
+    assert carol.query_selector(".member-remove") is None
+    carol.goto(f"{app.url}/settings/audit")
+    carol.wait_for_selector("#audit-error")
+
+    # Promoted to developer by the owner in the UI: the key form appears on the next load.
+    owner.reload()
+    row = owner.locator(f".member-row:has-text('{email}')")
+    row.locator(".member-role").select_option("developer")
+    owner.wait_for_selector(f".member-row:has-text('{email}') >> text=Developer")
+    shots = DOCS if os.environ.get("PAYBRIDGE_SCREENSHOTS") == "1" else tmp_path
+    owner.screenshot(path=str(shots / "team-desktop-light.png"), full_page=True)
+    carol.goto(f"{app.url}/developers")
+    carol.wait_for_selector("#key-create", timeout=15_000)
+
+    owner.goto(f"{app.url}/settings/audit")
+    owner.wait_for_selector(".audit-row:has-text('member.role_changed')")
+    owner.screenshot(path=str(shots / "audit-desktop-light.png"), full_page=True)
+
+    # Removed while the dashboard is open: their sessions are deleted, so the live tab stops
+    # (tests/services/test_live_sessions.py) and any load goes to the login page.
+    carol.goto(f"{app.url}/")
+    carol.wait_for_selector("#merchant-name")
+    owner.goto(f"{app.url}/settings/team")
+    row = owner.locator(f".member-row:has-text('{email}')")
+    row.locator(".member-remove").click()
+    owner.click(".member-remove-confirm")
+    owner.wait_for_selector(f".member-row:has-text('{email}')", state="detached")
+    carol.reload()  # the open tab's sessions are gone: the next load asks for a login
+    carol.wait_for_url(re.compile(r".*/login.*"), timeout=15_000)
+    assert (
+        get_engine()
+        .connect()
+        .execute(sa.text("SELECT count(*) FROM users WHERE email = :e"), {"e": email})
+        .scalar()
+        == 0
+    )
