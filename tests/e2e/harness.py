@@ -206,6 +206,10 @@ class DevCopy:
         }
         for name in ("DATABASE_URL", "REDIS_URL", "PAYBRIDGE_ENV", "PAYBRIDGE_SECRET_KEY"):
             env.pop(name, None)  # the embedded default, as on a fresh clone
+        for name in [n for n in env if n.startswith("REFLEX_HOT_RELOAD")]:
+            # Set by this checkout's rxconfig.py once anything in this process read it: inherited,
+            # the copy would watch this checkout's files instead of its own.
+            env.pop(name)
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
             ["bash", "scripts/run.sh", "--dev"],
