@@ -101,14 +101,72 @@ def make_engine(url: str) -> Engine:
             connect_args["prepare_threshold"] = None
         else:
             connect_args["options"] = postgresql_session_options()
-    return sa.create_engine(
+    engine = sa.create_engine(
         url,
-        pool_pre_ping=True,
         pool_size=connection_plan(server_connection_limit(url, connect_args)).per_process,
         max_overflow=_env_int("PAYBRIDGE_DB_MAX_OVERFLOW", 0),
         pool_timeout=_env_int("PAYBRIDGE_DB_POOL_TIMEOUT", 3),
         connect_args=connect_args,
     )
+    _ping_when_idle(engine)
+    if engine.dialect.name == "postgresql":
+        _begin_explicitly(engine)
+    return engine
+
+
+READS = "paybridge_reads"  # execution option: statements on this bind run without BEGIN
+
+
+def _begin_explicitly(engine: Engine) -> None:
+    """Keep psycopg's connections in autocommit and let SQLAlchemy's begin hook send BEGIN,
+    except on the read bind (`READS`).
+
+    Under READ COMMITTED every statement takes its own snapshot even inside a transaction, so
+    the BEGIN and ROLLBACK around a read bought nothing but two round trips. SQLAlchemy's own
+    AUTOCOMMIT isolation level would switch each connection in and out of autocommit on every
+    checkout (four driver calls); here nothing is switched: writes get an explicit BEGIN and
+    COMMIT, reads a single statement."""
+
+    @event.listens_for(engine, "connect")
+    def _autocommit(dbapi_conn: Any, _record: object) -> None:
+        dbapi_conn.autocommit = True
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: sa.Connection) -> None:
+        if not conn.get_execution_options().get(READS, False):
+            conn.exec_driver_sql("BEGIN")
+
+
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled connection before use only when it sat idle for over a second.
+
+    `pool_pre_ping` pings on every checkout: a round trip that cost a one-row API read a
+    seventh of its CPU. A connection used a moment ago is as alive as a ping could show (the
+    rule HikariCP uses), and one that died in that moment fails its statement with an error
+    SQLAlchemy recognises as a disconnect, which discards it and answers 503 like any outage.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _connected(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_conn: Any, record: Any) -> None:
+        if record is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _taken(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is not None and time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as error:
+            raise sa.exc.DisconnectionError(str(error)) from error
 
 
 @dataclass(frozen=True)
@@ -377,11 +435,30 @@ def run_after_commit(callback: Callable[[], None]) -> None:
         unit.after_commit.append(callback)
 
 
+def _read_bind() -> Engine:
+    return _autocommit_reads(get_engine())
+
+
+@lru_cache(maxsize=4)
+def _autocommit_reads(engine: Engine) -> Engine:
+    """Reads outside a unit run without a transaction on PostgreSQL (`_begin_explicitly`)."""
+    if engine.dialect.name != "postgresql":
+        return engine
+    return engine.execution_options(**{READS: True})
+
+
 @contextmanager
-def read_session() -> Iterator[Session]:
-    """A session for selectors; it never commits. Inside a unit it sees the unit's writes."""
+def read_session(*, transaction: bool = False) -> Iterator[Session]:
+    """A session for selectors; it never commits. Inside a unit it sees the unit's writes.
+    Outside one its statements run without a transaction on PostgreSQL; `transaction=True`
+    for a read that needs one (transaction-local settings such as `set_config(..., true)`)."""
     unit = _unit.get()
-    with unit.session() if unit else Session(get_engine(), expire_on_commit=False) as session:
+    if unit is not None:
+        session = unit.session()
+    else:
+        bind = get_engine() if transaction else _read_bind()
+        session = Session(bind, expire_on_commit=False)
+    with session:
         yield session
 
 

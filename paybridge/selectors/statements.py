@@ -66,10 +66,15 @@ def fetch(session: Session, statement: Statement, params: dict[str, object]) -> 
     # On PostgreSQL the driver is psycopg (paybridge.db), so this is its connection.
     connection = cast("psycopg.Connection[Any]", session.connection().connection.driver_connection)
     query = psycopg.RawCursor(connection, row_factory=namedtuple_row)
+    # Reads outside a unit run without a transaction (paybridge.db), and SET LOCAL needs one:
+    # begin and end it here, in the same round trip.
+    alone = connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
     with connection.pipeline():  # one round trip; the setting lasts for this statement only
+        if alone:
+            connection.execute("BEGIN")
         connection.execute("SET LOCAL plan_cache_mode = force_generic_plan")
         query.execute(text, [values[name] for name in names])
-        connection.execute("SET LOCAL plan_cache_mode TO DEFAULT")
+        connection.execute("COMMIT" if alone else "SET LOCAL plan_cache_mode TO DEFAULT")
     rows = query.fetchall()
     query.close()
     return rows

@@ -39,7 +39,7 @@ def csv_lines_postgresql(
         batch_query = query
         if cursor is not None:
             batch_query = query.where(beyond(order, cursor, greater=not descending))
-        with read_session() as session:
+        with read_session(transaction=True) as session:
             connection = session.connection()
             # to_char's local time and TZH:TZM follow the session's TimeZone; `true` limits
             # the setting to this read's transaction.
