@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from paybridge.models import User
-from paybridge.models.keys import key
 
 
 @dataclass(frozen=True)
@@ -37,18 +37,32 @@ def user_by_email(*, session: Session, email: str) -> User | None:
     return session.exec(select(User).where(col(User.email) == email)).first()
 
 
+_SUMMARY = sa.select(
+    col(User.id),
+    col(User.email),
+    col(User.full_name),
+    col(User.company_name),
+    col(User.account_type),
+    col(User.kyc_status),
+    col(User.timezone),
+    col(User.created_at),
+)
+
+
 def user_summary(*, session: Session, merchant_id: int) -> UserSummary | None:
-    user = session.get(User, merchant_id)
-    if user is None:
+    """The columns it shows, read as one row (no ORM object: this is on every profile call)."""
+    row = session.execute(_SUMMARY.where(col(User.id) == merchant_id)).first()
+    if row is None:
         return None
+    user_id, email, full_name, company, account_type, kyc_status, timezone, created_at = row
     return UserSummary(
-        id=key(user),
-        email=user.email,
-        full_name=user.full_name,
-        company_name=user.company_name,
-        initials=initials_for(user.full_name, user.email),
-        account_type=user.account_type,
-        kyc_status=user.kyc_status,
-        timezone=user.timezone,
-        created_at=user.created_at.isoformat(),
+        id=user_id,
+        email=email,
+        full_name=full_name,
+        company_name=company,
+        initials=initials_for(full_name, email),
+        account_type=account_type,
+        kyc_status=kyc_status,
+        timezone=timezone,
+        created_at=created_at.isoformat(),
     )
