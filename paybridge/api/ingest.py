@@ -121,8 +121,7 @@ class PaymentWriter:
                     log.warning("a batch of %d payments failed (%s); writing them one by one",
                                 len(batch), type(error).__name__)  # fmt: skip
                     results = [self._write_alone(pending) for pending in batch]
-            for pending, result in zip(batch, results, strict=True):
-                pending.loop.call_soon_threadsafe(_settle, pending.future, result)
+            _answer(batch, results)
 
     def _write_alone(self, pending: Pending) -> Answer | BaseException:
         try:
@@ -166,13 +165,26 @@ class PaymentWriter:
         return answers  # type: ignore[return-value]
 
 
-def _settle(future: asyncio.Future[Answer], result: Answer | BaseException) -> None:
-    if future.done():  # the request was cancelled: its payment stands, nobody is listening
-        return
-    if isinstance(result, BaseException):
-        future.set_exception(result)
-    else:
-        future.set_result(result)
+Settled = list[tuple[asyncio.Future[Answer], Answer | BaseException]]
+
+
+def _answer(batch: list[Pending], results: list[Answer | BaseException]) -> None:
+    """Hand a batch's answers to their event loops: one wake-up per loop, not per request."""
+    by_loop: dict[asyncio.AbstractEventLoop, Settled] = {}
+    for pending, result in zip(batch, results, strict=True):
+        by_loop.setdefault(pending.loop, []).append((pending.future, result))
+    for loop, settled in by_loop.items():
+        loop.call_soon_threadsafe(_settle, settled)
+
+
+def _settle(settled: Settled) -> None:
+    for future, result in settled:
+        if future.done():  # the request was cancelled: its payment stands, nobody listens
+            continue
+        if isinstance(result, BaseException):
+            future.set_exception(result)
+        else:
+            future.set_result(result)
 
 
 def writers_from_env() -> int:
