@@ -15,7 +15,9 @@ from paybridge.selectors.api_keys import api_keys_page
 from paybridge.selectors.api_logs import ApiLogFilters, api_logs_page
 from paybridge.selectors.pagination import MAX_LIMIT, PageRequest
 from paybridge.services.api_keys import api_key_create, api_key_revoke
+from paybridge.services.auth import Identity
 from paybridge.state.auth import form_text
+from paybridge.state.guard import merchant_event
 from paybridge.state.session import SessionState, in_thread
 
 LOG_PAGE = 25
@@ -105,10 +107,8 @@ class DevelopersState(SessionState):
 
     @rx.event
     @in_thread
-    def create_key(self, form: dict) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def create_key(self, found: Identity, form: dict) -> EventSpec | None:
         self.key_error = self.new_key_secret = ""
         try:
             _, secret = api_key_create(
@@ -127,10 +127,8 @@ class DevelopersState(SessionState):
 
     @rx.event
     @in_thread
-    def revoke_key(self, key_id: str) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def revoke_key(self, found: Identity, key_id: str) -> EventSpec | None:
         self.key_error = ""
         if not isinstance(key_id, str) or not key_id.isdigit() or len(key_id) > 18:
             self.key_error = "No such API key."
@@ -145,10 +143,8 @@ class DevelopersState(SessionState):
 
     @rx.event
     @in_thread
-    def filter_logs(self, form: dict) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def filter_logs(self, found: Identity, form: dict) -> EventSpec | None:
         try:
             method = form_text(form, "method", max_length=8) or "any"
             status_class = form_text(form, "status_class", max_length=4) or "any"

@@ -14,8 +14,10 @@ from paybridge.selectors.balances import balances, hold_days_for
 from paybridge.selectors.pagination import PageRequest
 from paybridge.selectors.settlement_history import SettlementFilters, settlements_page
 from paybridge.selectors.settlements import next_payout_date
+from paybridge.services.auth import Identity
 from paybridge.services.users import user_update_payout_settings
 from paybridge.state.auth import form_text
+from paybridge.state.guard import merchant_event
 from paybridge.state.session import SessionState, in_thread
 
 PAGE_SIZE = 20
@@ -108,10 +110,8 @@ class SettlementsState(SessionState):
 
     @rx.event
     @in_thread
-    def set_status_filter(self, status: str) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def set_status_filter(self, found: Identity, status: str) -> EventSpec | None:
         if status == "all" or status in {s.value for s in SettlementStatus}:
             self.status_filter = status
             self._show(found.merchant_id)
@@ -129,10 +129,8 @@ class SettlementsState(SessionState):
 
     @rx.event
     @in_thread
-    def save_settings(self, form: dict) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def save_settings(self, found: Identity, form: dict) -> EventSpec | None:
         self.settings_error = self.settings_saved = ""
         try:
             account = form_text(form, "bank_account_number", max_length=40).strip()

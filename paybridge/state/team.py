@@ -16,6 +16,7 @@ from paybridge.models import User
 from paybridge.permissions import ROLE_LABELS, Action, Role
 from paybridge.selectors.pagination import PageRequest
 from paybridge.selectors.team import audit_page, members, open_invitations
+from paybridge.services.auth import Identity
 from paybridge.services.team import (
     invitation_accept,
     invitation_create,
@@ -24,6 +25,7 @@ from paybridge.services.team import (
     member_remove,
 )
 from paybridge.state.auth import form_text
+from paybridge.state.guard import merchant_event
 from paybridge.state.session import SessionState, in_thread
 
 AUDIT_PAGE = 25
@@ -190,10 +192,8 @@ class AuditState(SessionState):
 
     @rx.event
     @in_thread
-    def load(self) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def load(self, found: Identity) -> EventSpec | None:
         self._show(found.merchant_id)
         return None
 

@@ -49,8 +49,10 @@ from paybridge.selectors.transactions import (
     transactions_count,
     transactions_page,
 )
+from paybridge.services.auth import Identity
 from paybridge.services.saved_views import saved_view_create, saved_view_delete
 from paybridge.state.auth import form_text
+from paybridge.state.guard import merchant_event
 from paybridge.state.live import (
     next_batch,
     on_page,
@@ -255,10 +257,8 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def apply_filters(self, form: dict) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def apply_filters(self, found: Identity, form: dict) -> EventSpec | None:
         try:
             fields = {
                 param: form_text(form, param, max_length=200) for param in PARAMS if param != "sort"
@@ -271,19 +271,15 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def clear_filters(self) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def clear_filters(self, found: Identity) -> EventSpec | None:
         return self._apply(found.merchant_id, TransactionQuery(sort=self.sort))
 
     @rx.event
     @in_thread
-    def sort_by(self, key: str) -> EventSpec | None:
+    @merchant_event
+    def sort_by(self, found: Identity, key: str) -> EventSpec | None:
         """Click on a sortable column: newest/largest first, a second click reverses it."""
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
         if key not in ("created", "amount"):
             return None
         sort = f"{key}_asc" if self.sort == f"{key}_desc" else f"{key}_desc"
@@ -306,10 +302,8 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def show_new(self) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def show_new(self, found: Identity) -> EventSpec | None:
         self._reset_listing(found.merchant_id)
         return None
 
@@ -317,10 +311,8 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def save_view(self, form: dict) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def save_view(self, found: Identity, form: dict) -> EventSpec | None:
         self.view_error = ""
         try:
             saved_view_create(
@@ -336,10 +328,8 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def delete_view(self, view_id: str) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def delete_view(self, found: Identity, view_id: str) -> EventSpec | None:
         self.view_error = ""
         try:
             saved_view_delete(merchant_id=found.merchant_id, view_id=_row_id(view_id))
@@ -350,10 +340,8 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def apply_view(self, view_id: str) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def apply_view(self, found: Identity, view_id: str) -> EventSpec | None:
         self.view_error = ""
         with read_session() as session:
             view = saved_view_get(
@@ -374,12 +362,10 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def start_export(self) -> list[EventSpec] | EventSpec | None:
+    @merchant_event
+    def start_export(self, found: Identity) -> list[EventSpec] | EventSpec | None:
         """Count the rows of the current listing and download exactly those (the same
         snapshot), watching the export's progress."""
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
         if self.exporting:
             return None
         with read_session() as session:
