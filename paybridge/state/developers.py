@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import ClassVar
 
 import reflex as rx
 from reflex.event import EventSpec
@@ -18,6 +19,7 @@ from paybridge.services.api_keys import api_key_create, api_key_revoke
 from paybridge.services.auth import Identity
 from paybridge.state.auth import form_text
 from paybridge.state.guard import merchant_event
+from paybridge.state.paging import CursorPages
 from paybridge.state.session import SessionState, in_thread
 
 LOG_PAGE = 25
@@ -26,7 +28,7 @@ STATUS_CLASSES = {"any": None, "2xx": 2, "4xx": 4, "5xx": 5}
 WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7), "all": None}
 
 
-class DevelopersState(SessionState):
+class DevelopersState(CursorPages, SessionState):
     keys: list[dict[str, str]] = []
     new_key_secret: str = ""
     key_error: str = ""
@@ -35,12 +37,9 @@ class DevelopersState(SessionState):
     status_class: str = "any"
     path: str = ""
     window: str = "24h"
-    has_older: bool = False
-    has_newer: bool = False
     base_url: str = ""
 
-    _first_log: str = ""
-    _last_log: str = ""
+    _page_size: ClassVar[int] = LOG_PAGE
 
     def _show(self, merchant_id: int, page: PageRequest | None = None) -> None:
         request = page or PageRequest(limit=LOG_PAGE)
@@ -89,12 +88,12 @@ class DevelopersState(SessionState):
             }
             for log in logs.data
         ]
-        self._first_log = self.logs[0]["id"] if self.logs else ""
-        self._last_log = self.logs[-1]["id"] if self.logs else ""
-        if request.ending_before is not None:
-            self.has_newer, self.has_older = logs.has_more, True
-        else:
-            self.has_older, self.has_newer = logs.has_more, request.starting_after is not None
+        self._paged(
+            request,
+            has_more=logs.has_more,
+            first=self.logs[0]["id"] if self.logs else "",
+            last=self.logs[-1]["id"] if self.logs else "",
+        )
         self.base_url = self.router.url.origin + "/api/v1"
 
     @rx.event
@@ -157,13 +156,3 @@ class DevelopersState(SessionState):
         self.method, self.status_class, self.window, self.path = method, status_class, window, path
         self._show(found.merchant_id)
         return None
-
-    @rx.event
-    @in_thread
-    def older(self) -> EventSpec | None:
-        return self._turn_page(LOG_PAGE, starting_after=self._last_log)
-
-    @rx.event
-    @in_thread
-    def newer(self) -> EventSpec | None:
-        return self._turn_page(LOG_PAGE, ending_before=self._first_log)

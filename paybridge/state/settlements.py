@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import reflex as rx
 from reflex.event import EventSpec
 
@@ -18,6 +20,7 @@ from paybridge.services.auth import Identity
 from paybridge.services.users import user_update_payout_settings
 from paybridge.state.auth import form_text
 from paybridge.state.guard import merchant_event
+from paybridge.state.paging import CursorPages
 from paybridge.state.session import SessionState, in_thread
 
 PAGE_SIZE = 20
@@ -31,7 +34,9 @@ def _int_field(form: dict, name: str, low: int, high: int) -> int:
     return int(text)
 
 
-class SettlementsState(SessionState):
+class SettlementsState(CursorPages, SessionState):
+    _page_size: ClassVar[int] = PAGE_SIZE
+
     balances: list[dict[str, str]] = []
     schedule: str = PayoutSchedule.MANUAL.value
     weekday: str = "4"
@@ -44,11 +49,6 @@ class SettlementsState(SessionState):
     settings_saved: str = ""
     history: list[dict[str, str]] = []
     status_filter: str = "all"
-    has_older: bool = False
-    has_newer: bool = False
-
-    _first_ref: str = ""
-    _last_ref: str = ""
 
     def _show(self, merchant_id: int, page: PageRequest | None = None) -> None:
         with read_session() as session:
@@ -92,13 +92,12 @@ class SettlementsState(SessionState):
             }
             for s in rows
         ]
-        self._first_ref = rows[0].reference if rows else ""
-        self._last_ref = rows[-1].reference if rows else ""
-        # Paging newer (ending_before) reports has_more towards newer rows, and vice versa.
-        if request.ending_before is not None:
-            self.has_newer, self.has_older = result.has_more, True
-        else:
-            self.has_older, self.has_newer = result.has_more, request.starting_after is not None
+        self._paged(
+            request,
+            has_more=result.has_more,
+            first=rows[0].reference if rows else "",
+            last=rows[-1].reference if rows else "",
+        )
 
     @rx.event
     @in_thread
@@ -116,16 +115,6 @@ class SettlementsState(SessionState):
             self.status_filter = status
             self._show(found.merchant_id)
         return None
-
-    @rx.event
-    @in_thread
-    def older(self) -> EventSpec | None:
-        return self._turn_page(PAGE_SIZE, starting_after=self._last_ref)
-
-    @rx.event
-    @in_thread
-    def newer(self) -> EventSpec | None:
-        return self._turn_page(PAGE_SIZE, ending_before=self._first_ref)
 
     @rx.event
     @in_thread

@@ -5,6 +5,7 @@ the role: a forged event is refused like a click on a hidden button."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import reflex as rx
 from reflex.event import EventSpec
@@ -26,6 +27,7 @@ from paybridge.services.team import (
 )
 from paybridge.state.auth import form_text
 from paybridge.state.guard import merchant_event
+from paybridge.state.paging import CursorPages
 from paybridge.state.session import SessionState, in_thread
 
 AUDIT_PAGE = 25
@@ -151,14 +153,11 @@ class TeamState(SessionState):
         return self._run(action)
 
 
-class AuditState(SessionState):
+class AuditState(CursorPages, SessionState):
     entries: list[dict[str, str]] = []
-    has_older: bool = False
-    has_newer: bool = False
     error: str = ""
 
-    _first: str = ""
-    _last: str = ""
+    _page_size: ClassVar[int] = AUDIT_PAGE
 
     def _show(self, merchant_id: int, page: PageRequest | None = None) -> None:
         request = page or PageRequest(limit=AUDIT_PAGE)
@@ -183,12 +182,12 @@ class AuditState(SessionState):
             }
             for e in result.data
         ]
-        self._first = self.entries[0]["id"] if self.entries else ""
-        self._last = self.entries[-1]["id"] if self.entries else ""
-        if request.ending_before is not None:
-            self.has_newer, self.has_older = result.has_more, True
-        else:
-            self.has_older, self.has_newer = result.has_more, request.starting_after is not None
+        self._paged(
+            request,
+            has_more=result.has_more,
+            first=self.entries[0]["id"] if self.entries else "",
+            last=self.entries[-1]["id"] if self.entries else "",
+        )
 
     @rx.event
     @in_thread
@@ -196,16 +195,6 @@ class AuditState(SessionState):
     def load(self, found: Identity) -> EventSpec | None:
         self._show(found.merchant_id)
         return None
-
-    @rx.event
-    @in_thread
-    def older(self) -> EventSpec | None:
-        return self._turn_page(AUDIT_PAGE, starting_after=self._last)
-
-    @rx.event
-    @in_thread
-    def newer(self) -> EventSpec | None:
-        return self._turn_page(AUDIT_PAGE, ending_before=self._first)
 
 
 class JoinState(SessionState):

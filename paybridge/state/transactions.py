@@ -26,7 +26,7 @@ import json
 import secrets
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 import reflex as rx
 from reflex.event import EventSpec
@@ -60,6 +60,7 @@ from paybridge.state.live import (
     tab_connected,
     watching_session,
 )
+from paybridge.state.paging import CursorPages
 from paybridge.state.session import SessionState, in_thread
 from paybridge.transaction_query import (
     PARAMS,
@@ -78,7 +79,7 @@ EXPORT_STALL = 600.0  # stop watching an export that has not moved for this long
 ROUTE = "/transactions"
 
 
-class TransactionsState(SessionState):
+class TransactionsState(CursorPages, SessionState):
     # The filters, display-ready ("" = not set); also the form's default values.
     search: str = ""
     status: str = ""
@@ -99,8 +100,6 @@ class TransactionsState(SessionState):
 
     rows: list[dict[str, str]] = []
     total_label: str = ""
-    has_next: bool = False
-    has_previous: bool = False
     new_count: int = 0
     new_label: str = ""
     live: bool = False
@@ -114,9 +113,8 @@ class TransactionsState(SessionState):
     export_percent: int = 0
     export_message: str = ""
 
+    _page_size: ClassVar[int] = PAGE_SIZE
     _snapshot: int = 0
-    _first_ref: str = ""
-    _last_ref: str = ""
     _listener: int = 0
     _export_id: str = ""
     _export_total: int = 0
@@ -180,12 +178,12 @@ class TransactionsState(SessionState):
             }
             for r in result.data
         ]
-        self._first_ref = result.data[0].reference if result.data else ""
-        self._last_ref = result.data[-1].reference if result.data else ""
-        if request.ending_before is not None:
-            self.has_previous, self.has_next = result.has_more, True
-        else:
-            self.has_next, self.has_previous = result.has_more, request.starting_after is not None
+        self._paged(
+            request,
+            has_more=result.has_more,
+            first=result.data[0].reference if result.data else "",
+            last=result.data[-1].reference if result.data else "",
+        )
         self.total_label = f"{format_count(total)} payment{'' if total == 1 else 's'}"
 
     def _reset_listing(self, merchant_id: int) -> None:
@@ -289,16 +287,6 @@ class TransactionsState(SessionState):
             self.filter_error = error.message
             return None
         return self._apply(found.merchant_id, query)
-
-    @rx.event
-    @in_thread
-    def next_page(self) -> EventSpec | None:
-        return self._turn_page(PAGE_SIZE, starting_after=self._last_ref)
-
-    @rx.event
-    @in_thread
-    def previous_page(self) -> EventSpec | None:
-        return self._turn_page(PAGE_SIZE, ending_before=self._first_ref)
 
     @rx.event
     @in_thread
