@@ -5,10 +5,10 @@ from __future__ import annotations
 import reflex as rx
 from plotly.graph_objects import Figure
 
-from paybridge.components.cards import ONE_LINE, metric_card, stat, status_badge
+from paybridge.components.cards import metric_card, stat, status_badge
 from paybridge.components.charts import CHART_TEMPLATE
 from paybridge.components.layout import template, wide_or_narrow
-from paybridge.components.tables import data_table, empty_state
+from paybridge.components.tables import data_table, empty_state, stacked_payments
 from paybridge.components.user import user_summary_card
 from paybridge.components.withdraw import withdraw_button, withdraw_dialog
 from paybridge.state.dashboard import RANGE_LABELS, DashboardChartsState
@@ -162,48 +162,6 @@ def _recent_table() -> rx.Component:
     )
 
 
-def _recent_stacked() -> rx.Component:
-    """The same payments as stacked rows on a phone: amount and status first."""
-    return rx.vstack(
-        rx.foreach(
-            S.recent,
-            lambda row: rx.vstack(
-                rx.hstack(
-                    rx.text(row["amount"], size="3", weight="bold"),
-                    rx.spacer(),
-                    status_badge(row["status"]),
-                    width="100%",
-                    align="center",
-                ),
-                rx.hstack(
-                    rx.text(row["customer"], size="2", **ONE_LINE),
-                    rx.text(row["time"], size="1", color_scheme="gray", white_space="nowrap"),
-                    width="100%",
-                    align="center",
-                    justify="between",
-                ),
-                rx.text(
-                    row["provider"],
-                    " · ",
-                    rx.code(row["reference"], size="1", variant="ghost", color_scheme="gray"),
-                    size="1",
-                    color_scheme="gray",
-                    width="100%",
-                    **ONE_LINE,
-                ),
-                spacing="1",
-                width="100%",
-                padding_y="8px",
-                border_bottom=f"1px solid {rx.color('gray', 4)}",
-                class_name="recent-item",
-            ),
-        ),
-        spacing="0",
-        width="100%",
-        id="recent-list",
-    )
-
-
 def _recent() -> rx.Component:
     return rx.card(
         rx.vstack(
@@ -213,7 +171,12 @@ def _recent() -> rx.Component:
                 rx.link("View all", href="/transactions", size="2"),
                 width="100%",
             ),
-            wide_or_narrow(_recent_table(), _recent_stacked()),
+            wide_or_narrow(
+                _recent_table(),
+                stacked_payments(
+                    S.recent, time_key="time", item_class="recent-item", id="recent-list"
+                ),
+            ),
             spacing="2",
             width="100%",
         ),

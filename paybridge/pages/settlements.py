@@ -254,8 +254,16 @@ def _history() -> rx.Component:
         ),
         empty_state("No payouts yet.", S.history),
         rx.hstack(
-            rx.button("Newer", on_click=S.newer, disabled=~S.has_newer, variant="soft", size="1"),
-            rx.button("Older", on_click=S.older, disabled=~S.has_older, variant="soft", size="1"),
+            rx.button(
+                "Newer",
+                on_click=S.previous_page,
+                disabled=~S.has_previous,
+                variant="soft",
+                size="1",
+            ),
+            rx.button(
+                "Older", on_click=S.next_page, disabled=~S.has_next, variant="soft", size="1"
+            ),
             justify="end",
             width="100%",
         ),

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import reflex as rx
 
-from paybridge.components.cards import ONE_LINE, status_badge
+from paybridge.components.cards import status_badge
 from paybridge.components.layout import template, wide_or_narrow
-from paybridge.components.tables import data_table, empty_state
+from paybridge.components.tables import data_table, empty_state, stacked_payments
 from paybridge.components.transaction_filters import saved_views, transaction_filters
 from paybridge.state.transactions import TransactionsState as S
-
-NO_WRAP = {"white_space": "nowrap"}
 
 
 def _sort_header(label: str, key: str) -> rx.Component:
@@ -70,58 +68,12 @@ def _rows_table() -> rx.Component:
     )
 
 
-def _rows_stacked() -> rx.Component:
-    """The same page of payments as stacked rows on a phone, each a link to the payment."""
-    return rx.vstack(
-        rx.foreach(
-            S.rows,
-            lambda row: rx.link(
-                rx.vstack(
-                    rx.hstack(
-                        rx.text(row["amount"], size="3", weight="bold"),
-                        rx.text(row["refunded"], size="1", color_scheme="gray"),
-                        rx.spacer(),
-                        status_badge(row["status"]),
-                        width="100%",
-                        align="center",
-                    ),
-                    rx.hstack(
-                        rx.text(row["customer"], size="2", **ONE_LINE),
-                        rx.text(row["created"], size="1", color_scheme="gray", **NO_WRAP),
-                        width="100%",
-                        align="center",
-                        justify="between",
-                    ),
-                    rx.text(
-                        row["provider"],
-                        " · ",
-                        row["reference"],
-                        size="1",
-                        color_scheme="gray",
-                        width="100%",
-                        **ONE_LINE,
-                    ),
-                    spacing="1",
-                    width="100%",
-                ),
-                href=row["href"],
-                underline="none",
-                color_scheme="gray",
-                high_contrast=True,
-                width="100%",
-                padding_y="8px",
-                border_bottom=f"1px solid {rx.color('gray', 4)}",
-                class_name="tx-item",
-            ),
-        ),
-        spacing="0",
-        width="100%",
-    )
-
-
 def _table() -> rx.Component:
     return rx.box(
-        wide_or_narrow(_rows_table(), _rows_stacked()),
+        wide_or_narrow(
+            _rows_table(),
+            stacked_payments(S.rows, time_key="created", item_class="tx-item", linked=True),
+        ),
         empty_state("No payments match these filters.", S.rows, id="tx-empty"),
         width="100%",
     )

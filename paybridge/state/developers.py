@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import ClassVar
 
 import reflex as rx
 from reflex.event import EventSpec
@@ -15,7 +16,10 @@ from paybridge.selectors.api_keys import api_keys_page
 from paybridge.selectors.api_logs import ApiLogFilters, api_logs_page
 from paybridge.selectors.pagination import MAX_LIMIT, PageRequest
 from paybridge.services.api_keys import api_key_create, api_key_revoke
+from paybridge.services.auth import Identity
 from paybridge.state.auth import form_text
+from paybridge.state.guard import merchant_event
+from paybridge.state.paging import CursorPages
 from paybridge.state.session import SessionState, in_thread
 
 LOG_PAGE = 25
@@ -24,7 +28,7 @@ STATUS_CLASSES = {"any": None, "2xx": 2, "4xx": 4, "5xx": 5}
 WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(days=1), "7d": timedelta(days=7), "all": None}
 
 
-class DevelopersState(SessionState):
+class DevelopersState(CursorPages, SessionState):
     keys: list[dict[str, str]] = []
     new_key_secret: str = ""
     key_error: str = ""
@@ -33,12 +37,9 @@ class DevelopersState(SessionState):
     status_class: str = "any"
     path: str = ""
     window: str = "24h"
-    has_older: bool = False
-    has_newer: bool = False
     base_url: str = ""
 
-    _first_log: str = ""
-    _last_log: str = ""
+    _page_size: ClassVar[int] = LOG_PAGE
 
     def _show(self, merchant_id: int, page: PageRequest | None = None) -> None:
         request = page or PageRequest(limit=LOG_PAGE)
@@ -87,12 +88,12 @@ class DevelopersState(SessionState):
             }
             for log in logs.data
         ]
-        self._first_log = self.logs[0]["id"] if self.logs else ""
-        self._last_log = self.logs[-1]["id"] if self.logs else ""
-        if request.ending_before is not None:
-            self.has_newer, self.has_older = logs.has_more, True
-        else:
-            self.has_older, self.has_newer = logs.has_more, request.starting_after is not None
+        self._paged(
+            request,
+            has_more=logs.has_more,
+            first=self.logs[0]["id"] if self.logs else "",
+            last=self.logs[-1]["id"] if self.logs else "",
+        )
         self.base_url = self.router.url.origin + "/api/v1"
 
     @rx.event
@@ -105,10 +106,8 @@ class DevelopersState(SessionState):
 
     @rx.event
     @in_thread
-    def create_key(self, form: dict) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def create_key(self, found: Identity, form: dict) -> EventSpec | None:
         self.key_error = self.new_key_secret = ""
         try:
             _, secret = api_key_create(
@@ -127,10 +126,8 @@ class DevelopersState(SessionState):
 
     @rx.event
     @in_thread
-    def revoke_key(self, key_id: str) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def revoke_key(self, found: Identity, key_id: str) -> EventSpec | None:
         self.key_error = ""
         if not isinstance(key_id, str) or not key_id.isdigit() or len(key_id) > 18:
             self.key_error = "No such API key."
@@ -145,10 +142,8 @@ class DevelopersState(SessionState):
 
     @rx.event
     @in_thread
-    def filter_logs(self, form: dict) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def filter_logs(self, found: Identity, form: dict) -> EventSpec | None:
         try:
             method = form_text(form, "method", max_length=8) or "any"
             status_class = form_text(form, "status_class", max_length=4) or "any"
@@ -161,13 +156,3 @@ class DevelopersState(SessionState):
         self.method, self.status_class, self.window, self.path = method, status_class, window, path
         self._show(found.merchant_id)
         return None
-
-    @rx.event
-    @in_thread
-    def older(self) -> EventSpec | None:
-        return self._turn_page(LOG_PAGE, starting_after=self._last_log)
-
-    @rx.event
-    @in_thread
-    def newer(self) -> EventSpec | None:
-        return self._turn_page(LOG_PAGE, ending_before=self._first_log)

@@ -20,8 +20,10 @@ from paybridge.errors import DomainError
 from paybridge.models import User
 from paybridge.money import format_money, parse_amount, to_decimal
 from paybridge.selectors.payment_detail import PaymentDetail, TimelineEvent, payment_detail
+from paybridge.services.auth import Identity
 from paybridge.services.transactions import transaction_refund
 from paybridge.state.auth import form_text
+from paybridge.state.guard import merchant_event
 from paybridge.state.session import SessionState, in_thread
 from paybridge.validation import clean_reference
 
@@ -176,10 +178,8 @@ class PaymentState(SessionState):
 
     @rx.event
     @in_thread
-    def prepare_refund(self, form: dict) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def prepare_refund(self, found: Identity, form: dict) -> EventSpec | None:
         self.notice, self.refund_error = "", ""
         self._show(found.merchant_id, remount=False)  # what is left now, not at page load
         if not self.refundable:
@@ -212,10 +212,8 @@ class PaymentState(SessionState):
 
     @rx.event
     @in_thread
-    def confirm_refund(self) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def confirm_refund(self, found: Identity) -> EventSpec | None:
         self.confirm_open = False
         amount, key = self._refund_amount, self._refund_key
         if not amount or not key or not self._reference:

@@ -16,7 +16,6 @@ from reflex.event import EventSpec
 
 from paybridge.browser import SESSION_COOKIE, cookie_value
 from paybridge.permissions import Action, Actor, Role, allowed
-from paybridge.selectors.pagination import PageRequest
 from paybridge.services.auth import Identity, session_identity
 
 P = ParamSpec("P")
@@ -84,21 +83,6 @@ class SessionState(rx.State):
         query = self.router.url.query
         target = path + (f"?{query}" if query else "")
         return rx.redirect(f"/login?next={quote(target, safe='')}")
-
-    def _turn_page(
-        self, size: int, *, starting_after: str = "", ending_before: str = ""
-    ) -> EventSpec | None:
-        """The older (`starting_after`) or newer (`ending_before`) page of the state's
-        cursor-paged list, shown by its `_show(merchant_id, page)`; nothing when the cursor is
-        empty (there is no page that way)."""
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
-        if starting_after or ending_before:
-            page = PageRequest(limit=size, starting_after=starting_after or None,
-                               ending_before=ending_before or None)  # fmt: skip
-            self._show(found.merchant_id, page)  # type: ignore[attr-defined]
-        return None
 
     def _client_ip(self) -> str:
         return self.router.session.client_ip or ""

@@ -11,9 +11,10 @@ from paybridge.errors import DomainError
 from paybridge.models import LoginOutcome
 from paybridge.selectors.failed_logins import FailedLoginRow, failed_logins_recent
 from paybridge.selectors.users import user_summary
-from paybridge.services.auth import password_change
+from paybridge.services.auth import Identity, password_change
 from paybridge.services.users import user_update_profile
 from paybridge.state.auth import form_text
+from paybridge.state.guard import merchant_event
 from paybridge.state.session import SessionState, in_thread
 
 
@@ -74,10 +75,8 @@ class SettingsState(SessionState):
 
     @rx.event
     @in_thread
-    def save_profile(self, form: dict) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def save_profile(self, found: Identity, form: dict) -> EventSpec | None:
         self.profile_error = self.profile_saved = ""
         try:
             user_update_profile(
@@ -96,10 +95,8 @@ class SettingsState(SessionState):
 
     @rx.event
     @in_thread
-    def change_password(self, form: dict) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def change_password(self, found: Identity, form: dict) -> EventSpec | None:
         self.password_error = self.password_saved = ""
         try:
             if form_text(form, "new_password", max_length=1024) != form_text(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import reflex as rx
 from reflex.event import EventSpec
 
@@ -14,8 +16,11 @@ from paybridge.selectors.balances import balances, hold_days_for
 from paybridge.selectors.pagination import PageRequest
 from paybridge.selectors.settlement_history import SettlementFilters, settlements_page
 from paybridge.selectors.settlements import next_payout_date
+from paybridge.services.auth import Identity
 from paybridge.services.users import user_update_payout_settings
 from paybridge.state.auth import form_text
+from paybridge.state.guard import merchant_event
+from paybridge.state.paging import CursorPages
 from paybridge.state.session import SessionState, in_thread
 
 PAGE_SIZE = 20
@@ -29,7 +34,9 @@ def _int_field(form: dict, name: str, low: int, high: int) -> int:
     return int(text)
 
 
-class SettlementsState(SessionState):
+class SettlementsState(CursorPages, SessionState):
+    _page_size: ClassVar[int] = PAGE_SIZE
+
     balances: list[dict[str, str]] = []
     schedule: str = PayoutSchedule.MANUAL.value
     weekday: str = "4"
@@ -42,11 +49,6 @@ class SettlementsState(SessionState):
     settings_saved: str = ""
     history: list[dict[str, str]] = []
     status_filter: str = "all"
-    has_older: bool = False
-    has_newer: bool = False
-
-    _first_ref: str = ""
-    _last_ref: str = ""
 
     def _show(self, merchant_id: int, page: PageRequest | None = None) -> None:
         with read_session() as session:
@@ -90,13 +92,12 @@ class SettlementsState(SessionState):
             }
             for s in rows
         ]
-        self._first_ref = rows[0].reference if rows else ""
-        self._last_ref = rows[-1].reference if rows else ""
-        # Paging newer (ending_before) reports has_more towards newer rows, and vice versa.
-        if request.ending_before is not None:
-            self.has_newer, self.has_older = result.has_more, True
-        else:
-            self.has_older, self.has_newer = result.has_more, request.starting_after is not None
+        self._paged(
+            request,
+            has_more=result.has_more,
+            first=rows[0].reference if rows else "",
+            last=rows[-1].reference if rows else "",
+        )
 
     @rx.event
     @in_thread
@@ -108,10 +109,8 @@ class SettlementsState(SessionState):
 
     @rx.event
     @in_thread
-    def set_status_filter(self, status: str) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def set_status_filter(self, found: Identity, status: str) -> EventSpec | None:
         if status == "all" or status in {s.value for s in SettlementStatus}:
             self.status_filter = status
             self._show(found.merchant_id)
@@ -119,20 +118,8 @@ class SettlementsState(SessionState):
 
     @rx.event
     @in_thread
-    def older(self) -> EventSpec | None:
-        return self._turn_page(PAGE_SIZE, starting_after=self._last_ref)
-
-    @rx.event
-    @in_thread
-    def newer(self) -> EventSpec | None:
-        return self._turn_page(PAGE_SIZE, ending_before=self._first_ref)
-
-    @rx.event
-    @in_thread
-    def save_settings(self, form: dict) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def save_settings(self, found: Identity, form: dict) -> EventSpec | None:
         self.settings_error = self.settings_saved = ""
         try:
             account = form_text(form, "bank_account_number", max_length=40).strip()

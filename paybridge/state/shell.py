@@ -9,8 +9,9 @@ from paybridge.db import read_session
 from paybridge.display import format_local
 from paybridge.selectors.failed_logins import FailedLoginNotice, failed_login_notice
 from paybridge.selectors.users import user_summary
-from paybridge.services.auth import failed_logins_acknowledge
+from paybridge.services.auth import Identity, failed_logins_acknowledge
 from paybridge.services.throttle import LOGIN_ACCOUNT
+from paybridge.state.guard import merchant_event
 from paybridge.state.session import SessionState, in_thread
 
 
@@ -65,10 +66,8 @@ class ShellState(SessionState):
 
     @rx.event
     @in_thread
-    def dismiss_security_notice(self) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def dismiss_security_notice(self, found: Identity) -> EventSpec | None:
         failed_logins_acknowledge(user_id=found.user_id)
         self.security_notice = ""
         return None

@@ -5,6 +5,7 @@ the role: a forged event is refused like a click on a hidden button."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import ClassVar
 
 import reflex as rx
 from reflex.event import EventSpec
@@ -16,6 +17,7 @@ from paybridge.models import User
 from paybridge.permissions import ROLE_LABELS, Action, Role
 from paybridge.selectors.pagination import PageRequest
 from paybridge.selectors.team import audit_page, members, open_invitations
+from paybridge.services.auth import Identity
 from paybridge.services.team import (
     invitation_accept,
     invitation_create,
@@ -24,6 +26,8 @@ from paybridge.services.team import (
     member_remove,
 )
 from paybridge.state.auth import form_text
+from paybridge.state.guard import merchant_event
+from paybridge.state.paging import CursorPages
 from paybridge.state.session import SessionState, in_thread
 
 AUDIT_PAGE = 25
@@ -149,14 +153,11 @@ class TeamState(SessionState):
         return self._run(action)
 
 
-class AuditState(SessionState):
+class AuditState(CursorPages, SessionState):
     entries: list[dict[str, str]] = []
-    has_older: bool = False
-    has_newer: bool = False
     error: str = ""
 
-    _first: str = ""
-    _last: str = ""
+    _page_size: ClassVar[int] = AUDIT_PAGE
 
     def _show(self, merchant_id: int, page: PageRequest | None = None) -> None:
         request = page or PageRequest(limit=AUDIT_PAGE)
@@ -181,31 +182,19 @@ class AuditState(SessionState):
             }
             for e in result.data
         ]
-        self._first = self.entries[0]["id"] if self.entries else ""
-        self._last = self.entries[-1]["id"] if self.entries else ""
-        if request.ending_before is not None:
-            self.has_newer, self.has_older = result.has_more, True
-        else:
-            self.has_older, self.has_newer = result.has_more, request.starting_after is not None
+        self._paged(
+            request,
+            has_more=result.has_more,
+            first=self.entries[0]["id"] if self.entries else "",
+            last=self.entries[-1]["id"] if self.entries else "",
+        )
 
     @rx.event
     @in_thread
-    def load(self) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def load(self, found: Identity) -> EventSpec | None:
         self._show(found.merchant_id)
         return None
-
-    @rx.event
-    @in_thread
-    def older(self) -> EventSpec | None:
-        return self._turn_page(AUDIT_PAGE, starting_after=self._last)
-
-    @rx.event
-    @in_thread
-    def newer(self) -> EventSpec | None:
-        return self._turn_page(AUDIT_PAGE, ending_before=self._first)
 
 
 class JoinState(SessionState):

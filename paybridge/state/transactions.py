@@ -26,7 +26,7 @@ import json
 import secrets
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, ClassVar
 
 import reflex as rx
 from reflex.event import EventSpec
@@ -49,8 +49,10 @@ from paybridge.selectors.transactions import (
     transactions_count,
     transactions_page,
 )
+from paybridge.services.auth import Identity
 from paybridge.services.saved_views import saved_view_create, saved_view_delete
 from paybridge.state.auth import form_text
+from paybridge.state.guard import merchant_event
 from paybridge.state.live import (
     next_batch,
     on_page,
@@ -58,6 +60,7 @@ from paybridge.state.live import (
     tab_connected,
     watching_session,
 )
+from paybridge.state.paging import CursorPages
 from paybridge.state.session import SessionState, in_thread
 from paybridge.transaction_query import (
     PARAMS,
@@ -76,7 +79,7 @@ EXPORT_STALL = 600.0  # stop watching an export that has not moved for this long
 ROUTE = "/transactions"
 
 
-class TransactionsState(SessionState):
+class TransactionsState(CursorPages, SessionState):
     # The filters, display-ready ("" = not set); also the form's default values.
     search: str = ""
     status: str = ""
@@ -97,8 +100,6 @@ class TransactionsState(SessionState):
 
     rows: list[dict[str, str]] = []
     total_label: str = ""
-    has_next: bool = False
-    has_previous: bool = False
     new_count: int = 0
     new_label: str = ""
     live: bool = False
@@ -112,9 +113,8 @@ class TransactionsState(SessionState):
     export_percent: int = 0
     export_message: str = ""
 
+    _page_size: ClassVar[int] = PAGE_SIZE
     _snapshot: int = 0
-    _first_ref: str = ""
-    _last_ref: str = ""
     _listener: int = 0
     _export_id: str = ""
     _export_total: int = 0
@@ -178,12 +178,12 @@ class TransactionsState(SessionState):
             }
             for r in result.data
         ]
-        self._first_ref = result.data[0].reference if result.data else ""
-        self._last_ref = result.data[-1].reference if result.data else ""
-        if request.ending_before is not None:
-            self.has_previous, self.has_next = result.has_more, True
-        else:
-            self.has_next, self.has_previous = result.has_more, request.starting_after is not None
+        self._paged(
+            request,
+            has_more=result.has_more,
+            first=result.data[0].reference if result.data else "",
+            last=result.data[-1].reference if result.data else "",
+        )
         self.total_label = f"{format_count(total)} payment{'' if total == 1 else 's'}"
 
     def _reset_listing(self, merchant_id: int) -> None:
@@ -255,10 +255,8 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def apply_filters(self, form: dict) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def apply_filters(self, found: Identity, form: dict) -> EventSpec | None:
         try:
             fields = {
                 param: form_text(form, param, max_length=200) for param in PARAMS if param != "sort"
@@ -271,19 +269,15 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def clear_filters(self) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def clear_filters(self, found: Identity) -> EventSpec | None:
         return self._apply(found.merchant_id, TransactionQuery(sort=self.sort))
 
     @rx.event
     @in_thread
-    def sort_by(self, key: str) -> EventSpec | None:
+    @merchant_event
+    def sort_by(self, found: Identity, key: str) -> EventSpec | None:
         """Click on a sortable column: newest/largest first, a second click reverses it."""
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
         if key not in ("created", "amount"):
             return None
         sort = f"{key}_asc" if self.sort == f"{key}_desc" else f"{key}_desc"
@@ -296,20 +290,8 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def next_page(self) -> EventSpec | None:
-        return self._turn_page(PAGE_SIZE, starting_after=self._last_ref)
-
-    @rx.event
-    @in_thread
-    def previous_page(self) -> EventSpec | None:
-        return self._turn_page(PAGE_SIZE, ending_before=self._first_ref)
-
-    @rx.event
-    @in_thread
-    def show_new(self) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def show_new(self, found: Identity) -> EventSpec | None:
         self._reset_listing(found.merchant_id)
         return None
 
@@ -317,10 +299,8 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def save_view(self, form: dict) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def save_view(self, found: Identity, form: dict) -> EventSpec | None:
         self.view_error = ""
         try:
             saved_view_create(
@@ -336,10 +316,8 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def delete_view(self, view_id: str) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def delete_view(self, found: Identity, view_id: str) -> EventSpec | None:
         self.view_error = ""
         try:
             saved_view_delete(merchant_id=found.merchant_id, view_id=_row_id(view_id))
@@ -350,10 +328,8 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def apply_view(self, view_id: str) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def apply_view(self, found: Identity, view_id: str) -> EventSpec | None:
         self.view_error = ""
         with read_session() as session:
             view = saved_view_get(
@@ -374,12 +350,10 @@ class TransactionsState(SessionState):
 
     @rx.event
     @in_thread
-    def start_export(self) -> list[EventSpec] | EventSpec | None:
+    @merchant_event
+    def start_export(self, found: Identity) -> list[EventSpec] | EventSpec | None:
         """Count the rows of the current listing and download exactly those (the same
         snapshot), watching the export's progress."""
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
         if self.exporting:
             return None
         with read_session() as session:

@@ -13,8 +13,10 @@ from paybridge.db import read_session
 from paybridge.errors import DomainError
 from paybridge.money import format_money, normalize_currency, parse_amount
 from paybridge.selectors.balances import available_balance
+from paybridge.services.auth import Identity
 from paybridge.services.settlements import settlement_withdraw
 from paybridge.state.auth import form_text
+from paybridge.state.guard import merchant_event
 from paybridge.state.session import SessionState, in_thread
 
 
@@ -29,10 +31,8 @@ class WithdrawState(SessionState):
 
     @rx.event
     @in_thread
-    def open_for(self, currency: str) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def open_for(self, found: Identity, currency: str) -> EventSpec | None:
         try:
             code = normalize_currency(currency)
         except DomainError as error:
@@ -55,10 +55,8 @@ class WithdrawState(SessionState):
 
     @rx.event
     @in_thread
-    def submit(self, form: dict) -> EventSpec | None:
-        found = self._identity()
-        if found is None:
-            return self._login_redirect()
+    @merchant_event
+    def submit(self, found: Identity, form: dict) -> EventSpec | None:
         self.error = self.result = ""
         if not self._key or not self.currency:
             self.error = "Open the withdraw dialog again."

@@ -258,11 +258,6 @@ class DevCopy:
         assert old in text, f"{old!r} is not in {relative}"
         path.write_text(text.replace(old, new, 1))
 
-    def resave(self, relative: str) -> None:
-        """Save a file again unchanged, as an editor does on a second Ctrl-S."""
-        path = self.root / relative
-        path.write_text(path.read_text())
-
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)

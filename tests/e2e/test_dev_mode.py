@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -51,25 +51,15 @@ def test_idle_without_reloads_then_a_saved_page_shows_in_the_logged_in_tab(brows
         'rx.heading("Recent transactions", size="3")',
         'rx.heading("Latest payments", size="3")',
     )
-    if not waited_for(lambda: dev.starts() > starts, seconds=90):
-        # Seen once in a full-suite run: no reload followed the save. A developer saves again;
-        # so does the test, and says so, rather than fail on the first save alone.
-        print("no reload 90 s after the save; saving again")
-        dev.resave("paybridge/pages/dashboard.py")
-    try:
-        page.wait_for_selector("text=Latest payments", timeout=90_000)  # no navigation, no login
+    try:  # 10-20 s on a quiet machine (README), longer on a busy one
+        page.wait_for_selector("text=Latest payments", timeout=120_000)  # no navigation, no login
     except Exception as error:
-        raise AssertionError(f"the edit never showed: {error}\n{dev.log()[-4000:]}") from error
+        reloads = dev.starts() - starts
+        raise AssertionError(
+            f"the edit never showed ({reloads} reloads after the save): {error}\n"
+            f"{dev.log()[-4000:]}"
+        ) from error
     assert dev.starts() > starts  # the backend did reload, and the tab is still logged in:
     assert "/login" not in page.url
     page.wait_for_selector("#merchant-name", timeout=30_000)
     assert page.inner_text("#merchant-name").strip()
-
-
-def waited_for(condition: Callable[[], bool], *, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.5)
-    return condition()

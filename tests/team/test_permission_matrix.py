@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from httpx import Response
 
 from paybridge.db import get_engine
 from paybridge.models import Provider
@@ -241,21 +242,61 @@ def refusal_codes(caller: Role | str, operation: Operation) -> set[str]:
     return {"permission_denied"}
 
 
-@pytest.mark.parametrize("caller", CALLERS, ids=str)
-@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda o: o.name)
-def test_rest(client: TestClient, world: World, caller: Role | str, operation: Operation) -> None:
-    assert operation.rest is not None
+@dataclass(frozen=True)
+class Answer:
+    """What REST or GraphQL answered, read the same way: whether the operation ran, else the
+    refusal's status and code."""
+
+    ran: bool
+    status: int
+    code: str | None
+    text: str  # the whole answer, for a failing assertion
+
+
+def rest_answer(response: Response) -> Answer:
+    ran = response.status_code in (200, 201)
+    code = response.json()["error"]["code"] if response.status_code == 403 else None
+    return Answer(ran, response.status_code, code, response.text)
+
+
+def graphql_answer(response: Response) -> Answer:
+    """A GraphQL refusal is an HTTP 200 whose only error carries the REST status and code."""
+    assert response.status_code == 200, response.text
+    errors = response.json().get("errors")
+    if not errors:
+        return Answer(True, 200, None, response.text)
+    (error,) = errors
+    return Answer(False, error["extensions"]["status"], error["extensions"]["code"], response.text)
+
+
+def check(
+    client: TestClient,
+    world: World,
+    caller: Role | str,
+    operation: Operation,
+    send: Callable[[dict[str, str]], Answer],
+) -> None:
+    """`send` the operation as `caller`: it runs (and a write changes something) exactly when
+    the role table allows it; otherwise it is refused with 403 and changes nothing."""
     headers = credential(client, world, caller)
     before = snapshot()
-    response = operation.rest(client, headers, world)
+    answer = send(headers)
     if expected(caller, operation.action):
-        assert response.status_code in (200, 201), response.text
+        assert answer.ran, answer.text
         if operation.writes:
             assert snapshot() != before
     else:
-        assert response.status_code == 403, response.text
-        assert response.json()["error"]["code"] in refusal_codes(caller, operation)
+        assert answer.status == 403, answer.text
+        assert answer.code in refusal_codes(caller, operation), answer.text
         assert snapshot() == before
+
+
+@pytest.mark.parametrize("caller", CALLERS, ids=str)
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda o: o.name)
+def test_rest(client: TestClient, world: World, caller: Role | str, operation: Operation) -> None:
+    rest = operation.rest
+    assert rest is not None
+    check(client, world, caller, operation, lambda h: rest_answer(rest(client, h, world)))
 
 
 @pytest.mark.parametrize("caller", CALLERS, ids=str)
@@ -265,22 +306,12 @@ def test_graphql(
 ) -> None:
     assert operation.graphql is not None
     query, variables = operation.graphql
-    headers = credential(client, world, caller)
-    before = snapshot()
-    response = client.post(
-        GRAPHQL, json={"query": query, "variables": variables(world)}, headers=headers
-    )
-    assert response.status_code == 200, response.text
-    body = response.json()
-    if expected(caller, operation.action):
-        assert not body.get("errors"), body
-        if operation.writes:
-            assert snapshot() != before
-    else:
-        (error,) = body["errors"]
-        assert error["extensions"]["code"] in refusal_codes(caller, operation)
-        assert error["extensions"]["status"] == 403
-        assert snapshot() == before
+
+    def send(headers: dict[str, str]) -> Answer:
+        body = {"query": query, "variables": variables(world)}
+        return graphql_answer(client.post(GRAPHQL, json=body, headers=headers))
+
+    check(client, world, caller, operation, send)
 
 
 def test_the_table_is_what_the_issue_asks() -> None:
