@@ -117,6 +117,8 @@ class IdempotentRoute(APIRoute):
         methods = kwargs.get("methods") or ()
         if "POST" in methods and not getattr(endpoint, "_paybridge_handles_keys", False):
             endpoint = self._in_unit_when_keyed(endpoint)
+            # include_router builds the route again from this endpoint: do not wrap it twice
+            endpoint._paybridge_handles_keys = True  # type: ignore[attr-defined]
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
