@@ -26,7 +26,6 @@ MISSED_SPREAD = 3.0  # seconds over which the tabs of a process spread such read
 
 _lock = threading.Lock()
 _tabs: set[Follower] = set()
-_watching = False
 
 
 class Follower:
@@ -73,7 +72,7 @@ class Follower:
 @asynccontextmanager
 async def following(user_id: int, session_id: int) -> AsyncIterator[Follower]:
     """While entered, notices naming this person or session wake the follower."""
-    _watch()
+    revocations.watch_revocations(_on_revoked)  # once; (re)starts the process's listener
     follower = Follower(user_id, session_id)
     with _lock:
         _tabs.add(follower)
@@ -92,10 +91,3 @@ def _on_revoked(revocation: revocations.Revocation | None) -> None:
             tab.notify(named=False)
         elif tab.user_id in revocation.user_ids or tab.session_id in revocation.session_ids:
             tab.notify(named=True)
-
-
-def _watch() -> None:
-    global _watching
-    if not _watching:
-        revocations.watch_revocations(_on_revoked)
-        _watching = True

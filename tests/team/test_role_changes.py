@@ -11,9 +11,11 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from paybridge.api.auth import credentials
+from paybridge.db import get_engine
 from paybridge.events import revocations
 from paybridge.permissions import Role
 from paybridge.settings import get_settings
@@ -76,6 +78,16 @@ def test_a_demoted_admins_token_is_refused_on_the_next_request(
     changed = client.patch(f"{V1}/team/members/{admin_id}", json={"role": "admin"}, headers=owner)
     assert changed.status_code == 200, changed.text
     assert invite(client, admin, "fourth@example.com").status_code == 201
+
+    with get_engine().connect() as conn:  # both changes are in the audit log, by the owner
+        changes = conn.execute(
+            sa.text("SELECT actor_email, target, details FROM audit_log"
+                    " WHERE action = 'member.role_changed' ORDER BY id")
+        ).all()  # fmt: skip
+    assert [tuple(c) for c in changes] == [
+        ("owner@example.com", "admin@example.com", {"from": "admin", "to": "analyst"}),
+        ("owner@example.com", "admin@example.com", {"from": "analyst", "to": "admin"}),
+    ]
 
 
 # ----- two instances (two Granian workers each) on PostgreSQL and Redis ---------------------
