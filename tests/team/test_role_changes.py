@@ -176,3 +176,4 @@ def test_a_demotion_through_one_instance_is_enforced_by_every_worker_of_both(
         for i in (one, two) for _ in range(4)
     ]  # fmt: skip
     assert statuses == [403] * 8
+    print(f"first write after the demotion, on the other instance: {attempts}")
