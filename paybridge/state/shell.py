@@ -10,6 +10,7 @@ from reflex.event import EventSpec
 
 from paybridge.db import read_session
 from paybridge.display import format_local
+from paybridge.events import revocations
 from paybridge.selectors.failed_logins import FailedLoginNotice, failed_login_notice
 from paybridge.selectors.users import user_summary
 from paybridge.services.auth import Identity, failed_logins_acknowledge
@@ -47,7 +48,7 @@ class ShellState(SessionState):
     merchant_name: str = ""
     initials: str = ""
     security_notice: str = ""
-    _following: str = ""  # the socket whose `follow_access` task runs
+    _heard: int = 0  # revocation notices heard by the process before `load` read the identity
 
     @rx.var
     def current_path(self) -> str:
@@ -58,6 +59,7 @@ class ShellState(SessionState):
     def load(self) -> EventSpec | None:
         """First handler of every merchant page: no valid session, no page; with one, the tab
         follows its person's access from now on (`follow_access`)."""
+        self._heard = revocations.epoch()
         found = self._identity()
         if found is None:
             self.merchant_name = self.initials = ""
@@ -83,29 +85,21 @@ class ShellState(SessionState):
 
     @rx.event(background=True)
     async def follow_access(self) -> EventSpec | None:
-        """Runs while the tab is connected (started by every merchant page's first handler, once
-        per socket): when the person's role changes or their session ends anywhere, the tab reads
-        its identity again at once, so `can` follows the new role and an ended session goes to
-        the login page (paybridge/state/access.py)."""
+        """Runs while the tab is connected (started by every merchant page's first handler; a
+        page's follower replaces the last page's): when the person's role changes or their
+        session ends anywhere, the tab reads its identity again at once, so `can` follows the
+        new role and an ended session goes to the login page (paybridge/state/access.py)."""
         async with self:
             tab = self.router.session
             if self._user_id is None or self._session_id is None:
                 return None
-            if self._following == tab.session_id:
-                return None  # already followed: a navigation within the tab
-            self._following = tab.session_id
-            user_id, session_id = self._user_id, self._session_id
-        try:
-            async with following(user_id, session_id) as follower:
-                while tab_connected(tab):
-                    if not await follower.next_change(FOLLOW_POLL):
-                        continue
-                    async with self:
-                        found = await asyncio.to_thread(self._identity)
-                        if found is None:
-                            return self._login_redirect()
-        finally:
-            async with self:
-                if self._following == tab.session_id:
-                    self._following = ""
+            user_id, session_id, heard = self._user_id, self._session_id, self._heard
+        async with following(tab.session_id, user_id, session_id, heard=heard) as follower:
+            while tab_connected(tab) and not follower.stopped:
+                if not await follower.next_change(FOLLOW_POLL):
+                    continue
+                async with self:
+                    found = await asyncio.to_thread(self._identity)
+                    if found is None:
+                        return self._login_redirect()
         return None

@@ -245,6 +245,11 @@ def test_a_demoted_admins_open_tabs_lose_the_controls_at_once(browser, redis_app
 
     dashboard = login(browser, redis_app, email, MERCHANT_PASSWORD, next_path="/")
     dashboard.wait_for_selector("#withdraw-open", timeout=30_000)
+    # Moving between pages within the tab (one socket, each page's load) keeps it followed.
+    dashboard.locator("a[href='/settlements']:visible").first.click()
+    dashboard.wait_for_selector("#withdraw-USD", timeout=30_000)
+    dashboard.locator("a[href='/']:visible").first.click()
+    dashboard.wait_for_selector("#withdraw-open", timeout=30_000)
     team = dashboard.context.new_page()
     team.goto(f"{redis_app.url}/settings/team")
     team.wait_for_selector("#invite-email", timeout=30_000)
@@ -280,6 +285,7 @@ def test_a_demoted_admins_open_tabs_lose_the_controls_at_once(browser, redis_app
     promoted = time.monotonic()
     dashboard.wait_for_selector("#withdraw-open", timeout=2_000)
     team.wait_for_selector("#invite-email", timeout=2_000)
+    team.wait_for_selector(".member-remove", timeout=2_000)
     back = time.monotonic() - promoted
 
     member_remove(actor=owner, user_id=admin.id)

@@ -1,6 +1,7 @@
 """How an open tab learns that its person's access changed (paybridge/state/access.py): a
-revocation notice naming the person or the session wakes that tab at once and no other, and
-while notices may be missed every tab reads again, but no more often than MISSED_RECHECK."""
+revocation notice naming the person or the session wakes that tab at once and no other, a
+tab's next page replaces its follower, and while notices may be missed every tab reads again,
+but no more often than MISSED_RECHECK."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 
 import pytest
 
+from paybridge.events import revocations
 from paybridge.events.revocations import Revocation, announce_revocation
 from paybridge.settings import get_settings
 from paybridge.state import access
@@ -21,10 +23,12 @@ def test_a_notice_wakes_the_tabs_it_names_and_no_other(monkeypatch: pytest.Monke
     get_settings.cache_clear()
 
     async def tabs() -> None:
-        async with access.following(1, 10) as mine, access.following(2, 20) as other:
-            # Each reads once on registering: a change may have come just before.
-            assert await mine.next_change(0.1) and await other.next_change(0.1)
-            assert not await mine.next_change(0.1)
+        heard = revocations.epoch()  # as a page's load reads the identity
+        async with (
+            access.following("tab-a", 1, 10, heard=heard) as mine,
+            access.following("tab-b", 2, 20, heard=heard) as other,
+        ):
+            assert not await mine.next_change(0.1)  # nothing happened since the page's read
 
             started = time.monotonic()  # announced from another thread, as Redis' reader does
             await asyncio.to_thread(announce_revocation, Revocation(user_ids=(1,)))
@@ -38,7 +42,15 @@ def test_a_notice_wakes_the_tabs_it_names_and_no_other(monkeypatch: pytest.Monke
 
             await asyncio.to_thread(announce_revocation, Revocation(api_key_ids=(1, 2)))
             assert not await mine.next_change(0.2) and not await other.next_change(0.01)
-        assert not any(tab in access._tabs for tab in (mine, other))  # unregistered on leaving
+
+            # The tab's next page follows in its place; a notice since the page's read counts.
+            async with access.following("tab-a", 1, 10, heard=heard) as next_page:
+                started = time.monotonic()
+                assert not await mine.next_change(2) and mine.stopped
+                assert time.monotonic() - started < 0.5
+                assert await next_page.next_change(0.1)  # notices came after `heard`
+                assert access._tabs["tab-a"] is next_page
+        assert not set(access._tabs) & {"tab-a", "tab-b"}  # unregistered on leaving
 
     asyncio.run(tabs())
 
@@ -54,8 +66,7 @@ def test_while_notices_may_be_missed_a_tab_reads_again_but_not_every_second(
 
     async def tab() -> list[float]:
         woken: list[float] = []
-        async with access.following(3, 30) as follower:
-            assert await follower.next_change(0.1)
+        async with access.following("tab-c", 3, 30, heard=revocations.epoch()) as follower:
             started = time.monotonic()
             while time.monotonic() - started < 5.5:
                 if await follower.next_change(0.5):
