@@ -192,7 +192,7 @@ def test_invite_accept_and_a_restricted_dashboard(browser, app, merchants, tmp_p
     carol.goto(f"{app.url}/settings/audit")
     carol.wait_for_selector("#audit-error")
 
-    # Promoted to developer by the owner in the UI: the key form appears on the next load.
+    # Promoted to developer by the owner in the UI: the key form is there.
     owner.reload()
     row = owner.locator(f".member-row:has-text('{email}')")
     row.locator(".member-role").select_option("developer")
@@ -206,8 +206,8 @@ def test_invite_accept_and_a_restricted_dashboard(browser, app, merchants, tmp_p
     owner.wait_for_selector(".audit-row:has-text('member.role_changed')")
     owner.screenshot(path=str(shots / "audit-desktop-light.png"), full_page=True)
 
-    # Removed while the dashboard is open: their sessions are deleted, so the live tab stops
-    # (tests/services/test_live_sessions.py) and any load goes to the login page.
+    # Removed while the dashboard is open: their sessions are deleted and the removal is
+    # announced, so the open tab goes to the login page by itself, and so does any load.
     carol.goto(f"{app.url}/")
     carol.wait_for_selector("#merchant-name")
     owner.goto(f"{app.url}/settings/team")
@@ -215,7 +215,8 @@ def test_invite_accept_and_a_restricted_dashboard(browser, app, merchants, tmp_p
     row.locator(".member-remove").click()
     owner.click(".member-remove-confirm")
     owner.wait_for_selector(f".member-row:has-text('{email}')", state="detached")
-    carol.reload()  # the open tab's sessions are gone: the next load asks for a login
+    carol.wait_for_url(re.compile(r".*/login.*"), timeout=5_000)  # no reload needed
+    carol.goto(f"{app.url}/")
     carol.wait_for_url(re.compile(r".*/login.*"), timeout=15_000)
     assert (
         get_engine()
