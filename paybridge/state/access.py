@@ -52,6 +52,10 @@ class Follower:
         with suppress(RuntimeError):
             self._loop.call_soon_threadsafe(self._stop)
 
+    def read_again(self) -> None:
+        """On the tab's loop: the last read failed; the next `next_change` answers True."""
+        self._named = True
+
     def _stop(self) -> None:
         self.stopped = True
         self._event.set()

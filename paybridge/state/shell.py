@@ -4,6 +4,7 @@ tab is open, that it follows its person's role and session (`follow_access`)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import reflex as rx
 from reflex.event import EventSpec
@@ -21,6 +22,9 @@ from paybridge.state.live import tab_connected
 from paybridge.state.session import SessionState, in_thread
 
 FOLLOW_POLL = 5.0  # seconds between checks that a following tab is still connected
+FOLLOW_RETRY = 2.0  # seconds before reading the identity again after a failed read
+
+log = logging.getLogger(__name__)
 
 
 def security_notice_text(notice: FailedLoginNotice | None, timezone: str) -> str:
@@ -98,8 +102,13 @@ class ShellState(SessionState):
             while tab_connected(tab) and not follower.stopped:
                 if not await follower.next_change(FOLLOW_POLL):
                     continue
-                async with self:
-                    found = await asyncio.to_thread(self._identity)
-                    if found is None:
-                        return self._login_redirect()
+                try:
+                    async with self:
+                        found = await asyncio.to_thread(self._identity)
+                        if found is None:
+                            return self._login_redirect()
+                except Exception:  # database unreachable: keep the tab, read again shortly
+                    log.warning("access follower: identity read failed; retrying", exc_info=True)
+                    follower.read_again()
+                    await asyncio.sleep(FOLLOW_RETRY)
         return None

@@ -29,6 +29,8 @@ def test_a_notice_wakes_the_tabs_it_names_and_no_other(monkeypatch: pytest.Monke
             access.following("tab-b", 2, 20, heard=heard) as other,
         ):
             assert not await mine.next_change(0.1)  # nothing happened since the page's read
+            mine.read_again()  # as after a failed read
+            assert await mine.next_change(0.1) and not await mine.next_change(0.1)
 
             started = time.monotonic()  # announced from another thread, as Redis' reader does
             await asyncio.to_thread(announce_revocation, Revocation(user_ids=(1,)))
