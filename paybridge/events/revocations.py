@@ -2,14 +2,17 @@
 trusted: the API keeps who a token or key belongs to for a while instead of asking the
 database on every request, and drops the entry the moment it is revoked anywhere.
 
-A service that ends sessions or revokes a key calls `announce_revocation` (it goes out after
-the commit). Every process that caches credentials registers with `watch_revocations`. With
-REDIS_URL the notice travels on a Redis pub/sub channel (namespaced like the event bus) read by
-one thread per process; without it, within the process. A watcher is only `live` while its
-subscription is unbroken: before it is confirmed and after it drops, caches must not serve
-entries (a notice may have been missed), and when it comes back they are told to forget
-everything (`on_revoked(None)`). `epoch()` changes with every notice heard, so a cache can tell
-that a notice arrived while it was reading the database and not keep what it read.
+A service that ends sessions, revokes a key or changes a person's role calls
+`announce_revocation` (it goes out after the commit): the API's credential cache forgets what it
+held for them, and their open tabs read their identity again (`paybridge/state/access.py`).
+Every process that caches credentials registers with `watch_revocations`. With REDIS_URL the
+notice travels on a Redis pub/sub channel (namespaced like the event bus) read by one thread per
+process, and the announcing process hears it at once as well; without it, within the process.
+A watcher is only `live` while its subscription is unbroken: before it is confirmed and after it
+drops, caches must not serve entries (a notice may have been missed), and when it comes back
+they are told to forget everything (`on_revoked(None)`). `epoch()` changes with every notice
+heard, so a cache can tell that a notice arrived while it was reading the database and not keep
+what it read.
 """
 
 from __future__ import annotations
@@ -92,9 +95,11 @@ def _send(revocation: Revocation) -> None:
 
         try:
             redis_for(url).publish(_channel(), revocation.as_json())
-            return
         except Exception:  # caches elsewhere expire on their own; this process drops now
             log.warning("revocation notice not sent through Redis", exc_info=True)
+    # This process hears it before the writer answers, not a moment later through Redis: the
+    # next request here (a demoted person's, say) is never served from a stale entry. Its
+    # echo from Redis is delivered again, which forgets nothing more.
     _deliver(revocation)
 
 

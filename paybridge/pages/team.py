@@ -100,7 +100,15 @@ def _member_row(m: rx.Var) -> rx.Component:
         ),
         rx.table.cell(rx.badge(m["role_label"], class_name="member-role-label")),
         rx.table.cell(m["joined"]),
-        rx.table.cell(rx.cond(m["editable"] != "", controls)),
+        # `editable` is this row's facts as loaded; `can` follows a role change at once.
+        rx.table.cell(
+            rx.cond(
+                (m["editable"] != "")
+                & SessionState.can["team"]
+                & ((m["role"] != Role.OWNER.value) | SessionState.can["team.owners"]),
+                controls,
+            )
+        ),
         class_name="member-row",
         data_email=m["email"],
     )
@@ -202,16 +210,19 @@ def audit_page() -> rx.Component:
                     )
                 ),
                 rx.table.body(
-                    rx.foreach(
-                        AuditState.entries,
-                        lambda e: rx.table.row(
-                            rx.table.cell(e["when"], white_space="nowrap"),
-                            rx.table.cell(e["who"]),
-                            rx.table.cell(rx.code(e["action"], size="1")),
-                            rx.table.cell(e["target"]),
-                            rx.table.cell(rx.text(e["details"], size="1")),
-                            rx.table.cell(e["where"]),
-                            class_name="audit-row",
+                    rx.cond(  # entries already shown go when the role loses the audit log
+                        SessionState.can["audit_log"],
+                        rx.foreach(
+                            AuditState.entries,
+                            lambda e: rx.table.row(
+                                rx.table.cell(e["when"], white_space="nowrap"),
+                                rx.table.cell(e["who"]),
+                                rx.table.cell(rx.code(e["action"], size="1")),
+                                rx.table.cell(e["target"]),
+                                rx.table.cell(rx.text(e["details"], size="1")),
+                                rx.table.cell(e["where"]),
+                                class_name="audit-row",
+                            ),
                         ),
                     ),
                     id="audit-body",

@@ -4,7 +4,8 @@ Rules beyond the role table: only an owner makes, changes or removes an owner; n
 or removes themselves (an account is never left without the person who could undo it); the
 account holder (the person whose row is the account) stays its owner. A removed member's row,
 sessions and tokens are deleted at once, so open tabs go to the login page and API tokens are
-refused; a changed role is read again by the next request or event.
+refused. Both a removal and a role change are announced as revocations naming the person, so
+cached credentials are dropped and their open tabs, on any worker, read their role again at once.
 """
 
 from __future__ import annotations
@@ -214,8 +215,8 @@ def _member(session, actor: Actor, user_id: object) -> tuple[Membership, User]: 
 
 
 def member_change_role(*, actor: Actor, user_id: object, role: object) -> Membership:
-    """Give a member another role. Their open tabs and API tokens act with it from their next
-    event or request (cached credentials are dropped)."""
+    """Give a member another role. Their API tokens act with it from the next request (cached
+    credentials are dropped) and their open tabs show its controls at once."""
     authorize(actor, Action.TEAM, merchant_id=actor.merchant_id)
     chosen = clean_choice(role, Role, param="role")
     _may_grant(actor, chosen)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import re
 
-from sqlmodel import select
+from sqlmodel import select, update
 
-from paybridge.db import read_session
+from paybridge.browser import SESSION_COOKIE
+from paybridge.db import read_session, utcnow, write_session
 from paybridge.display import format_bp, format_count
-from paybridge.models import Settlement
+from paybridge.models import AuthSession, Settlement
 from paybridge.money import format_money
 from paybridge.selectors.analytics import dashboard_metrics, merchant_currencies
 from paybridge.selectors.balances import balances
 from paybridge.selectors.periods import period_last_days
+from paybridge.services.auth import hash_token
 from paybridge.services.transactions import transaction_create, transaction_update_status
 from paybridge.state.dashboard import CHART_INTERVAL
 from paybridge.state.live import AUTH_RECHECK
@@ -132,19 +134,35 @@ def test_charts_follow_a_stream_of_payments(browser, app, merchants):
 
 
 def test_logging_out_in_another_tab_stops_the_dashboard(browser, app, merchants):
-    """An open dashboard stops showing the merchant's payments within AUTH_RECHECK of its
-    session ending elsewhere (here: /logout in a second tab of the same browser)."""
+    """An open dashboard goes to the login page as soon as its session ends elsewhere (here:
+    /logout in a second tab of the same browser): the logout is announced and the tab follows
+    its session (state/access.py). Were the announcement missed (a session revoked behind its
+    back), its listener still stops showing the merchant's payments within AUTH_RECHECK."""
     alpha = merchants.alpha
     page = login(browser, app, alpha.email, merchants.password)
     page.wait_for_selector("#feed-live")
     other_tab = page.context.new_page()
     other_tab.goto(f"{app.url}/logout")
     other_tab.wait_for_url(re.compile(r".*/login.*"), timeout=30_000)
+    page.wait_for_url(re.compile(r".*/login.*"), timeout=2_000)
+    page.context.close()
+
+    page = login(browser, app, alpha.email, merchants.password)
+    page.wait_for_selector("#feed-live")
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == SESSION_COOKIE)
+    with write_session() as session:  # revoked without any announcement
+        session.exec(
+            update(AuthSession)
+            .where(AuthSession.token_hash == hash_token(token))
+            .values(revoked_at=utcnow())
+        )
+        session.commit()
     page.wait_for_timeout(AUTH_RECHECK * 1000 + 500)
     after = pay(alpha.id, 4_242, "after.logout@example.com")
     page.wait_for_selector("#feed-paused", timeout=LIVE_TIMEOUT)
     page.wait_for_timeout(1000)
     assert after.reference not in page.inner_text("body")
+    page.context.close()
 
 
 def test_withdraw_end_to_end(browser, app, merchants):

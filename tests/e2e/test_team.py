@@ -18,7 +18,12 @@ import sqlalchemy as sa
 from paybridge.db import get_engine, utcnow
 from paybridge.models import User
 from paybridge.permissions import Action, Actor, Role, allowed
-from paybridge.services.team import invitation_accept, invitation_create
+from paybridge.services.team import (
+    invitation_accept,
+    invitation_create,
+    member_change_role,
+    member_remove,
+)
 from paybridge.services.transactions import transaction_create
 from paybridge.state.developers import DevelopersState
 from paybridge.state.payment import PaymentState
@@ -187,7 +192,7 @@ def test_invite_accept_and_a_restricted_dashboard(browser, app, merchants, tmp_p
     carol.goto(f"{app.url}/settings/audit")
     carol.wait_for_selector("#audit-error")
 
-    # Promoted to developer by the owner in the UI: the key form appears on the next load.
+    # Promoted to developer by the owner in the UI: the key form is there.
     owner.reload()
     row = owner.locator(f".member-row:has-text('{email}')")
     row.locator(".member-role").select_option("developer")
@@ -201,8 +206,8 @@ def test_invite_accept_and_a_restricted_dashboard(browser, app, merchants, tmp_p
     owner.wait_for_selector(".audit-row:has-text('member.role_changed')")
     owner.screenshot(path=str(shots / "audit-desktop-light.png"), full_page=True)
 
-    # Removed while the dashboard is open: their sessions are deleted, so the live tab stops
-    # (tests/services/test_live_sessions.py) and any load goes to the login page.
+    # Removed while the dashboard is open: their sessions are deleted and the removal is
+    # announced, so the open tab goes to the login page by itself, and so does any load.
     carol.goto(f"{app.url}/")
     carol.wait_for_selector("#merchant-name")
     owner.goto(f"{app.url}/settings/team")
@@ -210,7 +215,8 @@ def test_invite_accept_and_a_restricted_dashboard(browser, app, merchants, tmp_p
     row.locator(".member-remove").click()
     owner.click(".member-remove-confirm")
     owner.wait_for_selector(f".member-row:has-text('{email}')", state="detached")
-    carol.reload()  # the open tab's sessions are gone: the next load asks for a login
+    carol.wait_for_url(re.compile(r".*/login.*"), timeout=5_000)  # no reload needed
+    carol.goto(f"{app.url}/")
     carol.wait_for_url(re.compile(r".*/login.*"), timeout=15_000)
     assert (
         get_engine()
@@ -219,3 +225,76 @@ def test_invite_accept_and_a_restricted_dashboard(browser, app, merchants, tmp_p
         .scalar()
         == 0
     )
+
+
+def test_a_demoted_admins_open_tabs_lose_the_controls_at_once(browser, redis_app, merchants):
+    """An admin has the dashboard and the team page open (two Granian workers, state in Redis).
+    Demoted to analyst, both tabs lose the withdraw and team controls within 2 s without a
+    reload, and a withdraw dialog their socket opened while admin is refused on submit;
+    promoted again, the controls come back; removed, the open tab goes to the login page."""
+    tag = uuid.uuid4().hex[:8]
+    account = create_merchant(f"acct-{tag}@example.com")
+    owner = Actor(merchant_id=account.id, role=Role.OWNER, user_id=account.id)
+    transaction_create(
+        merchant_id=account.id, amount=50_000, currency="USD", provider="card",
+        customer_email="payer@example.com", status="success",
+        created_at=utcnow() - timedelta(days=12),
+    )  # fmt: skip
+    email = f"admin-{tag}@example.com"
+    admin = _member(account, email, Role.ADMIN)
+    _member(account, f"analyst-{tag}@example.com", Role.ANALYST)  # a row with controls
+
+    dashboard = login(browser, redis_app, email, MERCHANT_PASSWORD, next_path="/")
+    dashboard.wait_for_selector("#withdraw-open", timeout=30_000)
+    # Moving between pages within the tab (one socket, each page's load) keeps it followed.
+    dashboard.locator("a[href='/settlements']:visible").first.click()
+    dashboard.wait_for_selector("#withdraw-USD", timeout=30_000)
+    dashboard.locator("a[href='/']:visible").first.click()
+    dashboard.wait_for_selector("#withdraw-open", timeout=30_000)
+    team = dashboard.context.new_page()
+    team.goto(f"{redis_app.url}/settings/team")
+    team.wait_for_selector("#invite-email", timeout=30_000)
+    team.wait_for_selector(".member-remove")
+    # A socket of the admin's that opened the withdraw dialog while it could.
+    forged = ForgedClient(redis_app.url, cookie=f"pb_session={web_session_token(admin.id)}")
+    withdraw = WithdrawState.get_full_name()
+    try:
+        forged.send(f"{withdraw}.open_for", {"currency": "USD"}, path="/")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and "available" not in str(forged.updates):
+            time.sleep(0.1)
+        assert "available" in str(forged.updates), forged.updates  # the dialog is open
+
+        member_change_role(actor=owner, user_id=admin.id, role="analyst")
+        demoted = time.monotonic()
+        dashboard.wait_for_selector("#withdraw-open", state="detached", timeout=2_000)
+        team.wait_for_selector("#invite-email", state="detached", timeout=2_000)
+        team.wait_for_selector(".member-remove", state="detached", timeout=2_000)
+        gone = time.monotonic() - demoted
+        assert dashboard.query_selector("#merchant-name") is not None  # no login, no reload
+
+        forged.send(f"{withdraw}.submit", {"form": {"amount": "1.00"}}, path="/")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and "does not allow" not in str(forged.updates):
+            time.sleep(0.1)
+        assert "Your role does not allow this." in str(forged.updates), forged.updates[-3:]
+    finally:
+        forged.close()
+    assert _state(account.id)[Action.WITHDRAW] == 0
+
+    member_change_role(actor=owner, user_id=admin.id, role="admin")
+    promoted = time.monotonic()
+    dashboard.wait_for_selector("#withdraw-open", timeout=2_000)
+    team.wait_for_selector("#invite-email", timeout=2_000)
+    team.wait_for_selector(".member-remove", timeout=2_000)
+    back = time.monotonic() - promoted
+
+    member_remove(actor=owner, user_id=admin.id)
+    removed = time.monotonic()
+    dashboard.wait_for_url(re.compile(r".*/login.*"), timeout=5_000)
+    team.wait_for_url(re.compile(r".*/login.*"), timeout=5_000)
+    print(
+        f"controls gone {gone:.2f} s after the demotion, back {back:.2f} s after the promotion,"
+        f" login page {time.monotonic() - removed:.2f} s after the removal"
+    )
+    dashboard.context.close()
