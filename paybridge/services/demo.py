@@ -23,6 +23,7 @@ from paybridge.models import (
     TransactionStatus,
     User,
 )
+from paybridge.models.keys import key
 from paybridge.selectors.balances import CurrencyBalance, balances, hold_days_for
 from paybridge.services.payouts import payout_due_on, scheduled_key
 from paybridge.services.providers import provider_fee
@@ -114,7 +115,7 @@ def seed_history(
                     amount=amount,
                     currency=currency,
                     status=status,
-                    provider_id=provider.id,
+                    provider_id=key(provider),
                     customer_email=random_customer(rng),
                     fee=fee,
                     net_amount=amount - fee,
@@ -209,7 +210,7 @@ def _past_payout(
     else:
         status, reason, finished = SettlementStatus.COMPLETED, None, settled_at
     settlement = Settlement(
-        merchant_id=user.id,
+        merchant_id=key(user),
         amount=balance.available,
         currency=balance.currency,
         status=status.value,

@@ -13,6 +13,7 @@ from paybridge.errors import DomainError
 from paybridge.events import EventType, commit_and_publish, record_event
 from paybridge.events.payloads import transaction_payload
 from paybridge.models import Event, Provider, Refund, Transaction, TransactionStatus, User
+from paybridge.models.keys import key
 from paybridge.money import format_money, validate_minor_units
 from paybridge.permissions import Action, Actor, authorize
 from paybridge.selectors.balances import available_balance, hold_days_for
@@ -117,13 +118,13 @@ def refund_apply(
     rollup_apply(session, [(before, previous_status, -1), (tx, tx.status, +1)])
     refund = Refund(
         merchant_id=tx.merchant_id,
-        transaction_id=tx.id,
+        transaction_id=key(tx),
         amount=amount,
         net=tx.refunded_net - previous_net,
         idempotency_key=idempotency_key,
     )
     session.add(refund)
-    provider_code = session.get(Provider, tx.provider_id).code
+    provider_code = session.get_one(Provider, tx.provider_id).code
     return record_event(
         session,
         merchant_id=tx.merchant_id,

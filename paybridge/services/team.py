@@ -14,12 +14,13 @@ import secrets
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import delete, select, update
+from sqlmodel import Session, col, delete, select, update
 
 from paybridge.db import utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.events.revocations import Revocation, announce_revocation
 from paybridge.models import AuthSession, FailedLogin, Invitation, Membership, User
+from paybridge.models.keys import key
 from paybridge.permissions import Action, Actor, Role, authorize
 from paybridge.services.audit import AuditAction, audit_record
 from paybridge.services.locks import row_lock
@@ -58,10 +59,10 @@ def invitation_create(*, actor: Actor, email: object, role: object) -> tuple[Inv
         open_count = len(
             session.exec(
                 select(Invitation.id).where(
-                    Invitation.account_id == actor.merchant_id,
-                    Invitation.accepted_at.is_(None),
-                    Invitation.revoked_at.is_(None),
-                    Invitation.expires_at > now,
+                    col(Invitation.account_id) == actor.merchant_id,
+                    col(Invitation.accepted_at).is_(None),
+                    col(Invitation.revoked_at).is_(None),
+                    col(Invitation.expires_at) > now,
                 )
             ).all()
         )
@@ -146,10 +147,10 @@ def invitation_accept(
         claimed = session.exec(
             update(Invitation)
             .where(
-                Invitation.token_hash == _token_hash(token),
-                Invitation.accepted_at.is_(None),
-                Invitation.revoked_at.is_(None),
-                Invitation.expires_at > now,
+                col(Invitation.token_hash) == _token_hash(token),
+                col(Invitation.accepted_at).is_(None),
+                col(Invitation.revoked_at).is_(None),
+                col(Invitation.expires_at) > now,
             )
             .values(accepted_at=now)
         )
@@ -169,7 +170,7 @@ def invitation_accept(
                 "email_taken", "Someone with this email already has an account.", param="email"
             ) from None
         session.add(
-            Membership(user_id=person.id, account_id=invitation.account_id, role=invitation.role)
+            Membership(user_id=key(person), account_id=invitation.account_id, role=invitation.role)
         )
         invitation.accepted_user_id = person.id
         session.add(invitation)
@@ -190,7 +191,7 @@ def invitation_accept(
         return person
 
 
-def _member(session, actor: Actor, user_id: object) -> tuple[Membership, User]:  # type: ignore[no-untyped-def]
+def _member(session: Session, actor: Actor, user_id: object) -> tuple[Membership, User]:
     if not is_row_id(user_id):
         raise DomainError("not_found", "No such member.", param="id")
     membership = session.exec(
@@ -244,8 +245,8 @@ def member_remove(*, actor: Actor, user_id: object) -> None:
     with write_session() as session:
         membership, person = _member(session, actor, user_id)
         uid = membership.user_id
-        session.exec(delete(AuthSession).where(AuthSession.user_id == uid))
-        session.exec(delete(FailedLogin).where(FailedLogin.user_id == uid))
+        session.exec(delete(AuthSession).where(col(AuthSession.user_id) == uid))
+        session.exec(delete(FailedLogin).where(col(FailedLogin.user_id) == uid))
         session.delete(membership)
         session.flush()
         audit_record(

@@ -11,6 +11,7 @@ from paybridge.db import retry_on_contention, utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.events import EventType, commit_and_publish, record_event
 from paybridge.models import DeliveryStatus, Webhook, WebhookDelivery, WebhookEndpointState
+from paybridge.models.keys import key
 from paybridge.permissions import Action, Actor, authorize
 from paybridge.services.audit import AuditAction, audit_record
 from paybridge.services.deliveries.policy import DeliveryPolicy
@@ -103,8 +104,8 @@ def webhook_send_test(
         session.flush()
         delivery = WebhookDelivery(
             merchant_id=merchant_id,
-            webhook_id=webhook.id,
-            event_id=event.id,
+            webhook_id=key(webhook),
+            event_id=key(event),
             event_type=event.type,
             next_attempt_at=now,
             retry_until=now + timedelta(seconds=policy.retry_window),
@@ -136,7 +137,7 @@ def webhook_roll_secret(
         webhook = _merchant_webhook(session, merchant_id, webhook_id)
         state = session.get(WebhookEndpointState, webhook.id, with_for_update={"key_share": True})
         if state is None:
-            state = WebhookEndpointState(webhook_id=webhook.id)
+            state = WebhookEndpointState(webhook_id=key(webhook))
         state.previous_secret = webhook.secret if overlap > timedelta(0) else None
         state.previous_secret_expires_at = now + overlap if overlap > timedelta(0) else None
         webhook.secret = secret
