@@ -26,6 +26,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, delete, select
@@ -104,7 +105,7 @@ def idempotency_claim_many(
             if outcomes[i] is None:
                 outcomes[i] = _judge(request, records.get((request.merchant_id, request.key)), now)
         session.commit()  # releases the savepoint only: the advisory locks last to the end
-    return outcomes  # type: ignore[return-value]
+    return cast("list[Claim | Replay | DomainError]", outcomes)  # every slot is filled above
 
 
 def idempotency_complete_many(
@@ -188,7 +189,7 @@ def idempotency_refuse_reuse(
             session, [KeyedRequest(merchant_id, clean_idempotency_key(key), "", "", "")]
         ).get((merchant_id, key))
     live = record is not None and record.expires_at > (now or utcnow())
-    if live and record.request_hash != request_hash:
+    if live and record is not None and record.request_hash != request_hash:
         raise _reused()
 
 

@@ -211,7 +211,7 @@ def _member(session: Session, actor: Actor, user_id: object) -> tuple[Membership
         authorize(actor, Action.TEAM_OWNERS, merchant_id=actor.merchant_id)
     if user_id == actor.merchant_id:
         raise DomainError("account_holder", "The account holder stays its owner.", param="id")
-    return membership, session.get(User, user_id)
+    return membership, session.get_one(User, user_id)  # the membership's person
 
 
 def member_change_role(*, actor: Actor, user_id: object, role: object) -> Membership:

@@ -273,7 +273,7 @@ def transaction_update_status(*, merchant_id: int, reference: str, status: str) 
         tx.updated_at = utcnow()
         session.add(tx)
         rollup_apply(session, [(before, previous, -1), (tx, new_status, +1)])
-        provider_code = session.get(Provider, tx.provider_id).code
+        provider_code = session.get_one(Provider, tx.provider_id).code
         event = record_event(
             session,
             merchant_id=merchant_id,
