@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.db import utcnow, write_session
 from paybridge.models import (
@@ -152,7 +152,7 @@ def seed_payout_history(
         user = session.get(User, merchant_id)
         first = session.exec(
             select(sa.func.min(Transaction.created_at)).where(
-                Transaction.merchant_id == merchant_id
+                col(Transaction.merchant_id) == merchant_id
             )
         ).one()
         if user is None or first is None or user.payout_schedule == PayoutSchedule.MANUAL:

@@ -287,8 +287,8 @@ def payouts_run_scheduled(*, now: datetime | None = None, grace_days: int = 2) -
             users = list(
                 session.exec(
                     select(User).where(
-                        User.payout_schedule != PayoutSchedule.MANUAL.value,
-                        User.bank_account_masked != "",
+                        col(User.payout_schedule) != PayoutSchedule.MANUAL.value,
+                        col(User.bank_account_masked) != "",
                     )
                 ).all()
             )

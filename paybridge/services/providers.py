@@ -42,7 +42,7 @@ def provider_set_active(*, code: str, active: bool) -> Provider:
     """Open or close a route to new payments: at once in this process, within ROUTES_TTL
     seconds in the others."""
     with write_session() as session:
-        provider = session.exec(select(Provider).where(Provider.code == code)).first()
+        provider = session.exec(select(Provider).where(col(Provider.code) == code)).first()
         if provider is None:
             from paybridge.errors import DomainError
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.db import retry_on_contention, utcnow, write_session
 from paybridge.errors import DomainError
@@ -163,7 +163,9 @@ def _replayed(
     session: Session, merchant_id: int, key: str, tx: Transaction, amount: int | None
 ) -> bool:
     earlier = session.exec(
-        select(Refund).where(Refund.merchant_id == merchant_id, Refund.idempotency_key == key)
+        select(Refund).where(
+            col(Refund.merchant_id) == merchant_id, col(Refund.idempotency_key) == key
+        )
     ).first()
     if earlier is None:
         return False

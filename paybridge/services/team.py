@@ -51,14 +51,14 @@ def invitation_create(*, actor: Actor, email: object, role: object) -> tuple[Inv
     token = secrets.token_urlsafe(32)
     now = utcnow()
     with write_session() as session:
-        taken = session.exec(select(User.id).where(User.email == address)).first()
+        taken = session.exec(select(col(User.id)).where(col(User.email) == address)).first()
         if taken is not None:
             raise DomainError(
                 "email_taken", "Someone with this email already has an account.", param="email"
             )
         open_count = len(
             session.exec(
-                select(Invitation.id).where(
+                select(col(Invitation.id)).where(
                     col(Invitation.account_id) == actor.merchant_id,
                     col(Invitation.accepted_at).is_(None),
                     col(Invitation.revoked_at).is_(None),
@@ -101,7 +101,8 @@ def invitation_revoke(*, actor: Actor, invitation_id: object) -> Invitation:
         invitation = session.exec(
             row_lock(
                 select(Invitation).where(
-                    Invitation.id == invitation_id, Invitation.account_id == actor.merchant_id
+                    col(Invitation.id) == invitation_id,
+                    col(Invitation.account_id) == actor.merchant_id,
                 )
             )
         ).first()
@@ -158,7 +159,7 @@ def invitation_accept(
             session.rollback()
             raise invalid
         invitation = session.exec(
-            select(Invitation).where(Invitation.token_hash == _token_hash(token))
+            select(Invitation).where(col(Invitation.token_hash) == _token_hash(token))
         ).one()
         person = User(email=invitation.email, password_hash=password_hash, full_name=name)
         session.add(person)
@@ -197,7 +198,7 @@ def _member(session: Session, actor: Actor, user_id: object) -> tuple[Membership
     membership = session.exec(
         row_lock(
             select(Membership).where(
-                Membership.user_id == user_id, Membership.account_id == actor.merchant_id
+                col(Membership.user_id) == user_id, col(Membership.account_id) == actor.merchant_id
             )
         )
     ).first()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.db import retry_on_contention, utcnow, write_session
 from paybridge.errors import DomainError
@@ -25,7 +25,7 @@ def _merchant_webhook(session: Session, merchant_id: int, webhook_id: object) ->
         raise DomainError("invalid_request", "webhook_id must be an integer.", param="webhook_id")
     webhook = session.exec(
         select(Webhook)
-        .where(Webhook.id == webhook_id, Webhook.merchant_id == merchant_id)
+        .where(col(Webhook.id) == webhook_id, col(Webhook.merchant_id) == merchant_id)
         .with_for_update(key_share=True)
     ).first()
     if webhook is None:
@@ -46,7 +46,10 @@ def webhook_delivery_resend(
     with write_session() as session:
         delivery = session.exec(
             select(WebhookDelivery)
-            .where(WebhookDelivery.id == delivery_id, WebhookDelivery.merchant_id == merchant_id)
+            .where(
+                col(WebhookDelivery.id) == delivery_id,
+                col(WebhookDelivery.merchant_id) == merchant_id,
+            )
             .with_for_update(key_share=True)
         ).first()
         if delivery is None:
