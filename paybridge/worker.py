@@ -29,6 +29,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import httpx
+
 from paybridge.db import is_sqlite
 from paybridge.services.deliveries import (
     Claim,
@@ -118,7 +120,7 @@ class Worker:
             client.close()
             log.info("worker stopped after %d attempts", self.attempts)
 
-    def step(self, pool: ThreadPoolExecutor, client) -> bool:  # type: ignore[no-untyped-def]
+    def step(self, pool: ThreadPoolExecutor, client: httpx.Client) -> bool:
         """One pass of every job that is due; True when there is more work right away.
 
         Fan-out runs every `poll_interval` (at once again while it reads full batches). Up to
@@ -153,7 +155,7 @@ class Worker:
             payouts_run_scheduled()
         return more
 
-    def _attempt(self, claim: Claim, client) -> None:  # type: ignore[no-untyped-def]
+    def _attempt(self, claim: Claim, client: httpx.Client) -> None:
         try:
             result = send_attempt(claim, client=client, policy=self.config.policy)
             with self._write_lock:

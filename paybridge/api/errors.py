@@ -160,7 +160,7 @@ async def http_error_handler(_: Request, exc: Exception) -> JSONResponse:
 RETRY_AFTER_UNAVAILABLE = "5"
 
 
-def unavailable_errors() -> tuple[type[BaseException], ...]:
+def unavailable_errors() -> tuple[type[Exception], ...]:
     """Exceptions meaning a dependency is down (not a bug): answered with 503."""
     import redis
     import sqlalchemy as sa

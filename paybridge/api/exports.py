@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from paybridge.api.errors import error_body
 from paybridge.browser import SESSION_COOKIE
@@ -31,7 +31,7 @@ def _error(status: int, code: str, message: str, param: str | None = None) -> JS
 
 
 @router.get("/exports/transactions.csv")
-def export_transactions(request: Request):  # type: ignore[no-untyped-def]
+def export_transactions(request: Request) -> Response:
     found = session_identity(token=request.cookies.get(SESSION_COOKIE))
     if found is None:
         return _error(401, "authentication_required", "Log in to export payments.")

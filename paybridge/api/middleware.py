@@ -8,7 +8,6 @@ and stored on the request's `ApiLog` row and on the outbox events the request wr
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -87,7 +86,7 @@ class ApiMiddleware:
         chunks: list[bytes] = []
         size = 0
         more = True
-        disconnect: dict[str, Any] | None = None
+        disconnect: Message | None = None
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":

@@ -14,6 +14,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from redis import Redis
+
 from paybridge.api.errors import ApiError
 from paybridge.redis_client import get_redis
 
@@ -64,9 +66,9 @@ def _hit_memory(key: str, window: int) -> int:
         return count
 
 
-def _hit_redis(redis, key: str, window: int, seconds: int) -> int:  # type: ignore[no-untyped-def]
+def _hit_redis(client: Redis, key: str, window: int, seconds: int) -> int:
     name = f"{_prefix()}:{key}:{seconds}:{window}"
-    pipe = redis.pipeline()
+    pipe = client.pipeline()
     pipe.incr(name)
     pipe.expire(name, seconds + 1)
     count, _ = pipe.execute()

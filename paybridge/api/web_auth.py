@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime, timedelta
+from typing import TypeGuard
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -86,7 +87,7 @@ def frontend_base(request: Request) -> str:
     return origin if parts.netloc and origin in allowed_origins() else ""
 
 
-def _nonce_shaped(value: object) -> bool:
+def _nonce_shaped(value: object) -> TypeGuard[str]:
     return (
         isinstance(value, str)
         and len(value) == 43

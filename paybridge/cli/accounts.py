@@ -11,6 +11,7 @@ from tqdm import tqdm
 from paybridge.db import get_engine, read_session
 from paybridge.migrations import migrate
 from paybridge.models import KycStatus, PayoutSchedule, SettlementStatus, User
+from paybridge.models.keys import key
 from paybridge.selectors.transactions import merchant_has_payments
 
 DEMO_EMAIL = "demo@paybridge.dev"
@@ -52,10 +53,10 @@ def ensure_merchant(
             timezone="Africa/Lagos",
         )
     elif user.kyc_status != kyc:
-        user = user_set_kyc_status(user_id=user.id, kyc_status=kyc)
+        user = user_set_kyc_status(user_id=key(user), kyc_status=kyc)
     if bank and not user.bank_account_masked:
         user = user_update_payout_settings(
-            user_id=user.id,
+            user_id=key(user),
             schedule=PayoutSchedule.WEEKLY.value,
             weekday=4,
             bank_name="Demo Bank",
@@ -97,18 +98,18 @@ def cmd_seed(args: argparse.Namespace) -> int:
         bank=True,
     )
     with read_session() as session:
-        has_history = merchant_has_payments(session=session, merchant_id=user.id)
+        has_history = merchant_has_payments(session=session, merchant_id=key(user))
     if has_history and not args.force:
         print(f"{email} already has payments; pass --force to add {args.transactions:,} more")
     else:
         with tqdm(total=args.transactions, unit="tx", desc="seeding payments") as bar:
             seed_history(
-                merchant_id=user.id,
+                merchant_id=key(user),
                 days=args.days,
                 transactions=args.transactions,
                 progress=bar.update,
             )
-        payouts = seed_payout_history(merchant_id=user.id)
+        payouts = seed_payout_history(merchant_id=key(user))
         failed = sum(p.status == SettlementStatus.FAILED for p in payouts)
         print(f"seeded {len(payouts)} past scheduled payouts ({failed} failed at the bank)")
     print(f"log in as {email}" + (f" / {password}" if created or email == DEMO_EMAIL else ""))

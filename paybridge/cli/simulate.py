@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from paybridge.cli.accounts import DEMO_EMAIL, DEMO_PASSWORD, find_user
 from paybridge.models import TransactionStatus
+from paybridge.models.keys import key
 
 if TYPE_CHECKING:
     from paybridge.demo_integration import DemoApi, WebhookReceiver
@@ -51,7 +52,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # make run's trap: settle what is open, then stop
     rng = random.Random()
     if api is None and args.rate > BATCHED_ABOVE:
-        return _simulate_batched(args, merchant_id=user.id, rng=rng)
+        return _simulate_batched(args, merchant_id=key(user), rng=rng)
     open_payments: list[tuple[datetime, str, str]] = []
     deadline = time.monotonic() + args.duration if args.duration else None
     made = 0
@@ -65,14 +66,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             refund = status == TransactionStatus.REFUNDED
             if refund:
                 status = TransactionStatus.SUCCESS.value
-            transaction_update_status(merchant_id=user.id, reference=item[1], status=status)
+            transaction_update_status(merchant_id=key(user), reference=item[1], status=status)
             if refund and api is not None:
                 _api_call(api.request, "POST", f"/transactions/{item[1]}/refund")
 
     def create(currency: str, amount: int, provider: str, customer: str) -> str | None:
         if api is None:
             return transaction_create(
-                merchant_id=user.id,
+                merchant_id=key(user),
                 amount=amount,
                 currency=currency,
                 provider=provider,

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from paybridge.db import run_after_commit, utcnow
 from paybridge.logs import current_request_id
 from paybridge.models import Event
+from paybridge.models.tables import table_of
 
 
 class EventType(StrEnum):
@@ -62,8 +63,7 @@ def record_events(
 
 
 # Built once; ids come back in the order of the rows (SQLAlchemy's "insertmanyvalues").
-# SQLModel declares no `__table__` on its models, though every table=True model has one.
-_EVENTS: sa.Table = Event.__table__  # type: ignore[attr-defined]
+_EVENTS = table_of(Event)
 _INSERT_EVENTS = sa.insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True)
 
 

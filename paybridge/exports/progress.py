@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import cast
 
 from paybridge.exports.transactions import transactions_csv
 from paybridge.selectors.transactions import TransactionFilters
@@ -57,7 +58,8 @@ class ExportProgress:
         if url:
             from paybridge.redis_client import redis_for
 
-            raw = redis_for(url).get(key)
+            # redis-py types a synchronous client's `get` as possibly awaitable.
+            raw = cast("bytes | None", redis_for(url).get(key))
             return None if raw is None else Progress(**json.loads(raw))
         with cls._lock:
             found = cls._memory.get(key)

@@ -74,7 +74,7 @@ def _lines_from_python(
     for batch in transaction_batches(
         merchant_id=merchant_id, filters=filters, sort=sort, batch_size=batch_size
     ):
-        out = []
+        out: list[tuple[str, ...]] = []
         append = out.append
         for (
             _id,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from sqlmodel import Session
 
 from paybridge.db import utcnow
@@ -12,6 +14,6 @@ def auth_session_get(*, session: Session, session_id: int) -> AuthSession | None
     return session.get(AuthSession, session_id)
 
 
-def auth_session_alive(auth: AuthSession | None) -> bool:
-    """Not revoked (logout, password change) and not expired."""
+def auth_session_alive(auth: AuthSession | None) -> TypeGuard[AuthSession]:
+    """Not revoked (logout, password change) and not expired (so, a session)."""
     return auth is not None and auth.revoked_at is None and auth.expires_at > utcnow()

@@ -242,6 +242,8 @@ EXPORT_NAMES = (
     "customer_email",
 )
 EXPORT_COLUMNS: tuple[Mapped[Any], ...] = tuple(col(getattr(Transaction, n)) for n in EXPORT_NAMES)
+# A row of EXPORT_COLUMNS, in that order.
+ExportRow = sa.Row[int, str, datetime, datetime, str, int, str, int, int, int, int, str]
 
 
 def transaction_batches(
@@ -250,7 +252,7 @@ def transaction_batches(
     filters: TransactionFilters | None = None,
     sort: str = "created_desc",
     batch_size: int = 5000,
-) -> Iterator[Sequence[sa.Row[Any]]]:
+) -> Iterator[Sequence[ExportRow]]:
     """Every matching payment in `sort` order, as lists of rows (tuples of EXPORT_COLUMNS).
 
     Each batch is one short keyset query in its own read session, so a slow reader (a CSV

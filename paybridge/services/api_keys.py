@@ -9,7 +9,7 @@ import secrets
 from datetime import timedelta
 
 import sqlalchemy as sa
-from sqlmodel import select, update
+from sqlmodel import col, select, update
 
 from paybridge.db import read_session, retry_on_contention, utcnow, write_session
 from paybridge.errors import DomainError
@@ -45,7 +45,7 @@ def api_key_create(
         active = session.exec(
             select(sa.func.count())
             .select_from(ApiKey)
-            .where(ApiKey.merchant_id == merchant_id, ApiKey.revoked_at.is_(None))
+            .where(col(ApiKey.merchant_id) == merchant_id, col(ApiKey.revoked_at).is_(None))
         ).one()
         if active >= MAX_ACTIVE_KEYS:
             raise DomainError(
@@ -77,7 +77,7 @@ def api_key_revoke(*, merchant_id: int, key_id: int, actor: Actor | None = None)
     with write_session() as session:
         key = session.exec(
             select(ApiKey)
-            .where(ApiKey.id == key_id, ApiKey.merchant_id == merchant_id)
+            .where(col(ApiKey.id) == key_id, col(ApiKey.merchant_id) == merchant_id)
             .with_for_update(key_share=True)
         ).first()
         if key is None:
@@ -93,7 +93,7 @@ def api_key_revoke(*, merchant_id: int, key_id: int, actor: Actor | None = None)
                 details={"id": key.id, "name": key.name},
             )
             session.commit()
-    announce_revocation(Revocation(api_key_ids=(key.id,)))
+    announce_revocation(Revocation(api_key_ids=(key_id,)))  # the row found by key_id
     return key
 
 
@@ -102,13 +102,15 @@ def api_key_authenticate(*, secret: object) -> ApiKey | None:
     if not isinstance(secret, str) or not looks_like_api_key(secret) or len(secret) > 128:
         return None
     with read_session() as session:
-        key = session.exec(select(ApiKey).where(ApiKey.key_hash == hash_api_key(secret))).first()
+        key = session.exec(
+            select(ApiKey).where(col(ApiKey.key_hash) == hash_api_key(secret))
+        ).first()
     if key is None or key.revoked_at is not None:
         return None
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at >= LAST_USED_GRANULARITY:
         with write_session() as session:
-            session.exec(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+            session.exec(update(ApiKey).where(col(ApiKey.id) == key.id).values(last_used_at=now))
             session.commit()
         key.last_used_at = now
     return key

@@ -19,9 +19,9 @@ import secrets
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypedDict, TypeGuard
 
-from sqlalchemy import Row
-from sqlmodel import Session, select, update
+from sqlmodel import Session, col, select, update
 
 from paybridge.db import read_session, utcnow, write_session
 from paybridge.errors import DomainError
@@ -34,6 +34,7 @@ from paybridge.models import (
     SessionKind,
     User,
 )
+from paybridge.models.keys import key
 from paybridge.permissions import Actor, Role
 from paybridge.selectors.auth_sessions import auth_session_alive, auth_session_get
 from paybridge.selectors.users import user_by_email
@@ -71,6 +72,14 @@ class Identity:
     session_id: int
 
 
+class _Seen(TypedDict):
+    """Where a sign-in attempt came from, as a failed one is kept."""
+
+    ip_address: str
+    user_agent: str
+    known_device: bool
+
+
 def authenticate(
     *,
     email: object,
@@ -90,7 +99,11 @@ def authenticate(
         if device
         else ((throttle.LOGIN_ACCOUNT, typed), (throttle.LOGIN_ADDRESS, client))
     )
-    seen = {"ip_address": client, "user_agent": user_agent, "known_device": device is not None}
+    seen: _Seen = {
+        "ip_address": client,
+        "user_agent": user_agent,
+        "known_device": device is not None,
+    }
     try:
         throttle.attempt(*hits)
     except throttle.TooManyAttempts as refused:
@@ -137,7 +150,7 @@ def _note_failed_login(
     with write_session() as session:
         session.add(
             FailedLogin(
-                user_id=user.id,
+                user_id=key(user),
                 outcome=outcome.value,
                 known_device=known_device,
                 ip_address=ip_address[:64],
@@ -152,7 +165,7 @@ def failed_logins_acknowledge(*, user_id: int) -> None:
     with write_session() as session:
         session.exec(
             update(FailedLogin)
-            .where(FailedLogin.user_id == user_id, FailedLogin.acknowledged_at.is_(None))
+            .where(col(FailedLogin.user_id) == user_id, col(FailedLogin.acknowledged_at).is_(None))
             .values(acknowledged_at=utcnow())
         )
         session.commit()
@@ -251,10 +264,15 @@ def web_session_redeem(*, ticket: object, browser_nonce: object) -> Redeemed | N
     with write_session() as session:
         auth = session.exec(
             select(AuthSession)
-            .where(AuthSession.ticket_hash == _ticket_hash(ticket, browser_nonce))
+            .where(col(AuthSession.ticket_hash) == _ticket_hash(ticket, browser_nonce))
             .with_for_update(key_share=True)
         ).first()
-        if auth is None or auth.revoked_at is not None or auth.ticket_expires_at < now:
+        if (
+            auth is None
+            or auth.revoked_at is not None
+            or auth.ticket_expires_at is None  # never: a ticket is stored with its expiry
+            or auth.ticket_expires_at < now
+        ):
             return None
         auth.ticket_hash = None
         auth.ticket_expires_at = None
@@ -283,7 +301,7 @@ def api_session_start(*, user_id: int, user_agent: str = "", ip_address: str = "
         session.add(auth)
         _audit_sign_in(session, user_id, ip_address, kind=SessionKind.API)
         session.commit()
-        return auth.id
+        return key(auth)
 
 
 def _audit_sign_in(session: Session, user_id: int, ip_address: str, *, kind: SessionKind) -> None:
@@ -306,18 +324,18 @@ def session_identity(*, token: object) -> Identity | None:
     with read_session() as session:
         found = session.exec(
             select(AuthSession, Membership)
-            .join(Membership, Membership.user_id == AuthSession.user_id)
-            .where(AuthSession.token_hash == hash_token(token))
+            .join(Membership, col(Membership.user_id) == col(AuthSession.user_id))
+            .where(col(AuthSession.token_hash) == hash_token(token))
         ).first()
     if found is None or not auth_session_alive(found[0]):
         return None
     auth, membership = found
-    _touch([auth])
+    _touch([(key(auth), auth.last_seen_at)])
     return Identity(
         user_id=auth.user_id,
         merchant_id=membership.account_id,
         role=Role(membership.role),
-        session_id=auth.id,
+        session_id=key(auth),
     )
 
 
@@ -330,14 +348,16 @@ def live_session_tokens(*, tokens: Collection[str]) -> set[str]:
     now = utcnow()
     with read_session() as session:
         found = session.exec(
-            select(AuthSession.id, AuthSession.token_hash, AuthSession.last_seen_at).where(
-                AuthSession.token_hash.in_(list(hashes)),
-                AuthSession.revoked_at.is_(None),
-                AuthSession.expires_at > now,
+            select(
+                col(AuthSession.id), col(AuthSession.token_hash), col(AuthSession.last_seen_at)
+            ).where(
+                col(AuthSession.token_hash).in_(list(hashes)),
+                col(AuthSession.revoked_at).is_(None),
+                col(AuthSession.expires_at) > now,
             )
         ).all()
-    _touch(found)
-    return {hashes[row.token_hash] for row in found}
+    _touch((session_id, last_seen) for session_id, _, last_seen in found)
+    return {hashes[token_hash] for _, token_hash, _ in found if token_hash is not None}
 
 
 def session_is_active(*, session_id: int) -> bool:
@@ -350,7 +370,7 @@ def session_revoke(*, session_id: int) -> None:
     with write_session() as session:
         session.exec(
             update(AuthSession)
-            .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+            .where(col(AuthSession.id) == session_id, col(AuthSession.revoked_at).is_(None))
             .values(revoked_at=utcnow())
         )
         session.commit()
@@ -363,7 +383,7 @@ def password_change(
     """Change the password and revoke every other session (web and API) of the user."""
     new = clean_password(new_password, param="new_password")
     with write_session() as session:
-        user = session.exec(row_lock(select(User).where(User.id == user_id))).first()
+        user = session.exec(row_lock(select(User).where(col(User.id) == user_id))).first()
         if user is None:
             raise DomainError("not_found", "No such merchant.")
         if not isinstance(current_password, str) or not check_password(
@@ -381,25 +401,27 @@ def password_change(
 
 def _revoke_all(session: Session, user_id: int, *, except_id: int | None) -> None:
     query = update(AuthSession).where(
-        AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None)
+        col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None)
     )
     if except_id is not None:
-        query = query.where(AuthSession.id != except_id)
+        query = query.where(col(AuthSession.id) != except_id)
     session.exec(query.values(revoked_at=utcnow()))
 
 
-def _touch(sessions: Iterable[AuthSession | Row]) -> None:
-    """Record activity at most once a minute per session, so page loads and live tabs do not
-    each cost a write."""
+def _touch(sessions: Iterable[tuple[int | None, datetime]]) -> None:
+    """Record activity at most once a minute per session (id, last seen), so page loads and
+    live tabs do not each cost a write."""
     now = utcnow()
-    stale = [auth.id for auth in sessions if now - auth.last_seen_at >= LAST_SEEN_GRANULARITY]
+    stale = [sid for sid, seen in sessions if now - seen >= LAST_SEEN_GRANULARITY]
     if not stale:
         return
     with write_session() as session:
-        session.exec(update(AuthSession).where(AuthSession.id.in_(stale)).values(last_seen_at=now))
+        session.exec(
+            update(AuthSession).where(col(AuthSession.id).in_(stale)).values(last_seen_at=now)
+        )
         session.commit()
 
 
-def _token_shaped(value: object) -> bool:
+def _token_shaped(value: object) -> TypeGuard[str]:
     """Tokens and tickets are 43-character strings; anything far off is refused unhashed."""
     return isinstance(value, str) and 20 <= len(value) <= 100

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.db import utcnow, write_session
 from paybridge.models import (
@@ -23,6 +23,7 @@ from paybridge.models import (
     TransactionStatus,
     User,
 )
+from paybridge.models.keys import key
 from paybridge.selectors.balances import CurrencyBalance, balances, hold_days_for
 from paybridge.services.payouts import payout_due_on, scheduled_key
 from paybridge.services.providers import provider_fee
@@ -114,7 +115,7 @@ def seed_history(
                     amount=amount,
                     currency=currency,
                     status=status,
-                    provider_id=provider.id,
+                    provider_id=key(provider),
                     customer_email=random_customer(rng),
                     fee=fee,
                     net_amount=amount - fee,
@@ -151,7 +152,7 @@ def seed_payout_history(
         user = session.get(User, merchant_id)
         first = session.exec(
             select(sa.func.min(Transaction.created_at)).where(
-                Transaction.merchant_id == merchant_id
+                col(Transaction.merchant_id) == merchant_id
             )
         ).one()
         if user is None or first is None or user.payout_schedule == PayoutSchedule.MANUAL:
@@ -209,7 +210,7 @@ def _past_payout(
     else:
         status, reason, finished = SettlementStatus.COMPLETED, None, settled_at
     settlement = Settlement(
-        merchant_id=user.id,
+        merchant_id=key(user),
         amount=balance.available,
         currency=balance.currency,
         status=status.value,

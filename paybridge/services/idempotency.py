@@ -26,13 +26,15 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 import sqlalchemy as sa
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, col, delete, select
 
 from paybridge.db import read_session, utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.models import IdempotencyRecord
+from paybridge.models.tables import table_of
 from paybridge.validation import clean_idempotency_key
 
 RETENTION = timedelta(hours=24)
@@ -103,7 +105,7 @@ def idempotency_claim_many(
             if outcomes[i] is None:
                 outcomes[i] = _judge(request, records.get((request.merchant_id, request.key)), now)
         session.commit()  # releases the savepoint only: the advisory locks last to the end
-    return outcomes  # type: ignore[return-value]
+    return cast("list[Claim | Replay | DomainError]", outcomes)  # every slot is filled above
 
 
 def idempotency_complete_many(
@@ -113,7 +115,7 @@ def idempotency_complete_many(
     if not answers:
         return
     now = now or utcnow()
-    table = IdempotencyRecord.__table__
+    table = table_of(IdempotencyRecord)
     with write_session() as session:
         fresh = [
             {
@@ -172,7 +174,7 @@ def idempotency_release(*, claim: Claim) -> None:
     if claim.record_id is None:
         return
     with write_session() as session:
-        session.exec(delete(IdempotencyRecord).where(IdempotencyRecord.id == claim.record_id))
+        session.exec(delete(IdempotencyRecord).where(col(IdempotencyRecord.id) == claim.record_id))
         session.commit()
 
 
@@ -187,7 +189,7 @@ def idempotency_refuse_reuse(
             session, [KeyedRequest(merchant_id, clean_idempotency_key(key), "", "", "")]
         ).get((merchant_id, key))
     live = record is not None and record.expires_at > (now or utcnow())
-    if live and record.request_hash != request_hash:
+    if live and record is not None and record.request_hash != request_hash:
         raise _reused()
 
 
@@ -195,7 +197,7 @@ def idempotency_purge_expired(*, now: datetime | None = None) -> int:
     """Delete keys past their 24 hours; returns how many."""
     with write_session() as session:
         result = session.exec(
-            delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= (now or utcnow()))
+            delete(IdempotencyRecord).where(col(IdempotencyRecord.expires_at) <= (now or utcnow()))
         )
         session.commit()
         return result.rowcount or 0
@@ -227,7 +229,7 @@ def _records(
     keys = {r.key for r in requests}
     rows = session.exec(
         select(IdempotencyRecord).where(
-            IdempotencyRecord.merchant_id.in_(merchants), IdempotencyRecord.key.in_(keys)
+            col(IdempotencyRecord.merchant_id).in_(merchants), col(IdempotencyRecord.key).in_(keys)
         )
     ).all()
     return {(row.merchant_id, row.key): row for row in rows}

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.errors import DomainError
 from paybridge.models import Transaction, User
@@ -44,7 +44,7 @@ def row_lock(query: Q) -> Q:
 
 def lock_merchant_balance(session: Session, merchant_id: int) -> User:
     """Step 3: hold the merchant's balance until the transaction ends; returns the merchant."""
-    user = session.exec(row_lock(select(User).where(User.id == merchant_id))).first()
+    user = session.exec(row_lock(select(User).where(col(User.id) == merchant_id))).first()
     if user is None:
         raise DomainError("not_found", "No such merchant.")
     return user
@@ -55,7 +55,7 @@ def lock_payment(session: Session, merchant_id: int, reference: str) -> Transact
     tx = session.exec(
         row_lock(
             select(Transaction).where(
-                Transaction.merchant_id == merchant_id, Transaction.reference == reference
+                col(Transaction.merchant_id) == merchant_id, col(Transaction.reference) == reference
             )
         )
     ).first()

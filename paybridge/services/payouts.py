@@ -54,11 +54,12 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import col, select
 
 from paybridge.db import get_engine, read_session, utcnow
 from paybridge.errors import DomainError
 from paybridge.models import PayoutSchedule, Settlement, SettlementStatus, User
+from paybridge.models.keys import key
 from paybridge.selectors.balances import balances
 from paybridge.services.settlements import settlement_update_status, settlement_withdraw
 
@@ -95,7 +96,8 @@ class RailUpdate:
 
 
 class PayoutRail(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def submit(self, payout: RailPayout, *, now: datetime) -> RailUpdate | None:
         """A pending payout: hand it to the bank. None = try again later."""
@@ -188,11 +190,11 @@ def payouts_advance(
                 for s in session.exec(
                     select(Settlement)
                     .where(
-                        Settlement.status.in_(
+                        col(Settlement.status).in_(
                             [SettlementStatus.PENDING.value, SettlementStatus.PROCESSING.value]
                         )
                     )
-                    .order_by(Settlement.id)
+                    .order_by(col(Settlement.id))
                     .limit(limit)
                 ).all()
             ]
@@ -285,8 +287,8 @@ def payouts_run_scheduled(*, now: datetime | None = None, grace_days: int = 2) -
             users = list(
                 session.exec(
                     select(User).where(
-                        User.payout_schedule != PayoutSchedule.MANUAL.value,
-                        User.bank_account_masked != "",
+                        col(User.payout_schedule) != PayoutSchedule.MANUAL.value,
+                        col(User.bank_account_masked) != "",
                     )
                 ).all()
             )
@@ -307,28 +309,28 @@ def _run_for_merchant(user: User, now: datetime, grace_days: int) -> list[Settle
         return []
     made: list[Settlement] = []
     with read_session() as session:
-        wanted = [b for b in balances(session=session, merchant_id=user.id) if b.available > 0]
+        wanted = [b for b in balances(session=session, merchant_id=key(user)) if b.available > 0]
         done = set(
             session.exec(
-                select(Settlement.idempotency_key).where(
-                    Settlement.merchant_id == user.id,
-                    Settlement.idempotency_key.in_(
+                select(col(Settlement.idempotency_key)).where(
+                    col(Settlement.merchant_id) == user.id,
+                    col(Settlement.idempotency_key).in_(
                         [scheduled_key(day, b.currency) for b in wanted]
                     ),
                 )
             ).all()
         )
     for balance in wanted:
-        key = scheduled_key(day, balance.currency)
-        if key in done:
+        payout_key = scheduled_key(day, balance.currency)
+        if payout_key in done:
             continue
         try:
             made.append(
                 settlement_withdraw(
-                    merchant_id=user.id,
+                    merchant_id=key(user),
                     amount=balance.available,
                     currency=balance.currency,
-                    idempotency_key=key,
+                    idempotency_key=payout_key,
                 )
             )
         except DomainError as error:  # the balance moved meanwhile, or already paid out

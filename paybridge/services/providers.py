@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from paybridge.db import read_session, write_session
 from paybridge.models import Provider
+from paybridge.models.keys import key
 
 ROUTES_TTL = 10.0  # seconds a process trusts its copy of the providers table
 
@@ -32,7 +33,7 @@ def providers_ensure_defaults() -> list[Provider]:
             if code not in existing:
                 session.add(Provider(code=code, display_name=name, fee_bps=bps, fee_fixed=fixed))
         session.commit()
-        providers = list(session.exec(select(Provider).order_by(Provider.id)).all())
+        providers = list(session.exec(select(Provider).order_by(col(Provider.id))).all())
     forget_routes()
     return providers
 
@@ -41,7 +42,7 @@ def provider_set_active(*, code: str, active: bool) -> Provider:
     """Open or close a route to new payments: at once in this process, within ROUTES_TTL
     seconds in the others."""
     with write_session() as session:
-        provider = session.exec(select(Provider).where(Provider.code == code)).first()
+        provider = session.exec(select(Provider).where(col(Provider.code) == code)).first()
         if provider is None:
             from paybridge.errors import DomainError
 
@@ -72,22 +73,29 @@ class Route:
     is_active: bool
 
 
+@dataclass
+class _RouteCache:
+    at: float = float("-inf")
+    by_code: dict[str, Route] = field(default_factory=dict)
+    by_id: dict[int, Route] = field(default_factory=dict)
+
+
 _routes_lock = threading.Lock()
-_routes: dict[str, object] = {"at": float("-inf"), "by_code": {}, "by_id": {}}
+_routes = _RouteCache()
 
 
 def _load_routes() -> tuple[dict[str, Route], dict[int, Route]]:
     with _routes_lock:
-        if time.monotonic() - _routes["at"] < ROUTES_TTL:  # type: ignore[operator]
-            return _routes["by_code"], _routes["by_id"]  # type: ignore[return-value]
+        if time.monotonic() - _routes.at < ROUTES_TTL:
+            return _routes.by_code, _routes.by_id
     with read_session() as session:
         routes = [
-            Route(p.id, p.code, p.display_name, p.fee_bps, p.fee_fixed, p.is_active)
+            Route(key(p), p.code, p.display_name, p.fee_bps, p.fee_fixed, p.is_active)
             for p in session.exec(select(Provider)).all()
         ]
     by_code, by_id = {r.code: r for r in routes}, {r.id: r for r in routes}
     with _routes_lock:
-        _routes.update(at=time.monotonic(), by_code=by_code, by_id=by_id)
+        _routes.at, _routes.by_code, _routes.by_id = time.monotonic(), by_code, by_id
     return by_code, by_id
 
 
@@ -114,4 +122,4 @@ def route_by_id(provider_id: int) -> Route | None:
 
 def forget_routes() -> None:
     with _routes_lock:
-        _routes["at"] = float("-inf")
+        _routes.at = float("-inf")

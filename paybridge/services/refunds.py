@@ -6,13 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.db import retry_on_contention, utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.events import EventType, commit_and_publish, record_event
 from paybridge.events.payloads import transaction_payload
 from paybridge.models import Event, Provider, Refund, Transaction, TransactionStatus, User
+from paybridge.models.keys import key
 from paybridge.money import format_money, validate_minor_units
 from paybridge.permissions import Action, Actor, authorize
 from paybridge.selectors.balances import available_balance, hold_days_for
@@ -117,13 +118,13 @@ def refund_apply(
     rollup_apply(session, [(before, previous_status, -1), (tx, tx.status, +1)])
     refund = Refund(
         merchant_id=tx.merchant_id,
-        transaction_id=tx.id,
+        transaction_id=key(tx),
         amount=amount,
         net=tx.refunded_net - previous_net,
         idempotency_key=idempotency_key,
     )
     session.add(refund)
-    provider_code = session.get(Provider, tx.provider_id).code
+    provider_code = session.get_one(Provider, tx.provider_id).code
     return record_event(
         session,
         merchant_id=tx.merchant_id,
@@ -162,7 +163,9 @@ def _replayed(
     session: Session, merchant_id: int, key: str, tx: Transaction, amount: int | None
 ) -> bool:
     earlier = session.exec(
-        select(Refund).where(Refund.merchant_id == merchant_id, Refund.idempotency_key == key)
+        select(Refund).where(
+            col(Refund.merchant_id) == merchant_id, col(Refund.idempotency_key) == key
+        )
     ).first()
     if earlier is None:
         return False

@@ -19,9 +19,11 @@ from sqlalchemy.dialects import sqlite
 from sqlmodel import Session
 
 from paybridge.models import DailyRollup, HourlyRollup, QuarterRollup, RollupTotal
+from paybridge.models.tables import table_of
 
 SUMS = ("count", "gross", "fees", "net", "refunded", "refunded_net")
 QUARTER_KEY = ("merchant_id", "currency", "quarter", "provider_id", "status")
+QuarterKey = tuple[int, str, datetime, int, str]
 
 
 class Rolled(Protocol):
@@ -43,6 +45,15 @@ class Snapshot:
     """A payment's rolled-up fields as they were, for removing it after it has changed."""
 
     __slots__ = tuple(Rolled.__annotations__)
+    merchant_id: int
+    currency: str
+    created_at: datetime
+    provider_id: int
+    amount: int
+    fee: int
+    net_amount: int
+    refunded_amount: int
+    refunded_net: int
 
     def __init__(self, tx: Rolled) -> None:
         for name in self.__slots__:
@@ -66,7 +77,7 @@ def rollup_apply(session: Session, changes: Iterable[tuple[Rolled, str, int]]) -
     """Apply many (transaction, status, ±1) changes: their deltas summed per bucket, each bucket
     of each grain written once, in one fixed order (grain, then key) so that concurrent writers
     queue instead of deadlocking."""
-    deltas: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(SUMS))
+    deltas: dict[QuarterKey, list[int]] = defaultdict(lambda: [0] * len(SUMS))
     for tx, status, sign in changes:
         key = (tx.merchant_id, tx.currency, floor_quarter(tx.created_at), tx.provider_id, status)
         delta = deltas[key]
@@ -85,7 +96,7 @@ def rollup_apply(session: Session, changes: Iterable[tuple[Rolled, str, int]]) -
         session.execute(_postgresql_upsert(), dict(zip(QUARTER_KEY + SUMS, columns, strict=True)))
     else:
         for table, key_of in _grains():
-            summed: dict[tuple, list[int]] = defaultdict(lambda: [0] * len(SUMS))
+            summed: dict[tuple[object, ...], list[int]] = defaultdict(lambda: [0] * len(SUMS))
             for key, delta in rows:
                 total = summed[key_of(key)]
                 for i, value in enumerate(delta):
@@ -100,18 +111,21 @@ def rollup_apply(session: Session, changes: Iterable[tuple[Rolled, str, int]]) -
             )
 
 
-def _grains() -> list[tuple[sa.Table, Callable[[tuple], tuple]]]:
+def _grains() -> list[tuple[sa.Table, Callable[[QuarterKey], tuple[object, ...]]]]:
     """Each grain's table and how its key follows from a quarter-hour key, finest first."""
     return [
-        (QuarterRollup.__table__, lambda k: k),
-        (HourlyRollup.__table__, lambda k: (k[0], k[1], floor_hour(k[2]), k[3], k[4])),
-        (DailyRollup.__table__, lambda k: (k[0], k[1], k[2].date(), k[3], k[4])),
-        (RollupTotal.__table__, lambda k: (k[0], k[1], k[3], k[4])),
+        (table_of(QuarterRollup), lambda k: k),
+        (table_of(HourlyRollup), lambda k: (k[0], k[1], floor_hour(k[2]), k[3], k[4])),
+        (table_of(DailyRollup), lambda k: (k[0], k[1], k[2].date(), k[3], k[4])),
+        (table_of(RollupTotal), lambda k: (k[0], k[1], k[3], k[4])),
     ]
 
 
 def _key_columns(table: sa.Table) -> tuple[str, ...]:
-    time = {"quarter_rollups": ("quarter",), "hourly_rollups": ("hour",)}
+    time: dict[str, tuple[str, ...]] = {
+        "quarter_rollups": ("quarter",),
+        "hourly_rollups": ("hour",),
+    }
     time |= {"daily_rollups": ("day",), "rollup_totals": ()}
     return ("merchant_id", "currency", *time[table.name], "provider_id", "status")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from paybridge.db import write_session
 from paybridge.errors import DomainError
@@ -23,7 +23,7 @@ def saved_view_create(*, merchant_id: int, name: object, query: object) -> Saved
         count = session.exec(
             select(sa.func.count())
             .select_from(SavedView)
-            .where(SavedView.merchant_id == merchant_id)
+            .where(col(SavedView.merchant_id) == merchant_id)
         ).one()
         if count >= MAX_VIEWS:
             raise DomainError(
@@ -46,7 +46,9 @@ def saved_view_delete(*, merchant_id: int, view_id: object) -> None:
         raise DomainError("not_found", "No such view.", param="id")
     with write_session() as session:
         view = session.exec(
-            select(SavedView).where(SavedView.id == view_id, SavedView.merchant_id == merchant_id)
+            select(SavedView).where(
+                col(SavedView.id) == view_id, col(SavedView.merchant_id) == merchant_id
+            )
         ).first()
         if view is None:
             raise DomainError("not_found", "No such view.", param="id")

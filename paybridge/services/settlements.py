@@ -6,7 +6,7 @@ import secrets
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.db import retry_on_contention, utcnow, write_session
 from paybridge.errors import DomainError
@@ -122,7 +122,8 @@ def settlement_update_status(
         settlement = session.exec(
             row_lock(
                 select(Settlement).where(
-                    Settlement.merchant_id == merchant_id, Settlement.reference == reference
+                    col(Settlement.merchant_id) == merchant_id,
+                    col(Settlement.reference) == reference,
                 )
             )
         ).first()
@@ -153,7 +154,7 @@ def settlement_update_status(
 def _by_idempotency_key(session: Session, merchant_id: int, key: str) -> Settlement | None:
     return session.exec(
         select(Settlement).where(
-            Settlement.merchant_id == merchant_id, Settlement.idempotency_key == key
+            col(Settlement.merchant_id) == merchant_id, col(Settlement.idempotency_key) == key
         )
     ).first()
 

@@ -15,12 +15,13 @@ import secrets
 from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import delete, select, update
+from sqlmodel import Session, col, delete, select, update
 
 from paybridge.db import utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.events.revocations import Revocation, announce_revocation
 from paybridge.models import AuthSession, FailedLogin, Invitation, Membership, User
+from paybridge.models.keys import key
 from paybridge.permissions import Action, Actor, Role, authorize
 from paybridge.services.audit import AuditAction, audit_record
 from paybridge.services.locks import row_lock
@@ -51,18 +52,18 @@ def invitation_create(*, actor: Actor, email: object, role: object) -> tuple[Inv
     token = secrets.token_urlsafe(32)
     now = utcnow()
     with write_session() as session:
-        taken = session.exec(select(User.id).where(User.email == address)).first()
+        taken = session.exec(select(col(User.id)).where(col(User.email) == address)).first()
         if taken is not None:
             raise DomainError(
                 "email_taken", "Someone with this email already has an account.", param="email"
             )
         open_count = len(
             session.exec(
-                select(Invitation.id).where(
-                    Invitation.account_id == actor.merchant_id,
-                    Invitation.accepted_at.is_(None),
-                    Invitation.revoked_at.is_(None),
-                    Invitation.expires_at > now,
+                select(col(Invitation.id)).where(
+                    col(Invitation.account_id) == actor.merchant_id,
+                    col(Invitation.accepted_at).is_(None),
+                    col(Invitation.revoked_at).is_(None),
+                    col(Invitation.expires_at) > now,
                 )
             ).all()
         )
@@ -101,7 +102,8 @@ def invitation_revoke(*, actor: Actor, invitation_id: object) -> Invitation:
         invitation = session.exec(
             row_lock(
                 select(Invitation).where(
-                    Invitation.id == invitation_id, Invitation.account_id == actor.merchant_id
+                    col(Invitation.id) == invitation_id,
+                    col(Invitation.account_id) == actor.merchant_id,
                 )
             )
         ).first()
@@ -147,10 +149,10 @@ def invitation_accept(
         claimed = session.exec(
             update(Invitation)
             .where(
-                Invitation.token_hash == _token_hash(token),
-                Invitation.accepted_at.is_(None),
-                Invitation.revoked_at.is_(None),
-                Invitation.expires_at > now,
+                col(Invitation.token_hash) == _token_hash(token),
+                col(Invitation.accepted_at).is_(None),
+                col(Invitation.revoked_at).is_(None),
+                col(Invitation.expires_at) > now,
             )
             .values(accepted_at=now)
         )
@@ -158,7 +160,7 @@ def invitation_accept(
             session.rollback()
             raise invalid
         invitation = session.exec(
-            select(Invitation).where(Invitation.token_hash == _token_hash(token))
+            select(Invitation).where(col(Invitation.token_hash) == _token_hash(token))
         ).one()
         person = User(email=invitation.email, password_hash=password_hash, full_name=name)
         session.add(person)
@@ -170,7 +172,7 @@ def invitation_accept(
                 "email_taken", "Someone with this email already has an account.", param="email"
             ) from None
         session.add(
-            Membership(user_id=person.id, account_id=invitation.account_id, role=invitation.role)
+            Membership(user_id=key(person), account_id=invitation.account_id, role=invitation.role)
         )
         invitation.accepted_user_id = person.id
         session.add(invitation)
@@ -191,13 +193,13 @@ def invitation_accept(
         return person
 
 
-def _member(session, actor: Actor, user_id: object) -> tuple[Membership, User]:  # type: ignore[no-untyped-def]
+def _member(session: Session, actor: Actor, user_id: object) -> tuple[Membership, User]:
     if not is_row_id(user_id):
         raise DomainError("not_found", "No such member.", param="id")
     membership = session.exec(
         row_lock(
             select(Membership).where(
-                Membership.user_id == user_id, Membership.account_id == actor.merchant_id
+                col(Membership.user_id) == user_id, col(Membership.account_id) == actor.merchant_id
             )
         )
     ).first()
@@ -211,7 +213,7 @@ def _member(session, actor: Actor, user_id: object) -> tuple[Membership, User]: 
         authorize(actor, Action.TEAM_OWNERS, merchant_id=actor.merchant_id)
     if user_id == actor.merchant_id:
         raise DomainError("account_holder", "The account holder stays its owner.", param="id")
-    return membership, session.get(User, user_id)
+    return membership, session.get_one(User, user_id)  # the membership's person
 
 
 def member_change_role(*, actor: Actor, user_id: object, role: object) -> Membership:
@@ -245,8 +247,8 @@ def member_remove(*, actor: Actor, user_id: object) -> None:
     with write_session() as session:
         membership, person = _member(session, actor, user_id)
         uid = membership.user_id
-        session.exec(delete(AuthSession).where(AuthSession.user_id == uid))
-        session.exec(delete(FailedLogin).where(FailedLogin.user_id == uid))
+        session.exec(delete(AuthSession).where(col(AuthSession.user_id) == uid))
+        session.exec(delete(FailedLogin).where(col(FailedLogin.user_id) == uid))
         session.delete(membership)
         session.flush()
         audit_record(

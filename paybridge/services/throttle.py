@@ -15,15 +15,17 @@ import os
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import delete, update
+from sqlmodel import col, delete, update
 
 from paybridge.db import utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.events.bus import bus_namespace
 from paybridge.models import ThrottleCounter
+from paybridge.models.tables import table_of
 from paybridge.redis_client import get_redis
 
 
@@ -98,11 +100,11 @@ def refund(*hits: Hit) -> None:
             session.exec(
                 update(ThrottleCounter)
                 .where(
-                    ThrottleCounter.key == key,
-                    ThrottleCounter.count > 0,
-                    ThrottleCounter.window_ends_at > utcnow(),
+                    col(ThrottleCounter.key) == key,
+                    col(ThrottleCounter.count) > 0,
+                    col(ThrottleCounter.window_ends_at) > utcnow(),
                 )
-                .values(count=ThrottleCounter.count - 1)
+                .values(count=col(ThrottleCounter.count) - 1)
             )
         session.commit()
 
@@ -115,7 +117,7 @@ def clear(*hits: Hit) -> None:
         redis.delete(*[_redis_key(k) for k in keys])
         return
     with write_session() as session:
-        session.exec(delete(ThrottleCounter).where(ThrottleCounter.key.in_(keys)))
+        session.exec(delete(ThrottleCounter).where(col(ThrottleCounter.key).in_(keys)))
         session.commit()
 
 
@@ -159,7 +161,11 @@ def _count_redis(keys: list[str], hits: tuple[Hit, ...]) -> list[tuple[int, int]
     assert redis is not None
     limits = [rule.limit for rule, _ in hits]
     windows = [int(rule.window.total_seconds() * 1000) for rule, _ in hits]
-    flat = redis.eval(_COUNT, len(keys), *[_redis_key(k) for k in keys], *limits, *windows)
+    # redis-py types `eval` as returning `str`; a Lua table comes back as a list of integers.
+    flat = cast(
+        "list[int]",
+        redis.eval(_COUNT, len(keys), *[_redis_key(k) for k in keys], *limits, *windows),
+    )
     return [(int(flat[i]), _ceil_seconds(int(flat[i + 1]) / 1000)) for i in range(0, len(flat), 2)]
 
 
@@ -176,11 +182,11 @@ def _count_db(keys: list[str], hits: tuple[Hit, ...]) -> list[tuple[int, int]]:
     with write_session() as session:
         dialect = session.get_bind().dialect.name
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        table = ThrottleCounter.__table__
+        table = table_of(ThrottleCounter)
         for key, (rule, _) in zip(keys, hits, strict=True):
             statement = insert(table).values(key=key, count=1, window_ends_at=now + rule.window)
             expired = table.c.window_ends_at <= now
-            statement = statement.on_conflict_do_update(
+            upsert = statement.on_conflict_do_update(
                 index_elements=[table.c.key],
                 set_={
                     "count": sa.case((expired, 1), else_=table.c.count + 1),
@@ -189,12 +195,12 @@ def _count_db(keys: list[str], hits: tuple[Hit, ...]) -> list[tuple[int, int]]:
                     ),
                 },
             ).returning(table.c.count, table.c.window_ends_at)
-            count, ends_at = session.execute(statement).one()
+            count, ends_at = session.execute(upsert).one()
             results.append((int(count), _seconds_until(ends_at, now)))
             if count > rule.limit:
                 break
         if random.random() < 0.01:  # one attempt in a hundred also forgets ended windows
-            session.exec(delete(ThrottleCounter).where(ThrottleCounter.window_ends_at < now))
+            session.exec(delete(ThrottleCounter).where(col(ThrottleCounter.window_ends_at) < now))
         session.commit()
     return results
 

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,6 +21,7 @@ from paybridge.events.outbox import publish_after_commit, record_events
 from paybridge.events.payloads import transaction_payload
 from paybridge.logs import current_request_id
 from paybridge.models import Provider, Transaction, TransactionStatus
+from paybridge.models.tables import table_of
 from paybridge.models.transaction import TRANSITIONS
 from paybridge.money import normalize_currency, validate_minor_units
 from paybridge.permissions import Action, Actor, authorize
@@ -110,6 +112,24 @@ def new_payment(
     )
 
 
+class _PaymentRow(TypedDict):
+    """A `transactions` row as `transactions_record` inserts it (every column but the id)."""
+
+    merchant_id: int
+    reference: str
+    amount: int
+    currency: str
+    status: str
+    provider_id: int
+    customer_email: str
+    fee: int
+    net_amount: int
+    refunded_amount: int
+    refunded_net: int
+    created_at: datetime
+    updated_at: datetime
+
+
 @retry_on_contention
 def transactions_record(payments: Sequence[NewPayment]) -> list[Transaction | DomainError]:
     """Record payments in ONE database transaction: one INSERT of all of them, their rollup
@@ -119,7 +139,7 @@ def transactions_record(payments: Sequence[NewPayment]) -> list[Transaction | Do
     others are recorded all the same). Many payments cost little more than one."""
     if not payments:
         return []
-    rows = [
+    rows: list[_PaymentRow] = [
         {
             "merchant_id": p.merchant_id,
             "reference": p.reference,
@@ -203,7 +223,7 @@ def _insert_payments(session: Session) -> sa.Insert:
     dialect = session.get_bind().dialect.name
     statement = _INSERTS.get(dialect)
     if statement is None:
-        table = Transaction.__table__
+        table = table_of(Transaction)
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         statement = (
             insert(table)
@@ -253,7 +273,7 @@ def transaction_update_status(*, merchant_id: int, reference: str, status: str) 
         tx.updated_at = utcnow()
         session.add(tx)
         rollup_apply(session, [(before, previous, -1), (tx, new_status, +1)])
-        provider_code = session.get(Provider, tx.provider_id).code
+        provider_code = session.get_one(Provider, tx.provider_id).code
         event = record_event(
             session,
             merchant_id=merchant_id,

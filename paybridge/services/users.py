@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from enum import Enum
+from typing import Final
+
 import bcrypt
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import Session, col, select
 
 from paybridge.db import utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.models import AccountType, KycStatus, Membership, PayoutSchedule, User
+from paybridge.models.keys import key
 from paybridge.permissions import Action, Actor, Role, authorize
 from paybridge.services import throttle
 from paybridge.services.audit import AuditAction, audit_record
@@ -21,7 +25,14 @@ from paybridge.validation import (
     clean_timezone,
 )
 
-UNCHANGED = object()  # "leave this field as it is" for optional updates
+
+class Unchanged(Enum):
+    """The value that leaves a field as it is, in an update where None is a value of its own."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED: Final = Unchanged.UNCHANGED
 BCRYPT_ROUNDS = 12
 MAX_PASSWORD_BYTES = 72  # bcrypt ignores anything longer: refuse rather than silently truncate
 
@@ -79,7 +90,7 @@ def user_create(
         session.add(user)
         try:
             session.flush()
-            session.add(Membership(user_id=user.id, account_id=user.id, role=Role.OWNER.value))
+            session.add(Membership(user_id=key(user), account_id=key(user), role=Role.OWNER.value))
             session.commit()
         except IntegrityError:
             session.rollback()
@@ -166,7 +177,7 @@ def user_update_payout_settings(
     day_of_month: int = 1,
     bank_name: str | None = None,
     bank_account_number: str | None = None,
-    hold_days: int | object | None = UNCHANGED,
+    hold_days: int | Unchanged | None = UNCHANGED,
     actor: Actor | None = None,
 ) -> User:
     """Set when and where payouts go. The account number is kept masked (last 4 digits only).
@@ -231,8 +242,8 @@ def user_update_payout_settings(
         return user
 
 
-def _get_for_update(session, user_id: int) -> User:  # type: ignore[no-untyped-def]
-    user = session.exec(row_lock(select(User).where(User.id == user_id))).first()
+def _get_for_update(session: Session, user_id: int) -> User:
+    user = session.exec(row_lock(select(User).where(col(User.id) == user_id))).first()
     if user is None:
         raise DomainError("not_found", "No such merchant.", param="user_id")
     return user

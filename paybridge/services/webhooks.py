@@ -7,7 +7,7 @@ import secrets
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.db import write_session
 from paybridge.errors import DomainError
@@ -102,7 +102,9 @@ def webhook_create(
     secret = new_webhook_secret()
     with write_session() as session:
         count = session.exec(
-            select(sa.func.count()).select_from(Webhook).where(Webhook.merchant_id == merchant_id)
+            select(sa.func.count())
+            .select_from(Webhook)
+            .where(col(Webhook.merchant_id) == merchant_id)
         ).one()
         if count >= MAX_WEBHOOKS:
             raise DomainError(
@@ -177,7 +179,9 @@ def webhook_delete(*, merchant_id: int, webhook_id: int, actor: Actor | None = N
 def _owned(session: Session, merchant_id: int, webhook_id: int, *, lock: bool) -> Webhook:
     if not is_row_id(webhook_id):
         raise DomainError("not_found", "No such webhook.", param="id")
-    query = select(Webhook).where(Webhook.id == webhook_id, Webhook.merchant_id == merchant_id)
+    query = select(Webhook).where(
+        col(Webhook.id) == webhook_id, col(Webhook.merchant_id) == merchant_id
+    )
     webhook = session.exec(query.with_for_update(key_share=True) if lock else query).first()
     if webhook is None:
         raise DomainError("not_found", "No such webhook.", param="id")

@@ -24,7 +24,7 @@ PAGE_ARGS = ("first", "last", "limit")
 
 def cost_limit_rule(max_cost: int) -> type[ValidationRule]:
     class QueryCostRule(ValidationRule):
-        def enter_operation_definition(self, node: OperationDefinitionNode, *_args) -> None:  # type: ignore[no-untyped-def]
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_args: object) -> None:
             cost = _selection_cost(self.context, node.selection_set, set())
             if cost > max_cost:
                 self.report_error(

@@ -21,8 +21,10 @@ from paybridge.selectors.pagination import DEFAULT_LIMIT, PageRequest
 from paybridge.selectors.settlement_history import SettlementFilters
 from paybridge.selectors.transactions import TransactionFilters
 
-TransactionStatusEnum = strawberry.enum(TransactionStatus, name="TransactionStatus")
-SettlementStatusEnum = strawberry.enum(SettlementStatus, name="SettlementStatus")
+# GraphQL enums of the models' own: strawberry.enum marks the class and returns it, so the
+# arguments below are annotated with the classes themselves.
+strawberry.enum(TransactionStatus, name="TransactionStatus")
+strawberry.enum(SettlementStatus, name="SettlementStatus")
 
 
 def _page(limit: int | None, starting_after: str | None, ending_before: str | None) -> PageRequest:
@@ -33,7 +35,7 @@ def _page(limit: int | None, starting_after: str | None, ending_before: str | No
     )
 
 
-def _list(result: ListOut, item: Any, container: Any) -> Any:  # type: ignore[type-arg]
+def _list(result: ListOut[Any], item: Any, container: Any) -> Any:
     return container(data=[item.from_pydantic(x) for x in result.data], has_more=result.has_more)
 
 
@@ -72,7 +74,7 @@ class Query:
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-        status: TransactionStatusEnum | None = None,  # type: ignore[valid-type]
+        status: TransactionStatus | None = None,
         provider: str | None = None,
         currency: str | None = None,
         customer_email: str | None = None,
@@ -123,7 +125,7 @@ class Query:
         limit: int | None = None,
         starting_after: str | None = None,
         ending_before: str | None = None,
-        status: SettlementStatusEnum | None = None,  # type: ignore[valid-type]
+        status: SettlementStatus | None = None,
         currency: str | None = None,
         created_gte: datetime | None = None,
         created_lt: datetime | None = None,

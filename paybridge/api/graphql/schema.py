@@ -5,10 +5,12 @@ caller's credential."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLResolveInfo
+from graphql.execution import Executor
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
@@ -27,6 +29,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.unset import UNSET
 
 from paybridge.api.auth import (
+    Principal,
     bearer_token,
     principal_for_token,
     require_principal,
@@ -50,7 +53,7 @@ MAX_COST = 2000
 class DomainErrorCodes(SchemaExtension):
     """Give refused operations their machine-readable code, as REST does."""
 
-    def on_operation(self):  # type: ignore[no-untyped-def]
+    def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
         for error in getattr(result, "errors", None) or ():
@@ -64,7 +67,14 @@ class PlainStringArguments(SchemaExtension):
     REST refuses such a query parameter: filters went to PostgreSQL as they came, and a NUL
     byte came back as a masked internal error."""
 
-    def resolve(self, _next, root, info, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def resolve(
+        self,
+        _next: Callable[..., object],
+        root: object,
+        info: GraphQLResolveInfo,
+        *args: str,
+        **kwargs: object,
+    ) -> object:
         for name, value in kwargs.items():
             for text in _strings(value):
                 refuse_control_characters(text, param=name)
@@ -97,7 +107,7 @@ class PerEventExecutor(StrawberryGraphQLCoreExecutionContext):
     of lists built per event) that lives as long as the subscription: ~1 KiB per event and
     subscriber, the worker growth bench/soak.py measured. Each event gets its own cache."""
 
-    def build_per_event_executor(self, payload: Any) -> PerEventExecutor:
+    def build_per_event_executor(self, payload: Any) -> Executor[Any]:
         executor = super().build_per_event_executor(payload)
         executor._relevant_sub_fields = {}
         return executor
@@ -153,7 +163,7 @@ def _error_extensions(response_data: Any) -> list[dict[str, Any]]:
     ]
 
 
-class PayBridgeGraphQLRouter(GraphQLRouter):
+class PayBridgeGraphQLRouter(GraphQLRouter[dict[str, Any], None]):
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
         """HTTP 503, as REST answers, when the database or Redis could not be reached for some
         field (the body keeps GraphQL's shape: data and errors), and `Retry-After` whenever an
@@ -168,7 +178,7 @@ class PayBridgeGraphQLRouter(GraphQLRouter):
         return response
 
     async def on_ws_connect(self, context: dict[str, Any]) -> Any:
-        principal = context.get("principal")
+        principal: Principal | None = context.get("principal")
         if principal is None:
             params = context.get("connection_params") or {}
             value = params.get("Authorization") or params.get("authorization")
@@ -181,5 +191,5 @@ class PayBridgeGraphQLRouter(GraphQLRouter):
         return UNSET
 
 
-def graphql_router() -> GraphQLRouter:
+def graphql_router() -> PayBridgeGraphQLRouter:
     return PayBridgeGraphQLRouter(schema, path="/graphql", context_getter=get_context)

@@ -85,9 +85,9 @@ async def merchant_events(
     async with outbox_relay().listen(merchant_id, deliver) as position:
         replayed: set[int] = set()
         if after_id is not None:
-            async for message in _committed_between(merchant_id, after_id, position):
-                replayed.add(message["id"])
-                yield message
+            async for committed in _committed_between(merchant_id, after_id, position):
+                replayed.add(committed["id"])
+                yield committed
         checked = time.monotonic()
         while True:
             if fell_behind:

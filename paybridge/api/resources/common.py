@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from paybridge.api.auth import Principal
 from paybridge.api.schemas import ListOut
@@ -14,8 +14,11 @@ from paybridge.db import read_session
 from paybridge.errors import DomainError
 from paybridge.selectors.pagination import Page, PageRequest
 
+Row = TypeVar("Row")
+Out = TypeVar("Out")
 
-def list_out(page: Page, convert) -> ListOut:  # type: ignore[no-untyped-def,type-arg]
+
+def list_out(page: Page[Row], convert: Callable[[Row], Out]) -> ListOut[Out]:
     return ListOut(data=[convert(item) for item in page.data], has_more=page.has_more)
 
 
@@ -40,9 +43,9 @@ def filtered_list(
     principal: Principal,
     page: PageRequest,
     filters: Any,
-    select_page: Callable[..., Page],
-    convert: Callable[[Any], Any],
-) -> ListOut:  # type: ignore[type-arg]
+    select_page: Callable[..., Page[Row]],
+    convert: Callable[[Row], Out],
+) -> ListOut[Out]:
     """One page of the caller's rows from `select_page(session=, merchant_id=, page=,
     filters=)`, its created-at range checked first, each row converted for the API."""
     gte, lt = clean_created_range(filters.created_gte, filters.created_lt)

@@ -16,6 +16,7 @@ from paybridge.api.schemas import (
 from paybridge.db import read_session
 from paybridge.errors import DomainError
 from paybridge.models import AuditEntry, Invitation
+from paybridge.models.keys import key
 from paybridge.permissions import Action, authorize
 from paybridge.selectors.pagination import PageRequest
 from paybridge.selectors.team import (
@@ -89,7 +90,7 @@ def invitation_accept(
         token=token, password=password, full_name=full_name, ip_address=ip_address
     )
     with read_session() as session:
-        membership = membership_of(session=session, user_id=person.id)
+        membership = membership_of(session=session, user_id=key(person))
     return MemberOut(
         id=person.id,
         email=person.email,

@@ -12,6 +12,7 @@ from paybridge.api.routes.common import (
     WRITE_ERRORS,
     CurrentPrincipal,
     Paging,
+    Responses,
     authenticated_router,
 )
 from paybridge.api.schemas import (
@@ -25,13 +26,14 @@ from paybridge.api.schemas import (
     TokenRequest,
 )
 from paybridge.api.web_auth import DEVICE_COOKIE, client_address, set_device_cookie
+from paybridge.models.keys import key
 from paybridge.services.auth import api_session_start, authenticate, session_revoke
 
 NOT_STORED = (
     "An `Idempotency-Key` is not honoured here: the response is a credential, and credentials "
     "are never stored. Retrying is harmless (it makes another one)."
 )
-FORBIDDEN = {403: ERRORS[401] | {"description": "Not allowed with an API key"}}
+FORBIDDEN: Responses = {403: ERRORS[401] | {"description": "Not allowed with an API key"}}
 
 router = APIRouter(tags=["auth"], responses=ERRORS)
 # Creating a key returns its secret, which must not sit in the idempotency store either.
@@ -73,9 +75,9 @@ def create_token(body: TokenRequest, request: Request, response: Response) -> To
         user_agent=user_agent,
         device_cookie=request.cookies.get(DEVICE_COOKIE),
     )
-    session_id = api_session_start(user_id=user.id, user_agent=user_agent, ip_address=client)
+    session_id = api_session_start(user_id=key(user), user_agent=user_agent, ip_address=client)
     set_device_cookie(response, request, user.email)
-    return _pair(user.id, session_id)
+    return _pair(key(user), session_id)
 
 
 @router.post(

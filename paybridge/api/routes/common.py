@@ -13,7 +13,10 @@ from paybridge.api.params import page_params
 from paybridge.api.schemas import ErrorOut
 from paybridge.selectors.pagination import PageRequest
 
-ERRORS: dict[int | str, dict[str, Any]] = {
+# FastAPI's `responses=`: status code (or "4XX") -> OpenAPI response.
+Responses = dict[int | str, dict[str, Any]]
+
+ERRORS: Responses = {
     400: {"model": ErrorOut, "description": "Invalid request"},
     401: {"model": ErrorOut, "description": "Missing, invalid, expired or revoked credential"},
     404: {"model": ErrorOut, "description": "No such object (or another merchant's)"},
@@ -22,7 +25,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorOut, "description": "Database or Redis unavailable; nothing written"},
     "4XX": {"model": ErrorOut, "description": "Any other refusal, in the same shape"},
 }
-WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+WRITE_ERRORS: Responses = {
     **ERRORS,
     409: {"model": ErrorOut, "description": "Idempotency conflict or duplicate"},
     422: {"model": ErrorOut, "description": "Refused in the current state"},

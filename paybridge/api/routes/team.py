@@ -11,6 +11,7 @@ from paybridge.api.routes.common import (
     WRITE_ERRORS,
     CurrentPrincipal,
     Paging,
+    Responses,
     authenticated_router,
 )
 from paybridge.api.schemas import (
@@ -26,7 +27,9 @@ from paybridge.api.schemas import (
 )
 from paybridge.api.web_auth import client_address
 
-DENIED = {403: {**ERRORS[401], "description": "The role (or an API key) may not do this"}}
+DENIED: Responses = {
+    403: {**ERRORS[401], "description": "The role (or an API key) may not do this"}
+}
 
 router = authenticated_router("team")
 # The invitation's token is in its creation response only: never in the idempotency store.

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.db import retry_on_contention, utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.events import EventType, commit_and_publish, record_event
 from paybridge.models import DeliveryStatus, Webhook, WebhookDelivery, WebhookEndpointState
+from paybridge.models.keys import key
 from paybridge.permissions import Action, Actor, authorize
 from paybridge.services.audit import AuditAction, audit_record
 from paybridge.services.deliveries.policy import DeliveryPolicy
@@ -24,7 +25,7 @@ def _merchant_webhook(session: Session, merchant_id: int, webhook_id: object) ->
         raise DomainError("invalid_request", "webhook_id must be an integer.", param="webhook_id")
     webhook = session.exec(
         select(Webhook)
-        .where(Webhook.id == webhook_id, Webhook.merchant_id == merchant_id)
+        .where(col(Webhook.id) == webhook_id, col(Webhook.merchant_id) == merchant_id)
         .with_for_update(key_share=True)
     ).first()
     if webhook is None:
@@ -45,7 +46,10 @@ def webhook_delivery_resend(
     with write_session() as session:
         delivery = session.exec(
             select(WebhookDelivery)
-            .where(WebhookDelivery.id == delivery_id, WebhookDelivery.merchant_id == merchant_id)
+            .where(
+                col(WebhookDelivery.id) == delivery_id,
+                col(WebhookDelivery.merchant_id) == merchant_id,
+            )
             .with_for_update(key_share=True)
         ).first()
         if delivery is None:
@@ -103,8 +107,8 @@ def webhook_send_test(
         session.flush()
         delivery = WebhookDelivery(
             merchant_id=merchant_id,
-            webhook_id=webhook.id,
-            event_id=event.id,
+            webhook_id=key(webhook),
+            event_id=key(event),
             event_type=event.type,
             next_attempt_at=now,
             retry_until=now + timedelta(seconds=policy.retry_window),
@@ -136,7 +140,7 @@ def webhook_roll_secret(
         webhook = _merchant_webhook(session, merchant_id, webhook_id)
         state = session.get(WebhookEndpointState, webhook.id, with_for_update={"key_share": True})
         if state is None:
-            state = WebhookEndpointState(webhook_id=webhook.id)
+            state = WebhookEndpointState(webhook_id=key(webhook))
         state.previous_secret = webhook.secret if overlap > timedelta(0) else None
         state.previous_secret_expires_at = now + overlap if overlap > timedelta(0) else None
         webhook.secret = secret

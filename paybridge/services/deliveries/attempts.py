@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import httpx
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.db import utcnow, write_session
 from paybridge.events import EventType, commit_and_publish, record_event
@@ -20,6 +20,7 @@ from paybridge.models import (
     WebhookDelivery,
     WebhookEndpointState,
 )
+from paybridge.models.keys import key
 from paybridge.services.deliveries.claims import Claim, deliveries_claim
 from paybridge.services.deliveries.fanout import deliveries_fan_out
 from paybridge.services.deliveries.policy import DeliveryPolicy
@@ -51,7 +52,7 @@ def attempt_record(
     with write_session() as session:
         delivery = session.exec(
             select(WebhookDelivery)
-            .where(WebhookDelivery.id == claim.delivery_id)
+            .where(col(WebhookDelivery.id) == claim.delivery_id)
             .with_for_update(key_share=True)
             .execution_options(populate_existing=True)
         ).first()
@@ -66,7 +67,7 @@ def attempt_record(
         lock_endpoint = not result.succeeded or (
             state is not None and state.failing_since is not None
         )
-        query = select(Webhook).where(Webhook.id == delivery.webhook_id)
+        query = select(Webhook).where(col(Webhook.id) == delivery.webhook_id)
         webhook = session.exec(row_lock(query) if lock_endpoint else query).first()
         if webhook is None:
             return False
@@ -79,10 +80,10 @@ def attempt_record(
             session.execute(
                 sa.update(Webhook)
                 .where(
-                    Webhook.id == webhook.id,
+                    col(Webhook.id) == webhook.id,
                     sa.or_(
-                        Webhook.last_triggered_at.is_(None),
-                        Webhook.last_triggered_at
+                        col(Webhook.last_triggered_at).is_(None),
+                        col(Webhook.last_triggered_at)
                         < now - timedelta(seconds=LAST_TRIGGERED_PRECISION),
                     ),
                 )
@@ -91,7 +92,7 @@ def attempt_record(
             )
         session.add(
             WebhookAttempt(
-                delivery_id=delivery.id,
+                delivery_id=key(delivery),
                 attempt_number=claim.attempt_number,
                 succeeded=result.succeeded,
                 status_code=result.status_code,
@@ -122,7 +123,7 @@ def attempt_record(
             )
         else:
             if state is None:
-                state = WebhookEndpointState(webhook_id=webhook.id)
+                state = WebhookEndpointState(webhook_id=key(webhook))
             if state.failing_since is None:
                 state.failing_since = now
             disable = (now - state.failing_since).total_seconds() >= policy.disable_after
@@ -136,7 +137,7 @@ def attempt_record(
                 delivery.next_attempt_at = retry_at
             if disable:
                 events.append(
-                    _disable(session, webhook, state, now, delivery_id=delivery.id, result=result)
+                    _disable(session, webhook, state, now, delivery_id=key(delivery), result=result)
                 )
             session.add(state)
         session.add(delivery)
@@ -160,7 +161,7 @@ def _delivery_event(
     return record_event(
         session,
         merchant_id=delivery.merchant_id,
-        type=type,  # type: ignore[arg-type]
+        type=type,
         payload={
             "delivery_id": delivery.id,
             "webhook_id": webhook.id,
@@ -194,10 +195,10 @@ def _disable(
     session.execute(
         sa.update(WebhookDelivery)
         .where(
-            WebhookDelivery.webhook_id == webhook.id,
-            WebhookDelivery.status == DeliveryStatus.PENDING.value,
-            WebhookDelivery.claim_token.is_(None),
-            WebhookDelivery.id != delivery_id,
+            col(WebhookDelivery.webhook_id) == webhook.id,
+            col(WebhookDelivery.status) == DeliveryStatus.PENDING.value,
+            col(WebhookDelivery.claim_token).is_(None),
+            col(WebhookDelivery.id) != delivery_id,
         )
         .values(
             status=DeliveryStatus.FAILED.value,

@@ -7,11 +7,12 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from paybridge.db import read_session, utcnow, write_session
 from paybridge.events.wire import webhook_body
 from paybridge.models import DeliveryStatus, Event, Webhook, WebhookDelivery, WebhookEndpointState
+from paybridge.models.keys import key
 from paybridge.services.deliveries.policy import DeliveryPolicy
 from paybridge.services.deliveries.signing import signing_secrets
 
@@ -48,12 +49,12 @@ def deliveries_claim(
     now = now or utcnow()
     with read_session() as session:  # idle polls stay read-only
         due = session.exec(
-            select(WebhookDelivery.id)
-            .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+            select(col(WebhookDelivery.id))
+            .join(Webhook, col(Webhook.id) == col(WebhookDelivery.webhook_id))
             .where(
-                WebhookDelivery.status == DeliveryStatus.PENDING.value,
-                WebhookDelivery.next_attempt_at <= now,
-                Webhook.is_active,
+                col(WebhookDelivery.status) == DeliveryStatus.PENDING.value,
+                col(WebhookDelivery.next_attempt_at) <= now,
+                col(Webhook.is_active),
             )
             .limit(1)
         ).first()
@@ -63,13 +64,13 @@ def deliveries_claim(
         rows = list(
             session.exec(
                 select(WebhookDelivery)
-                .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
+                .join(Webhook, col(Webhook.id) == col(WebhookDelivery.webhook_id))
                 .where(
-                    WebhookDelivery.status == DeliveryStatus.PENDING.value,
-                    WebhookDelivery.next_attempt_at <= now,
-                    Webhook.is_active,
+                    col(WebhookDelivery.status) == DeliveryStatus.PENDING.value,
+                    col(WebhookDelivery.next_attempt_at) <= now,
+                    col(Webhook.is_active),
                 )
-                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+                .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id))
                 .limit(limit)
                 .with_for_update(skip_locked=True, key_share=True, of=WebhookDelivery)
             ).all()
@@ -84,23 +85,26 @@ def deliveries_claim(
             session.add(row)
         hook_ids = {r.webhook_id for r in rows}
         hooks = {
-            h.id: h for h in session.exec(select(Webhook).where(Webhook.id.in_(hook_ids))).all()
+            h.id: h
+            for h in session.exec(select(Webhook).where(col(Webhook.id).in_(hook_ids))).all()
         }
         states = {
             s.webhook_id: s
             for s in session.exec(
-                select(WebhookEndpointState).where(WebhookEndpointState.webhook_id.in_(hook_ids))
+                select(WebhookEndpointState).where(
+                    col(WebhookEndpointState.webhook_id).in_(hook_ids)
+                )
             ).all()
         }
         events = {
             e.id: e
             for e in session.exec(
-                select(Event).where(Event.id.in_({r.event_id for r in rows}))
+                select(Event).where(col(Event.id).in_({r.event_id for r in rows}))
             ).all()
         }
         claims = [
             Claim(
-                delivery_id=row.id,
+                delivery_id=key(row),
                 attempt_number=row.attempt_count + 1,
                 token=token,
                 webhook_id=row.webhook_id,

@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from paybridge.db import read_session, utcnow, write_session
 from paybridge.events.tail import OutboxTail
 from paybridge.models import DeliveryStatus, Event, OutboxCursor, Webhook, WebhookDelivery
+from paybridge.models.tables import table_of
 from paybridge.services.deliveries.policy import DeliveryPolicy
 
 FAN_OUT_CURSOR = "webhook_fan_out"
@@ -70,7 +71,7 @@ def deliveries_fan_out(
         return FanOutResult(len(read.events), created, read.more)
 
 
-def _upsert_ignore(session: Session, table: sa.Table):  # type: ignore[no-untyped-def]
+def _upsert_ignore(session: Session, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
     dialect = session.get_bind().dialect.name
     return (postgresql if dialect == "postgresql" else sqlite).insert(table)
 
@@ -84,7 +85,8 @@ def _outbox_has_work(name: str) -> bool:
             return True
         position = cursor.position if cursor is not None else 0
         return (
-            session.exec(select(Event.id).where(Event.id > position).limit(1)).first() is not None
+            session.exec(select(col(Event.id)).where(col(Event.id) > position).limit(1)).first()
+            is not None
         )
 
 
@@ -92,13 +94,13 @@ def _lock_cursor(session: Session, name: str) -> OutboxCursor | None:
     """The cursor row, locked; None while another worker holds it (PostgreSQL)."""
     query = (
         select(OutboxCursor)
-        .where(OutboxCursor.name == name)
+        .where(col(OutboxCursor.name) == name)
         .with_for_update(skip_locked=True, key_share=True)
         .execution_options(populate_existing=True)
     )
     cursor = session.exec(query).first()
     if cursor is None and session.get(OutboxCursor, name) is None:
-        insert = _upsert_ignore(session, OutboxCursor.__table__)
+        insert = _upsert_ignore(session, table_of(OutboxCursor))
         session.execute(
             insert.values(
                 name=name, position=0, gaps={}, updated_at=utcnow()
@@ -122,7 +124,7 @@ def _create_deliveries(
     merchant_ids = {e.merchant_id for e in events}
     hooks: dict[int, list[Webhook]] = {}
     for hook in session.exec(
-        select(Webhook).where(Webhook.merchant_id.in_(merchant_ids), Webhook.is_active)
+        select(Webhook).where(col(Webhook.merchant_id).in_(merchant_ids), col(Webhook.is_active))
     ).all():
         hooks.setdefault(hook.merchant_id, []).append(hook)
     retry_until = now + timedelta(seconds=policy.retry_window)
@@ -144,8 +146,8 @@ def _create_deliveries(
     ]
     if not rows:
         return 0
-    insert = _upsert_ignore(session, WebhookDelivery.__table__).on_conflict_do_nothing(
+    table = table_of(WebhookDelivery)
+    insert = _upsert_ignore(session, table).on_conflict_do_nothing(
         index_elements=["webhook_id", "event_id"]
     )
-    table = WebhookDelivery.__table__
     return len(session.execute(insert.returning(table.c.id), rows).all())
