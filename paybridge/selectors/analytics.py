@@ -214,6 +214,16 @@ def providers_by_id(session: Session) -> dict[int, Provider]:
     return {key(p): p for p in session.exec(select(Provider)).all()}
 
 
+def provider_choices(*, session: Session) -> list[tuple[str, str]]:
+    """Every provider as (code, display name), by display name: the filter's options."""
+    rows = session.execute(
+        sa.select(col(Provider.code), col(Provider.display_name)).order_by(
+            col(Provider.display_name)
+        )
+    )
+    return [(code, name) for code, name in rows]
+
+
 @dataclass(frozen=True)
 class ProviderName:
     code: str

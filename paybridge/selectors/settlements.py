@@ -1,14 +1,16 @@
-"""Settlement reads: history and the next scheduled payout date."""
+"""Settlement reads: history, the payout settings and the next scheduled payout date."""
 
 from __future__ import annotations
 
 import calendar
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
 from paybridge.models import PayoutSchedule, Settlement, User
+from paybridge.selectors.balances import hold_days_for
 
 
 def next_payout_date(user: User, now: datetime | None = None) -> date | None:
@@ -42,4 +44,37 @@ def recent_settlements(*, session: Session, merchant_id: int, limit: int = 10) -
             .order_by(col(Settlement.created_at).desc(), col(Settlement.id).desc())
             .limit(limit)
         ).all()
+    )
+
+
+@dataclass(frozen=True)
+class PayoutSettings:
+    """How and where a merchant is paid out, as the settlements page and dashboard show it."""
+
+    timezone: str
+    schedule: str
+    weekday: int
+    day_of_month: int
+    bank_name: str
+    bank_account_masked: str
+    hold_days: int
+    next_payout: date | None  # None when payouts are manual
+
+
+def user_payout_settings(
+    *, session: Session, merchant_id: int, now: datetime | None = None
+) -> PayoutSettings | None:
+    """The merchant's payout settings and next payout date; None when the account is gone."""
+    user = session.get(User, merchant_id)
+    if user is None:
+        return None
+    return PayoutSettings(
+        timezone=user.timezone,
+        schedule=user.payout_schedule,
+        weekday=user.payout_weekday,
+        day_of_month=user.payout_day_of_month,
+        bank_name=user.bank_name,
+        bank_account_masked=user.bank_account_masked,
+        hold_days=hold_days_for(user),
+        next_payout=next_payout_date(user, now),
     )

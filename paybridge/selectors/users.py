@@ -66,3 +66,11 @@ def user_summary(*, session: Session, merchant_id: int) -> UserSummary | None:
         timezone=timezone,
         created_at=created_at.isoformat(),
     )
+
+
+def user_timezone(*, session: Session, merchant_id: int) -> str:
+    """The zone every page shows the merchant's times in; UTC once the account is gone."""
+    timezone = session.execute(
+        sa.select(col(User.timezone)).where(col(User.id) == merchant_id)
+    ).scalar_one_or_none()
+    return "UTC" if timezone is None else timezone

@@ -12,13 +12,12 @@ from typing import Any, NamedTuple
 
 from paybridge.db import read_session
 from paybridge.events.outbox import event_message
-from paybridge.models import User
 from paybridge.selectors.activity import recent_events, recent_transactions
 from paybridge.selectors.analytics import dashboard_numbers, providers_by_id
 from paybridge.selectors.deliveries import delivery_rate_bp
 from paybridge.selectors.health import api_stats
 from paybridge.selectors.periods import PRESET_DAYS, Period, period_for_days, period_last_days
-from paybridge.selectors.settlements import next_payout_date
+from paybridge.selectors.settlements import user_payout_settings
 from paybridge.selectors.users import user_summary
 from paybridge.views.dashboard import (
     FEED_HIDDEN,
@@ -108,10 +107,10 @@ def provider_names(session: Any) -> dict[str, str]:
 
 def read_snapshot(merchant_id: int, filters: Filters) -> Snapshot | None:
     with read_session() as session:
-        user = session.get(User, merchant_id)
-        if user is None:
+        payout = user_payout_settings(session=session, merchant_id=merchant_id)
+        if payout is None:
             return None
-        period = period_for(filters, user.timezone)
+        period = period_for(filters, payout.timezone)
         numbers = dashboard_numbers(
             session=session,
             merchant_id=merchant_id,
@@ -120,7 +119,7 @@ def read_snapshot(merchant_id: int, filters: Filters) -> Snapshot | None:
             any_currency=False,
         )
         return Snapshot(
-            tz=user.timezone,
+            tz=payout.timezone,
             currencies=numbers.currencies,
             currency=numbers.currency,
             period=period,
@@ -136,6 +135,6 @@ def read_snapshot(merchant_id: int, filters: Filters) -> Snapshot | None:
             stats=api_stats(session=session, merchant_id=merchant_id),
             delivery=delivery_rate_bp(session=session, merchant_id=merchant_id),
             summary=user_summary(session=session, merchant_id=merchant_id),
-            next_date=next_payout_date(user),
+            next_date=payout.next_payout,
             provider_names=provider_names(session),
         )

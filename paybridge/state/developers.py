@@ -11,10 +11,10 @@ from reflex.event import EventSpec
 from paybridge.db import read_session, utcnow
 from paybridge.display import format_local
 from paybridge.errors import DomainError
-from paybridge.models import User
 from paybridge.selectors.api_keys import api_keys_page
 from paybridge.selectors.api_logs import ApiLogFilters, api_logs_page
 from paybridge.selectors.pagination import MAX_LIMIT, PageRequest
+from paybridge.selectors.users import user_timezone
 from paybridge.services.api_keys import api_key_create, api_key_revoke
 from paybridge.services.auth import Identity
 from paybridge.state.auth import form_text
@@ -45,7 +45,7 @@ class DevelopersState(CursorPages, SessionState):
         request = page or PageRequest(limit=LOG_PAGE)
         since = WINDOWS.get(self.window)
         with read_session() as session:
-            user = session.get(User, merchant_id)
+            tz = user_timezone(session=session, merchant_id=merchant_id)
             keys = api_keys_page(
                 session=session, merchant_id=merchant_id, page=PageRequest(limit=MAX_LIMIT)
             )
@@ -60,7 +60,6 @@ class DevelopersState(CursorPages, SessionState):
                     created_gte=utcnow() - since if since else None,
                 ),
             )
-        tz = user.timezone if user else "UTC"
         self.keys = [
             {
                 "id": str(k.id),

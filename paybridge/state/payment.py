@@ -17,9 +17,9 @@ from reflex.event import EventSpec
 from paybridge.db import read_session
 from paybridge.display import format_bp, format_local
 from paybridge.errors import DomainError
-from paybridge.models import User
 from paybridge.money import format_money, parse_amount, to_decimal
 from paybridge.selectors.payment_detail import PaymentDetail, TimelineEvent, payment_detail
+from paybridge.selectors.users import user_timezone
 from paybridge.services.auth import Identity
 from paybridge.services.transactions import transaction_refund
 from paybridge.state.auth import form_text
@@ -88,13 +88,12 @@ class PaymentState(SessionState):
 
     def _show(self, merchant_id: int, *, remount: bool = True) -> None:
         with read_session() as session:
-            user = session.get(User, merchant_id)
+            tz = user_timezone(session=session, merchant_id=merchant_id)
             detail = (
                 payment_detail(session=session, merchant_id=merchant_id, reference=self._reference)
                 if self._reference
                 else None
             )
-        tz = user.timezone if user else "UTC"
         self.loaded = True
         self.found = detail is not None
         if detail is None:

@@ -10,12 +10,12 @@ from reflex.event import EventSpec
 from paybridge.db import read_session
 from paybridge.display import format_local
 from paybridge.errors import DomainError
-from paybridge.models import PayoutSchedule, SettlementStatus, User
+from paybridge.models import PayoutSchedule, SettlementStatus
 from paybridge.money import format_money
-from paybridge.selectors.balances import balances, hold_days_for
+from paybridge.selectors.balances import balances
 from paybridge.selectors.pagination import PageRequest
 from paybridge.selectors.settlement_history import SettlementFilters, settlements_page
-from paybridge.selectors.settlements import next_payout_date
+from paybridge.selectors.settlements import user_payout_settings
 from paybridge.services.auth import Identity
 from paybridge.services.users import user_update_payout_settings
 from paybridge.state.auth import form_text
@@ -52,8 +52,8 @@ class SettlementsState(CursorPages, SessionState):
 
     def _show(self, merchant_id: int, page: PageRequest | None = None) -> None:
         with read_session() as session:
-            user = session.get(User, merchant_id)
-            if user is None:
+            payout = user_payout_settings(session=session, merchant_id=merchant_id)
+            if payout is None:
                 return
             money = balances(session=session, merchant_id=merchant_id)
             status = None if self.status_filter == "all" else self.status_filter
@@ -73,21 +73,21 @@ class SettlementsState(CursorPages, SessionState):
             }
             for b in money
         ]
-        self.schedule = user.payout_schedule
-        self.weekday, self.day_of_month = str(user.payout_weekday), str(user.payout_day_of_month)
-        self.bank_name, self.bank_account = user.bank_name, user.bank_account_masked
-        self.hold_days = f"{hold_days_for(user)} days"
-        next_date = next_payout_date(user)
+        self.schedule = payout.schedule
+        self.weekday, self.day_of_month = str(payout.weekday), str(payout.day_of_month)
+        self.bank_name, self.bank_account = payout.bank_name, payout.bank_account_masked
+        self.hold_days = f"{payout.hold_days} days"
+        next_date = payout.next_payout
         self.next_payout = f"{next_date:%A, %B %d}" if next_date else "Manual: withdraw any time"
-        rows = result.data
+        rows, tz = result.data, payout.timezone
         self.history = [
             {
                 "reference": s.reference,
                 "amount": format_money(s.amount, s.currency),
                 "status": s.status,
                 "bank": s.bank_account,
-                "created": format_local(s.created_at, user.timezone),
-                "completed": format_local(s.completed_at, user.timezone) if s.completed_at else "",
+                "created": format_local(s.created_at, tz),
+                "completed": format_local(s.completed_at, tz) if s.completed_at else "",
                 "reason": s.failure_reason or "",
             }
             for s in rows

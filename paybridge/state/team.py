@@ -13,10 +13,10 @@ from reflex.event import EventSpec
 from paybridge.db import read_session
 from paybridge.display import format_local
 from paybridge.errors import DomainError
-from paybridge.models import User
 from paybridge.permissions import ROLE_LABELS, Action, Role
 from paybridge.selectors.pagination import PageRequest
 from paybridge.selectors.team import audit_page, members, open_invitations
+from paybridge.selectors.users import user_timezone
 from paybridge.services.auth import Identity
 from paybridge.services.team import (
     invitation_accept,
@@ -48,14 +48,13 @@ class TeamState(SessionState):
 
     def _show(self, merchant_id: int) -> None:
         with read_session() as session:
-            account = session.get(User, merchant_id)
+            tz = user_timezone(session=session, merchant_id=merchant_id)
             people = members(session=session, merchant_id=merchant_id)
             pending = (
                 open_invitations(session=session, merchant_id=merchant_id)
                 if self._can(Action.TEAM)
                 else []
             )
-        tz = account.timezone if account else "UTC"
         self.members = [
             {
                 "id": str(m.id),
@@ -165,9 +164,8 @@ class AuditState(CursorPages, SessionState):
             self.entries, self.error = [], "Only owners and admins can read the audit log."
             return
         with read_session() as session:
-            account = session.get(User, merchant_id)
+            tz = user_timezone(session=session, merchant_id=merchant_id)
             result = audit_page(session=session, merchant_id=merchant_id, page=request)
-        tz = account.timezone if account else "UTC"
         self.error = ""
         self.entries = [
             {

@@ -30,7 +30,6 @@ from typing import Any, ClassVar
 
 import reflex as rx
 from reflex.event import EventSpec
-from sqlmodel import select
 
 from paybridge.browser import SESSION_COOKIE, cookie_value
 from paybridge.db import read_session
@@ -38,9 +37,8 @@ from paybridge.display import format_count, format_local
 from paybridge.errors import DomainError
 from paybridge.events import get_bus
 from paybridge.exports import ExportProgress
-from paybridge.models import Provider, User
 from paybridge.money import format_money
-from paybridge.selectors.analytics import merchant_currencies
+from paybridge.selectors.analytics import merchant_currencies, provider_choices
 from paybridge.selectors.pagination import PageRequest
 from paybridge.selectors.saved_views import saved_view_get, saved_views
 from paybridge.selectors.transactions import (
@@ -49,6 +47,7 @@ from paybridge.selectors.transactions import (
     transactions_count,
     transactions_page,
 )
+from paybridge.selectors.users import user_timezone
 from paybridge.services.auth import Identity
 from paybridge.services.saved_views import saved_view_create, saved_view_delete
 from paybridge.state.auth import form_text
@@ -208,12 +207,8 @@ class TransactionsState(CursorPages, SessionState):
 
     def _load_context(self, merchant_id: int) -> None:
         with read_session() as session:
-            user = session.get(User, merchant_id)
-            self.timezone = user.timezone if user else "UTC"
-            self.providers = [
-                [p.code, p.display_name]
-                for p in session.exec(select(Provider).order_by(Provider.display_name)).all()
-            ]
+            self.timezone = user_timezone(session=session, merchant_id=merchant_id)
+            self.providers = [[code, name] for code, name in provider_choices(session=session)]
             used = merchant_currencies(session=session, merchant_id=merchant_id)
         self.currencies = used or ["USD"]
         self._load_views(merchant_id)

@@ -11,9 +11,9 @@ from reflex.event import EventSpec
 from paybridge.db import read_session
 from paybridge.display import format_local
 from paybridge.errors import DomainError
-from paybridge.models import User
 from paybridge.selectors.deliveries import delivery_log, endpoint_states
 from paybridge.selectors.pagination import MAX_LIMIT, PageRequest
+from paybridge.selectors.users import user_timezone
 from paybridge.selectors.webhooks import webhooks_page
 from paybridge.services.deliveries import (
     webhook_delivery_resend,
@@ -152,7 +152,7 @@ class WebhooksState(SessionState):
 
     def _show(self, merchant_id: int) -> None:
         with read_session() as session:
-            user = session.get(User, merchant_id)
+            tz = user_timezone(session=session, merchant_id=merchant_id)
             hooks = webhooks_page(
                 session=session, merchant_id=merchant_id, page=PageRequest(limit=MAX_LIMIT)
             ).data
@@ -165,7 +165,6 @@ class WebhooksState(SessionState):
                 limit=LOG_SIZE + 1,
                 before_id=self._before_id,
             )
-        tz = user.timezone if user else "UTC"
         self.endpoints = [
             _endpoint_row(hook, None if hook.id is None else states.get(hook.id), tz)
             for hook in hooks
