@@ -24,10 +24,17 @@ ALLOWED = {
 HOLDERS = ("session", "unit", "connect", "begin")
 
 
+def opened_by(item: ast.withitem) -> str:
+    """What a `with` item calls (`read_session`, `engine.connect`), without its arguments: a
+    context manager merely given a session id is not a session."""
+    expr = item.context_expr
+    return ast.unparse(expr.func if isinstance(expr, ast.Call) else expr)
+
+
 def holds_database(node: ast.With | ast.AsyncWith) -> bool:
-    return any(
-        word in ast.unparse(item.context_expr) for item in node.items for word in HOLDERS
-    ) and not any("watching_session" in ast.unparse(item.context_expr) for item in node.items)
+    return any(word in opened_by(item) for item in node.items for word in HOLDERS) and not any(
+        "watching_session" in opened_by(item) for item in node.items
+    )
 
 
 def offenders(root: Path = ROOT) -> list[str]:
