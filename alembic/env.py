@@ -7,7 +7,8 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import paybridge.models  # noqa: F401  (registers every table)
-from paybridge.db import UTCDateTime, make_engine
+from paybridge.db import UTCDateTime
+from paybridge.engine import make_engine
 from paybridge.settings import get_settings
 
 config = context.config

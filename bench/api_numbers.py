@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["DATABASE_URL"] = args.database_url
     from sqlmodel import Session, select
 
-    from paybridge.db import get_engine
+    from paybridge.engine import get_engine
     from paybridge.models import User
     from paybridge.services.api_keys import api_key_create, api_key_revoke
 

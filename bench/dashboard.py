@@ -219,7 +219,7 @@ def payment_lines(
     """COPY text lines of realistic payments, reusing the demo's random helpers and fees.
     With `refunds`, refunded payments are refunded in full and a few successful ones in part,
     with the net share services.transactions computes."""
-    from paybridge.db import get_engine
+    from paybridge.engine import get_engine
     from paybridge.models import Provider, TransactionStatus
     from paybridge.services.demo import final_status, random_customer, random_payment_shape
     from paybridge.services.providers import provider_fee
@@ -724,7 +724,7 @@ def main(argv: list[str] | None = None) -> int:
     # timeouts (it streams millions of rows into Python between its statements).
     for name in ("PAYBRIDGE_DB_STATEMENT_TIMEOUT_MS", "PAYBRIDGE_DB_IDLE_TX_TIMEOUT_MS"):
         os.environ.setdefault(name, "600000")
-    from paybridge.db import get_engine
+    from paybridge.engine import get_engine
     from paybridge.migrations import migrate
     from paybridge.selectors.analytics import merchant_currencies
     from paybridge.selectors.periods import period_last_days

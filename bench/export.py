@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["DATABASE_URL"] = url
     import dashboard as seeding  # bench/dashboard.py: COPY seeding of realistic payments
 
-    from paybridge.db import get_engine
+    from paybridge.engine import get_engine
     from paybridge.migrations import migrate
     from paybridge.services.providers import providers_ensure_defaults
     from paybridge.settings import get_settings

@@ -45,7 +45,7 @@ def create_database(url: str, *, fresh: bool = True) -> None:
         ).fetchone():
             conn.execute(f'CREATE DATABASE "{parsed.database}"')
     point_at(url, None)
-    from paybridge.db import get_engine
+    from paybridge.engine import get_engine
     from paybridge.migrations import migrate
     from paybridge.services.providers import providers_ensure_defaults
 

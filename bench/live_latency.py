@@ -116,7 +116,8 @@ def prepare_database(url: str, history: int) -> int:
     point_at(url, None)
     from sqlmodel import select
 
-    from paybridge.db import get_engine, read_session
+    from paybridge.db import read_session
+    from paybridge.engine import get_engine
     from paybridge.migrations import migrate
     from paybridge.models import User
 
@@ -152,7 +153,7 @@ def point_at(database_url: str, redis_url: str | None) -> None:
         os.environ["REDIS_URL"] = redis_url
     else:
         os.environ.pop("REDIS_URL", None)
-    from paybridge.db import get_engine
+    from paybridge.engine import get_engine
     from paybridge.events import reset_bus
     from paybridge.settings import get_settings
 

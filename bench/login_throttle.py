@@ -160,7 +160,7 @@ def main() -> int:
             ("Redis", postgres, args.redis_url),
         ):
             use(url, redis_url)
-            from paybridge.db import get_engine
+            from paybridge.engine import get_engine
 
             migrate(get_engine())
             bench_store(name, args.repeat, floor)

@@ -105,7 +105,7 @@ def main() -> int:
     os.environ["DATABASE_URL"] = url.render_as_string(hide_password=False)
 
     from bench.sim_dashboards import SimDashboards
-    from paybridge.db import get_engine
+    from paybridge.engine import get_engine
     from paybridge.migrations import migrate
     from paybridge.services.api_keys import api_key_create
     from paybridge.services.providers import providers_ensure_defaults

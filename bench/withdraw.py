@@ -74,7 +74,7 @@ def merchants_with_money(count: int) -> list[str]:
 def deadlocks(url: str) -> int:
     import sqlalchemy as sa
 
-    from paybridge.db import get_engine
+    from paybridge.engine import get_engine
 
     with get_engine().connect() as conn:
         return conn.execute(

@@ -22,7 +22,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from paybridge import metrics
-from paybridge.db import get_engine
+from paybridge.engine import get_engine
 from paybridge.migrations import alembic_config
 from paybridge.selectors.health import uptime_seconds
 from paybridge.settings import get_settings

@@ -77,7 +77,7 @@ def check_connection_budget() -> str | None:
     """Size each worker's database pool before the workers start, and refuse to start when
     the instances together would need more connections than PostgreSQL allows. Returns the
     refusal, or None (the plan is printed)."""
-    from paybridge.db import connection_plan, server_connection_limit
+    from paybridge.engine import connection_plan, server_connection_limit
     from paybridge.settings import get_settings
 
     workers = backend_workers()

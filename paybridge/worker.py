@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from paybridge.db import is_sqlite
+from paybridge.engine import is_sqlite
 from paybridge.services.deliveries import (
     Claim,
     DeliveryPolicy,

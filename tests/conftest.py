@@ -26,7 +26,8 @@ from alembic.util import CommandError
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, SQLModel, select
 
-from paybridge.db import get_engine, make_engine, utcnow
+from paybridge.db import utcnow
+from paybridge.engine import get_engine, make_engine
 from paybridge.events.bus import reset_bus
 from paybridge.migrations import migrate
 from paybridge.models import Event, HourlyRollup, Provider, Settlement, Transaction, User

@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from paybridge.db import make_engine, read_session, utcnow
+from paybridge.db import read_session, utcnow
+from paybridge.engine import make_engine
 from paybridge.migrations import migrate, schema_differences
 from paybridge.models import Event, HourlyRollup, Settlement, Transaction, User
 from paybridge.selectors.analytics import dashboard_metrics, merchant_currencies

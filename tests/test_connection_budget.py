@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from paybridge.db import connection_plan
+from paybridge.engine import connection_plan
 from tests.ops.topology import ROOT
 
 

@@ -13,7 +13,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
-from paybridge.db import is_sqlite, make_engine, utcnow
+from paybridge.db import utcnow
+from paybridge.engine import is_sqlite, make_engine
 from paybridge.migrations import alembic_config, migrate, schema_differences
 from paybridge.models import Transaction, User
 from tests.conftest import BACKENDS, TABLES, TestDatabase, fresh_database_url

@@ -8,7 +8,8 @@ import sys
 
 from tqdm import tqdm
 
-from paybridge.db import get_engine, read_session
+from paybridge.db import read_session
+from paybridge.engine import get_engine
 from paybridge.migrations import migrate
 from paybridge.models import KycStatus, PayoutSchedule, SettlementStatus, User
 from paybridge.models.keys import key

@@ -56,7 +56,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlmodel import col, select
 
-from paybridge.db import get_engine, read_session, utcnow
+from paybridge.db import read_session, utcnow
+from paybridge.engine import get_engine
 from paybridge.errors import DomainError
 from paybridge.models import PayoutSchedule, Settlement, SettlementStatus, User
 from paybridge.models.keys import key

@@ -8,7 +8,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from paybridge.db import get_engine
+from paybridge.engine import get_engine
 from tests.e2e.conftest import login
 
 NEW_PASSWORD = "a-brand-new-passphrase-42"

@@ -9,7 +9,7 @@ import time
 
 import sqlalchemy as sa
 
-from paybridge.db import get_engine
+from paybridge.engine import get_engine
 from paybridge.services.users import user_update_profile
 from paybridge.state.auth import LoginState, LogoutState
 from paybridge.state.dashboard import DashboardState

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from paybridge.db import get_engine, utcnow
+from paybridge.db import utcnow
+from paybridge.engine import get_engine
 from paybridge.models import User
 from paybridge.permissions import Action, Actor, Role, allowed
 from paybridge.services.team import (

@@ -309,7 +309,7 @@ def test_refund_from_the_detail_page_updates_an_open_dashboard(browser, app, mer
 def _alpha_state(alpha_id: int) -> dict:
     import sqlalchemy as sa
 
-    from paybridge.db import get_engine
+    from paybridge.engine import get_engine
 
     with get_engine().connect() as conn:
 

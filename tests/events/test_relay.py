@@ -14,7 +14,8 @@ from sqlmodel import Session
 
 from paybridge.api.graphql import subscriptions as gql_subscriptions
 from paybridge.api.graphql.subscriptions import merchant_events
-from paybridge.db import get_engine, write_session
+from paybridge.db import write_session
+from paybridge.engine import get_engine
 from paybridge.errors import DomainError
 from paybridge.events import EventType, get_bus, record_event
 from paybridge.events.relay import relay_outbox

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from paybridge.db import make_engine
+from paybridge.engine import make_engine
 from paybridge.settings import DATA_DIR, get_settings
 
 ROOT = Path(__file__).resolve().parents[2]

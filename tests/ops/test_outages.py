@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
-from paybridge.db import get_engine
+from paybridge.engine import get_engine
 from paybridge.models import Event, Transaction
 from paybridge.settings import get_settings
 from tests.api.conftest import Caller

@@ -12,7 +12,8 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
-from paybridge.db import get_engine, read_session, utcnow, write_session
+from paybridge.db import read_session, utcnow, write_session
+from paybridge.engine import get_engine
 from paybridge.models import AuthSession, User
 from paybridge.services.auth import (
     hash_token,

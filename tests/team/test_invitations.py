@@ -10,7 +10,8 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from paybridge.db import get_engine, utcnow
+from paybridge.db import utcnow
+from paybridge.engine import get_engine
 from paybridge.errors import DomainError
 from paybridge.models import Invitation, Membership, User
 from paybridge.permissions import Role

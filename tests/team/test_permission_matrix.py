@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from httpx import Response
 
-from paybridge.db import get_engine
+from paybridge.engine import get_engine
 from paybridge.models import Provider
 from paybridge.permissions import API_KEY_ACTIONS, Action, Role, allowed
 from paybridge.services.api_keys import api_key_create

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from paybridge.api.auth import credentials
-from paybridge.db import get_engine
+from paybridge.engine import get_engine
 from paybridge.events import revocations
 from paybridge.permissions import Role
 from paybridge.settings import get_settings

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, delete
 
-from paybridge.db import get_engine, read_session, utcnow, write_session
+from paybridge.db import read_session, utcnow, write_session
+from paybridge.engine import get_engine
 from paybridge.events import EventType, record_event
 from paybridge.models import Event, OutboxCursor, User
 from paybridge.services.deliveries import FAN_OUT_CURSOR, deliveries_fan_out
