@@ -20,7 +20,8 @@ from paybridge.browser import (
     safe_next,
 )
 from paybridge.db import utcnow
-from paybridge.services.auth import DEVICE_LIFETIME, device_cookie_after_login, web_session_redeem
+from paybridge.services.auth import web_session_redeem
+from paybridge.services.devices import DEVICE_LIFETIME, device_cookie_after_login
 
 NONCE_LIFETIME = timedelta(hours=1)
 router = APIRouter(include_in_schema=False)

@@ -14,7 +14,6 @@ allowance for unknown devices (and their address's).
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from paybridge.selectors.auth_sessions import auth_session_alive, auth_session_g
 from paybridge.selectors.users import user_by_email
 from paybridge.services import throttle
 from paybridge.services.audit import AuditAction, audit_record
+from paybridge.services.devices import device_in_cookie
 from paybridge.services.locks import row_lock
 from paybridge.services.users import (
     BCRYPT_ROUNDS,
@@ -47,15 +47,12 @@ from paybridge.services.users import (
     clean_password,
     hash_password,
 )
-from paybridge.settings import get_settings
 from paybridge.validation import clean_email
 
 WEB_SESSION_LIFETIME = timedelta(days=14)
 API_SESSION_LIFETIME = timedelta(days=7)
 TICKET_LIFETIME = timedelta(seconds=60)
 LAST_SEEN_GRANULARITY = timedelta(minutes=1)
-DEVICE_LIFETIME = timedelta(days=180)
-DEVICE_TOKENS_KEPT = 5  # accounts one browser is remembered for
 # What a login for an unknown email checks its password against, so that it takes as long as
 # one for a known email: a well-formed bcrypt hash of the same cost (checking costs the same
 # whatever the salt), written out rather than computed, which cost every process 0.47 s of
@@ -177,53 +174,6 @@ def failed_logins_acknowledge(*, user_id: int) -> None:
             .values(acknowledged_at=utcnow())
         )
         session.commit()
-
-
-# --- device tokens ------------------------------------------------------------------------
-# A token is <nonce: 32 hex><expiry: 8 hex, unix seconds><signature: 32 hex> where the
-# signature is an HMAC over nonce, expiry and the account's email; a cookie holds the tokens of
-# the last few accounts signed in from the browser, joined by ".".
-
-
-def _device_key() -> bytes:
-    secret = get_settings().secret_key.encode()
-    return hmac.new(secret, b"paybridge-device-cookie-v1", hashlib.sha256).digest()
-
-
-def _device_signature(nonce: str, expiry: str, email: str) -> str:
-    message = f"{nonce}|{expiry}|{email.strip().lower()}".encode()
-    return hmac.new(_device_key(), message, hashlib.sha256).hexdigest()[:32]
-
-
-def device_in_cookie(cookie: str | None, email: str) -> str | None:
-    """The device id (the token's nonce) of a valid, unexpired token for `email` in the
-    cookie, or None."""
-    if not cookie or len(cookie) > 1000:
-        return None
-    now = int(utcnow().timestamp())
-    for token in cookie.split(".")[:DEVICE_TOKENS_KEPT]:
-        if len(token) != 72 or any(ch not in "0123456789abcdef" for ch in token):
-            continue
-        nonce, expiry, signature = token[:32], token[32:40], token[40:]
-        if int(expiry, 16) > now and hmac.compare_digest(
-            signature, _device_signature(nonce, expiry, email)
-        ):
-            return nonce
-    return None
-
-
-def device_cookie_after_login(cookie: str | None, email: str) -> str:
-    """The device cookie to give a browser that just signed in as `email`: a fresh token for
-    it first, then the browser's tokens for other accounts."""
-    nonce = secrets.token_hex(16)
-    expiry = f"{int((utcnow() + DEVICE_LIFETIME).timestamp()):08x}"
-    fresh = nonce + expiry + _device_signature(nonce, expiry, email)
-    others = [
-        token
-        for token in (cookie or "").split(".")[: DEVICE_TOKENS_KEPT * 2]
-        if len(token) == 72 and device_in_cookie(token, email) is None
-    ]
-    return ".".join([fresh, *others][:DEVICE_TOKENS_KEPT])
 
 
 # --- web sessions -------------------------------------------------------------------------
