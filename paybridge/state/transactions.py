@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import time
 from dataclasses import replace
 from typing import Any, ClassVar
@@ -36,11 +35,9 @@ from paybridge.db import read_session
 from paybridge.display import format_count, format_local
 from paybridge.errors import DomainError
 from paybridge.events import get_bus
-from paybridge.exports import ExportProgress
 from paybridge.money import format_money
 from paybridge.selectors.analytics import merchant_currencies, provider_choices
 from paybridge.selectors.pagination import PageRequest
-from paybridge.selectors.saved_views import saved_view_get, saved_views
 from paybridge.selectors.transactions import (
     TransactionFilters,
     latest_transaction_id,
@@ -49,7 +46,6 @@ from paybridge.selectors.transactions import (
 )
 from paybridge.selectors.users import user_timezone
 from paybridge.services.auth import Identity
-from paybridge.services.saved_views import saved_view_create, saved_view_delete
 from paybridge.state.auth import form_text
 from paybridge.state.guard import merchant_event
 from paybridge.state.live import (
@@ -60,12 +56,13 @@ from paybridge.state.live import (
     watching_session,
 )
 from paybridge.state.paging import CursorPages
+from paybridge.state.saved_views import SavedViews
 from paybridge.state.session import SessionState, in_thread
+from paybridge.state.transaction_export import TransactionExport
 from paybridge.transaction_query import (
     PARAMS,
     TransactionQuery,
     parse_query,
-    parse_query_string,
     with_changes,
 )
 
@@ -73,12 +70,10 @@ PAGE_SIZE = 25
 NEW_COUNT_CAP = 1000  # the banner says "1,000+" beyond this
 NEW_COUNT_INTERVAL = 1.0  # seconds between recounts while events arrive
 RECONCILE_INTERVAL = 15.0  # recount anyway, in case a bus message was lost
-EXPORT_POLL = 0.5
-EXPORT_STALL = 600.0  # stop watching an export that has not moved for this long
 ROUTE = "/transactions"
 
 
-class TransactionsState(CursorPages, SessionState):
+class TransactionsState(CursorPages, SavedViews, TransactionExport, SessionState):
     # The filters, display-ready ("" = not set); also the form's default values.
     search: str = ""
     status: str = ""
@@ -103,20 +98,10 @@ class TransactionsState(CursorPages, SessionState):
     new_label: str = ""
     live: bool = False
 
-    views: list[dict[str, str]] = []
-    view_error: str = ""
-
-    exporting: bool = False
-    export_rows: str = ""
-    export_total: str = ""
-    export_percent: int = 0
-    export_message: str = ""
-
     _page_size: ClassVar[int] = PAGE_SIZE
+    _route: ClassVar[str] = ROUTE
     _snapshot: int = 0
     _listener: int = 0
-    _export_id: str = ""
-    _export_total: int = 0
 
     # ----- helpers -------------------------------------------------------------------------
 
@@ -138,6 +123,9 @@ class TransactionsState(CursorPages, SessionState):
             setattr(self, name, value)
         self.query_string = query.to_query_string()
         self.form_key += 1
+
+    def _listing(self) -> tuple[TransactionFilters, str]:
+        return self._filters(), self.query_string
 
     def _filters(self) -> TransactionFilters:
         return replace(self._query().to_filters(self.timezone), snapshot_id=self._snapshot)
@@ -213,14 +201,6 @@ class TransactionsState(CursorPages, SessionState):
         self.currencies = used or ["USD"]
         self._load_views(merchant_id)
 
-    def _load_views(self, merchant_id: int) -> None:
-        with read_session() as session:
-            rows = saved_views(session=session, merchant_id=merchant_id)
-        self.views = [
-            {"id": str(v.id), "name": v.name, "query": v.query, "href": f"{ROUTE}?{v.query}"}
-            for v in rows
-        ]
-
     def _apply(self, merchant_id: int, query: TransactionQuery) -> EventSpec:
         self.filter_error = ""
         self._set_query(query)
@@ -289,135 +269,6 @@ class TransactionsState(CursorPages, SessionState):
     def show_new(self, found: Identity) -> EventSpec | None:
         self._reset_listing(found.merchant_id)
         return None
-
-    # ----- saved views ---------------------------------------------------------------------
-
-    @rx.event
-    @in_thread
-    @merchant_event
-    def save_view(self, found: Identity, form: dict) -> EventSpec | None:
-        self.view_error = ""
-        try:
-            saved_view_create(
-                merchant_id=found.merchant_id,
-                name=form_text(form, "view_name", max_length=60),
-                query=self.query_string,
-            )
-        except DomainError as error:
-            self.view_error = error.message
-            return None
-        self._load_views(found.merchant_id)
-        return rx.set_value("view-name", "")
-
-    @rx.event
-    @in_thread
-    @merchant_event
-    def delete_view(self, found: Identity, view_id: str) -> EventSpec | None:
-        self.view_error = ""
-        try:
-            saved_view_delete(merchant_id=found.merchant_id, view_id=_row_id(view_id))
-        except DomainError as error:
-            self.view_error = error.message
-        self._load_views(found.merchant_id)
-        return None
-
-    @rx.event
-    @in_thread
-    @merchant_event
-    def apply_view(self, found: Identity, view_id: str) -> EventSpec | None:
-        self.view_error = ""
-        with read_session() as session:
-            view = saved_view_get(
-                session=session, merchant_id=found.merchant_id, view_id=_row_id(view_id) or 0
-            )
-        if view is None:
-            self.view_error = "No such view."
-            self._load_views(found.merchant_id)
-            return None
-        try:
-            query = parse_query_string(view.query)
-        except DomainError as error:
-            self.view_error = error.message
-            return None
-        return self._apply(found.merchant_id, query)
-
-    # ----- export --------------------------------------------------------------------------
-
-    @rx.event
-    @in_thread
-    @merchant_event
-    def start_export(self, found: Identity) -> list[EventSpec] | EventSpec | None:
-        """Count the rows of the current listing and download exactly those (the same
-        snapshot), watching the export's progress."""
-        if self.exporting:
-            return None
-        with read_session() as session:
-            snapshot = latest_transaction_id(session=session)
-            total = transactions_count(
-                session=session,
-                merchant_id=found.merchant_id,
-                filters=replace(self._filters(), snapshot_id=snapshot),
-            )
-        self._export_id = secrets.token_urlsafe(12)
-        self._export_total = total
-        self.exporting = True
-        self.export_rows, self.export_total = "0", format_count(total)
-        self.export_percent = 0
-        self.export_message = ""
-        params = "&".join(
-            p for p in (self.query_string, f"upto={snapshot}", f"export={self._export_id}") if p
-        )
-        url = f"{self._backend_origin()}/exports/transactions.csv?{params}"
-        download = (
-            "(() => { const a = document.createElement('a');"
-            f" a.href = {json.dumps(url)}; a.download = ''; a.rel = 'noopener';"
-            " document.body.appendChild(a); a.click(); a.remove(); })()"
-        )
-        return [rx.call_script(download), TransactionsState.watch_export]
-
-    def _backend_origin(self) -> str:
-        """'' when UI and backend share an origin (production); the backend's otherwise."""
-        frontend = self.router.url.origin
-        host = self.router.headers.host or self.router.url.netloc
-        scheme = "https" if frontend.startswith("https") else "http"
-        backend = f"{scheme}://{host}"
-        return "" if backend == frontend else backend
-
-    @rx.event(background=True)
-    async def watch_export(self) -> None:
-        async with self:
-            found = await asyncio.to_thread(self._identity)
-            if found is None:
-                return
-            merchant_id, export_id, total = found.merchant_id, self._export_id, self._export_total
-        last_rows, last_change = -1, time.monotonic()
-        while True:
-            await asyncio.sleep(EXPORT_POLL)
-            progress = await asyncio.to_thread(ExportProgress.get, merchant_id, export_id)
-            now = time.monotonic()
-            if progress is not None and progress.rows != last_rows:
-                last_rows, last_change = progress.rows, now
-            stalled = now - last_change > EXPORT_STALL
-            async with self:
-                if self._export_id != export_id:
-                    return  # another export started
-                if progress is not None:
-                    self.export_rows = format_count(progress.rows)
-                    self.export_percent = (
-                        100 if total == 0 else min(100, progress.rows * 100 // total)
-                    )
-                if progress is not None and progress.finished:
-                    self.exporting = False
-                    self.export_message = (
-                        f"Export stopped after {format_count(progress.rows)} rows."
-                        if progress.cancelled
-                        else f"Exported {format_count(progress.rows)} rows."
-                    )
-                    return
-                if stalled:
-                    self.exporting = False
-                    self.export_message = "The export did not start or stopped responding."
-                    return
 
     # ----- live ----------------------------------------------------------------------------
 
@@ -492,7 +343,3 @@ class TransactionsState(CursorPages, SessionState):
                     pass
             rows.append(row)
         self.rows = rows
-
-
-def _row_id(value: object) -> int | None:
-    return int(value) if isinstance(value, str) and value.isdigit() and len(value) < 10 else None
