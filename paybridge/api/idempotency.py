@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import logging
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
@@ -112,6 +113,18 @@ def keys_handled_by_endpoint(endpoint: Callable[..., Any]) -> Callable[..., Any]
     return endpoint
 
 
+def _in_threadpool(endpoint: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """A sync endpoint as a coroutine that runs it in the threadpool. FastAPI runs a sync
+    endpoint in a thread and then validates its response in a second one; as a coroutine its
+    response is validated on the event loop, one thread hop fewer a request."""
+
+    @functools.wraps(endpoint)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        return await run_in_threadpool(endpoint, *args, **kwargs)
+
+    return run
+
+
 class IdempotentRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         methods = kwargs.get("methods") or ()
@@ -119,6 +132,8 @@ class IdempotentRoute(APIRoute):
             endpoint = self._in_unit_when_keyed(endpoint)
             # include_router builds the route again from this endpoint: do not wrap it twice
             endpoint._paybridge_handles_keys = True  # type: ignore[attr-defined]
+        if not inspect.iscoroutinefunction(endpoint):
+            endpoint = _in_threadpool(endpoint)
         super().__init__(path, endpoint, **kwargs)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
