@@ -84,7 +84,8 @@ def test_a_demoted_admins_token_is_refused_on_the_next_request(
             sa.text("SELECT actor_email, target, details FROM audit_log"
                     " WHERE action = 'member.role_changed' ORDER BY id")
         ).all()  # fmt: skip
-    assert [tuple(c) for c in changes] == [
+    # a JSON column read by raw SQL: a dict on PostgreSQL, its text on SQLite
+    assert [(a, t, d if isinstance(d, dict) else json.loads(d)) for a, t, d in changes] == [
         ("owner@example.com", "admin@example.com", {"from": "admin", "to": "analyst"}),
         ("owner@example.com", "admin@example.com", {"from": "analyst", "to": "admin"}),
     ]
@@ -136,6 +137,9 @@ def _token(base: str, email: str) -> str:
         return json.loads(response.read())["access"]
 
 
+HEARD_WITHIN = 0.25  # seconds for a notice to reach the other instance's workers
+
+
 def test_a_demotion_through_one_instance_is_enforced_by_every_worker_of_both(
     instances: Topology, team: Team
 ) -> None:
@@ -167,9 +171,10 @@ def test_a_demotion_through_one_instance_is_enforced_by_every_worker_of_both(
         return status == 403 and body["error"]["code"] == "permission_denied"
 
     wait_for(refused_on_the_other_instance, 1, f"still allowed: {attempts}")
-    assert [s for _, s in attempts[:-1]] == [], (
-        f"a write got through after the demotion: {attempts}"
-    )
+    # The other instance hears of it through Redis: a write racing the notice (milliseconds
+    # on a quiet machine) may still pass, none after the window a loaded one gives it.
+    late = [(after, status) for after, status in attempts[:-1] if after > HEARD_WITHIN]
+    assert late == [], f"a write got through after the demotion: {attempts}"
     statuses = [
         _call("POST", f"{i.url}{V1}/team/invitations", admin,
               {"email": "later@example.com", "role": "analyst"})[0]
