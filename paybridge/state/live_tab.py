@@ -93,7 +93,7 @@ class LiveTab(SessionState, mixin=True):
             generation = self._listener
             tab = self.router.session
             session_token = cookie_value(self.router.headers.cookie, SESSION_COOKIE) or ""
-            pace = self._pace(merchant_id)
+            pace, route = self._pace(merchant_id), self._route
         async with watching_session(session_token), get_bus().listen(merchant_id) as queue:
             pace.subscribed(time.monotonic())
             while tab_connected(tab):
@@ -115,7 +115,7 @@ class LiveTab(SessionState, mixin=True):
                 except Exception:  # database or Redis unreachable: keep the tab, try again
                     if pace.retry is None:
                         raise
-                    log.warning("%s listener: refresh failed; retrying", self._route, exc_info=True)
+                    log.warning("listener of %s: push failed; retrying", route, exc_info=True)
                     await asyncio.sleep(pace.retry)
 
     def _still_mine(self, generation: int) -> bool:
