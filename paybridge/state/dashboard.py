@@ -2,48 +2,38 @@
 figure from views/dashboard.py, read once per worker for all tabs (state/dashboard_reads.py);
 this state validates input, picks the period and currency, and assigns what changed.
 
-Live updates: `listen` subscribes to the merchant's events first, then reloads, so nothing
-committed in between is missed. An event is applied at once to the feed and the recent table
-(deduplicated by event id; under a stream of payments at most every FAST_GAP, batched); the numbers
-are reloaded from the database at most every REFRESH_INTERVAL, so a burst of payments costs each
-tab a few state writes a second, not one per payment; a payment after a quiet spell sends its row
-first and the numbers REFRESH_INTERVAL later, so the row never waits for their reads. While
-events stream in, the charts are redrawn at most every CHART_INTERVAL, at a different moment in
-each tab (their redraw is the costliest thing a tab does).
+Live updates (`listen`, state/live_tab.py, paced by `DashboardPace`): the listener subscribes to
+the merchant's events first, then reloads, so nothing committed in between is missed. An event
+is applied at once to the feed and the recent table (deduplicated by event id; under a stream of
+payments at most every FAST_GAP, batched); the numbers are reloaded from the database at most
+every REFRESH_INTERVAL, so a burst of payments costs each tab a few state writes a second, not
+one per payment; a payment after a quiet spell sends its row first and the numbers
+REFRESH_INTERVAL later, so the row never waits for their reads. While events stream in, the
+charts are redrawn at most every CHART_INTERVAL, at a different moment in each tab (their redraw
+is the costliest thing a tab does).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import random
 import time
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import reflex as rx
 from reflex.event import EventSpec
 
-from paybridge.browser import SESSION_COOKIE, cookie_value
 from paybridge.errors import DomainError
-from paybridge.events import get_bus
 from paybridge.money import normalize_currency
 from paybridge.selectors.periods import PRESET_DAYS
 from paybridge.state.auth import form_text
 from paybridge.state.dashboard_reads import Filters, read_dashboard
-from paybridge.state.live import (
-    BATCH_LIMIT,
-    next_batch,
-    on_page,
-    still_signed_in,
-    tab_connected,
-    watching_session,
-)
+from paybridge.state.live import BATCH_LIMIT
+from paybridge.state.live_tab import LiveTab, Pace
 from paybridge.state.session import SessionState
 from paybridge.views.dashboard import apply_events
-
-log = logging.getLogger(__name__)
 
 REFRESH_INTERVAL = 0.25  # seconds between reloads of the numbers while events arrive
 CHART_INTERVAL = 8.0  # at most this many seconds between chart redraws while events arrive, and at
@@ -72,7 +62,7 @@ class DashboardChartsState(rx.State):
     providers: dict[str, Any] = {}
 
 
-class DashboardState(SessionState):
+class DashboardState(LiveTab, SessionState):
     # Filters
     range_key: str = "30d"
     custom_from: str = ""
@@ -95,9 +85,8 @@ class DashboardState(SessionState):
     profile: dict[str, str] = {}
     has_data: bool = False
     filter_error: str = ""
-    live: bool = False
 
-    _listener: int = 0
+    _route: ClassVar[str] = ROUTE
     _feed_ids: list[int] = []
     _provider_names: dict[str, str] = {}
     _charts_key: int = 0
@@ -197,102 +186,10 @@ class DashboardState(SessionState):
             await self._reload(found.merchant_id)
         return None
 
-    # ----- live updates --------------------------------------------------------------------
+    # ----- live updates (state/live_tab.py) ------------------------------------------------
 
-    @rx.event(background=True)
-    async def listen(self) -> None:
-        """Events reach the table and feed at once; the numbers follow, reloaded off the event loop
-        at most every REFRESH_INTERVAL (and every RECONCILE_INTERVAL regardless). Nothing is
-        pushed unless the tab's session was confirmed within AUTH_RECHECK."""
-        async with self:
-            found = await asyncio.to_thread(self._identity)
-            if found is None:
-                return
-            merchant_id = found.merchant_id
-            self._listener += 1
-            generation = self._listener
-            tab = self.router.session
-            session_token = cookie_value(self.router.headers.cookie, SESSION_COOKIE) or ""
-            filters = self._filters()
-        async with watching_session(session_token), get_bus().listen(merchant_id) as queue:
-            heard = time.monotonic()  # subscribed: the catch-up read must start after this
-            last_reload, numbers_at = -RECONCILE_INTERVAL, 0.0  # numbers due now: catch up
-            last_write = -FAST_GAP
-            pending: list[dict[str, Any]] = []  # events heard but not yet in the tab
-            last_event: float | None = None  # when the newest event heard was created
-            charts_at, charts_behind = _next_chart_time(time.monotonic()), False  # `load` drew
-            while tab_connected(tab):
-                now = time.monotonic()
-                # a held-back chart redraw keeps the reloads' pace
-                charts_due = max(charts_at, last_reload + REFRESH_INTERVAL)
-                due_at = min(numbers_at, last_reload + RECONCILE_INTERVAL)
-                if charts_behind:
-                    due_at = min(due_at, charts_due)
-                if pending:
-                    due_at = min(due_at, last_write + FAST_GAP)
-                batch = await next_batch(queue, max(0.0, due_at - now))
-                if batch:
-                    pending = (pending + batch)[-BATCH_LIMIT:]
-                    quiet = _after_quiet(batch, last_event)
-                    last_event = _created(batch[-1]) or last_event
-                    heard = time.monotonic()
-                    if numbers_at == math.inf:  # the first event the numbers do not hold
-                        # after a quiet spell the row goes out first and the numbers follow;
-                        # in a stream they keep their pace (a reload also shows the rows)
-                        numbers_at = (heard if quiet else last_reload) + REFRESH_INTERVAL
-                try:
-                    now = time.monotonic()
-                    reload = (
-                        now >= numbers_at
-                        or (charts_behind and now >= charts_due)
-                        or now - last_reload >= RECONCILE_INTERVAL
-                    )  # a reload shows the pending events too: one write, not two
-                    fast = pending and not reload and now - last_write >= FAST_GAP
-                    if (fast or reload) and not await still_signed_in(session_token):
-                        async with self:
-                            self.live = False
-                        return
-                    if fast:
-                        async with self:
-                            if not self._still_mine(generation):
-                                return
-                            self._apply(pending)
-                            filters = self._filters()
-                        pending, last_write = [], time.monotonic()
-                        continue
-                    if not reload:
-                        continue
-                    if numbers_at == math.inf and now - last_reload >= RECONCILE_INTERVAL:
-                        heard = reconcile_since(heard, now)  # a held-back chart redraw needs
-                        # only a read after the last event (another tab's will do)
-                    view = await asyncio.to_thread(read_dashboard, merchant_id, filters, heard)
-                    async with self:  # filters changed during the read? read again
-                        if not self._still_mine(generation):
-                            return
-                        if view is not None and self._filters() == filters:
-                            # holds every pending event: read after them
-                            if not charts_behind and view["_charts_key"] != self._charts_key:
-                                charts_at = max(charts_at, now + random.uniform(0, CHART_SPREAD))
-                            if await self._show(view, charts=now >= charts_at):
-                                charts_at = _next_chart_time(now)
-                            charts_behind = view["_charts_key"] != self._charts_key
-                            last_reload, numbers_at, pending = now, math.inf, []
-                        filters = self._filters()
-                        if not self.live:
-                            self.live = True
-                    last_write = time.monotonic()
-                except Exception:  # database or Redis unreachable: keep the tab, try again
-                    log.warning("dashboard listener: refresh failed; retrying", exc_info=True)
-                    await asyncio.sleep(OUTAGE_RETRY)
-
-    def _still_mine(self, generation: int) -> bool:
-        """This listener is the tab's newest and the tab still shows the dashboard."""
-        if self._listener != generation:
-            return False  # a newer listener owns the tab (and its `live` flag)
-        if not on_page(self.router.url.path, ROUTE):
-            self.live = False
-            return False
-        return True
+    def _pace(self, merchant_id: int) -> DashboardPace:
+        return DashboardPace(merchant_id, self._filters())
 
     def _apply(self, messages: list[dict[str, Any]]) -> None:
         """Fast path: new feed lines and table rows before the next full reload."""
@@ -305,6 +202,95 @@ class DashboardState(SessionState):
         }
         for name, value in apply_events(shown, messages).items():
             setattr(self, name, value)
+
+
+class DashboardPace(Pace[DashboardState]):
+    """Events reach the table and feed at once; the numbers follow, reloaded off the event loop
+    at most every REFRESH_INTERVAL (and every RECONCILE_INTERVAL regardless), the charts with
+    them at most every CHART_INTERVAL."""
+
+    retry = OUTAGE_RETRY
+
+    def __init__(self, merchant_id: int, filters: Filters) -> None:
+        self.merchant_id, self.filters = merchant_id, filters  # the filters the tab shows
+        self.heard = 0.0  # when the last event was heard (a read must start after it)
+        self.last_reload, self.numbers_at = -RECONCILE_INTERVAL, 0.0  # numbers due now: catch up
+        self.last_write = -FAST_GAP
+        self.pending: list[dict[str, Any]] = []  # events heard but not yet in the tab
+        self.last_event: float | None = None  # when the newest event heard was created
+        self.charts_at, self.charts_behind = 0.0, False
+        self.reload = False  # what `due` found: a reload (else the fast path)
+        self.view: dict[str, Any] | None = None  # what `read` read for it
+
+    def subscribed(self, now: float) -> None:
+        self.heard = now  # the catch-up read must start after this
+        self.charts_at = _next_chart_time(now)  # `load` drew the charts
+
+    def _charts_due(self) -> float:
+        """A held-back chart redraw keeps the reloads' pace."""
+        return max(self.charts_at, self.last_reload + REFRESH_INTERVAL)
+
+    def wait(self, now: float) -> float:
+        due_at = min(self.numbers_at, self.last_reload + RECONCILE_INTERVAL)
+        if self.charts_behind:
+            due_at = min(due_at, self._charts_due())
+        if self.pending:
+            due_at = min(due_at, self.last_write + FAST_GAP)
+        return due_at - now
+
+    def hear(self, batch: list[dict[str, Any]]) -> None:
+        if not batch:
+            return
+        self.pending = (self.pending + batch)[-BATCH_LIMIT:]
+        quiet = _after_quiet(batch, self.last_event)
+        self.last_event = _created(batch[-1]) or self.last_event
+        self.heard = time.monotonic()
+        if self.numbers_at == math.inf:  # the first event the numbers do not hold
+            # after a quiet spell the row goes out first and the numbers follow;
+            # in a stream they keep their pace (a reload also shows the rows)
+            self.numbers_at = (self.heard if quiet else self.last_reload) + REFRESH_INTERVAL
+
+    def due(self, now: float) -> bool:
+        self.reload = (
+            now >= self.numbers_at
+            or (self.charts_behind and now >= self._charts_due())
+            or now - self.last_reload >= RECONCILE_INTERVAL
+        )  # a reload shows the pending events too: one write, not two
+        fast = bool(self.pending) and now - self.last_write >= FAST_GAP
+        return self.reload or fast
+
+    async def read(self, now: float) -> None:
+        if not self.reload:
+            return
+        if self.numbers_at == math.inf and now - self.last_reload >= RECONCILE_INTERVAL:
+            self.heard = reconcile_since(self.heard, now)  # a held-back chart redraw needs
+            # only a read after the last event (another tab's will do)
+        self.view = await asyncio.to_thread(
+            read_dashboard, self.merchant_id, self.filters, self.heard
+        )
+
+    async def push(self, state: DashboardState, now: float) -> None:
+        if not self.reload:  # fast path
+            state._apply(self.pending)
+            self.filters = state._filters()
+            return
+        view, self.view = self.view, None
+        if view is not None and state._filters() == self.filters:  # else changed during the read
+            # holds every pending event: read after them
+            if not self.charts_behind and view["_charts_key"] != state._charts_key:
+                self.charts_at = max(self.charts_at, now + random.uniform(0, CHART_SPREAD))
+            if await state._show(view, charts=now >= self.charts_at):
+                self.charts_at = _next_chart_time(now)
+            self.charts_behind = view["_charts_key"] != state._charts_key
+            self.last_reload, self.numbers_at, self.pending = now, math.inf, []
+        self.filters = state._filters()  # (changed: read again)
+        if not state.live:
+            state.live = True
+
+    def pushed(self, at: float) -> None:
+        if not self.reload:
+            self.pending = []
+        self.last_write = at
 
 
 def _created(message: Any) -> float | None:

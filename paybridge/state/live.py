@@ -1,4 +1,5 @@
-"""Pieces shared by the pages whose background `listen` task follows the merchant's events."""
+"""Pieces of the background tasks that follow a tab: the `listen` loop of state/live_tab.py
+and the access follower of state/shell.py."""
 
 from __future__ import annotations
 

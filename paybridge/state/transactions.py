@@ -11,30 +11,28 @@ Stable pages: a listing is pinned to the newest payment id that existed when it 
 arrive; the banner counts the matching payments newer than the snapshot and "Show" moves the
 snapshot forward.
 
-Live count: a background event subscribes to the merchant's events on the bus (as the
-dashboard does). Event payloads update the status of visible rows at once; the count itself is
-re-read from the database (one indexed count of ids above the snapshot, capped), at most every
-NEW_COUNT_INTERVAL while events arrive and every RECONCILE_INTERVAL anyway, because only the
-database can say whether a payment matches every filter (a pending payment may succeed later).
-Idle pages cost nothing but the subscription.
+Live count (`listen`, state/live_tab.py, paced by `TransactionsPace`): the tab follows the
+merchant's events on the bus, as the dashboard does. Event payloads update the status of visible
+rows at once; the count itself is re-read from the database (one indexed count of ids above the
+snapshot, capped), at most every NEW_COUNT_INTERVAL while events arrive and every
+RECONCILE_INTERVAL anyway, because only the database can say whether a payment matches every
+filter (a pending payment may succeed later). Idle pages cost nothing but the subscription.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import time
+import math
 from dataclasses import replace
 from typing import Any, ClassVar
 
 import reflex as rx
 from reflex.event import EventSpec
 
-from paybridge.browser import SESSION_COOKIE, cookie_value
 from paybridge.db import read_session
 from paybridge.display import format_count, format_local
 from paybridge.errors import DomainError
-from paybridge.events import get_bus
 from paybridge.money import format_money
 from paybridge.selectors.analytics import merchant_currencies, provider_choices
 from paybridge.selectors.pagination import PageRequest
@@ -48,13 +46,7 @@ from paybridge.selectors.users import user_timezone
 from paybridge.services.auth import Identity
 from paybridge.state.auth import form_text
 from paybridge.state.guard import merchant_event
-from paybridge.state.live import (
-    next_batch,
-    on_page,
-    still_signed_in,
-    tab_connected,
-    watching_session,
-)
+from paybridge.state.live_tab import LiveTab, Pace
 from paybridge.state.paging import CursorPages
 from paybridge.state.saved_views import SavedViews
 from paybridge.state.session import SessionState, in_thread
@@ -73,7 +65,7 @@ RECONCILE_INTERVAL = 15.0  # recount anyway, in case a bus message was lost
 ROUTE = "/transactions"
 
 
-class TransactionsState(CursorPages, SavedViews, TransactionExport, SessionState):
+class TransactionsState(LiveTab, CursorPages, SavedViews, TransactionExport, SessionState):
     # The filters, display-ready ("" = not set); also the form's default values.
     search: str = ""
     status: str = ""
@@ -96,12 +88,10 @@ class TransactionsState(CursorPages, SavedViews, TransactionExport, SessionState
     total_label: str = ""
     new_count: int = 0
     new_label: str = ""
-    live: bool = False
 
     _page_size: ClassVar[int] = PAGE_SIZE
     _route: ClassVar[str] = ROUTE
     _snapshot: int = 0
-    _listener: int = 0
 
     # ----- helpers -------------------------------------------------------------------------
 
@@ -272,48 +262,8 @@ class TransactionsState(CursorPages, SavedViews, TransactionExport, SessionState
 
     # ----- live ----------------------------------------------------------------------------
 
-    @rx.event(background=True)
-    async def listen(self) -> None:
-        async with self:
-            found = await asyncio.to_thread(self._identity)
-            if found is None:
-                return
-            merchant_id = found.merchant_id
-            self._listener += 1
-            generation = self._listener
-            tab = self.router.session
-            session_token = cookie_value(self.router.headers.cookie, SESSION_COOKIE) or ""
-        async with watching_session(session_token), get_bus().listen(merchant_id) as queue:
-            async with self:
-                if self._listener != generation:
-                    return
-                # anything committed before subscribing
-                await asyncio.to_thread(self._count_new, merchant_id)
-                self.live = True
-            last_count, dirty = time.monotonic(), False
-            while tab_connected(tab):
-                batch = await next_batch(queue, NEW_COUNT_INTERVAL)
-                payments = [m for m in batch if m.get("type", "").startswith("transaction.")]
-                dirty = dirty or bool(payments)
-                now = time.monotonic()
-                recount = (dirty and now - last_count >= NEW_COUNT_INTERVAL) or (
-                    now - last_count >= RECONCILE_INTERVAL
-                )
-                if not payments and not recount:
-                    continue
-                signed_in = await still_signed_in(session_token)
-                async with self:
-                    if (
-                        self._listener != generation
-                        or not on_page(self.router.url.path, ROUTE)
-                        or not signed_in
-                    ):
-                        self.live = False
-                        return
-                    self._update_rows(payments)
-                    if recount:
-                        await asyncio.to_thread(self._count_new, merchant_id)
-                        last_count, dirty = now, False
+    def _pace(self, merchant_id: int) -> TransactionsPace:
+        return TransactionsPace(merchant_id)
 
     def _update_rows(self, messages: list[dict[str, Any]]) -> None:
         """Status and refunds of visible rows change in place; no row is added or moved."""
@@ -343,3 +293,36 @@ class TransactionsState(CursorPages, SavedViews, TransactionExport, SessionState
                     pass
             rows.append(row)
         self.rows = rows
+
+
+class TransactionsPace(Pace[TransactionsState]):
+    """Event payloads update the visible rows at once; the new payments are recounted at most
+    every NEW_COUNT_INTERVAL while payments arrive and every RECONCILE_INTERVAL anyway, the first
+    time at once (anything committed before subscribing)."""
+
+    def __init__(self, merchant_id: int) -> None:
+        self.merchant_id = merchant_id
+        self.last_count, self.dirty = -math.inf, False  # never counted: a count is due now
+        self.payments: list[dict[str, Any]] = []  # the last batch's payment events
+        self.recount = False  # what `due` found
+
+    def wait(self, now: float) -> float:
+        return 0.0 if self.last_count == -math.inf else NEW_COUNT_INTERVAL
+
+    def hear(self, batch: list[dict[str, Any]]) -> None:
+        self.payments = [m for m in batch if m.get("type", "").startswith("transaction.")]
+        self.dirty = self.dirty or bool(self.payments)
+
+    def due(self, now: float) -> bool:
+        self.recount = (self.dirty and now - self.last_count >= NEW_COUNT_INTERVAL) or (
+            now - self.last_count >= RECONCILE_INTERVAL
+        )
+        return bool(self.payments) or self.recount
+
+    async def push(self, state: TransactionsState, now: float) -> None:
+        state._update_rows(self.payments)
+        if self.recount:
+            await asyncio.to_thread(state._count_new, self.merchant_id)
+            self.last_count, self.dirty = now, False
+            if not state.live:
+                state.live = True

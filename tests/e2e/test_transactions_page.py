@@ -1,7 +1,8 @@
 """`/transactions` and the payment detail page in a real browser: filters, search, sorting and
 paging equal the selectors'; filters live in the URL and in saved views; new payments show as
-a banner instead of moving rows; the CSV export of a filtered list equals the public API's list
-for the same filters row for row; a refund from the detail page updates an open dashboard live.
+a banner instead of moving rows, and a payment's change in its row; the CSV export of a
+filtered list equals the public API's list for the same filters row for row; a refund from the
+detail page updates an open dashboard live.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from paybridge.selectors.transactions import (
     transactions_page,
 )
 from paybridge.services.api_keys import api_key_create
+from paybridge.services.refunds import transaction_refund
 from paybridge.services.transactions import transaction_create
 from paybridge.transaction_query import parse_query
 from tests.e2e.conftest import login
@@ -180,6 +182,31 @@ def test_new_payments_show_as_a_banner_not_as_moving_rows(browser, app, merchant
     page.click("#new-show")
     wait_refs(page, [made[1].reference, made[0].reference, *before][:25])
     page.wait_for_selector("#new-banner", state="detached")
+    page.context.close()
+
+
+def test_a_refund_changes_its_visible_row_live_in_place(browser, app, merchants):
+    """A payment's event updates its row on an open list at once, without a reload or a move."""
+    alpha = merchants.alpha
+    page = login(browser, app, alpha.email, merchants.password, next_path="/transactions")
+    page.goto(f"{app.url}/transactions?status=success")
+    page.wait_for_selector("#tx-live")
+    shown = selector_page(alpha, {"status": "success"})
+    wait_refs(page, shown)
+    with read_session() as session:
+        rows = transactions_page(
+            session=session,
+            merchant_id=alpha.id,
+            page=PageRequest(limit=25),
+            filters=TransactionFilters(status="success"),
+        ).data
+    payment = next(p for p in rows if p.amount >= 1_000 and not p.refunded_amount)
+
+    transaction_refund(merchant_id=alpha.id, reference=payment.reference, amount=100)
+    refunded = f"{format_money(100, payment.currency)} refunded"
+    row = page.locator(".tx-row", has_text=payment.reference)
+    row.get_by_text(refunded).wait_for(timeout=LIVE_TIMEOUT)
+    assert visible_refs(page) == shown  # changed where it stands
     page.context.close()
 
 
