@@ -298,7 +298,10 @@ class TransactionsState(LiveTab, CursorPages, SavedViews, TransactionExport, Ses
 class TransactionsPace(Pace[TransactionsState]):
     """Event payloads update the visible rows at once; the new payments are recounted at most
     every NEW_COUNT_INTERVAL while payments arrive and every RECONCILE_INTERVAL anyway, the first
-    time at once (anything committed before subscribing)."""
+    time at once (anything committed before subscribing). A failed push (PostgreSQL or Redis
+    down) is tried again a second later, as on the dashboard: the page stays live."""
+
+    retry = 1.0
 
     def __init__(self, merchant_id: int) -> None:
         self.merchant_id = merchant_id
