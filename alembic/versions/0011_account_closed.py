@@ -25,5 +25,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.drop_column('closed_at')
+    # A plain DROP COLUMN (SQLite 3.35+ has it): batch mode would rebuild `users`, which its
+    # foreign keys refuse once payments exist.
+    op.drop_column('users', 'closed_at')
