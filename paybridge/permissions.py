@@ -31,14 +31,18 @@ class Action(StrEnum):
     WEBHOOKS = "webhooks"  # endpoints, their secrets, test sends and resends
     TEAM = "team"  # invite, revoke invitations, change roles, remove members
     TEAM_OWNERS = "team.owners"  # make, change or remove an owner
+    OWNERSHIP_TRANSFER = "ownership.transfer"  # hand your ownership to a member, become admin
+    ACCOUNT_CLOSE = "account.close"  # close the account (its records are kept)
     AUDIT_LOG = "audit_log"  # read who did what
 
 
 _EVERYTHING = frozenset(Action)
+# What makes the owner the owner: an admin does everything else.
+_OWNER_ONLY = frozenset({Action.TEAM_OWNERS, Action.OWNERSHIP_TRANSFER, Action.ACCOUNT_CLOSE})
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.OWNER: _EVERYTHING,
-    Role.ADMIN: _EVERYTHING - {Action.TEAM_OWNERS},
+    Role.ADMIN: _EVERYTHING - _OWNER_ONLY,
     Role.DEVELOPER: frozenset(
         {Action.READ, Action.PAYMENT_CREATE, Action.API_KEYS, Action.WEBHOOKS}
     ),

@@ -6,7 +6,8 @@ Status codes:
 - 401: no, a bad, an expired or a revoked credential (`WWW-Authenticate: Bearer`);
 - 403: a credential that may not do this: `permission_denied` when the member's role (or an
   API key) does not allow it (`paybridge/permissions.py`), `forbidden` for API keys managing
-  API keys;
+  API keys, `invalid_password` when the password confirming an owner's change is wrong,
+  `account_closed` for a sign-in to a closed account;
 - 404: no such object — including any object of another merchant;
 - 409: a conflict with earlier requests (`idempotency_key_reused`,
   `idempotency_key_in_use`, `duplicate_reference`), and a GraphQL subscription that
@@ -14,7 +15,8 @@ Status codes:
 - 413: a body over 1 MB;
 - 422: a well-formed request the current state refuses (`insufficient_funds`,
   `no_bank_account`, `invalid_status_transition`, `not_refundable`,
-  `refund_exceeds_remaining`, limits on webhooks and keys);
+  `refund_exceeds_remaining`, limits on webhooks and keys, `balance_not_zero` and
+  `payouts_pending` when closing an account with money in it);
 - 429: too many requests (`rate_limited`) or failed logins (`too_many_attempts`), both with
   `Retry-After` (seconds until the next attempt is allowed);
 - 503: the database or Redis cannot be reached (`service_unavailable`, with `Retry-After`);
@@ -42,6 +44,8 @@ STATUS_FOR_CODE: dict[str, int] = {
     "invalid_credentials": 401,
     "forbidden": 403,
     "permission_denied": 403,
+    "invalid_password": 403,
+    "account_closed": 403,
     "not_found": 404,
     "method_not_allowed": 405,
     "idempotency_key_reused": 409,
@@ -61,6 +65,9 @@ STATUS_FOR_CODE: dict[str, int] = {
     "too_many_invitations": 422,
     "cannot_change_yourself": 422,
     "account_holder": 422,
+    "already_owner": 422,
+    "balance_not_zero": 422,
+    "payouts_pending": 422,
     "too_many_attempts": 429,
     "rate_limited": 429,
     "service_unavailable": 503,

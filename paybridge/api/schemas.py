@@ -339,6 +339,20 @@ class MemberRemoved(api_object("team_member")):
     deleted: bool = True
 
 
+class OwnershipTransfer(Input):
+    member_id: StrictInt = Field(description="The member who becomes the owner")
+    password: StrictStr = Field(max_length=1024, description="Your password, to confirm")
+
+
+class AccountClose(Input):
+    password: StrictStr = Field(max_length=1024, description="Your password, to confirm")
+
+
+class AccountClosed(api_object("account")):
+    id: int
+    closed_at: datetime
+
+
 class AuditEntryOut(api_object("audit_entry")):
     id: int
     action: str

@@ -54,6 +54,8 @@ class User(SQLModel, table=True):
     bank_name: str = Field(default="", max_length=80)
     bank_account_masked: str = Field(default="", max_length=34)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+    # Closed by its owner (services/account.py): nobody signs in to it again; its rows are kept.
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
     __table_args__ = (
         sa.CheckConstraint("payout_weekday BETWEEN 0 AND 6", name="payout_weekday"),

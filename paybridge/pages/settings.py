@@ -1,4 +1,4 @@
-"""`/settings`: who you are, your profile, your password."""
+"""`/settings`: who you are, your profile, your password; for the owner, closing the account."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from paybridge.components.forms import field, form_error, native_select
 from paybridge.components.layout import template
 from paybridge.components.tables import data_table
 from paybridge.components.user import user_summary_card
+from paybridge.state.session import SessionState
 from paybridge.state.settings import SettingsState
 
 TIMEZONES = sorted(z for z in available_timezones() if "/" in z or z == "UTC")
@@ -17,6 +18,70 @@ TIMEZONES = sorted(z for z in available_timezones() if "/" in z or z == "UTC")
 
 def _saved(message: rx.Var) -> rx.Component:
     return rx.cond(message != "", rx.callout(message, icon="check", color_scheme="green", size="1"))
+
+
+def _close_account() -> rx.Component:
+    """The danger zone: the owner closes the account, confirming in a dialog with their
+    password. Refused while money is in the account (the service says what to do)."""
+    dialog = rx.alert_dialog.root(
+        rx.alert_dialog.trigger(
+            rx.button("Close account", color_scheme="red", variant="soft", id="close-account")
+        ),
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Close this account?"),
+            rx.alert_dialog.description(
+                "Everyone is signed out, every API key stops working and nobody can sign in "
+                "again. Payments and payouts are kept as records. This cannot be undone here.",
+                size="2",
+            ),
+            rx.form(
+                rx.vstack(
+                    form_error(SettingsState.close_error, "close-error"),
+                    field(
+                        "Your password",
+                        "close_password",
+                        type="password",
+                        auto_complete="current-password",
+                        required=True,
+                    ),
+                    rx.hstack(
+                        rx.alert_dialog.cancel(
+                            rx.button("Cancel", type="button", variant="soft", color_scheme="gray")
+                        ),
+                        rx.button(
+                            "Close account",
+                            type="submit",
+                            color_scheme="red",
+                            id="close-account-confirm",
+                        ),
+                        justify="end",
+                        spacing="2",
+                    ),
+                    spacing="3",
+                ),
+                on_submit=SettingsState.close_account,
+                reset_on_submit=True,
+            ),
+        ),
+    )
+    return rx.card(
+        rx.vstack(
+            rx.heading("Close account", size="4", color_scheme="red"),
+            rx.text(
+                "Withdraw the balance and wait for payouts to complete first. Closing ends "
+                "every session and API key; the account's records are kept.",
+                size="2",
+                color_scheme="gray",
+            ),
+            form_error(SettingsState.close_error, "close-account-error"),
+            dialog,
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+        id="danger-zone",
+        style={"border": "1px solid var(--red-7)"},
+    )
 
 
 @template(route="/settings", title="Settings", on_load=[SettingsState.load])
@@ -123,6 +188,7 @@ def settings_page() -> rx.Component:
         width="100%",
         id="sign-in-activity",
     )
+    close = rx.cond(SessionState.can["account.close"], _close_account())
     return rx.grid(
         rx.vstack(
             user_summary_card(
@@ -135,7 +201,7 @@ def settings_page() -> rx.Component:
             ),
             width="100%",
         ),
-        rx.vstack(profile, password, activity, width="100%", spacing="4"),
+        rx.vstack(profile, password, activity, close, width="100%", spacing="4"),
         columns=rx.breakpoints(initial="1", md="2"),
         spacing="4",
         width="100%",

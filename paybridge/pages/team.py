@@ -46,6 +46,53 @@ def _invite_form() -> rx.Component:
     )
 
 
+def _make_owner(m: rx.Var) -> rx.Component:
+    """The owner hands the ownership to this member, confirming with their password."""
+    return rx.alert_dialog.root(
+        rx.alert_dialog.trigger(
+            rx.button("Make owner", size="1", variant="soft", class_name="member-make-owner")
+        ),
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Make ", m["email"], " the owner?"),
+            rx.alert_dialog.description(
+                "They can then do everything, including changing the team, the bank account and "
+                "closing the account. You become an admin, and only they can make you the owner "
+                "again.",
+                size="2",
+            ),
+            rx.form(
+                rx.vstack(
+                    form_error(TeamState.transfer_error, "transfer-error"),
+                    rx.el.input(type="hidden", name="member_id", value=m["id"]),
+                    field(
+                        "Your password",
+                        "password",
+                        type="password",
+                        auto_complete="current-password",
+                        required=True,
+                    ),
+                    rx.hstack(
+                        rx.alert_dialog.cancel(
+                            rx.button("Cancel", type="button", variant="soft", color_scheme="gray")
+                        ),
+                        rx.button(
+                            "Make owner",
+                            type="submit",
+                            color_scheme="red",
+                            class_name="member-make-owner-confirm",
+                        ),
+                        justify="end",
+                        spacing="2",
+                    ),
+                    spacing="3",
+                ),
+                on_submit=TeamState.transfer_ownership,
+                reset_on_submit=True,
+            ),
+        ),
+    )
+
+
 def _member_row(m: rx.Var) -> rx.Component:
     controls = rx.hstack(
         rx.el.select(
@@ -102,11 +149,19 @@ def _member_row(m: rx.Var) -> rx.Component:
         rx.table.cell(m["joined"]),
         # `editable` is this row's facts as loaded; `can` follows a role change at once.
         rx.table.cell(
-            rx.cond(
-                (m["editable"] != "")
-                & SessionState.can["team"]
-                & ((m["role"] != Role.OWNER.value) | SessionState.can["team.owners"]),
-                controls,
+            rx.hstack(
+                rx.cond(
+                    (m["editable"] != "")
+                    & SessionState.can["team"]
+                    & ((m["role"] != Role.OWNER.value) | SessionState.can["team.owners"]),
+                    controls,
+                ),
+                rx.cond(
+                    (m["transferable"] != "") & SessionState.can["ownership.transfer"],
+                    _make_owner(m),
+                ),
+                spacing="2",
+                align="center",
             )
         ),
         class_name="member-row",

@@ -20,7 +20,7 @@ class Member:
     full_name: str
     role: str
     joined_at: datetime
-    account_holder: bool  # the person whose row is the account: always its owner
+    account_holder: bool  # the person whose row is the account: never removed
 
 
 def membership_of(*, session: Session, user_id: int) -> Membership | None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from paybridge.models import User
+from paybridge.models import Membership, User
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,16 @@ def initials_for(full_name: str, email: str) -> str:
 def user_by_email(*, session: Session, email: str) -> User | None:
     """The account with this (already cleaned, lower-case) email."""
     return session.exec(select(User).where(col(User.email) == email)).first()
+
+
+def account_is_closed(*, session: Session, user_id: int) -> bool:
+    """Whether the account this person belongs to was closed by its owner."""
+    closed = session.exec(
+        select(col(User.closed_at))
+        .join(Membership, col(Membership.account_id) == col(User.id))
+        .where(col(Membership.user_id) == user_id)
+    ).first()
+    return closed is not None
 
 
 # Built once; run on the session's connection (Core): the ORM's execute path cost a profile

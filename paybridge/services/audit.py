@@ -19,6 +19,8 @@ class AuditAction:
     MEMBER_JOINED = "member.joined"
     MEMBER_ROLE_CHANGED = "member.role_changed"
     MEMBER_REMOVED = "member.removed"
+    OWNERSHIP_TRANSFERRED = "member.ownership_transferred"
+    ACCOUNT_CLOSED = "account.closed"
     API_KEY_CREATED = "api_key.created"
     API_KEY_REVOKED = "api_key.revoked"
     WEBHOOK_CREATED = "webhook.created"

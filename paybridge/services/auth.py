@@ -36,7 +36,7 @@ from paybridge.models import (
 from paybridge.models.keys import key
 from paybridge.permissions import Actor, Role
 from paybridge.selectors.auth_sessions import auth_session_alive, auth_session_get
-from paybridge.selectors.users import user_by_email
+from paybridge.selectors.users import account_is_closed, user_by_email
 from paybridge.services import throttle
 from paybridge.services.audit import AuditAction, audit_record
 from paybridge.services.devices import device_in_cookie
@@ -60,6 +60,7 @@ LAST_SEEN_GRANULARITY = timedelta(minutes=1)
 _DUMMY_HASH = f"$2b${BCRYPT_ROUNDS:02d}${'.' * 53}"
 
 INVALID_CREDENTIALS = "Email or password is incorrect."
+ACCOUNT_CLOSED = "This account was closed by its owner: nobody can sign in to it any more."
 
 
 def hash_token(token: str) -> str:
@@ -122,12 +123,16 @@ def authenticate(
             address = clean_email(email)
         except DomainError:
             address = None
+        closed = False
         if address is not None:
             with read_session() as session:
                 user = user_by_email(session=session, email=address)
+                closed = user is not None and account_is_closed(session=session, user_id=key(user))
         ok = check_password(password, user.password_hash if user else _DUMMY_HASH)
         if user is not None and ok:
             throttle.refund(*hits)
+            if closed:  # said only to whoever knows the password
+                raise DomainError("account_closed", ACCOUNT_CLOSED)
             return user
     if user is not None:
         _note_failed_login(user=user, outcome=LoginOutcome.WRONG_PASSWORD, **seen)

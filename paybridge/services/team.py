@@ -2,7 +2,8 @@
 
 Rules beyond the role table: only an owner makes, changes or removes an owner; nobody changes
 or removes themselves (an account is never left without the person who could undo it); the
-account holder (the person whose row is the account) stays its owner. A removed member's row,
+account holder (the person whose row is the account) stays in it, with the role it has: owner
+until it hands the ownership on (`services.account.ownership_transfer`). A removed member's row,
 sessions and tokens are deleted at once, so open tabs go to the login page and API tokens are
 refused. Both a removal and a role change are announced as revocations naming the person, so
 cached credentials are dropped and their open tabs, on any worker, read their role again at once.
@@ -212,7 +213,12 @@ def _member(session: Session, actor: Actor, user_id: object) -> tuple[Membership
     if membership.role == Role.OWNER:
         authorize(actor, Action.TEAM_OWNERS, merchant_id=actor.merchant_id)
     if user_id == actor.merchant_id:
-        raise DomainError("account_holder", "The account holder stays its owner.", param="id")
+        raise DomainError(
+            "account_holder",
+            "The account holder stays in the account; only a transfer of the ownership changes "
+            "its role.",
+            param="id",
+        )
     return membership, session.get_one(User, user_id)  # the membership's person
 
 

@@ -45,6 +45,9 @@ def _signups_per_hour() -> int:
 LOGIN_ACCOUNT = Rule("login-account", 10, timedelta(minutes=15))  # from devices not seen before
 LOGIN_ADDRESS = Rule("login-address", 50, timedelta(minutes=15))  # any account, one address
 LOGIN_DEVICE = Rule("login-device", 10, timedelta(minutes=15))  # a device that signed in before
+# A signed-in person typing their password again before a grave change (services/account.py):
+# a stolen session cannot guess it faster than a login could.
+PASSWORD_CONFIRM = Rule("password-confirm", 10, timedelta(minutes=15))
 SIGNUP_ADDRESS = Rule("signup-address", 5, timedelta(hours=1))
 SIGNUP_TOTAL = Rule("signup-total", _signups_per_hour(), timedelta(hours=1))
 

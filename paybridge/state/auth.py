@@ -25,6 +25,7 @@ PAGE_MESSAGES = {
     "logged_out": "You are logged out.",
     "password_changed": "Password changed. Other sessions were signed out.",
     "joined": "Welcome to the team. Log in with your email and new password.",
+    "closed": "The account is closed. Its records are kept; nobody can sign in to it any more.",
 }
 NO_NONCE = "This page could not prepare a secure login. Reload it and try again."
 

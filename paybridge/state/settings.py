@@ -1,4 +1,4 @@
-"""`/settings`: profile and password."""
+"""`/settings`: profile, password, and closing the account (its owner)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from paybridge.errors import DomainError
 from paybridge.models import LoginOutcome
 from paybridge.selectors.failed_logins import FailedLoginRow, failed_logins_recent
 from paybridge.selectors.users import user_summary
+from paybridge.services.account import account_close
 from paybridge.services.auth import Identity, password_change
 from paybridge.services.users import user_update_profile
 from paybridge.state.auth import form_text
@@ -44,6 +45,7 @@ class SettingsState(SessionState):
     profile_saved: str = ""
     password_error: str = ""
     password_saved: str = ""
+    close_error: str = ""
     sign_in_failures: list[dict[str, str]] = []
 
     def _show(self, merchant_id: int) -> None:
@@ -69,6 +71,7 @@ class SettingsState(SessionState):
     @in_thread
     def load(self) -> None:
         self.profile_error = self.profile_saved = self.password_error = self.password_saved = ""
+        self.close_error = ""
         found = self._identity()
         if found is not None:
             self._show(found.merchant_id)
@@ -114,3 +117,18 @@ class SettingsState(SessionState):
             return None
         self.password_saved = "Password changed. Every other session was signed out."
         return rx.set_value("current_password", "")
+
+    @rx.event
+    @in_thread
+    @merchant_event
+    def close_account(self, found: Identity, form: dict) -> EventSpec | None:
+        """The owner closes the account with their password; every session ends with it."""
+        self.close_error = ""
+        try:
+            account_close(
+                actor=self._actor(), password=form_text(form, "close_password", max_length=1024)
+            )
+        except DomainError as error:
+            self.close_error = error.message
+            return None
+        return rx.redirect("/login?closed=1")

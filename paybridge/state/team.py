@@ -17,6 +17,7 @@ from paybridge.permissions import ROLE_LABELS, Action, Role
 from paybridge.selectors.pagination import PageRequest
 from paybridge.selectors.team import audit_page, members, open_invitations
 from paybridge.selectors.users import user_timezone
+from paybridge.services.account import ownership_transfer
 from paybridge.services.auth import Identity
 from paybridge.services.team import (
     invitation_accept,
@@ -45,6 +46,7 @@ class TeamState(SessionState):
     invite_link: str = ""  # shown once, right after inviting
     error: str = ""
     notice: str = ""
+    transfer_error: str = ""  # in the "Make owner" dialog, over the page's own error
 
     def _show(self, merchant_id: int) -> None:
         with read_session() as session:
@@ -70,6 +72,12 @@ class TeamState(SessionState):
                 and (m.role != Role.OWNER or self._can(Action.TEAM_OWNERS))
                 and self._can(Action.TEAM)
                 else "",
+                # Whether the owner may hand this person the ownership ("Make owner").
+                "transferable": "yes"
+                if m.id != self._user_id
+                and m.role != Role.OWNER
+                and self._can(Action.OWNERSHIP_TRANSFER)
+                else "",
             }
             for m in people
         ]
@@ -87,11 +95,15 @@ class TeamState(SessionState):
         found = self._identity()
         if found is None:
             return self._login_redirect()
-        self.error = self.notice = ""
+        self.error = self.notice = self.transfer_error = ""
         try:
             self.notice = action() or ""
         except DomainError as error:
             self.error = error.message
+        # Read again: the action may have changed this person's own role (a transfer).
+        found = self._identity()
+        if found is None:
+            return self._login_redirect()
         self._show(found.merchant_id)
         return None
 
@@ -141,6 +153,23 @@ class TeamState(SessionState):
             return "Role changed."
 
         return self._run(action)
+
+    @rx.event
+    @in_thread
+    def transfer_ownership(self, form: dict) -> EventSpec | None:
+        """Make owner, confirmed with the owner's password; the owner becomes an admin."""
+
+        def action() -> str:
+            ownership_transfer(
+                actor=self._actor(),
+                user_id=_row_id(form_text(form, "member_id", max_length=10)),
+                password=form_text(form, "password", max_length=1024),
+            )
+            return "Ownership transferred. You are an admin now."
+
+        redirect = self._run(action)
+        self.transfer_error = self.error  # shown in the dialog, which stays open on a refusal
+        return redirect
 
     @rx.event
     @in_thread

@@ -28,6 +28,7 @@ from paybridge.services.team import (
 from paybridge.services.transactions import transaction_create
 from paybridge.state.developers import DevelopersState
 from paybridge.state.payment import PaymentState
+from paybridge.state.settings import SettingsState
 from paybridge.state.settlements import SettlementsState
 from paybridge.state.team import AuditState, TeamState
 from paybridge.state.webhooks import WebhooksState
@@ -299,3 +300,97 @@ def test_a_demoted_admins_open_tabs_lose_the_controls_at_once(browser, redis_app
         f" login page {time.monotonic() - removed:.2f} s after the removal"
     )
     dashboard.context.close()
+
+
+def test_forged_owner_actions_of_non_owners_change_nothing(app):
+    """Non-owners send "Make owner" and "Close account" with the right password: refused, nothing
+    changes. The owner's same event does transfer, so the refusals are the service's."""
+    tag = uuid.uuid4().hex[:8]
+    account = create_merchant(f"acct-{tag}@example.com")
+    people = {role: _member(account, f"{role}-{tag}@example.com", role) for role in list(Role)[1:]}
+    target = _member(account, f"t-{tag}@example.com", Role.ANALYST)
+    team, settings = TeamState.get_full_name(), SettingsState.get_full_name()
+    refused = "Your role does not allow this."
+
+    def send(person: User, *, close: bool = True, transfer: bool = True) -> list:
+        client = ForgedClient(app.url, cookie=f"pb_session={web_session_token(person.id)}")
+        try:
+            if close:
+                client.send(
+                    f"{settings}.close_account",
+                    {"form": {"close_password": MERCHANT_PASSWORD}},
+                    path="/settings",
+                )
+            if transfer:
+                client.send(
+                    f"{team}.transfer_ownership",
+                    {"form": {"member_id": str(target.id), "password": MERCHANT_PASSWORD}},
+                    path="/settings/team",
+                )
+            marker = "transfer_error" if transfer else "close_error"
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and marker not in str(client.updates):
+                time.sleep(0.2)  # the last event's answer
+            time.sleep(0.5)  # and whatever follows it
+        finally:
+            client.close()
+        return client.updates
+
+    def closed_at() -> object:
+        with get_engine().connect() as conn:
+            return conn.execute(
+                sa.text("SELECT closed_at FROM users WHERE id = :m"), {"m": account.id}
+            ).scalar()
+
+    before = _state(account.id)[Action.TEAM]
+    for role, person in people.items():
+        updates = send(person)
+        assert str(updates).count(refused) >= 2, (role, updates[-3:])
+        assert _state(account.id)[Action.TEAM] == before, role
+        assert closed_at() is None, role
+
+    # The same events of the owners do it: the owner hands the ownership on, the new owner
+    # closes the (empty) account.
+    send(account, close=False)
+    roles = _state(account.id)[Action.TEAM][1]
+    assert roles.split(",")[0] == "admin" and roles.count("owner") == 1, roles
+    send(target, transfer=False)
+    assert closed_at() is not None
+
+
+def test_the_owner_hands_the_ownership_on_and_the_new_owner_closes_the_account(browser, app):
+    """In the browser: the owner makes an admin the owner (a wrong password is refused in the
+    dialog); the admin's open settings tab gains "Close account" at once, the old owner's team
+    page loses "Make owner". The new owner closes the account (no money in it) and lands on the
+    login page; the old owner's open tab goes there too, and signing in is refused."""
+    tag = uuid.uuid4().hex[:8]
+    account = create_merchant(f"acct-{tag}@example.com")
+    email = f"admin-{tag}@example.com"
+    _member(account, email, Role.ADMIN)
+
+    admin = login(browser, app, email, MERCHANT_PASSWORD, next_path="/settings")
+    admin.wait_for_selector("#profile-submit", timeout=30_000)
+    assert admin.query_selector("#close-account") is None
+    owner = login(browser, app, account.email, MERCHANT_PASSWORD, next_path="/settings/team")
+    row = owner.locator(f".member-row:has-text('{email}')")
+    row.locator(".member-make-owner").click()
+    owner.fill("#password", "not-the-password")
+    owner.click(".member-make-owner-confirm")
+    owner.wait_for_selector("#transfer-error:has-text('The password is incorrect.')")
+    owner.fill("#password", MERCHANT_PASSWORD)
+    owner.click(".member-make-owner-confirm")
+    owner.wait_for_selector(f".member-row:has-text('{email}') >> text=Owner", timeout=15_000)
+    owner.wait_for_selector(".member-make-owner", state="detached", timeout=5_000)
+    admin.wait_for_selector("#close-account", timeout=5_000)  # no reload: the tab follows
+
+    admin.click("#close-account")
+    admin.fill("#close_password", MERCHANT_PASSWORD)
+    admin.click("#close-account-confirm")
+    # Its session ended with the account: the tab is on the login page (sent there by the
+    # handler or, first, by the revocation notice every tab of the account follows).
+    admin.wait_for_url(re.compile(r".*/login.*"), timeout=15_000)
+    owner.wait_for_url(re.compile(r".*/login.*"), timeout=5_000)
+    owner.fill("#email", account.email)
+    owner.fill("#password", MERCHANT_PASSWORD)
+    owner.click("#login-submit")
+    owner.wait_for_selector("text=This account was closed by its owner", timeout=15_000)

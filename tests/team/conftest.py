@@ -13,6 +13,7 @@ from paybridge.api.app import build_api
 from paybridge.models import Provider, User
 from paybridge.permissions import Actor, Role
 from paybridge.services import users as user_service
+from paybridge.services.settlements import settlement_update_status, settlement_withdraw
 from paybridge.services.team import invitation_accept, invitation_create
 from tests.api.conftest import api_settings  # noqa: F401  (rate limits kept per test)
 from tests.conftest import MERCHANT_PASSWORD, TestDatabase, create_merchant
@@ -66,3 +67,10 @@ def access_token(client: TestClient, email: str) -> dict[str, str]:
     )
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access']}"}
+
+
+def pay_out_everything(account_id: int, available: int, currency: str = "USD") -> None:
+    """Withdraw `available` and let the bank complete it: nothing is left in the account."""
+    payout = settlement_withdraw(merchant_id=account_id, amount=available, currency=currency)
+    for status in ("processing", "completed"):
+        settlement_update_status(merchant_id=account_id, reference=payout.reference, status=status)

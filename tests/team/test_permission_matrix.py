@@ -18,8 +18,8 @@ from paybridge.models import Provider
 from paybridge.permissions import API_KEY_ACTIONS, Action, Role, allowed
 from paybridge.services.api_keys import api_key_create
 from paybridge.services.webhooks import webhook_create
-from tests.conftest import seed_available
-from tests.team.conftest import Team, access_token, add_member
+from tests.conftest import MERCHANT_PASSWORD, seed_available
+from tests.team.conftest import Team, access_token, add_member, pay_out_everything
 
 V1 = "/api/v1"
 GRAPHQL = "/api/v1/graphql"
@@ -32,7 +32,7 @@ class World:
     team: Team
     reference: str
     webhook_id: int
-    target_id: int  # an analyst that role changes and removals aim at
+    target_id: int  # an analyst that role changes, removals and transfers aim at
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def snapshot() -> dict[str, list]:
         "api_keys": "SELECT id, revoked_at FROM api_keys ORDER BY id",
         "invitations": "SELECT id, email, role, revoked_at FROM invitations ORDER BY id",
         "memberships": "SELECT user_id, account_id, role FROM memberships ORDER BY user_id",
-        "users": "SELECT id, email FROM users ORDER BY id",
+        "users": "SELECT id, email, closed_at FROM users ORDER BY id",
         "audit_log": "SELECT id, action FROM audit_log ORDER BY id",
     }
     with get_engine().connect() as conn:
@@ -79,6 +79,7 @@ class Operation:
     rest: Rest | None
     graphql: tuple[str, Callable[[World], dict]] | None  # query and its variables
     writes: bool = True
+    prepare: Callable[[World], None] | None = None  # before the operation, whoever calls it
 
 
 def gql(query: str, variables: Callable[[World], dict] = lambda w: {}) -> tuple:
@@ -221,6 +222,36 @@ OPERATIONS = [
     ),
 ]
 
+OPERATIONS += [
+    Operation(
+        "transfer the ownership",
+        Action.OWNERSHIP_TRANSFER,
+        lambda c, h, w: c.post(
+            f"{V1}/team/ownership",
+            json={"member_id": w.target_id, "password": MERCHANT_PASSWORD},
+            headers=h,
+        ),
+        gql(
+            "mutation($id: Int!, $p: String!) { transferOwnership(memberId: $id, password: $p)"
+            " { role } }",
+            lambda w: {"id": w.target_id, "p": MERCHANT_PASSWORD},
+        ),
+    ),
+    Operation(
+        "close the account",
+        Action.ACCOUNT_CLOSE,
+        lambda c, h, w: c.post(
+            f"{V1}/account/close", json={"password": MERCHANT_PASSWORD}, headers=h
+        ),
+        gql(
+            "mutation($p: String!) { closeAccount(password: $p) { closedAt } }",
+            lambda w: {"p": MERCHANT_PASSWORD},
+        ),
+        # Only an account with no money in it can close: pay the world's balance out first.
+        prepare=lambda w: pay_out_everything(w.team.account.id, 50_000),
+    ),
+]
+
 CALLERS = [*Role, "api_key"]
 
 
@@ -279,6 +310,8 @@ def check(
     """`send` the operation as `caller`: it runs (and a write changes something) exactly when
     the role table allows it; otherwise it is refused with 403 and changes nothing."""
     headers = credential(client, world, caller)
+    if operation.prepare is not None:
+        operation.prepare(world)
     before = snapshot()
     answer = send(headers)
     if expected(caller, operation.action):
@@ -318,11 +351,15 @@ def test_the_table_is_what_the_issue_asks() -> None:
     """The role table itself, spelled out once: a change to it must be deliberate."""
     writes = set(Action) - {Action.READ}
     assert all(allowed(Role.OWNER, a) for a in Action)
-    assert {a for a in Action if not allowed(Role.ADMIN, a)} == {Action.TEAM_OWNERS}
+    assert {a for a in Action if not allowed(Role.ADMIN, a)} == {
+        Action.TEAM_OWNERS, Action.OWNERSHIP_TRANSFER, Action.ACCOUNT_CLOSE,
+    }  # fmt: skip
     assert {a for a in writes if allowed(Role.DEVELOPER, a)} == {
         Action.PAYMENT_CREATE, Action.API_KEYS, Action.WEBHOOKS,
     }  # fmt: skip
     assert not any(allowed(Role.DEVELOPER, a) for a in (
         Action.WITHDRAW, Action.REFUND, Action.PAYOUT_SETTINGS, Action.TEAM, Action.AUDIT_LOG,
+        Action.OWNERSHIP_TRANSFER, Action.ACCOUNT_CLOSE,
     ))  # fmt: skip
+    assert not API_KEY_ACTIONS & {Action.OWNERSHIP_TRANSFER, Action.ACCOUNT_CLOSE}
     assert {a for a in Action if allowed(Role.ANALYST, a)} == {Action.READ}

@@ -292,3 +292,20 @@ class Mutation:
     async def remove_team_member(self, info: Info, id: int) -> t.RemovedTeamMember:
         result = await _call(resources.member_remove, _principal(info), id)
         return t.RemovedTeamMember.from_pydantic(result)
+
+    @strawberry.mutation(
+        description="Make a member the owner; you become an admin (owner only, with your password)."
+    )
+    async def transfer_ownership(self, info: Info, member_id: int, password: str) -> t.TeamMember:
+        result = await _call(
+            resources.ownership_transfer, _principal(info), member_id=member_id, password=password
+        )
+        return t.TeamMember.from_pydantic(result)
+
+    @strawberry.mutation(
+        description="Close the account (owner only, with your password): refused while money "
+        "is in it; every session and API key ends; its records are kept."
+    )
+    async def close_account(self, info: Info, password: str) -> t.ClosedAccount:
+        result = await _call(resources.account_close, _principal(info), password=password)
+        return t.ClosedAccount.from_pydantic(result)

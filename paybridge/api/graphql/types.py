@@ -208,6 +208,11 @@ class RemovedTeamMember:
     pass
 
 
+@pydantic_type(model=schemas.AccountClosed, all_fields=True, name="ClosedAccount")
+class ClosedAccount:
+    pass
+
+
 @pydantic_type(model=schemas.AuditEntryOut, name="AuditEntry")
 class AuditEntry:
     id: BigInt

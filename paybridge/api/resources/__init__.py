@@ -27,6 +27,7 @@ from paybridge.api.resources.payments import (
     transactions_list,
 )
 from paybridge.api.resources.team import (
+    account_close,
     audit_log_list,
     invitation_accept,
     invitation_create,
@@ -35,6 +36,7 @@ from paybridge.api.resources.team import (
     member_remove,
     member_update,
     members_list,
+    ownership_transfer,
 )
 from paybridge.api.resources.webhooks import (
     webhook_create,
@@ -46,6 +48,7 @@ from paybridge.api.resources.webhooks import (
 )
 
 __all__ = [
+    "account_close",
     "analytics",
     "api_key_create",
     "api_key_out",
@@ -67,6 +70,7 @@ __all__ = [
     "member_update",
     "members_list",
     "new_payment",
+    "ownership_transfer",
     "payment_json",
     "profile",
     "settlement_out",

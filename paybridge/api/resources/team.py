@@ -6,6 +6,7 @@ from __future__ import annotations
 from paybridge.api.auth import Principal
 from paybridge.api.resources.common import list_out
 from paybridge.api.schemas import (
+    AccountClosed,
     AuditEntryOut,
     InvitationCreated,
     InvitationOut,
@@ -26,6 +27,7 @@ from paybridge.selectors.team import (
     membership_of,
     open_invitations,
 )
+from paybridge.services import account as account_service
 from paybridge.services import team as team_service
 
 
@@ -117,6 +119,18 @@ def member_update(principal: Principal, user_id: int, *, role: str) -> MemberOut
 def member_remove(principal: Principal, user_id: int) -> MemberRemoved:
     team_service.member_remove(actor=principal.actor, user_id=user_id)
     return MemberRemoved(id=user_id)
+
+
+def ownership_transfer(principal: Principal, *, member_id: int, password: str) -> MemberOut:
+    """The member who is the owner now (the caller is an admin)."""
+    account_service.ownership_transfer(actor=principal.actor, user_id=member_id, password=password)
+    return _member(principal, member_id)
+
+
+def account_close(principal: Principal, *, password: str) -> AccountClosed:
+    account = account_service.account_close(actor=principal.actor, password=password)
+    assert account.closed_at is not None  # what closing sets
+    return AccountClosed(id=key(account), closed_at=account.closed_at)
 
 
 def audit_log_list(principal: Principal, page: PageRequest) -> ListOut[AuditEntryOut]:

@@ -15,6 +15,8 @@ from paybridge.api.routes.common import (
     authenticated_router,
 )
 from paybridge.api.schemas import (
+    AccountClose,
+    AccountClosed,
     AuditEntryOut,
     InvitationAccept,
     InvitationCreate,
@@ -24,6 +26,7 @@ from paybridge.api.schemas import (
     MemberOut,
     MemberRemoved,
     MemberUpdate,
+    OwnershipTransfer,
 )
 from paybridge.api.web_auth import client_address
 
@@ -32,7 +35,8 @@ DENIED: Responses = {
 }
 
 router = authenticated_router("team")
-# The invitation's token is in its creation response only: never in the idempotency store.
+# The invitation's token is in its creation response only: never in the idempotency store; nor
+# are the password-confirmed owner's changes ever answered from it.
 secret_routes = APIRouter(
     tags=["team"], dependencies=[Depends(require_principal)], responses=ERRORS
 )
@@ -113,6 +117,32 @@ def accept_invitation(body: InvitationAccept, request: Request) -> MemberOut:
         full_name=body.full_name,
         ip_address=client_address(request),
     )
+
+
+@secret_routes.post(
+    "/team/ownership",
+    response_model=MemberOut,
+    responses={**WRITE_ERRORS, **DENIED},
+    summary="Make a member the owner; you become an admin (owner only, with your password)",
+    description="A wrong password is 403 `invalid_password`. The two people's tokens act with "
+    "their new roles from the next request. An `Idempotency-Key` is not honoured here.",
+)
+def transfer_ownership(body: OwnershipTransfer, principal: CurrentPrincipal) -> MemberOut:
+    return resources.ownership_transfer(principal, member_id=body.member_id, password=body.password)
+
+
+@secret_routes.post(
+    "/account/close",
+    tags=["account"],
+    response_model=AccountClosed,
+    responses={**WRITE_ERRORS, **DENIED},
+    summary="Close the account (owner only, with your password); its records are kept",
+    description="Refused with 422 `balance_not_zero` while money is available or held (withdraw "
+    "it first) and `payouts_pending` while a payout is on its way. Every session and API key "
+    "of the account ends; signing in is refused with 403 `account_closed` from then on.",
+)
+def close_account(body: AccountClose, principal: CurrentPrincipal) -> AccountClosed:
+    return resources.account_close(principal, password=body.password)
 
 
 @router.get(
