@@ -68,3 +68,41 @@ def labeled_select(label: str, name: str, options: Options, value: rx.Var, **pro
         native_select(name, options, value, **props),
         spacing="1",
     )
+
+
+def password_confirm(
+    error: rx.Var,
+    error_id: str,
+    *,
+    confirm: rx.Component,
+    on_submit: rx.EventHandler,
+    password_name: str = "password",
+    hidden: rx.Component | None = None,
+) -> rx.Component:
+    """The form of a dialog that asks for the person's password before a step that cannot be
+    undone (handing on the ownership, closing the account): the error, the password, Cancel
+    and the `confirm` button."""
+    return rx.form(
+        rx.vstack(
+            form_error(error, error_id),
+            *([hidden] if hidden is not None else []),
+            field(
+                "Your password",
+                password_name,
+                type="password",
+                auto_complete="current-password",
+                required=True,
+            ),
+            rx.hstack(
+                rx.alert_dialog.cancel(
+                    rx.button("Cancel", type="button", variant="soft", color_scheme="gray")
+                ),
+                confirm,
+                justify="end",
+                spacing="2",
+            ),
+            spacing="3",
+        ),
+        on_submit=on_submit,
+        reset_on_submit=True,
+    )

@@ -6,7 +6,7 @@ from zoneinfo import available_timezones
 
 import reflex as rx
 
-from paybridge.components.forms import field, form_error, native_select
+from paybridge.components.forms import field, form_error, native_select, password_confirm
 from paybridge.components.layout import template
 from paybridge.components.tables import data_table
 from paybridge.components.user import user_summary_card
@@ -34,33 +34,14 @@ def _close_account() -> rx.Component:
                 "again. Payments and payouts are kept as records. This cannot be undone here.",
                 size="2",
             ),
-            rx.form(
-                rx.vstack(
-                    form_error(SettingsState.close_error, "close-error"),
-                    field(
-                        "Your password",
-                        "close_password",
-                        type="password",
-                        auto_complete="current-password",
-                        required=True,
-                    ),
-                    rx.hstack(
-                        rx.alert_dialog.cancel(
-                            rx.button("Cancel", type="button", variant="soft", color_scheme="gray")
-                        ),
-                        rx.button(
-                            "Close account",
-                            type="submit",
-                            color_scheme="red",
-                            id="close-account-confirm",
-                        ),
-                        justify="end",
-                        spacing="2",
-                    ),
-                    spacing="3",
+            password_confirm(
+                SettingsState.close_error,
+                "close-error",
+                password_name="close_password",
+                confirm=rx.button(
+                    "Close account", type="submit", color_scheme="red", id="close-account-confirm"
                 ),
                 on_submit=SettingsState.close_account,
-                reset_on_submit=True,
             ),
         ),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import reflex as rx
 
-from paybridge.components.forms import field, form_error, form_notice
+from paybridge.components.forms import field, form_error, form_notice, password_confirm
 from paybridge.components.layout import template
 from paybridge.components.secret import secret_once
 from paybridge.permissions import ROLE_LABELS, Role
@@ -60,34 +60,17 @@ def _make_owner(m: rx.Var) -> rx.Component:
                 "again.",
                 size="2",
             ),
-            rx.form(
-                rx.vstack(
-                    form_error(TeamState.transfer_error, "transfer-error"),
-                    rx.el.input(type="hidden", name="member_id", value=m["id"]),
-                    field(
-                        "Your password",
-                        "password",
-                        type="password",
-                        auto_complete="current-password",
-                        required=True,
-                    ),
-                    rx.hstack(
-                        rx.alert_dialog.cancel(
-                            rx.button("Cancel", type="button", variant="soft", color_scheme="gray")
-                        ),
-                        rx.button(
-                            "Make owner",
-                            type="submit",
-                            color_scheme="red",
-                            class_name="member-make-owner-confirm",
-                        ),
-                        justify="end",
-                        spacing="2",
-                    ),
-                    spacing="3",
+            password_confirm(
+                TeamState.transfer_error,
+                "transfer-error",
+                hidden=rx.el.input(type="hidden", name="member_id", value=m["id"]),
+                confirm=rx.button(
+                    "Make owner",
+                    type="submit",
+                    color_scheme="red",
+                    class_name="member-make-owner-confirm",
                 ),
                 on_submit=TeamState.transfer_ownership,
-                reset_on_submit=True,
             ),
         ),
     )
