@@ -93,16 +93,28 @@ def password_confirm(
                 auto_complete="current-password",
                 required=True,
             ),
-            rx.hstack(
-                rx.alert_dialog.cancel(
-                    rx.button("Cancel", type="button", variant="soft", color_scheme="gray")
-                ),
-                confirm,
-                justify="end",
-                spacing="2",
-            ),
+            dialog_buttons(confirm),
             spacing="3",
         ),
         on_submit=on_submit,
         reset_on_submit=True,
+    )
+
+
+def dialog_buttons(
+    confirm: rx.Component, *, cancel: rx.Component | None = None, **props: object
+) -> rx.Component:
+    """The foot of an alert dialog: Cancel, then the button that does it (wrap it in
+    `rx.alert_dialog.action` to close the dialog on click; a form's submit button stays bare so
+    that an error can show in the dialog)."""
+    return rx.hstack(
+        rx.alert_dialog.cancel(
+            cancel
+            if cancel is not None
+            else rx.button("Cancel", type="button", variant="soft", color_scheme="gray")
+        ),
+        confirm,
+        justify="end",
+        spacing="2",
+        **props,
     )

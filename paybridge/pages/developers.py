@@ -6,7 +6,7 @@ import reflex as rx
 
 from paybridge.components.access import allowed_to
 from paybridge.components.cards import ONE_LINE
-from paybridge.components.forms import form_error, native_select
+from paybridge.components.forms import dialog_buttons, form_error, native_select
 from paybridge.components.layout import template
 from paybridge.components.secret import secret_once
 from paybridge.components.tables import data_table, empty_state
@@ -51,10 +51,7 @@ def _key_row(k: rx.Var) -> rx.Component:
                     rx.alert_dialog.content(
                         rx.alert_dialog.title("Revoke ", k["name"], "?"),
                         rx.alert_dialog.description(REVOKE_WARNING),
-                        rx.hstack(
-                            rx.alert_dialog.cancel(
-                                rx.button("Cancel", variant="soft", color_scheme="gray")
-                            ),
+                        dialog_buttons(
                             rx.alert_dialog.action(
                                 rx.button(
                                     "Revoke key",
@@ -62,9 +59,7 @@ def _key_row(k: rx.Var) -> rx.Component:
                                     class_name="key-revoke-confirm",
                                     on_click=S.revoke_key(k["id"]),
                                 )
-                            ),
-                            justify="end",
-                            spacing="2",
+                            )
                         ),
                     ),
                 ),

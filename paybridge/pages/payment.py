@@ -6,7 +6,7 @@ import reflex as rx
 
 from paybridge.components.access import allowed_to
 from paybridge.components.cards import status_badge
-from paybridge.components.forms import form_error
+from paybridge.components.forms import dialog_buttons, form_error
 from paybridge.components.layout import template
 from paybridge.components.tables import data_table, empty_state
 from paybridge.permissions import Action
@@ -141,16 +141,7 @@ def _refund() -> rx.Component:
                 rx.alert_dialog.content(
                     rx.alert_dialog.title("Confirm refund"),
                     rx.alert_dialog.description(S.confirm_text, id="refund-confirm-text"),
-                    rx.hstack(
-                        rx.alert_dialog.cancel(
-                            rx.button(
-                                "Cancel",
-                                variant="soft",
-                                color_scheme="gray",
-                                on_click=S.cancel_refund,
-                                id="refund-cancel",
-                            )
-                        ),
+                    dialog_buttons(
                         rx.alert_dialog.action(
                             rx.button(
                                 "Refund",
@@ -159,8 +150,13 @@ def _refund() -> rx.Component:
                                 id="refund-confirm",
                             )
                         ),
-                        justify="end",
-                        spacing="2",
+                        cancel=rx.button(
+                            "Cancel",
+                            variant="soft",
+                            color_scheme="gray",
+                            on_click=S.cancel_refund,
+                            id="refund-cancel",
+                        ),
                         margin_top="3",
                     ),
                 ),

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import reflex as rx
 
-from paybridge.components.forms import field, form_error, form_notice, password_confirm
+from paybridge.components.forms import (
+    dialog_buttons,
+    field,
+    form_error,
+    form_notice,
+    password_confirm,
+)
 from paybridge.components.layout import template
 from paybridge.components.secret import secret_once
 from paybridge.permissions import ROLE_LABELS, Role
@@ -100,10 +106,7 @@ def _member_row(m: rx.Var) -> rx.Component:
                 rx.alert_dialog.description(
                     "They are signed out everywhere at once and can no longer sign in."
                 ),
-                rx.hstack(
-                    rx.alert_dialog.cancel(
-                        rx.button("Cancel", variant="soft", color_scheme="gray")
-                    ),
+                dialog_buttons(
                     rx.alert_dialog.action(
                         rx.button(
                             "Remove member",
@@ -111,9 +114,7 @@ def _member_row(m: rx.Var) -> rx.Component:
                             class_name="member-remove-confirm",
                             on_click=TeamState.remove(m["id"]),
                         )
-                    ),
-                    justify="end",
-                    spacing="2",
+                    )
                 ),
             ),
         ),

@@ -6,7 +6,7 @@ import reflex as rx
 
 from paybridge.components.access import allowed_to
 from paybridge.components.cards import ONE_LINE
-from paybridge.components.forms import form_error, native_select
+from paybridge.components.forms import dialog_buttons, form_error, native_select
 from paybridge.components.layout import template
 from paybridge.components.secret import secret_once
 from paybridge.components.tables import empty_state
@@ -144,15 +144,12 @@ def _endpoint(e: rx.Var) -> rx.Component:
                         rx.alert_dialog.content(
                             rx.alert_dialog.title("Delete this endpoint?"),
                             rx.alert_dialog.description("Its delivery log goes with it."),
-                            rx.hstack(
-                                rx.alert_dialog.cancel(rx.button("Cancel", variant="soft")),
+                            dialog_buttons(
                                 rx.alert_dialog.action(
                                     rx.button(
                                         "Delete", color_scheme="red", on_click=S.delete(e["id"])
                                     )
-                                ),
-                                justify="end",
-                                spacing="2",
+                                )
                             ),
                         ),
                     ),
