@@ -13,8 +13,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import TestDatabase
 from tests.ops.proxy import TcpProxy, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,3 +220,23 @@ def children(pid: int) -> set[int]:
         except OSError:
             continue
     return found
+
+
+# The fixture of the tests that race many HTTP clients: two app instances (two Granian workers
+# each) behind nginx on the test PostgreSQL and Redis, connected directly, shared by a module.
+@pytest.fixture(scope="module")
+def instances(
+    backend: TestDatabase, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Topology]:
+    if backend.is_sqlite:
+        pytest.skip("several instances need PostgreSQL")
+    topology = Topology(
+        database_url=backend.url,
+        redis_url=redis_url,
+        workdir=tmp_path_factory.mktemp("instances"),
+        proxied=False,
+    )
+    try:
+        yield topology
+    finally:
+        topology.stop()

@@ -17,6 +17,7 @@ from paybridge.services.settlements import settlement_update_status, settlement_
 from paybridge.services.team import invitation_accept, invitation_create
 from tests.api.conftest import api_settings  # noqa: F401  (rate limits kept per test)
 from tests.conftest import MERCHANT_PASSWORD, TestDatabase, create_merchant
+from tests.ops.topology import instances  # noqa: F401  (two app instances, for test_role_changes)
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ from paybridge.events import revocations
 from paybridge.permissions import Role
 from paybridge.settings import get_settings
 from tests.api.conftest import error_of
-from tests.conftest import MERCHANT_PASSWORD, TestDatabase
+from tests.conftest import MERCHANT_PASSWORD
 from tests.ops.topology import Topology, wait_for
 from tests.team.conftest import Team, access_token
 
@@ -92,24 +92,6 @@ def test_a_demoted_admins_token_is_refused_on_the_next_request(
 
 
 # ----- two instances (two Granian workers each) on PostgreSQL and Redis ---------------------
-
-
-@pytest.fixture(scope="module")
-def instances(
-    backend: TestDatabase, redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Topology]:
-    if backend.is_sqlite:
-        pytest.skip("several instances need PostgreSQL")
-    topology = Topology(
-        database_url=backend.url,
-        redis_url=redis_url,
-        workdir=tmp_path_factory.mktemp("instances"),
-        proxied=False,
-    )
-    try:
-        yield topology
-    finally:
-        topology.stop()
 
 
 def _call(method: str, url: str, token: str, body: dict | None = None) -> tuple[int, dict]:
