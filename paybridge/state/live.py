@@ -1,5 +1,5 @@
-"""Pieces of the background tasks that follow a tab: the `listen` loop of state/live_tab.py
-and the access follower of state/shell.py."""
+"""Pieces of the background tasks that follow a tab: the `listen` loop of state/live_tab.py, the
+dashboard's streams (state/dashboard_live.py) and the access follower of state/shell.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from typing import Any
 
+from engineio import packet as eio_packet
 from reflex.istate.data import SessionData
+from reflex.utils import format as rx_format
 
 from paybridge.services.auth import live_session_tokens
 
@@ -47,6 +49,27 @@ def tab_connected(tab: SessionData) -> bool:
     every listener asks this many times a second."""
     namespace = _app.event_namespace if _app is not None else None
     return namespace is not None and namespace.sid_to_token.get(tab.session_id) == tab.client_token
+
+
+def encode_update(delta: dict[str, dict[str, Any]]) -> eio_packet.Packet:
+    """A state update as Reflex sends it ({"delta": {state: {var: value}}}, on its event
+    namespace), encoded once for any number of tabs: sent to a hundred tabs it is a hundred
+    socket writes, not a hundred JSON encodings."""
+    namespace = _app.event_namespace.namespace
+    prefix = "2" if namespace == "/" else f"2{namespace},"
+    body = rx_format.json_dumps(["event", {"delta": delta}], separators=(",", ":"))
+    return eio_packet.Packet(eio_packet.MESSAGE, data=prefix + body)
+
+
+async def send_update(sids: list[str], update: eio_packet.Packet) -> None:
+    """Send an encoded update to the tabs (socket ids) still connected to this worker; the
+    tabs' Reflex states are not touched."""
+    namespace = _app.event_namespace
+    server = namespace.server
+    for sid in sids:
+        eio_sid = server.manager.eio_sid_from_sid(sid, namespace.namespace)
+        if eio_sid is not None:
+            await server.eio.send_packet(eio_sid, update)
 
 
 def on_page(path: str, route: str) -> bool:

@@ -1,5 +1,7 @@
-"""`LiveTab`: the background `listen` task of every page that follows the merchant's events, once.
-A page's `load` returns `listen`; what the tab shows and when is the page's `Pace`.
+"""`LiveTab`: the background `listen` task of a page whose live rows are the tab's own (its
+filters, its page of rows: /transactions), written into the tab's state. A page's `load` returns
+`listen`; what the tab shows and when is the page's `Pace`. (The dashboard shows every tab of a
+merchant the same page and sends it from one stream per worker instead: state/dashboard_live.py.)
 
 The listener subscribes to the merchant's events on the bus first and only then reads, so
 nothing committed in between is missed (a pace's first push is due at once: its catch-up). It

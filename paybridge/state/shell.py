@@ -17,6 +17,7 @@ from paybridge.selectors.users import user_summary
 from paybridge.services.auth import Identity, failed_logins_acknowledge
 from paybridge.services.throttle import LOGIN_ACCOUNT
 from paybridge.state.access import following
+from paybridge.state.dashboard_live import tab_left
 from paybridge.state.guard import merchant_event
 from paybridge.state.live import tab_connected
 from paybridge.state.session import SessionState, in_thread
@@ -64,6 +65,7 @@ class ShellState(SessionState):
         """First handler of every merchant page: no valid session, no page; with one, the tab
         follows its person's access from now on (`follow_access`)."""
         self._heard = revocations.epoch()
+        tab_left(self.router.session.session_id, self.router.url.path)  # off the dashboard
         found = self._identity()
         if found is None:
             self.merchant_name = self.initials = ""

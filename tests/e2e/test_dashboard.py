@@ -16,7 +16,7 @@ from paybridge.selectors.balances import balances
 from paybridge.selectors.periods import period_last_days
 from paybridge.services.auth import hash_token
 from paybridge.services.transactions import transaction_create, transaction_update_status
-from paybridge.state.dashboard import CHART_INTERVAL
+from paybridge.state.dashboard_live import CHART_INTERVAL
 from paybridge.state.live import AUTH_RECHECK
 from tests.e2e.conftest import login
 
@@ -214,3 +214,57 @@ def test_dashboard_catches_up_after_a_network_drop(browser, app, merchants):
     # and it is live again, not only caught up: the reconnected socket has a listener
     after = pay(alpha.id, 7_777, "after.reconnect@example.com")
     page.wait_for_selector(f"#recent-body >> text={after.reference}", timeout=LIVE_TIMEOUT)
+
+
+def test_a_filter_change_keeps_the_dashboard_live(browser, app, merchants):
+    """Tabs showing other filters follow other streams: after picking 7 days the tab leaves
+    the 30-day stream, and the next payment still reaches its table and its 7-day numbers."""
+    alpha = merchants.alpha
+    page = login(browser, app, alpha.email, merchants.password)
+    page.wait_for_selector("#feed-live")
+    period_before = page.inner_text("#period")
+    page.click("#range >> text=7 days")
+    page.wait_for_function(
+        f"() => document.querySelector('#period').innerText !== {period_before!r}"
+    )
+    with read_session() as session:
+        currency = merchant_currencies(session=session, merchant_id=alpha.id)[0]
+        week = dashboard_metrics(
+            session=session,
+            merchant_id=alpha.id,
+            currency=currency,
+            period=period_last_days(7, alpha.timezone),
+        ).current.total_transactions
+    page.wait_for_selector(f"#total-transactions:has-text('{format_count(week)}')")
+    tx = pay(alpha.id, 4_321, "week.shopper@example.com", currency=currency)
+    page.wait_for_selector(f"#recent-body >> text={tx.reference}", timeout=LIVE_TIMEOUT)
+    page.wait_for_selector(
+        f"#total-transactions:has-text('{format_count(week + 1)}')", timeout=LIVE_TIMEOUT
+    )
+
+
+def test_a_signed_out_tab_leaves_a_shared_stream_its_sibling_stays(browser, app, merchants):
+    """Two tabs of one merchant on one worker share one stream; the session of one is revoked
+    behind its back: it stops getting the merchant's payments within AUTH_RECHECK while the
+    other, still signed in, goes on getting them."""
+    alpha = merchants.alpha
+    kept = login(browser, app, alpha.email, merchants.password)
+    revoked = login(browser, app, alpha.email, merchants.password)  # its own browser context
+    for page in (kept, revoked):
+        page.wait_for_selector("#feed-live")
+    token = next(c["value"] for c in revoked.context.cookies() if c["name"] == SESSION_COOKIE)
+    with write_session() as session:  # revoked without any announcement
+        session.exec(
+            update(AuthSession)
+            .where(AuthSession.token_hash == hash_token(token))
+            .values(revoked_at=utcnow())
+        )
+        session.commit()
+    revoked.wait_for_timeout(AUTH_RECHECK * 1000 + 500)
+    after = pay(alpha.id, 5_151, "sibling.shopper@example.com")
+    kept.wait_for_selector(f"#recent-body >> text={after.reference}", timeout=LIVE_TIMEOUT)
+    revoked.wait_for_selector("#feed-paused", timeout=LIVE_TIMEOUT)
+    revoked.wait_for_timeout(1000)
+    assert after.reference not in revoked.inner_text("body")
+    for page in (kept, revoked):
+        page.context.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from paybridge.state.dashboard import REFRESH_INTERVAL, _after_quiet, _created
+from paybridge.state.dashboard_live import REFRESH_INTERVAL, after_quiet, created
 from paybridge.views.dashboard import FEED_ITEMS, RECENT_ROWS, apply_events
 
 EMPTY = {"timezone": "Europe/Berlin", "feed": [], "_feed_ids": [], "recent": []}
@@ -93,13 +93,13 @@ def test_a_payment_after_a_quiet_spell_is_told_from_a_stream():
     def at(seconds: float) -> dict:
         return {"id": 1, "created_at": f"2026-12-01T10:00:{seconds:06.3f}+00:00"}
 
-    before = _created(at(10.0))
+    before = created(at(10.0))
     assert before is not None
-    assert _after_quiet([at(10.0 + REFRESH_INTERVAL + 0.01)], before)
-    assert not _after_quiet([at(10.0 + REFRESH_INTERVAL / 2), at(30.0)], before)
-    assert _after_quiet([at(10.0)], None)  # the first event since the tab subscribed
-    assert not _after_quiet([{"id": 2, "created_at": "not a time"}], before)
-    assert not _after_quiet([{"id": 3}], before)
+    assert after_quiet([at(10.0 + REFRESH_INTERVAL + 0.01)], before)
+    assert not after_quiet([at(10.0 + REFRESH_INTERVAL / 2), at(30.0)], before)
+    assert after_quiet([at(10.0)], None)  # the first event since the tab subscribed
+    assert not after_quiet([{"id": 2, "created_at": "not a time"}], before)
+    assert not after_quiet([{"id": 3}], before)
 
 
 def test_a_live_row_names_its_provider_as_a_reload_would() -> None:

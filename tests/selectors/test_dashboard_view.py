@@ -8,7 +8,7 @@ import time
 
 from paybridge.models import User
 from paybridge.services.transactions import transaction_create
-from paybridge.state.dashboard import RECONCILE_SHARE, reconcile_since
+from paybridge.state.dashboard_live import RECONCILE_SHARE, reconcile_since
 from paybridge.state.dashboard_reads import Filters, read_dashboard
 from tests.conftest import TestDatabase, create_merchant
 
