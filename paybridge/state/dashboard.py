@@ -23,7 +23,7 @@ from paybridge.errors import DomainError
 from paybridge.money import normalize_currency
 from paybridge.selectors.periods import PRESET_DAYS
 from paybridge.state.auth import form_text
-from paybridge.state.dashboard_live import StateNames, follow
+from paybridge.state.dashboard_live import StateNames, follow, leave_stream
 from paybridge.state.dashboard_reads import Filters, read_dashboard
 from paybridge.state.live import watching_session
 from paybridge.state.session import SessionState
@@ -88,6 +88,13 @@ class DashboardState(SessionState):
         figures.daily = view["_charts"]["daily"]
         figures.providers = view["_charts"]["providers"]
 
+    async def _refilter(self, merchant_id: int) -> EventSpec:
+        """Show new filters: the tab leaves its stream (whose frames show the old ones), reads,
+        then follows the new filters' stream."""
+        leave_stream(self.router.session.session_id)
+        await self._reload(merchant_id)
+        return DashboardState.listen
+
     # ----- events from the page ------------------------------------------------------------
 
     @rx.event
@@ -114,8 +121,7 @@ class DashboardState(SessionState):
                 (today - timedelta(days=13)).isoformat(),
                 today.isoformat(),
             )
-        await self._reload(found.merchant_id)
-        return DashboardState.listen  # the stream of the new filters
+        return await self._refilter(found.merchant_id)
 
     @rx.event
     async def set_custom_range(self, form: dict) -> EventSpec | None:
@@ -139,8 +145,7 @@ class DashboardState(SessionState):
             start.isoformat(),
             end.isoformat(),
         )
-        await self._reload(found.merchant_id)
-        return DashboardState.listen
+        return await self._refilter(found.merchant_id)
 
     @rx.event
     async def set_currency(self, code: str) -> EventSpec | None:
@@ -153,8 +158,7 @@ class DashboardState(SessionState):
             return None
         if code in self.currencies:
             self.currency = code
-            await self._reload(found.merchant_id)
-            return DashboardState.listen
+            return await self._refilter(found.merchant_id)
         return None
 
     # ----- live updates (state/dashboard_live.py) -----------------------------------------

@@ -318,6 +318,11 @@ def tab_left(socket_id: str, path: str) -> None:
             loop.call_soon_threadsafe(_leave, socket_id, "left")
 
 
+def leave_stream(socket_id: str) -> None:
+    """On the event loop: the tab leaves its stream now (its filters are changing)."""
+    _leave(socket_id, "replaced")
+
+
 def _leave(socket_id: str, why: str) -> None:
     stream = _member_of.get(socket_id)
     member = stream.members.get(socket_id) if stream is not None else None
