@@ -17,8 +17,9 @@ Status codes:
   `no_bank_account`, `invalid_status_transition`, `not_refundable`,
   `refund_exceeds_remaining`, limits on webhooks and keys, `balance_not_zero` and
   `payouts_pending` when closing an account with money in it);
-- 429: too many requests (`rate_limited`) or failed logins (`too_many_attempts`), both with
-  `Retry-After` (seconds until the next attempt is allowed);
+- 429: too many requests (`rate_limited`), failed logins (`too_many_attempts`), or too many
+  of one merchant's withdrawals and refunds waiting at once (`too_many_concurrent_writes`,
+  `paybridge/money_gate.py`), all with `Retry-After` (seconds until the next attempt is allowed);
 - 503: the database or Redis cannot be reached (`service_unavailable`, with `Retry-After`);
   nothing was written: every service call is one transaction, rolled back when it fails.
 """
@@ -70,6 +71,7 @@ STATUS_FOR_CODE: dict[str, int] = {
     "payouts_pending": 422,
     "too_many_attempts": 429,
     "rate_limited": 429,
+    "too_many_concurrent_writes": 429,
     "service_unavailable": 503,
 }
 

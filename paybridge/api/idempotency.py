@@ -36,10 +36,11 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from paybridge import metrics
-from paybridge.api.auth import require_principal
+from paybridge.api.auth import Principal, require_principal
 from paybridge.api.errors import error_response
 from paybridge.db import current_unit, in_unit
 from paybridge.errors import DomainError
+from paybridge.money_gate import money_write_turn
 from paybridge.services.idempotency import (
     KeyedRequest,
     Replay,
@@ -113,14 +114,37 @@ def keys_handled_by_endpoint(endpoint: Callable[..., Any]) -> Callable[..., Any]
     return endpoint
 
 
+def money_write(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a (sync) endpoint that can lower the merchant's available balance: it waits for the
+    merchant's turn (`paybridge.money_gate`) on the event loop before it takes a thread and a
+    database connection. Its `Principal` argument names the merchant."""
+    endpoint._paybridge_money_write = True  # type: ignore[attr-defined]
+    return endpoint
+
+
 def _in_threadpool(endpoint: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:
     """A sync endpoint as a coroutine that runs it in the threadpool. FastAPI runs a sync
     endpoint in a thread and then validates its response in a second one; as a coroutine its
     response is validated on the event loop, one thread hop fewer a request."""
+    if getattr(endpoint, "_paybridge_money_write", False):
+        return _in_merchant_turn(endpoint)
 
     @functools.wraps(endpoint)
     async def run(*args: Any, **kwargs: Any) -> Any:
         return await run_in_threadpool(endpoint, *args, **kwargs)
+
+    return run
+
+
+def _in_merchant_turn(endpoint: Callable[..., Any]) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """`_in_threadpool` for a `money_write`: the thread (and with a key, the whole unit of
+    work: claim, write, stored answer) runs only in the merchant's turn."""
+
+    @functools.wraps(endpoint)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        principal = next(v for v in kwargs.values() if isinstance(v, Principal))
+        async with money_write_turn(principal.merchant_id):
+            return await run_in_threadpool(endpoint, *args, **kwargs)
 
     return run
 

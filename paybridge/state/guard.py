@@ -1,16 +1,18 @@
-"""`merchant_event`: the check every merchant page handler starts with, written once."""
+"""`merchant_event`: the check every merchant page handler starts with, written once; and
+`in_money_turn`, how a handler that withdraws or refunds runs."""
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
-from typing import Concatenate, ParamSpec, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from reflex.event import EventSpec
 
+from paybridge.money_gate import ConcurrentWritesRefused, money_write_turn
 from paybridge.services.auth import Identity
-from paybridge.state.session import SessionState
+from paybridge.state.session import SessionState, in_thread
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -40,3 +42,31 @@ def merchant_event(
         name: hint for name, hint in handler.__annotations__.items() if name != identity_param.name
     }
     return run
+
+
+def in_money_turn(
+    refused: Callable[[S, str], None],
+) -> Callable[[Callable[Concatenate[S, P], R]], Callable[Concatenate[S, P], Awaitable[R | None]]]:
+    """`in_thread` for a handler that withdraws or refunds (under `@rx.event`, above
+    `@merchant_event`): it first waits for the merchant's turn (`paybridge.money_gate`) on the
+    event loop, where a waiting click holds neither a handler thread nor a database connection.
+    A refused turn changes nothing and calls `refused(self, message)`."""
+
+    def wrap(handler: Callable[Concatenate[S, P], R]) -> Callable[..., Awaitable[R | None]]:
+        threaded: Callable[..., Awaitable[R]] = in_thread(handler)
+
+        @functools.wraps(handler)
+        async def run(self: S, /, *args: Any, **kwargs: Any) -> R | None:
+            merchant_id = self._merchant_id  # of the tab's last check; the handler checks again
+            if merchant_id is None:  # signed out: the handler sends the tab to the login page
+                return await threaded(self, *args, **kwargs)
+            try:
+                async with money_write_turn(merchant_id):
+                    return await threaded(self, *args, **kwargs)
+            except ConcurrentWritesRefused as busy:
+                refused(self, busy.message)
+                return None
+
+        return run
+
+    return wrap

@@ -23,7 +23,7 @@ from paybridge.selectors.users import user_timezone
 from paybridge.services.auth import Identity
 from paybridge.services.transactions import transaction_refund
 from paybridge.state.auth import form_text
-from paybridge.state.guard import merchant_event
+from paybridge.state.guard import in_money_turn, merchant_event
 from paybridge.state.session import SessionState, in_thread
 from paybridge.validation import clean_reference
 
@@ -209,8 +209,12 @@ class PaymentState(SessionState):
         self.confirm_open = False
         self._refund_amount, self._refund_key = 0, ""
 
+    def _refund_refused(self, message: str) -> None:
+        self.confirm_open = False
+        self.refund_error = message
+
     @rx.event
-    @in_thread
+    @in_money_turn(_refund_refused)
     @merchant_event
     def confirm_refund(self, found: Identity) -> EventSpec | None:
         self.confirm_open = False

@@ -16,7 +16,7 @@ from paybridge.selectors.balances import available_balance
 from paybridge.services.auth import Identity
 from paybridge.services.settlements import settlement_withdraw
 from paybridge.state.auth import form_text
-from paybridge.state.guard import merchant_event
+from paybridge.state.guard import in_money_turn, merchant_event
 from paybridge.state.session import SessionState, in_thread
 
 
@@ -53,8 +53,11 @@ class WithdrawState(SessionState):
         self.is_open = False
         self._key = ""
 
+    def _refused(self, message: str) -> None:
+        self.error = message
+
     @rx.event
-    @in_thread
+    @in_money_turn(_refused)
     @merchant_event
     def submit(self, found: Identity, form: dict) -> EventSpec | None:
         self.error = self.result = ""

@@ -24,36 +24,51 @@ class Answer:
     status: int | None
     body: dict
     replayed: bool = False
+    retry_after: str | None = None
 
 
 def send(
     base_url: str, path: str, body: dict | None, token: str, *, key: str | None = None
 ) -> Answer:
     """POST and wait for the answer (None status: no answer at all)."""
+    return call(
+        "POST",
+        base_url + V1 + path,
+        json.dumps(body).encode() if body is not None else b"",
+        {"Authorization": f"Bearer {token}", **({"Idempotency-Key": key} if key else {})},
+    )
+
+
+def fetch(base_url: str, path: str, token: str) -> Answer:
+    """GET and wait for the answer."""
+    return call("GET", base_url + V1 + path, None, {"Authorization": f"Bearer {token}"})
+
+
+def call(method: str, url: str, data: bytes | None, headers: dict[str, str]) -> Answer:
     import urllib.error
     import urllib.request
 
     request = urllib.request.Request(
-        base_url + V1 + path,
-        data=json.dumps(body).encode() if body is not None else b"",
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "application/json",
-            **({"Idempotency-Key": key} if key else {}),
-        },
-        method="POST",
+        url, data=data, headers={"Content-Type": "application/json", **headers}, method=method
     )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             replayed = response.headers.get("Idempotent-Replayed") == "true"
-            return Answer(response.status, json.loads(response.read() or b"{}"), replayed)
+            return Answer(
+                response.status,
+                json.loads(response.read() or b"{}"),
+                replayed,
+                response.headers.get("Retry-After"),
+            )
     except urllib.error.HTTPError as error:
         raw = error.read()
         replayed = error.headers.get("Idempotent-Replayed") == "true"
+        wait = error.headers.get("Retry-After")
         try:
-            return Answer(error.code, json.loads(raw or b"{}"), replayed)
+            return Answer(error.code, json.loads(raw or b"{}"), replayed, wait)
         except ValueError:
-            return Answer(error.code, {"raw": raw[:200].decode(errors="replace")}, replayed)
+            raw_text = raw[:200].decode(errors="replace")
+            return Answer(error.code, {"raw": raw_text}, replayed, wait)
     except OSError as error:
         return Answer(None, {"exception": repr(error)})
 

@@ -18,6 +18,7 @@ from paybridge.api.errors import (
     unavailable_errors,
 )
 from paybridge.errors import DomainError
+from paybridge.money_gate import money_write_turn
 
 R = TypeVar("R")
 log = logging.getLogger("paybridge.api.graphql.schema")  # the name its warnings always had
@@ -42,6 +43,13 @@ async def _call(fn: Callable[..., R], *args: Any, **kwargs: Any) -> R:
     except unavailable_errors() as error:
         log.warning("dependency unavailable in GraphQL: %s", type(error).__name__)
         raise unavailable_error() from error
+
+
+async def _money_call(fn: Callable[..., R], principal: Principal, *args: Any, **kwargs: Any) -> R:
+    """`_call` for a withdrawal or refund: it first waits for the merchant's turn on the event
+    loop (`paybridge.money_gate`), so that a waiting mutation holds no database connection."""
+    async with money_write_turn(principal.merchant_id):
+        return await _call(fn, principal, *args, **kwargs)
 
 
 def error_extensions(error: DomainError) -> dict[str, Any]:

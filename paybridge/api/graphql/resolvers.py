@@ -12,7 +12,7 @@ from strawberry.types import Info
 from paybridge.api import resources
 from paybridge.api.errors import unavailable_error
 from paybridge.api.graphql import types as t
-from paybridge.api.graphql.calls import _call, _principal
+from paybridge.api.graphql.calls import _call, _money_call, _principal
 from paybridge.api.schemas import ListOut
 from paybridge.errors import DomainError
 from paybridge.models import SettlementStatus, TransactionStatus
@@ -205,7 +205,7 @@ class Mutation:
     async def withdraw(
         self, info: Info, amount: t.BigInt, currency: str, idempotency_key: str | None = None
     ) -> t.Settlement:
-        result = await _call(
+        result = await _money_call(
             resources.withdraw,
             _principal(info),
             amount=amount,
@@ -220,7 +220,7 @@ class Mutation:
     async def refund_transaction(
         self, info: Info, reference: str, amount: t.BigInt | None = None
     ) -> t.Transaction:
-        result = await _call(
+        result = await _money_call(
             resources.transaction_refund, _principal(info), reference, amount=amount
         )
         return t.Transaction.from_pydantic(result)

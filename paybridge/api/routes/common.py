@@ -30,6 +30,16 @@ WRITE_ERRORS: Responses = {
     409: {"model": ErrorOut, "description": "Idempotency conflict or duplicate"},
     422: {"model": ErrorOut, "description": "Refused in the current state"},
 }
+# Withdrawals and refunds (`idempotency.money_write`): also refused when too many of the
+# merchant's wait at once.
+MONEY_WRITE_ERRORS: Responses = {
+    **WRITE_ERRORS,
+    429: {
+        "model": ErrorOut,
+        "description": "Rate limited, or too many of this account's withdrawals and refunds at "
+        "once (`too_many_concurrent_writes`); see Retry-After",
+    },
+}
 
 
 def authenticated_router(tag: str) -> APIRouter:

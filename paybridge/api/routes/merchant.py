@@ -8,8 +8,9 @@ from typing import Annotated
 from fastapi import Query
 
 from paybridge.api import resources
+from paybridge.api.idempotency import money_write
 from paybridge.api.routes.common import (
-    WRITE_ERRORS,
+    MONEY_WRITE_ERRORS,
     CurrentPrincipal,
     IdempotencyKey,
     Paging,
@@ -78,9 +79,10 @@ def list_settlements(
     "/settlements/withdraw",
     response_model=SettlementOut,
     status_code=201,
-    responses=WRITE_ERRORS,
+    responses=MONEY_WRITE_ERRORS,
     summary="Pay out part of the available balance",
 )
+@money_write
 def withdraw(
     body: WithdrawRequest, principal: CurrentPrincipal, idempotency_key: IdempotencyKey
 ) -> SettlementOut:

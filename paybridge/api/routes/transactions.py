@@ -12,9 +12,11 @@ from paybridge.api.idempotency import (
     REPLAYED_HEADER,
     current_keyed_request,
     keys_handled_by_endpoint,
+    money_write,
 )
 from paybridge.api.ingest import PaymentWriter, writers_from_env
 from paybridge.api.routes.common import (
+    MONEY_WRITE_ERRORS,
     WRITE_ERRORS,
     CurrentPrincipal,
     IdempotencyKey,
@@ -101,7 +103,7 @@ def get_transaction(reference: Reference, principal: CurrentPrincipal) -> Transa
 @router.post(
     "/transactions/{reference}/refund",
     response_model=TransactionOut,
-    responses=WRITE_ERRORS,
+    responses=MONEY_WRITE_ERRORS,
     summary="Refund a successful payment, in full or in part",
     description='Send `{"amount": N}` to give back N minor units, or no body to refund all '
     "that is left. A payment stays `success` until nothing is left to refund, then becomes "
@@ -109,6 +111,7 @@ def get_transaction(reference: Reference, principal: CurrentPrincipal) -> Transa
     "that covers its net (`insufficient_funds` otherwise); `refund_exceeds_remaining` when "
     "N is more than is left.",
 )
+@money_write
 def refund_transaction(
     reference: Reference,
     principal: CurrentPrincipal,
