@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -68,3 +69,43 @@ class Transaction(SQLModel, table=True):
             "refunded_net >= 0 AND refunded_net <= net_amount", name="refunded_net_range"
         ),
     )
+
+
+@dataclass(frozen=True)
+class TransactionRecord:
+    """A payment as every interface reads it: the row's public columns and its provider's code
+    and name. Each interface has one converter from it: `api.schemas.TransactionOut.from_record`
+    (REST and GraphQL), `events.payloads.transaction_payload` (events and webhook bodies) and
+    `views.transactions` / `views.payment` (the pages)."""
+
+    reference: str
+    amount: int
+    currency: str
+    status: str
+    provider_code: str
+    provider_name: str
+    customer_email: str
+    fee: int
+    net_amount: int
+    created_at: datetime
+    updated_at: datetime
+    refunded_amount: int = 0
+
+    @classmethod
+    def from_row(
+        cls, tx: Transaction, *, provider_code: str, provider_name: str
+    ) -> TransactionRecord:
+        return cls(
+            reference=tx.reference,
+            amount=tx.amount,
+            currency=tx.currency,
+            status=tx.status,
+            provider_code=provider_code,
+            provider_name=provider_name,
+            customer_email=tx.customer_email,
+            fee=tx.fee,
+            net_amount=tx.net_amount,
+            created_at=tx.created_at,
+            updated_at=tx.updated_at,
+            refunded_amount=tx.refunded_amount,
+        )
