@@ -76,7 +76,10 @@ class TransactionRecord:
     """A payment as every interface reads it: the row's public columns and its provider's code
     and name. Each interface has one converter from it: `api.schemas.TransactionOut.from_record`
     (REST and GraphQL), `events.payloads.transaction_payload` (events and webhook bodies) and
-    `views.transactions` / `views.payment` (the pages)."""
+    `views.transactions` / `views.payment` (the pages). The CSV export alone reads bare columns
+    (`exports/transactions.py` and its PostgreSQL twin, byte for byte the same): it takes about
+    8 µs a row, and building a record costs about 4 µs more, below the export's aim of 100,000
+    rows/s (bench/README.md)."""
 
     reference: str
     amount: int
