@@ -14,8 +14,6 @@ from paybridge.permissions import Action
 from paybridge.state.payment import PaymentState as S
 from paybridge.views.payment import DeliveryRow
 
-DELIVERY_COLORS = {"succeeded": "green", "pending": "amber", "failed": "red"}
-
 
 def _item(label: str, value: rx.Var, test_id: str = "") -> rx.Component:
     return rx.data_list.item(
@@ -177,7 +175,7 @@ def _delivery_row(d: ObjectVar[DeliveryRow]) -> rx.Component:
         rx.table.cell(
             rx.badge(
                 d.status,
-                color_scheme=rx.match(d.status, *DELIVERY_COLORS.items(), "gray"),
+                color_scheme=d.color,
             )
         ),
         rx.table.cell(d.attempts),

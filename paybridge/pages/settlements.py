@@ -22,8 +22,6 @@ from paybridge.views.labels import (
 )
 from paybridge.views.settlements import BalanceRow, PayoutRow
 
-PAYOUT_COLORS = {"pending": "amber", "processing": "blue", "completed": "green", "failed": "red"}
-
 
 def _hinted(label: str, hint: str) -> rx.Component:
     return rx.hstack(
@@ -205,7 +203,7 @@ def _payout_row(p: ObjectVar[PayoutRow]) -> rx.Component:
             rx.hstack(
                 rx.badge(
                     p.status,
-                    color_scheme=rx.match(p.status, *PAYOUT_COLORS.items(), "gray"),
+                    color_scheme=p.color,
                 ),
                 rx.cond(
                     p.reason != "",

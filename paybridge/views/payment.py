@@ -15,6 +15,7 @@ from paybridge.selectors.payment_detail import (
     RefundRow,
     TimelineEvent,
 )
+from paybridge.views.labels import DELIVERY_COLORS
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class DeliveryRow:
     url: str  # DeliveryLine.url
     event: str  # DeliveryLine.event_type
     status: str  # DeliveryLine.status: pending | succeeded | failed
+    color: str  # the status's badge colour
     attempts: str  # DeliveryLine.attempts
     code: str  # DeliveryLine.last_status_code, "—" before any answer
     error: str  # DeliveryLine.last_error
@@ -159,6 +161,7 @@ def delivery_row(d: DeliveryLine, tz: str) -> DeliveryRow:
         url=d.url,
         event=d.event_type,
         status=d.status,
+        color=DELIVERY_COLORS.get(d.status, "gray"),
         attempts=str(d.attempts),
         code=str(d.last_status_code) if d.last_status_code is not None else "—",
         error=d.last_error or "",

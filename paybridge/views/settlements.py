@@ -11,6 +11,7 @@ from paybridge.display import format_local
 from paybridge.models import Settlement
 from paybridge.money import format_money
 from paybridge.selectors.balances import CurrencyBalance
+from paybridge.views.labels import PAYOUT_COLORS
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class PayoutRow:
     reference: str  # Settlement.reference
     amount: str  # Settlement.amount in its currency
     status: str  # Settlement.status
+    color: str  # the status's badge colour
     bank: str  # Settlement.bank_account (masked when it was made)
     created: str  # Settlement.created_at in the merchant's timezone
     completed: str  # Settlement.completed_at, "" until it completes
@@ -50,6 +52,7 @@ def payout_row(payout: Settlement, tz: str) -> PayoutRow:
         reference=payout.reference,
         amount=format_money(payout.amount, payout.currency),
         status=payout.status,
+        color=PAYOUT_COLORS.get(payout.status, "gray"),
         bank=payout.bank_account,
         created=format_local(payout.created_at, tz),
         completed=format_local(payout.completed_at, tz) if payout.completed_at else "",

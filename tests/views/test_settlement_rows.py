@@ -40,6 +40,7 @@ def test_a_payout_row_in_the_merchants_timezone() -> None:
         reference="po_1",
         amount="$50.00",
         status="failed",
+        color="red",
         bank="•••• 6789",
         created="Mar 02, 00:30",
         completed="",
@@ -55,7 +56,7 @@ def test_a_payout_row_in_the_merchants_timezone() -> None:
         completed_at=datetime(2026, 3, 2, 9, 5, tzinfo=UTC),
     )
     row = payout_row(done, "UTC")
-    assert (row.completed, row.reason, row.bank) == ("Mar 02, 09:05", "", "")
+    assert (row.completed, row.reason, row.bank, row.color) == ("Mar 02, 09:05", "", "", "green")
 
 
 def test_schedule_lines() -> None:
