@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
@@ -112,3 +113,17 @@ class TransactionRecord:
             updated_at=tx.updated_at,
             refunded_amount=tx.refunded_amount,
         )
+
+    @classmethod
+    def with_provider(cls, tx: Transaction, provider: ProviderNames) -> TransactionRecord:
+        """The record of a payment just written, with its provider (a `Provider` row or the
+        write path's cached route)."""
+        return cls.from_row(tx, provider_code=provider.code, provider_name=provider.display_name)
+
+
+class ProviderNames(Protocol):
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def display_name(self) -> str: ...

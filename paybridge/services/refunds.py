@@ -132,10 +132,7 @@ def refund_apply(
         idempotency_key=idempotency_key,
     )
     session.add(refund)
-    provider = session.get_one(Provider, tx.provider_id)
-    record = TransactionRecord.from_row(
-        tx, provider_code=provider.code, provider_name=provider.display_name
-    )
+    record = TransactionRecord.with_provider(tx, session.get_one(Provider, tx.provider_id))
     return record_event(
         session,
         merchant_id=tx.merchant_id,

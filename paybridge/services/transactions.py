@@ -180,7 +180,7 @@ def transactions_record(payments: Sequence[NewPayment]) -> list[Transaction | Do
             session,
             [
                 (tx.merchant_id, EventType.TRANSACTION_CREATED,
-                 transaction_payload(_record(tx, p.route)), p.request_id)
+                 transaction_payload(TransactionRecord.with_provider(tx, p.route)), p.request_id)
                 for tx, p in made
             ],
         )  # fmt: skip
@@ -237,12 +237,6 @@ def _insert_payments(session: Session) -> sa.Insert:
 _INSERTS: dict[str, sa.Insert] = {}
 
 
-def _record(tx: Transaction, provider: Provider | Route) -> TransactionRecord:
-    return TransactionRecord.from_row(
-        tx, provider_code=provider.code, provider_name=provider.display_name
-    )
-
-
 def _duplicate_reference() -> DomainError:
     return DomainError(
         "duplicate_reference", "A payment with this reference exists.", param="reference"
@@ -279,7 +273,7 @@ def transaction_update_status(*, merchant_id: int, reference: str, status: str) 
         tx.updated_at = utcnow()
         session.add(tx)
         rollup_apply(session, [(before, previous, -1), (tx, new_status, +1)])
-        record = _record(tx, session.get_one(Provider, tx.provider_id))
+        record = TransactionRecord.with_provider(tx, session.get_one(Provider, tx.provider_id))
         event = record_event(
             session,
             merchant_id=merchant_id,

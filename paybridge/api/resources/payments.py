@@ -60,11 +60,7 @@ def new_payment(
 
 def payment_json(tx: Transaction, payment: NewPayment) -> bytes:
     """The 201 answer to an ingested payment, rendered as FastAPI renders `TransactionOut`."""
-    out = TransactionOut.from_record(
-        TransactionRecord.from_row(
-            tx, provider_code=payment.route.code, provider_name=payment.route.display_name
-        )
-    )
+    out = TransactionOut.from_record(TransactionRecord.with_provider(tx, payment.route))
     return TransactionOut.__pydantic_serializer__.to_json(out, by_alias=True)
 
 
