@@ -13,7 +13,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, computed_field
 
-from paybridge.selectors.transactions import TransactionRecord
+from paybridge.models import TransactionRecord
 
 T = TypeVar("T")
 

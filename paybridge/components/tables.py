@@ -44,8 +44,8 @@ def stacked_payments(
     rows: rx.Var, *, time_key: str, item_class: str, linked: bool = False, **props
 ) -> rx.Component:
     """Payments as stacked rows, for a phone where their table does not fit: amount, refunded
-    part and status first, then customer and `row[time_key]`, then provider and reference.
-    A `linked` row is a link to `row["href"]` and shows the reference as plain text in the
+    part and status first, then customer and the row's `time_key`, then provider and reference.
+    A `linked` row is a link to `row.href` and shows the reference as plain text in the
     link's colour; otherwise it shows it as code. `props` go to the list."""
     edge = {
         "width": "100%",
@@ -55,28 +55,30 @@ def stacked_payments(
 
     def item(row: rx.Var) -> rx.Component:
         reference = (
-            row["reference"]
+            row.reference
             if linked
-            else rx.code(row["reference"], size="1", variant="ghost", color_scheme="gray")
+            else rx.code(row.reference, size="1", variant="ghost", color_scheme="gray")
         )
         lines = rx.vstack(
             rx.hstack(
-                rx.text(row["amount"], size="3", weight="bold"),
-                rx.text(row["refunded"], size="1", color_scheme="gray"),
+                rx.text(row.amount, size="3", weight="bold"),
+                rx.text(row.refunded, size="1", color_scheme="gray"),
                 rx.spacer(),
-                status_badge(row["status"]),
+                status_badge(row.status),
                 width="100%",
                 align="center",
             ),
             rx.hstack(
-                rx.text(row["customer"], size="2", **ONE_LINE),
-                rx.text(row[time_key], size="1", color_scheme="gray", white_space="nowrap"),
+                rx.text(row.customer, size="2", **ONE_LINE),
+                rx.text(
+                    getattr(row, time_key), size="1", color_scheme="gray", white_space="nowrap"
+                ),
                 width="100%",
                 align="center",
                 justify="between",
             ),
             rx.text(
-                row["provider"],
+                row.provider,
                 " · ",
                 reference,
                 size="1",
@@ -91,7 +93,7 @@ def stacked_payments(
             return lines
         return rx.link(
             lines,
-            href=row["href"],
+            href=row.href,
             underline="none",
             color_scheme="gray",
             high_contrast=True,

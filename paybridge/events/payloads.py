@@ -5,21 +5,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from paybridge.models import Transaction
+from paybridge.models import TransactionRecord
 
 
-def transaction_payload(tx: Transaction, provider_code: str) -> dict[str, Any]:
-    """The event/webhook representation of a payment (amounts in minor units)."""
+def transaction_payload(record: TransactionRecord) -> dict[str, Any]:
+    """The event/webhook representation of a payment (amounts in minor units; the provider by
+    its code)."""
     return {
-        "reference": tx.reference,
-        "amount": tx.amount,
-        "currency": tx.currency,
-        "status": tx.status,
-        "provider": provider_code,
-        "customer_email": tx.customer_email,
-        "fee": tx.fee,
-        "net_amount": tx.net_amount,
-        "refunded_amount": tx.refunded_amount,
-        "created_at": tx.created_at.isoformat(),
-        "updated_at": tx.updated_at.isoformat(),
+        "reference": record.reference,
+        "amount": record.amount,
+        "currency": record.currency,
+        "status": record.status,
+        "provider": record.provider_code,
+        "customer_email": record.customer_email,
+        "fee": record.fee,
+        "net_amount": record.net_amount,
+        "refunded_amount": record.refunded_amount,
+        "created_at": record.created_at.isoformat(),
+        "updated_at": record.updated_at.isoformat(),
     }

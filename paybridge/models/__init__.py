@@ -24,7 +24,7 @@ from paybridge.models.rollup import DailyRollup, HourlyRollup, QuarterRollup, Ro
 from paybridge.models.saved_view import SavedView
 from paybridge.models.settlement import Settlement, SettlementStatus
 from paybridge.models.team import AuditEntry, Invitation, Membership
-from paybridge.models.transaction import Transaction, TransactionStatus
+from paybridge.models.transaction import Transaction, TransactionRecord, TransactionStatus
 from paybridge.models.user import AccountType, KycStatus, PayoutSchedule, User
 from paybridge.models.webhook import Webhook
 
@@ -56,6 +56,7 @@ __all__ = [
     "SettlementStatus",
     "ThrottleCounter",
     "Transaction",
+    "TransactionRecord",
     "TransactionStatus",
     "User",
     "Webhook",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.vars import ObjectVar
 
 from paybridge.components.access import allowed_to
 from paybridge.components.cards import status_badge
@@ -11,8 +12,7 @@ from paybridge.components.layout import template
 from paybridge.components.tables import data_table, empty_state
 from paybridge.permissions import Action
 from paybridge.state.payment import PaymentState as S
-
-DELIVERY_COLORS = {"succeeded": "green", "pending": "amber", "failed": "red"}
+from paybridge.views.payment import DeliveryRow
 
 
 def _item(label: str, value: rx.Var, test_id: str = "") -> rx.Component:
@@ -25,27 +25,27 @@ def _summary() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.hstack(
-                rx.code(S.info["reference"], size="3", id="payment-reference"),
-                rx.box(status_badge(S.info["status"]), id="payment-status"),
+                rx.code(S.summary.reference, size="3", id="payment-reference"),
+                rx.box(status_badge(S.summary.status), id="payment-status"),
                 rx.spacer(),
-                rx.heading(S.info["amount"], size="6", id="payment-amount"),
+                rx.heading(S.summary.amount, size="6", id="payment-amount"),
                 width="100%",
                 align="center",
                 wrap="wrap",
             ),
             rx.grid(
                 rx.data_list.root(
-                    _item("Customer", S.info["customer"], "payment-customer"),
-                    _item("Provider", S.info["provider"], "payment-provider"),
-                    _item("Created", S.info["created"]),
-                    _item("Updated", S.info["updated"]),
+                    _item("Customer", S.summary.customer, "payment-customer"),
+                    _item("Provider", S.summary.provider, "payment-provider"),
+                    _item("Created", S.summary.created),
+                    _item("Updated", S.summary.updated),
                     size="2",
                 ),
                 rx.data_list.root(
-                    _item("Net after fees", S.info["net"], "payment-net"),
-                    _item("Refunded", S.info["refunded"], "payment-refunded"),
-                    _item("Refundable", S.info["remaining"], "payment-remaining"),
-                    _item("Net kept", S.info["kept"], "payment-kept"),
+                    _item("Net after fees", S.summary.net, "payment-net"),
+                    _item("Refunded", S.summary.refunded, "payment-refunded"),
+                    _item("Refundable", S.summary.remaining, "payment-remaining"),
+                    _item("Net kept", S.summary.kept, "payment-kept"),
                     size="2",
                 ),
                 columns=rx.breakpoints(initial="1", md="2"),
@@ -67,7 +67,7 @@ def _fees() -> rx.Component:
                 rx.foreach(
                     S.fees,
                     lambda f: rx.data_list.item(
-                        rx.data_list.label(f["label"]), rx.data_list.value(f["value"])
+                        rx.data_list.label(f.label), rx.data_list.value(f.value)
                     ),
                 ),
                 size="2",
@@ -103,7 +103,7 @@ def _refund() -> rx.Component:
                             required=True,
                             width="160px",
                         ),
-                        rx.text(S.info["currency"], size="2", color_scheme="gray"),
+                        rx.text(S.summary.currency, size="2", color_scheme="gray"),
                         rx.button("Refund…", type="submit", color_scheme="red", id="refund-open"),
                         spacing="2",
                         align="center",
@@ -124,11 +124,11 @@ def _refund() -> rx.Component:
                     rx.foreach(
                         S.refunds,
                         lambda r: rx.text(
-                            r["time"],
+                            r.time,
                             ": ",
-                            r["amount"],
+                            r.amount,
                             " (",
-                            r["net"],
+                            r.net,
                             " off the balance)",
                             size="1",
                             class_name="refund-row",
@@ -169,18 +169,18 @@ def _refund() -> rx.Component:
     )
 
 
-def _delivery_row(d: rx.Var) -> rx.Component:
+def _delivery_row(d: ObjectVar[DeliveryRow]) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(d["event"]),
+        rx.table.cell(d.event),
         rx.table.cell(
             rx.badge(
-                d["status"],
-                color_scheme=rx.match(d["status"], *DELIVERY_COLORS.items(), "gray"),
+                d.status,
+                color_scheme=d.color,
             )
         ),
-        rx.table.cell(d["attempts"]),
-        rx.table.cell(d["code"]),
-        rx.table.cell(rx.text(d["url"], size="1")),
+        rx.table.cell(d.attempts),
+        rx.table.cell(d.code),
+        rx.table.cell(rx.text(d.url, size="1")),
         class_name="delivery-row",
     )
 
@@ -195,8 +195,8 @@ def _timeline() -> rx.Component:
                     lambda e: rx.hstack(
                         rx.icon("circle-dot", size=14, color=rx.color("accent", 9)),
                         rx.vstack(
-                            rx.text(e["text"], size="2"),
-                            rx.text(e["type"], " · ", e["time"], size="1", color_scheme="gray"),
+                            rx.text(e.text, size="2"),
+                            rx.text(e.type, " · ", e.time, size="1", color_scheme="gray"),
                             spacing="0",
                         ),
                         spacing="2",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.vars import ObjectVar
 
 from paybridge.components.access import allowed_to
 from paybridge.components.cards import stat
@@ -19,8 +20,7 @@ from paybridge.views.labels import (
     PENDING_HINT,
     SETTLEMENT_STATUSES,
 )
-
-PAYOUT_COLORS = {"pending": "amber", "processing": "blue", "completed": "green", "failed": "red"}
+from paybridge.views.settlements import BalanceRow, PayoutRow
 
 
 def _hinted(label: str, hint: str) -> rx.Component:
@@ -29,16 +29,16 @@ def _hinted(label: str, hint: str) -> rx.Component:
     )
 
 
-def _balance_row(b: rx.Var) -> rx.Component:
+def _balance_row(b: ObjectVar[BalanceRow]) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.badge(b["currency"])),
-        rx.table.cell(b["available"], id="available-" + b["currency"].to(str)),
-        rx.table.cell(b["pending"]),
+        rx.table.cell(rx.badge(b.currency)),
+        rx.table.cell(b.available, id="available-" + b.currency.to(str)),
+        rx.table.cell(b.pending),
         rx.table.cell(
             withdraw_button(
-                b["currency"],
-                enabled=b["can_withdraw"] != "",
-                button_id="withdraw-" + b["currency"].to(str),
+                b.currency,
+                enabled=b.can_withdraw,
+                button_id="withdraw-" + b.currency.to(str),
             )
         ),
     )
@@ -67,20 +67,20 @@ def _balances_stacked() -> rx.Component:
             lambda b: rx.hstack(
                 rx.vstack(
                     rx.hstack(
-                        rx.badge(b["currency"]),
-                        rx.text(b["available"], size="3", weight="bold"),
+                        rx.badge(b.currency),
+                        rx.text(b.available, size="3", weight="bold"),
                         align="center",
                         spacing="2",
                     ),
-                    rx.text("Pending ", b["pending"], size="1", color_scheme="gray"),
+                    rx.text("Pending ", b.pending, size="1", color_scheme="gray"),
                     spacing="1",
                 ),
                 rx.spacer(),
                 rx.box(
                     withdraw_button(
-                        b["currency"],
-                        enabled=b["can_withdraw"] != "",
-                        button_id="withdraw-phone-" + b["currency"].to(str),
+                        b.currency,
+                        enabled=b.can_withdraw,
+                        button_id="withdraw-phone-" + b.currency.to(str),
                     ),
                     width="110px",
                 ),
@@ -196,19 +196,19 @@ def _settings() -> rx.Component:
     )
 
 
-def _payout_row(p: rx.Var) -> rx.Component:
+def _payout_row(p: ObjectVar[PayoutRow]) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(p["amount"]),
+        rx.table.cell(p.amount),
         rx.table.cell(
             rx.hstack(
                 rx.badge(
-                    p["status"],
-                    color_scheme=rx.match(p["status"], *PAYOUT_COLORS.items(), "gray"),
+                    p.status,
+                    color_scheme=p.color,
                 ),
                 rx.cond(
-                    p["reason"] != "",
+                    p.reason != "",
                     rx.text(
-                        p["reason"],
+                        p.reason,
                         " · returned to your balance",
                         size="1",
                         color_scheme="red",
@@ -218,10 +218,10 @@ def _payout_row(p: rx.Var) -> rx.Component:
                 spacing="2",
             )
         ),
-        rx.table.cell(p["created"]),
-        rx.table.cell(p["completed"]),
-        rx.table.cell(p["bank"]),
-        rx.table.cell(rx.code(p["reference"], size="1")),
+        rx.table.cell(p.created),
+        rx.table.cell(p.completed),
+        rx.table.cell(p.bank),
+        rx.table.cell(rx.code(p.reference, size="1")),
         class_name="payout-row",
     )
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.vars import ObjectVar
 
 from paybridge.components.cards import status_badge
 from paybridge.components.layout import template, wide_or_narrow
 from paybridge.components.tables import data_table, empty_state, stacked_payments
 from paybridge.components.transaction_filters import saved_views, transaction_filters
 from paybridge.state.transactions import TransactionsState as S
+from paybridge.views.transactions import TransactionListRow
 
 
 def _sort_header(label: str, key: str) -> rx.Component:
@@ -26,25 +28,25 @@ def _sort_header(label: str, key: str) -> rx.Component:
     )
 
 
-def _tx_row(row: rx.Var) -> rx.Component:
+def _tx_row(row: ObjectVar[TransactionListRow]) -> rx.Component:
     return rx.table.row(
         rx.table.cell(
-            rx.link(rx.code(row["reference"], size="1"), href=row["href"]),
+            rx.link(rx.code(row.reference, size="1"), href=row.href),
         ),
-        rx.table.cell(row["customer"]),
+        rx.table.cell(row.customer),
         rx.table.cell(
             rx.vstack(
-                rx.text(row["amount"]),
+                rx.text(row.amount),
                 rx.cond(
-                    row["refunded"] != "",
-                    rx.text(row["refunded"], size="1", color_scheme="gray"),
+                    row.refunded != "",
+                    rx.text(row.refunded, size="1", color_scheme="gray"),
                 ),
                 spacing="0",
             ),
         ),
-        rx.table.cell(row["provider"]),
-        rx.table.cell(status_badge(row["status"])),
-        rx.table.cell(row["created"]),
+        rx.table.cell(row.provider),
+        rx.table.cell(status_badge(row.status)),
+        rx.table.cell(row.created),
         class_name="tx-row",
     )
 

@@ -2,57 +2,23 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
 from sqlmodel import Session, col, select
 
-from paybridge.models import Event, Provider, Transaction
-
-
-@dataclass(frozen=True)
-class TransactionRow:
-    reference: str
-    customer_email: str
-    amount: int
-    currency: str
-    fee: int
-    net_amount: int
-    provider_code: str
-    provider_name: str
-    status: str
-    created_at: datetime
+from paybridge.models import Event, Transaction, TransactionRecord
+from paybridge.selectors.transactions import as_record, payment_rows
 
 
 def recent_transactions(
     *, session: Session, merchant_id: int, limit: int = 10, currency: str | None = None
-) -> list[TransactionRow]:
+) -> list[TransactionRecord]:
     """Newest first, by the (merchant_id, created_at, id) index."""
-    query = (
-        select(Transaction, Provider.code, Provider.display_name)
-        .join(Provider, col(Provider.id) == col(Transaction.provider_id))
-        .where(col(Transaction.merchant_id) == merchant_id)
-    )
+    query = payment_rows(merchant_id)
     if currency is not None:
         query = query.where(col(Transaction.currency) == currency)
     rows = session.exec(
         query.order_by(col(Transaction.created_at).desc(), col(Transaction.id).desc()).limit(limit)
     ).all()
-    return [
-        TransactionRow(
-            reference=tx.reference,
-            customer_email=tx.customer_email,
-            amount=tx.amount,
-            currency=tx.currency,
-            fee=tx.fee,
-            net_amount=tx.net_amount,
-            provider_code=code,
-            provider_name=name,
-            status=tx.status,
-            created_at=tx.created_at,
-        )
-        for tx, code, name in rows
-    ]
+    return [as_record(row) for row in rows]
 
 
 def recent_events(

@@ -10,11 +10,11 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from paybridge.models import Event, Provider, Refund, Transaction
+from paybridge.models import Event, Provider, Refund, Transaction, TransactionRecord
 from paybridge.models.event import payload_reference
 from paybridge.models.keys import key
 from paybridge.money import percent_of
-from paybridge.selectors.transactions import TransactionRecord, transaction_get
+from paybridge.selectors.transactions import transaction_get
 
 MAX_EVENTS = 200
 MAX_DELIVERIES = 200

@@ -21,7 +21,7 @@ from sqlmodel.sql.expression import Select
 
 from paybridge.db import read_session
 from paybridge.errors import DomainError
-from paybridge.models import Provider, Transaction
+from paybridge.models import Provider, Transaction, TransactionRecord
 from paybridge.selectors.pagination import (
     Page,
     PageRequest,
@@ -44,22 +44,6 @@ _SORT_COLUMNS: dict[str, Mapped[Any]] = {
 
 
 @dataclass(frozen=True)
-class TransactionRecord:
-    reference: str
-    amount: int
-    currency: str
-    status: str
-    provider_code: str
-    provider_name: str
-    customer_email: str
-    fee: int
-    net_amount: int
-    created_at: datetime
-    updated_at: datetime
-    refunded_amount: int = 0
-
-
-@dataclass(frozen=True)
 class TransactionFilters:
     """Every field optional; all given ones must match. Created range is [gte, lt), amount
     range [gte, lte] in minor units."""
@@ -76,7 +60,8 @@ class TransactionFilters:
     snapshot_id: int | None = None  # only payments with id <= this one (a frozen listing)
 
 
-def _base(merchant_id: int) -> Select[Transaction, str, str]:
+def payment_rows(merchant_id: int) -> Select[Transaction, str, str]:
+    """The merchant's payments with their provider's code and name, as `as_record` reads them."""
     return (
         select(Transaction, Provider.code, Provider.display_name)
         .join(Provider, col(Provider.id) == col(Transaction.provider_id))
@@ -84,29 +69,9 @@ def _base(merchant_id: int) -> Select[Transaction, str, str]:
     )
 
 
-def _record(row: tuple[Transaction, str, str]) -> TransactionRecord:
+def as_record(row: tuple[Transaction, str, str]) -> TransactionRecord:
     tx, code, name = row
-    return transaction_record(tx, provider_code=code, provider_name=name)
-
-
-def transaction_record(
-    tx: Transaction, *, provider_code: str, provider_name: str
-) -> TransactionRecord:
-    """The one shape every interface starts from: a payment row with its provider's names."""
-    return TransactionRecord(
-        reference=tx.reference,
-        amount=tx.amount,
-        currency=tx.currency,
-        status=tx.status,
-        provider_code=provider_code,
-        provider_name=provider_name,
-        customer_email=tx.customer_email,
-        fee=tx.fee,
-        net_amount=tx.net_amount,
-        created_at=tx.created_at,
-        updated_at=tx.updated_at,
-        refunded_amount=tx.refunded_amount,
-    )
+    return TransactionRecord.from_row(tx, provider_code=code, provider_name=name)
 
 
 def like_prefix(text: str) -> str:
@@ -165,8 +130,10 @@ def transaction_get(
     *, session: Session, merchant_id: int, reference: str
 ) -> TransactionRecord | None:
     """The merchant's payment with this reference (None for another merchant's)."""
-    row = session.exec(_base(merchant_id).where(col(Transaction.reference) == reference)).first()
-    return None if row is None else _record(row)
+    row = session.exec(
+        payment_rows(merchant_id).where(col(Transaction.reference) == reference)
+    ).first()
+    return None if row is None else as_record(row)
 
 
 def transactions_page(
@@ -180,7 +147,7 @@ def transactions_page(
     """One page of the merchant's payments in `sort` order (newest first by default);
     cursors are references."""
     order, descending = sort_order(sort)
-    query = _base(merchant_id).where(*filter_conditions(merchant_id, filters))
+    query = payment_rows(merchant_id).where(*filter_conditions(merchant_id, filters))
     cursor_values = None
     if page.cursor is not None:
         cursor_values = session.exec(
@@ -199,7 +166,7 @@ def transactions_page(
         page=page,
         descending=descending,
     )
-    return Page(data=[_record(r) for r in rows], has_more=has_more)
+    return Page(data=[as_record(r) for r in rows], has_more=has_more)
 
 
 def transactions_count(

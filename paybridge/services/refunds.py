@@ -12,7 +12,15 @@ from paybridge.db import retry_on_contention, utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.events import EventType, commit_and_publish, record_event
 from paybridge.events.payloads import transaction_payload
-from paybridge.models import Event, Provider, Refund, Transaction, TransactionStatus, User
+from paybridge.models import (
+    Event,
+    Provider,
+    Refund,
+    Transaction,
+    TransactionRecord,
+    TransactionStatus,
+    User,
+)
 from paybridge.models.keys import key
 from paybridge.money import format_money, validate_minor_units
 from paybridge.permissions import Action, Actor, authorize
@@ -124,13 +132,13 @@ def refund_apply(
         idempotency_key=idempotency_key,
     )
     session.add(refund)
-    provider_code = session.get_one(Provider, tx.provider_id).code
+    record = TransactionRecord.with_provider(tx, session.get_one(Provider, tx.provider_id))
     return record_event(
         session,
         merchant_id=tx.merchant_id,
         type=EventType.TRANSACTION_UPDATED,
         payload={
-            **transaction_payload(tx, provider_code),
+            **transaction_payload(record),
             "previous_status": previous_status,
             "refund": {
                 "amount": amount,

@@ -20,7 +20,7 @@ from paybridge.events import EventType, commit_and_publish, record_event
 from paybridge.events.outbox import publish_after_commit, record_events
 from paybridge.events.payloads import transaction_payload
 from paybridge.logs import current_request_id
-from paybridge.models import Provider, Transaction, TransactionStatus
+from paybridge.models import Provider, Transaction, TransactionRecord, TransactionStatus
 from paybridge.models.tables import table_of
 from paybridge.models.transaction import TRANSITIONS
 from paybridge.money import normalize_currency, validate_minor_units
@@ -180,7 +180,7 @@ def transactions_record(payments: Sequence[NewPayment]) -> list[Transaction | Do
             session,
             [
                 (tx.merchant_id, EventType.TRANSACTION_CREATED,
-                 transaction_payload(tx, p.route.code), p.request_id)
+                 transaction_payload(TransactionRecord.with_provider(tx, p.route)), p.request_id)
                 for tx, p in made
             ],
         )  # fmt: skip
@@ -273,12 +273,12 @@ def transaction_update_status(*, merchant_id: int, reference: str, status: str) 
         tx.updated_at = utcnow()
         session.add(tx)
         rollup_apply(session, [(before, previous, -1), (tx, new_status, +1)])
-        provider_code = session.get_one(Provider, tx.provider_id).code
+        record = TransactionRecord.with_provider(tx, session.get_one(Provider, tx.provider_id))
         event = record_event(
             session,
             merchant_id=merchant_id,
             type=EventType.TRANSACTION_UPDATED,
-            payload={**transaction_payload(tx, provider_code), "previous_status": previous},
+            payload={**transaction_payload(record), "previous_status": previous},
         )
         commit_and_publish(session, [event])
         return tx

@@ -15,10 +15,9 @@ import reflex as rx
 from reflex.event import EventSpec
 
 from paybridge.db import read_session
-from paybridge.display import format_bp, format_local
 from paybridge.errors import DomainError
-from paybridge.money import format_money, parse_amount, to_decimal
-from paybridge.selectors.payment_detail import PaymentDetail, TimelineEvent, payment_detail
+from paybridge.money import format_money, parse_amount
+from paybridge.selectors.payment_detail import payment_detail
 from paybridge.selectors.users import user_timezone
 from paybridge.services.auth import Identity
 from paybridge.services.transactions import transaction_refund
@@ -26,43 +25,27 @@ from paybridge.state.auth import form_text
 from paybridge.state.guard import in_money_turn, merchant_event
 from paybridge.state.session import SessionState, in_thread
 from paybridge.validation import clean_reference
+from paybridge.views.payment import (
+    DeliveryRow,
+    FeeLine,
+    PaymentSummary,
+    RefundLine,
+    TimelineLine,
+    payment_view,
+    refund_question,
+)
 
 ROUTE_PREFIX = "/transactions/"
-
-
-def timeline_line(event: TimelineEvent, tz: str) -> dict[str, str]:
-    data = event.payload
-    currency = data.get("currency", "USD")
-    refund = data.get("refund")
-    if event.type == "transaction.created":
-        text = f"Created as {data.get('status', '?')}"
-    elif isinstance(refund, dict):
-        full = data.get("status") == "refunded"
-        text = (
-            f"{'Refunded in full' if full else 'Partially refunded'}: "
-            f"{format_money(int(refund.get('amount', 0)), currency)} "
-            f"({format_money(int(refund.get('net', 0)), currency)} off the balance)"
-        )
-    elif "previous_status" in data:
-        text = f"Status {data['previous_status']} → {data.get('status', '?')}"
-    else:
-        text = event.type
-    return {
-        "id": str(event.id),
-        "type": event.type,
-        "text": text,
-        "time": format_local(event.created_at, tz, seconds=True),
-    }
 
 
 class PaymentState(SessionState):
     found: bool = False
     loaded: bool = False
-    info: dict[str, str] = {}
-    fees: list[dict[str, str]] = []
-    timeline: list[dict[str, str]] = []
-    deliveries: list[dict[str, str]] = []
-    refunds: list[dict[str, str]] = []
+    summary: PaymentSummary = PaymentSummary()
+    fees: list[FeeLine] = []
+    timeline: list[TimelineLine] = []
+    deliveries: list[DeliveryRow] = []
+    refunds: list[RefundLine] = []
     refundable: bool = False
     refund_default: str = ""
     refund_error: str = ""
@@ -97,69 +80,15 @@ class PaymentState(SessionState):
         self.loaded = True
         self.found = detail is not None
         if detail is None:
-            self.info, self.fees, self.timeline, self.deliveries, self.refunds = {}, [], [], [], []
+            self.summary, self.fees, self.timeline = PaymentSummary(), [], []
+            self.deliveries, self.refunds = [], []
             self.refundable = False
             return
-        self._fill(detail, tz, remount=remount)
-
-    def _fill(self, detail: PaymentDetail, tz: str, *, remount: bool) -> None:
-        p, c = detail.payment, detail.payment.currency
-        self._currency, self._remaining = c, detail.refundable
-        self.info = {
-            "reference": p.reference,
-            "status": p.status,
-            "amount": format_money(p.amount, c),
-            "currency": c,
-            "fee": format_money(p.fee, c),
-            "net": format_money(p.net_amount, c),
-            "refunded": format_money(p.refunded_amount, c),
-            "refunded_net": format_money(detail.refunded_net, c),
-            "kept": format_money(detail.kept, c),
-            "remaining": format_money(detail.remaining, c),
-            "provider": f"{p.provider_name} ({p.provider_code})",
-            "customer": p.customer_email,
-            "created": format_local(p.created_at, tz, seconds=True) + f" ({tz})",
-            "updated": format_local(p.updated_at, tz, seconds=True) + f" ({tz})",
-            "created_utc": p.created_at.isoformat(),
-        }
-        self.fees = [
-            {
-                "label": f"{format_bp(detail.fee_bps)} of {format_money(p.amount, c)}",
-                "value": format_money(detail.percent_fee, c),
-            },
-            {"label": "Fixed fee", "value": format_money(detail.fee_fixed, c)},
-            {"label": "Fee charged", "value": format_money(p.fee, c)},
-        ]
-        if not detail.fee_matches_schedule:
-            self.fees.append(
-                {
-                    "label": "The provider's schedule changed after this payment",
-                    "value": "",
-                }
-            )
-        self.timeline = [timeline_line(e, tz) for e in detail.events]
-        self.deliveries = [
-            {
-                "url": d.url,
-                "event": d.event_type,
-                "status": d.status,
-                "attempts": str(d.attempts),
-                "code": str(d.last_status_code) if d.last_status_code is not None else "—",
-                "error": d.last_error or "",
-                "time": format_local(d.created_at, tz, seconds=True),
-            }
-            for d in detail.deliveries
-        ]
-        self.refunds = [
-            {
-                "amount": format_money(r.amount, c),
-                "net": format_money(r.net, c),
-                "time": format_local(r.created_at, tz, seconds=True),
-            }
-            for r in detail.refunds
-        ]
-        self.refundable = detail.refundable > 0
-        self.refund_default = str(to_decimal(detail.refundable, c)) if detail.refundable else ""
+        self._currency, self._remaining = detail.payment.currency, detail.refundable
+        view = payment_view(detail, tz)
+        self.summary, self.fees, self.timeline = view.summary, view.fees, view.timeline
+        self.deliveries, self.refunds = view.deliveries, view.refunds
+        self.refundable, self.refund_default = view.refundable, view.refund_default
         if remount:  # the refund field shows what is left (kept while the user edits it)
             self.form_key += 1
 
@@ -195,11 +124,8 @@ class PaymentState(SessionState):
             )
             return None
         self._refund_amount, self._refund_key = amount, f"ui-{secrets.token_urlsafe(16)}"
-        whole = amount == self._remaining
-        self.confirm_text = (
-            f"Refund {format_money(amount, self._currency)} to {self.info.get('customer', '')}"
-            + (" — the whole remaining amount" if whole else " — a partial refund")
-            + "? This cannot be undone."
+        self.confirm_text = refund_question(
+            amount, self._remaining, self._currency, self.summary.customer
         )
         self.confirm_open = True
         return None

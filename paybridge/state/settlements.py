@@ -8,10 +8,8 @@ import reflex as rx
 from reflex.event import EventSpec
 
 from paybridge.db import read_session
-from paybridge.display import format_local
 from paybridge.errors import DomainError
 from paybridge.models import PayoutSchedule, SettlementStatus
-from paybridge.money import format_money
 from paybridge.selectors.balances import balances
 from paybridge.selectors.pagination import PageRequest
 from paybridge.selectors.settlement_history import SettlementFilters, settlements_page
@@ -22,6 +20,14 @@ from paybridge.state.auth import form_text
 from paybridge.state.guard import merchant_event
 from paybridge.state.paging import CursorPages
 from paybridge.state.session import SessionState, in_thread
+from paybridge.views.settlements import (
+    BalanceRow,
+    PayoutRow,
+    balance_row,
+    hold_days_label,
+    next_payout_label,
+    payout_row,
+)
 
 PAGE_SIZE = 20
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -37,7 +43,7 @@ def _int_field(form: dict, name: str, low: int, high: int) -> int:
 class SettlementsState(CursorPages, SessionState):
     _page_size: ClassVar[int] = PAGE_SIZE
 
-    balances: list[dict[str, str]] = []
+    balances: list[BalanceRow] = []
     schedule: str = PayoutSchedule.MANUAL.value
     weekday: str = "4"
     day_of_month: str = "1"
@@ -47,7 +53,7 @@ class SettlementsState(CursorPages, SessionState):
     next_payout: str = ""
     settings_error: str = ""
     settings_saved: str = ""
-    history: list[dict[str, str]] = []
+    history: list[PayoutRow] = []
     status_filter: str = "all"
 
     def _show(self, merchant_id: int, page: PageRequest | None = None) -> None:
@@ -64,34 +70,14 @@ class SettlementsState(CursorPages, SessionState):
                 page=request,
                 filters=SettlementFilters(status=status),
             )
-        self.balances = [
-            {
-                "currency": b.currency,
-                "available": format_money(b.available, b.currency),
-                "pending": format_money(b.pending, b.currency),
-                "can_withdraw": "yes" if b.available > 0 else "",
-            }
-            for b in money
-        ]
+        self.balances = [balance_row(b) for b in money]
         self.schedule = payout.schedule
         self.weekday, self.day_of_month = str(payout.weekday), str(payout.day_of_month)
         self.bank_name, self.bank_account = payout.bank_name, payout.bank_account_masked
-        self.hold_days = f"{payout.hold_days} days"
-        next_date = payout.next_payout
-        self.next_payout = f"{next_date:%A, %B %d}" if next_date else "Manual: withdraw any time"
-        rows, tz = result.data, payout.timezone
-        self.history = [
-            {
-                "reference": s.reference,
-                "amount": format_money(s.amount, s.currency),
-                "status": s.status,
-                "bank": s.bank_account,
-                "created": format_local(s.created_at, tz),
-                "completed": format_local(s.completed_at, tz) if s.completed_at else "",
-                "reason": s.failure_reason or "",
-            }
-            for s in rows
-        ]
+        self.hold_days = hold_days_label(payout.hold_days)
+        self.next_payout = next_payout_label(payout.next_payout)
+        rows = result.data
+        self.history = [payout_row(s, payout.timezone) for s in rows]
         self._paged(
             request,
             has_more=result.has_more,

@@ -31,9 +31,7 @@ import reflex as rx
 from reflex.event import EventSpec
 
 from paybridge.db import read_session
-from paybridge.display import format_count, format_local
 from paybridge.errors import DomainError
-from paybridge.money import format_money
 from paybridge.selectors.analytics import merchant_currencies, provider_choices
 from paybridge.selectors.pagination import PageRequest
 from paybridge.selectors.transactions import (
@@ -57,12 +55,19 @@ from paybridge.transaction_query import (
     parse_query,
     with_changes,
 )
+from paybridge.views.transactions import (
+    ROUTE,
+    TransactionListRow,
+    new_label,
+    rows_with_events,
+    total_label,
+    transaction_list_row,
+)
 
 PAGE_SIZE = 25
 NEW_COUNT_CAP = 1000  # the banner says "1,000+" beyond this
 NEW_COUNT_INTERVAL = 1.0  # seconds between recounts while events arrive
 RECONCILE_INTERVAL = 15.0  # recount anyway, in case a bus message was lost
-ROUTE = "/transactions"
 
 
 class TransactionsState(LiveTab, CursorPages, SavedViews, TransactionExport, SessionState):
@@ -84,7 +89,7 @@ class TransactionsState(LiveTab, CursorPages, SavedViews, TransactionExport, Ses
     currencies: list[str] = []
     timezone: str = "UTC"
 
-    rows: list[dict[str, str]] = []
+    rows: list[TransactionListRow] = []
     total_label: str = ""
     new_count: int = 0
     new_label: str = ""
@@ -137,31 +142,14 @@ class TransactionsState(LiveTab, CursorPages, SavedViews, TransactionExport, Ses
                 sort=self.sort,
             )
             total = transactions_count(session=session, merchant_id=merchant_id, filters=filters)
-        tz = self.timezone
-        self.rows = [
-            {
-                "reference": r.reference,
-                "href": f"{ROUTE}/{r.reference}",
-                "customer": r.customer_email,
-                "amount": format_money(r.amount, r.currency),
-                "refunded": (
-                    f"{format_money(r.refunded_amount, r.currency)} refunded"
-                    if r.refunded_amount and r.status != "refunded"
-                    else ""
-                ),
-                "provider": r.provider_name,
-                "status": r.status,
-                "created": format_local(r.created_at, tz, seconds=True),
-            }
-            for r in result.data
-        ]
+        self.rows = [transaction_list_row(r, self.timezone) for r in result.data]
         self._paged(
             request,
             has_more=result.has_more,
             first=result.data[0].reference if result.data else "",
             last=result.data[-1].reference if result.data else "",
         )
-        self.total_label = f"{format_count(total)} payment{'' if total == 1 else 's'}"
+        self.total_label = total_label(total)
 
     def _reset_listing(self, merchant_id: int) -> None:
         """Pin the listing to now and show its first page."""
@@ -179,9 +167,7 @@ class TransactionsState(LiveTab, CursorPages, SavedViews, TransactionExport, Ses
                 after_id=self._snapshot,
                 limit=NEW_COUNT_CAP,
             )
-        self.new_count = count
-        shown = f"{format_count(count)}{'+' if count >= NEW_COUNT_CAP else ''}"
-        self.new_label = f"{shown} new payment{'' if count == 1 else 's'}" if count else ""
+        self.new_count, self.new_label = count, new_label(count, NEW_COUNT_CAP)
 
     def _load_context(self, merchant_id: int) -> None:
         with read_session() as session:
@@ -267,32 +253,10 @@ class TransactionsState(LiveTab, CursorPages, SavedViews, TransactionExport, Ses
 
     def _update_rows(self, messages: list[dict[str, Any]]) -> None:
         """Status and refunds of visible rows change in place; no row is added or moved."""
-        if not messages or not self.rows:
-            return
-        latest = {
-            m["payload"].get("reference"): m["payload"]
-            for m in messages
-            if isinstance(m.get("payload"), dict)
-        }
-        rows = []
-        for row in self.rows:
-            data = latest.get(row["reference"])
-            if data is not None and "status" in data:
-                try:
-                    refunded = data.get("refunded_amount", 0)
-                    row = {
-                        **row,
-                        "status": str(data["status"]),
-                        "refunded": (
-                            f"{format_money(refunded, data['currency'])} refunded"
-                            if refunded and data["status"] != "refunded"
-                            else ""
-                        ),
-                    }
-                except (KeyError, TypeError, ValueError):  # unreadable: the recount corrects it
-                    pass
-            rows.append(row)
-        self.rows = rows
+        if messages and self.rows:
+            rows = rows_with_events(self.rows, messages)
+            if rows is not None:
+                self.rows = rows
 
 
 class TransactionsPace(Pace[TransactionsState]):

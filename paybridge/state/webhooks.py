@@ -29,6 +29,7 @@ from paybridge.services.webhooks import (
 )
 from paybridge.state.auth import form_text
 from paybridge.state.session import SessionState, in_thread
+from paybridge.views.labels import DELIVERY_COLORS
 
 LOG_SIZE = 30
 DELIVERY_STATUSES = ("all", "pending", "succeeded", "failed")
@@ -53,7 +54,6 @@ def _chosen_types(form: dict) -> list[str]:
 
 
 STATUS_COLORS = {"active": "green", "failing": "amber", "disabled": "gray"}
-DELIVERY_COLORS = {"succeeded": "green", "pending": "amber", "failed": "red"}
 
 
 def _when(moment, tz: str, default: str = "") -> str:  # type: ignore[no-untyped-def]

@@ -11,6 +11,9 @@ from paybridge.validation import MIN_PASSWORD_LENGTH
 
 # A payment status's colour wherever it shows: badges, the dashboard's status cards, feed lines.
 STATUS_COLORS = {"success": "green", "pending": "amber", "failed": "red", "refunded": "gray"}
+# A webhook delivery's and a payout's status colour (any other status is gray).
+DELIVERY_COLORS = {"succeeded": "green", "pending": "amber", "failed": "red"}
+PAYOUT_COLORS = {"pending": "amber", "processing": "blue", "completed": "green", "failed": "red"}
 TRANSACTION_STATUSES: tuple[str, ...] = tuple(s.value for s in TransactionStatus)
 SETTLEMENT_STATUSES: tuple[str, ...] = tuple(s.value for s in SettlementStatus)
 PAYOUT_SCHEDULES: tuple[str, ...] = tuple(s.value for s in PayoutSchedule)

@@ -9,14 +9,10 @@ from paybridge.api.resources.common import filtered_list
 from paybridge.api.schemas import ListOut, TransactionCreate, TransactionOut
 from paybridge.db import read_session
 from paybridge.errors import DomainError
-from paybridge.models import Transaction, TransactionStatus
+from paybridge.models import Transaction, TransactionRecord, TransactionStatus
 from paybridge.money import normalize_currency
 from paybridge.selectors.pagination import PageRequest
-from paybridge.selectors.transactions import (
-    TransactionFilters,
-    transaction_record,
-    transactions_page,
-)
+from paybridge.selectors.transactions import TransactionFilters, transactions_page
 from paybridge.selectors.transactions import transaction_get as select_transaction
 from paybridge.services import refunds as refund_service
 from paybridge.services import transactions as transaction_service
@@ -64,11 +60,7 @@ def new_payment(
 
 def payment_json(tx: Transaction, payment: NewPayment) -> bytes:
     """The 201 answer to an ingested payment, rendered as FastAPI renders `TransactionOut`."""
-    out = TransactionOut.from_record(
-        transaction_record(
-            tx, provider_code=payment.route.code, provider_name=payment.route.display_name
-        )
-    )
+    out = TransactionOut.from_record(TransactionRecord.with_provider(tx, payment.route))
     return TransactionOut.__pydantic_serializer__.to_json(out, by_alias=True)
 
 
