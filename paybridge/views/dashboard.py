@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Any
 
 from paybridge.display import format_bp, format_change, format_count, format_duration, format_local
+from paybridge.models.transaction import TransactionRecord
 from paybridge.money import format_money
 from paybridge.selectors.analytics import DashboardMetrics
 from paybridge.selectors.health import uptime_seconds
@@ -29,19 +30,55 @@ FEED_ITEMS = 25
 FEED_HIDDEN = frozenset({"webhook.delivered"})
 
 
+def record_row(record: TransactionRecord, tz: str) -> dict[str, str]:
+    """A recent-table row from a payment read from the database."""
+    return _row(
+        record.reference,
+        record.customer_email,
+        record.amount,
+        record.currency,
+        record.provider_name,
+        record.status,
+        record.created_at,
+        tz,
+    )
+
+
 def transaction_row(
     data: dict[str, Any], tz: str, provider_names: dict[str, str] | None = None
 ) -> dict[str, str]:
-    """A recent-table row from a payment: a record's fields or an event's payload, which names
-    the provider by code ("mobile_money"), shown by its display name ("Mobile Money")."""
+    """A recent-table row from an event's payload, which names the provider by code
+    ("mobile_money"), shown by its display name ("Mobile Money")."""
     code = data.get("provider", "")
+    return _row(
+        data["reference"],
+        data["customer_email"],
+        data["amount"],
+        data["currency"],
+        (provider_names or {}).get(code, code),
+        data["status"],
+        datetime.fromisoformat(data["created_at"]),
+        tz,
+    )
+
+
+def _row(
+    reference: str,
+    customer: str,
+    amount: int,
+    currency: str,
+    provider: str,
+    status: str,
+    created_at: datetime,
+    tz: str,
+) -> dict[str, str]:
     return {
-        "reference": data["reference"],
-        "customer": data["customer_email"],
-        "amount": format_money(data["amount"], data["currency"]),
-        "provider": data.get("provider_name") or (provider_names or {}).get(code, code),
-        "status": data["status"],
-        "time": format_local(datetime.fromisoformat(data["created_at"]), tz),
+        "reference": reference,
+        "customer": customer,
+        "amount": format_money(amount, currency),
+        "provider": provider,
+        "status": status,
+        "time": format_local(created_at, tz),
     }
 
 
@@ -107,7 +144,7 @@ class Snapshot:
     period: Period
     metrics: DashboardMetrics
     balances: dict[str, Any]
-    rows: list[Any]
+    rows: list[TransactionRecord]
     events: list[dict[str, Any]]
     stats: Any
     delivery: int | None
@@ -142,21 +179,7 @@ def dashboard_view(snap: Snapshot) -> dict[str, Any]:
             if snap.next_date
             else "Manual payouts — withdraw any time"
         ),
-        "recent": [
-            transaction_row(
-                {
-                    "reference": r.reference,
-                    "customer_email": r.customer_email,
-                    "amount": r.amount,
-                    "currency": r.currency,
-                    "provider_name": r.provider_name,
-                    "status": r.status,
-                    "created_at": r.created_at.isoformat(),
-                },
-                tz,
-            )
-            for r in snap.rows
-        ],
+        "recent": [record_row(r, tz) for r in snap.rows],
         "feed": [feed_item(m, tz) for m in snap.events],
         "_feed_ids": [m["id"] for m in snap.events],
         "_provider_names": snap.provider_names,
