@@ -226,11 +226,11 @@ class DashboardStream:
         self.numbers_at = now if late else math.inf
         changed = {
             name: value
-            for name, value in _frontend(view).items()
-            if before is None or before.get(name) != value
+            for name, value in view.items()
+            if name[0] != "_" and (before is None or before.get(name) != value)
         }
         if changed:
-            await self._send(self._joined(), {self.names.page: changed})
+            await self._send(self._joined(), {self.names.page: _frontend(changed)})
         self._new_charts(view, now)
         if newcomers:  # the whole page, charts included, and the live mark
             await self._send(
