@@ -14,7 +14,7 @@ ONE_LINE = {"white_space": "nowrap", "overflow": "hidden", "text_overflow": "ell
 
 
 def metric_card(card: ObjectVar[MetricCard]) -> rx.Component:
-    """A dashboard headline card: its label, value (the element id), change and period."""
+    """A dashboard headline card: label, value (its heading carries `card.id`), change, period."""
     return rx.card(
         rx.vstack(
             rx.text(card.label, size="2", color_scheme="gray"),

@@ -50,10 +50,10 @@ def stacked_payments(
     **props,
 ) -> rx.Component:
     """Payments as stacked rows, for a phone where their table does not fit: amount, refunded
-    part (`row.refunded`, for rows that have one) and status first, then customer and the
-    row's `time_key`, then provider and reference. A `linked` row is a link to `row.href` and
-    shows the reference as plain text in the link's colour; otherwise it shows it as code.
-    `props` go to the list."""
+    part and status first, then customer and the row's `time_key`, then provider and reference.
+    A `linked` row is a link to `row.href` and shows the reference as plain text in the
+    link's colour; otherwise it shows it as code. Rows without a `refunded` note (the
+    dashboard's `RecentRow`) pass `refunded=False`. `props` go to the list."""
     edge = {
         "width": "100%",
         "padding_y": "8px",

@@ -231,11 +231,12 @@ def metric_views(metrics: DashboardMetrics, period: Period) -> dict[str, Any]:
 
 
 def apply_events(shown: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """The feed and recent table (`shown`: their values and the timezone) with the events not
-    yet in them on top: the changed values, or nothing. Only what can still be seen is
-    formatted (the newest FEED_ITEMS lines and RECENT_ROWS payments), so a tab that heard a few
-    hundred events since its last update does not format them all. A message this code cannot
-    read is skipped (the next reload shows what the database holds)."""
+    """The feed and recent table (`shown`: their `FeedLine`s and `RecentRow`s, the feed's
+    event ids and the timezone) with the events not yet in them on top: the changed values, or
+    nothing; a row whose payment changed status is replaced by a copy with the new status. Only
+    what can still be seen is formatted (the newest FEED_ITEMS lines and RECENT_ROWS payments),
+    so a tab that heard a few hundred events since its last update does not format them all. A
+    message this code cannot read is skipped (the next reload shows what the database holds)."""
     tz, shown_ids = shown["timezone"], set(shown["_feed_ids"])
     names = shown.get("_provider_names", {})
     fresh: dict[int, dict[str, Any]] = {}
