@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.vars import ObjectVar
 
+from paybridge.views.dashboard import MetricCard
 from paybridge.views.labels import STATUS_COLORS
 
 TREND_COLORS = {"up": "green", "down": "red", "flat": "gray", "none": "gray"}
@@ -11,18 +13,19 @@ TREND_COLORS = {"up": "green", "down": "red", "flat": "gray", "none": "gray"}
 ONE_LINE = {"white_space": "nowrap", "overflow": "hidden", "text_overflow": "ellipsis"}
 
 
-def metric_card(card: rx.Var) -> rx.Component:
+def metric_card(card: ObjectVar[MetricCard]) -> rx.Component:
+    """A dashboard headline card: label, value (its heading carries `card.id`), change, period."""
     return rx.card(
         rx.vstack(
-            rx.text(card["label"], size="2", color_scheme="gray"),
-            rx.heading(card["value"], size="7", id=card["id"]),
+            rx.text(card.label, size="2", color_scheme="gray"),
+            rx.heading(card.value, size="7", id=card.id),
             rx.hstack(
                 rx.badge(
-                    card["change"],
-                    color_scheme=rx.match(card["trend"], *TREND_COLORS.items(), "gray"),
+                    card.change,
+                    color_scheme=rx.match(card.trend, *TREND_COLORS.items(), "gray"),
                     variant="soft",
                 ),
-                rx.text(card["versus"], size="1", color_scheme="gray"),
+                rx.text(card.versus, size="1", color_scheme="gray"),
                 spacing="2",
                 align="center",
                 wrap="wrap",

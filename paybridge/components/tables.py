@@ -41,12 +41,19 @@ def empty_state(text: str | rx.Var, rows: rx.Var | None = None, **props) -> rx.C
 
 
 def stacked_payments(
-    rows: rx.Var, *, time_key: str, item_class: str, linked: bool = False, **props
+    rows: rx.Var,
+    *,
+    time_key: str,
+    item_class: str,
+    linked: bool = False,
+    refunded: bool = True,
+    **props,
 ) -> rx.Component:
     """Payments as stacked rows, for a phone where their table does not fit: amount, refunded
     part and status first, then customer and the row's `time_key`, then provider and reference.
     A `linked` row is a link to `row.href` and shows the reference as plain text in the
-    link's colour; otherwise it shows it as code. `props` go to the list."""
+    link's colour; otherwise it shows it as code. Rows without a `refunded` note (the
+    dashboard's `RecentRow`) pass `refunded=False`. `props` go to the list."""
     edge = {
         "width": "100%",
         "padding_y": "8px",
@@ -62,7 +69,7 @@ def stacked_payments(
         lines = rx.vstack(
             rx.hstack(
                 rx.text(row.amount, size="3", weight="bold"),
-                rx.text(row.refunded, size="1", color_scheme="gray"),
+                *([rx.text(row.refunded, size="1", color_scheme="gray")] if refunded else []),
                 rx.spacer(),
                 status_badge(row.status),
                 width="100%",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 from plotly.graph_objects import Figure
+from reflex.vars import ObjectVar
 
 from paybridge.components.cards import metric_card, stat, status_badge
 from paybridge.components.charts import CHART_TEMPLATE
@@ -13,6 +14,8 @@ from paybridge.components.user import user_summary_card
 from paybridge.components.withdraw import withdraw_button, withdraw_dialog
 from paybridge.state.dashboard import RANGE_LABELS, DashboardChartsState
 from paybridge.state.dashboard import DashboardState as S
+from paybridge.views.activity import FeedLine, RecentRow
+from paybridge.views.dashboard import StatusCard
 from paybridge.views.labels import AVAILABLE_HINT, PENDING_HINT
 
 
@@ -117,35 +120,36 @@ def _charts() -> rx.Component:
     )
 
 
+def _status_card(s: ObjectVar[StatusCard]) -> rx.Component:
+    return rx.card(
+        rx.hstack(
+            rx.badge(s.status, color_scheme=s.color),
+            rx.spacer(),
+            rx.text(s.share, size="1", color_scheme="gray"),
+            width="100%",
+        ),
+        rx.heading(s.count, size="5", id="status-" + s.status),
+        width="100%",
+    )
+
+
 def _statuses() -> rx.Component:
     return rx.grid(
-        rx.foreach(
-            S.statuses,
-            lambda s: rx.card(
-                rx.hstack(
-                    rx.badge(s["status"], color_scheme=s["color"]),
-                    rx.spacer(),
-                    rx.text(s["share"], size="1", color_scheme="gray"),
-                    width="100%",
-                ),
-                rx.heading(s["count"], size="5", id="status-" + s["status"].to(str)),
-                width="100%",
-            ),
-        ),
+        rx.foreach(S.statuses, _status_card),
         columns=rx.breakpoints(initial="2", md="4"),
         spacing="4",
         width="100%",
     )
 
 
-def _recent_row(row: rx.Var) -> rx.Component:
+def _recent_row(row: ObjectVar[RecentRow]) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.code(row["reference"], size="1")),
-        rx.table.cell(row["customer"]),
-        rx.table.cell(row["amount"]),
-        rx.table.cell(row["provider"]),
-        rx.table.cell(status_badge(row["status"])),
-        rx.table.cell(row["time"]),
+        rx.table.cell(rx.code(row.reference, size="1")),
+        rx.table.cell(row.customer),
+        rx.table.cell(row.amount),
+        rx.table.cell(row.provider),
+        rx.table.cell(status_badge(row.status)),
+        rx.table.cell(row.time),
         class_name="recent-row",
     )
 
@@ -174,13 +178,31 @@ def _recent() -> rx.Component:
             wide_or_narrow(
                 _recent_table(),
                 stacked_payments(
-                    S.recent, time_key="time", item_class="recent-item", id="recent-list"
+                    S.recent,
+                    time_key="time",
+                    item_class="recent-item",
+                    refunded=False,
+                    id="recent-list",
                 ),
             ),
             spacing="2",
             width="100%",
         ),
         width="100%",
+    )
+
+
+def _feed_line(item: ObjectVar[FeedLine]) -> rx.Component:
+    return rx.hstack(
+        rx.icon(item.icon, size=14, color=rx.color("gray", 10)),
+        rx.vstack(
+            rx.text(item.text, size="2"),
+            rx.text(item.time, size="1", color_scheme="gray"),
+            spacing="0",
+        ),
+        spacing="2",
+        align="start",
+        class_name="feed-item",
     )
 
 
@@ -203,20 +225,7 @@ def _feed() -> rx.Component:
         ),
         rx.scroll_area(
             rx.vstack(
-                rx.foreach(
-                    S.feed,
-                    lambda item: rx.hstack(
-                        rx.icon(item["icon"].to(str), size=14, color=rx.color("gray", 10)),
-                        rx.vstack(
-                            rx.text(item["text"], size="2"),
-                            rx.text(item["time"], size="1", color_scheme="gray"),
-                            spacing="0",
-                        ),
-                        spacing="2",
-                        align="start",
-                        class_name="feed-item",
-                    ),
-                ),
+                rx.foreach(S.feed, _feed_line),
                 empty_state("No activity yet.", S.feed),
                 spacing="3",
                 id="feed",
@@ -255,16 +264,16 @@ def _health() -> rx.Component:
         rx.vstack(
             rx.heading("System health", size="3"),
             rx.grid(
-                stat("Webhook delivery (24 h)", S.health["delivery_rate"], "health-delivery"),
-                stat("Uptime", S.health["uptime"], "health-uptime"),
+                stat("Webhook delivery (24 h)", S.health.delivery_rate, "health-delivery"),
+                stat("Uptime", S.health.uptime, "health-uptime"),
                 stat(
                     "API p50 / p95",
-                    S.health["p50"].to(str) + " / " + S.health["p95"].to(str),
+                    S.health.p50 + " / " + S.health.p95,
                     "health-latency",
                 ),
                 stat(
                     "Requests (24 h) · 5xx",
-                    S.health["requests"].to(str) + " · " + S.health["error_share"].to(str),
+                    S.health.requests + " · " + S.health.error_share,
                     "health-requests",
                 ),
                 columns="2",
@@ -305,12 +314,12 @@ def dashboard_page() -> rx.Component:
             _settlement(),
             _health(),
             user_summary_card(
-                initials=S.profile["initials"],
-                name=S.profile["name"],
-                company=S.profile["company"],
-                email=S.profile["email"],
-                kyc_status=S.profile["kyc"],
-                account_type=S.profile["account_type"],
+                initials=S.profile.initials,
+                name=S.profile.name,
+                company=S.profile.company,
+                email=S.profile.email,
+                kyc_status=S.profile.kyc,
+                account_type=S.profile.account_type,
             ),
             columns=rx.breakpoints(initial="1", lg="2"),
             spacing="4",

@@ -27,6 +27,14 @@ from paybridge.state.dashboard_live import StateNames, follow, leave_stream
 from paybridge.state.dashboard_reads import Filters, read_dashboard
 from paybridge.state.live import watching_session
 from paybridge.state.session import SessionState
+from paybridge.views.activity import FeedLine, RecentRow
+from paybridge.views.dashboard import (
+    HealthPanel,
+    MetricCard,
+    ProfileCard,
+    ProviderRow,
+    StatusCard,
+)
 
 MAX_CUSTOM_DAYS = 366
 RANGE_LABELS = {"today": "Today", "7d": "7 days", "30d": "30 days", "90d": "90 days"}
@@ -50,18 +58,18 @@ class DashboardState(SessionState):
     currencies: list[str] = []
     timezone: str = "UTC"
     period_label: str = ""
-    # Panels (display-ready)
-    cards: list[dict[str, str]] = []
-    providers: list[dict[str, str]] = []
-    statuses: list[dict[str, str]] = []
-    recent: list[dict[str, str]] = []
-    feed: list[dict[str, str]] = []
+    # Panels (display-ready, views/dashboard.py: each field names the selector value it shows)
+    cards: list[MetricCard] = []
+    providers: list[ProviderRow] = []
+    statuses: list[StatusCard] = []
+    recent: list[RecentRow] = []
+    feed: list[FeedLine] = []
     available: str = "—"
     pending: str = "—"
     next_settlement: str = "—"
     can_withdraw: bool = False
-    health: dict[str, str] = {}
-    profile: dict[str, str] = {}
+    health: HealthPanel = HealthPanel()
+    profile: ProfileCard = ProfileCard()
     has_data: bool = False
     filter_error: str = ""
     live: bool = False  # the tab follows the merchant's events (its stream's frames set it)

@@ -1,6 +1,7 @@
-"""The dashboard's display values, built from a snapshot of selector results: the cards,
-tables, feed and health panel as strings, and the figures. Pure functions without Reflex: every
-tab of a merchant shares one view, and live events are laid over it here too."""
+"""The dashboard's display values, built from a snapshot of selector results: typed cards,
+rows, feed lines and panels of strings (each field names the selector attribute it shows), and
+the figures. Pure functions without Reflex: every tab of a merchant shares one view, and live
+events are laid over it here too."""
 
 from __future__ import annotations
 
@@ -8,16 +9,19 @@ import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
-from paybridge.display import format_bp, format_change, format_count, format_duration, format_local
+from paybridge.display import format_bp, format_change, format_count, format_duration
 from paybridge.models.transaction import TransactionRecord
 from paybridge.money import format_money
 from paybridge.selectors.analytics import DashboardMetrics
-from paybridge.selectors.health import uptime_seconds
+from paybridge.selectors.balances import CurrencyBalance
+from paybridge.selectors.health import ApiStats, uptime_seconds
 from paybridge.selectors.periods import Period
+from paybridge.selectors.users import UserSummary
+from paybridge.views.activity import FeedLine, RecentRow, feed_item, record_row, transaction_row
 from paybridge.views.charts import daily_volume_figure, provider_figure
 from paybridge.views.labels import STATUS_COLORS
 
@@ -30,108 +34,63 @@ FEED_ITEMS = 25
 FEED_HIDDEN = frozenset({"webhook.delivered"})
 
 
-def record_row(record: TransactionRecord, tz: str) -> dict[str, str]:
-    """A recent-table row from a payment read from the database."""
-    return _row(
-        record.reference,
-        record.customer_email,
-        record.amount,
-        record.currency,
-        record.provider_name,
-        record.status,
-        record.created_at,
-        tz,
-    )
+@dataclass(frozen=True)
+class MetricCard:
+    """A headline card: one number of `DashboardMetrics.current` (a `Headline` field) and its
+    change against `DashboardMetrics.previous` (the matching `HeadlineChange` field)."""
+
+    label: str  # "Total volume"
+    value: str  # the Headline field, e.g. Headline.total_volume in DashboardMetrics.currency
+    change: str  # the HeadlineChange field, e.g. total_volume_bp: "+12.50%" ("+0.50 pts" for
+    # success_rate_points_bp), "no earlier data" when it is None
+    versus: str  # "vs previous 7 days": the length of the period, Period.days()
+    trend: str  # up | down | flat | none: the sign of that HeadlineChange field
+    id: str  # the heading's element id, named after the Headline field ("total-volume")
 
 
-def transaction_row(
-    data: dict[str, Any], tz: str, provider_names: dict[str, str] | None = None
-) -> dict[str, str]:
-    """A recent-table row from an event's payload, which names the provider by code
-    ("mobile_money"), shown by its display name ("Mobile Money")."""
-    code = data.get("provider", "")
-    return _row(
-        data["reference"],
-        data["customer_email"],
-        data["amount"],
-        data["currency"],
-        (provider_names or {}).get(code, code),
-        data["status"],
-        datetime.fromisoformat(data["created_at"]),
-        tz,
-    )
+@dataclass(frozen=True)
+class ProviderRow:
+    """One provider's share of the period (`DashboardMetrics.providers`)."""
+
+    name: str  # ProviderStats.name
+    volume: str  # ProviderStats.volume in DashboardMetrics.currency
+    count: str  # ProviderStats.count
+    rate: str  # ProviderStats.success_rate_bp
+    health: str  # ProviderStats.health: green | amber | red | none
 
 
-def _row(
-    reference: str,
-    customer: str,
-    amount: int,
-    currency: str,
-    provider: str,
-    status: str,
-    created_at: datetime,
-    tz: str,
-) -> dict[str, str]:
-    return {
-        "reference": reference,
-        "customer": customer,
-        "amount": format_money(amount, currency),
-        "provider": provider,
-        "status": status,
-        "time": format_local(created_at, tz),
-    }
+@dataclass(frozen=True)
+class StatusCard:
+    """One payment status's card (`DashboardMetrics.statuses`)."""
+
+    status: str  # StatusShare.status
+    count: str  # StatusShare.count
+    share: str  # StatusShare.share_bp
+    color: str  # the status's badge colour (views/labels.STATUS_COLORS)
 
 
-def feed_item(message: dict[str, Any], tz: str) -> dict[str, str]:
-    """One line of the activity feed for an outbox event."""
-    kind, data = message["type"], message["payload"]
-    amount = (
-        format_money(data["amount"], data["currency"])
-        if "amount" in data and "currency" in data
-        else ""
-    )
-    if kind == "transaction.created":
-        text, icon, color = (
-            f"New {data['status']} payment {amount} from {data['customer_email']}",
-            "credit-card",
-            "blue",
-        )
-    elif kind == "transaction.updated" and isinstance(data.get("refund"), dict):
-        refunded = format_money(int(data["refund"].get("amount", 0)), data["currency"])
-        whole = "in full" if data["status"] == "refunded" else "in part"
-        text, icon, color = f"Refunded {refunded} of payment {amount} ({whole})", "undo-2", "gray"
-    elif kind == "transaction.updated":
-        verb = {"success": "succeeded", "failed": "failed", "refunded": "was refunded"}.get(
-            data["status"], data["status"]
-        )
-        color = STATUS_COLORS.get(data["status"], "gray")
-        text, icon = f"Payment {amount} {verb}", "refresh-cw"
-    elif kind.startswith("settlement."):
-        text, icon, color = f"Payout {amount} {data.get('status', '')}", "landmark", "violet"
-        if data.get("status") == "failed":
-            color = "red"
-    elif kind == "webhook.delivered":
-        text, icon, color = (
-            f"Webhook delivered to {data.get('url', 'endpoint')}",
-            "webhook",
-            "green",
-        )
-    elif kind.startswith("webhook."):
-        text, icon, color = (
-            f"Webhook {kind.split('.', 1)[1]}: {data.get('url', 'endpoint')}",
-            "webhook",
-            "red",
-        )
-    else:
-        text, icon, color = kind, "activity", "gray"
-    return {
-        "id": str(message["id"]),
-        "text": text,
-        "icon": icon,
-        "color": color,
-        "reference": str(data.get("reference", "")),
-        "time": format_local(datetime.fromisoformat(message["created_at"]), tz, seconds=True),
-    }
+@dataclass(frozen=True)
+class HealthPanel:
+    """The "System health" panel; empty until the first load."""
+
+    delivery_rate: str = ""  # delivery_rate_bp (selectors/deliveries.py), last 24 h
+    uptime: str = ""  # uptime_seconds() (selectors/health.py) of this worker
+    p50: str = ""  # ApiStats.p50_ms
+    p95: str = ""  # ApiStats.p95_ms
+    requests: str = ""  # ApiStats.requests
+    error_share: str = ""  # ApiStats.error_share_bp
+
+
+@dataclass(frozen=True)
+class ProfileCard:
+    """The user summary card (`selectors.users.user_summary`); empty until the first load."""
+
+    initials: str = ""  # UserSummary.initials
+    name: str = ""  # UserSummary.full_name
+    company: str = ""  # UserSummary.company_name
+    email: str = ""  # UserSummary.email
+    kyc: str = ""  # UserSummary.kyc_status
+    account_type: str = ""  # UserSummary.account_type
 
 
 @dataclass(frozen=True)
@@ -143,12 +102,12 @@ class Snapshot:
     currency: str
     period: Period
     metrics: DashboardMetrics
-    balances: dict[str, Any]
+    balances: dict[str, CurrencyBalance]
     rows: list[TransactionRecord]
     events: list[dict[str, Any]]
-    stats: Any
+    stats: ApiStats
     delivery: int | None
-    summary: Any
+    summary: UserSummary | None
     next_date: date | None
     provider_names: dict[str, str]  # code -> display name, for payments that arrive live
 
@@ -183,14 +142,14 @@ def dashboard_view(snap: Snapshot) -> dict[str, Any]:
         "feed": [feed_item(m, tz) for m in snap.events],
         "_feed_ids": [m["id"] for m in snap.events],
         "_provider_names": snap.provider_names,
-        "health": {
-            "delivery_rate": format_bp(delivery) if delivery is not None else "No deliveries yet",
-            "uptime": format_duration(uptime_seconds()),
-            "p50": f"{stats.p50_ms} ms" if stats.p50_ms is not None else "No API calls yet",
-            "p95": f"{stats.p95_ms} ms" if stats.p95_ms is not None else "—",
-            "requests": format_count(stats.requests),
-            "error_share": format_bp(stats.error_share_bp),
-        },
+        "health": HealthPanel(
+            delivery_rate=format_bp(delivery) if delivery is not None else "No deliveries yet",
+            uptime=format_duration(uptime_seconds()),
+            p50=f"{stats.p50_ms} ms" if stats.p50_ms is not None else "No API calls yet",
+            p95=f"{stats.p95_ms} ms" if stats.p95_ms is not None else "—",
+            requests=format_count(stats.requests),
+            error_share=format_bp(stats.error_share_bp),
+        ),
     }
     charts = {
         "daily": daily_volume_figure(metrics.daily, metrics.currency),
@@ -199,18 +158,20 @@ def dashboard_view(snap: Snapshot) -> dict[str, Any]:
     view["_charts"] = charts
     view["_charts_key"] = hash(json.dumps(charts, sort_keys=True))
     if summary is not None:
-        view["profile"] = {
-            "initials": summary.initials,
-            "name": summary.full_name,
-            "company": summary.company_name,
-            "email": summary.email,
-            "kyc": summary.kyc_status,
-            "account_type": summary.account_type,
-        }
+        view["profile"] = ProfileCard(
+            initials=summary.initials,
+            name=summary.full_name,
+            company=summary.company_name,
+            email=summary.email,
+            kyc=summary.kyc_status,
+            account_type=summary.account_type,
+        )
     return view
 
 
 def metric_views(metrics: DashboardMetrics, period: Period) -> dict[str, Any]:
+    """The headline cards, provider rows and status cards of `metrics` (the view's "cards",
+    "providers" and "statuses")."""
     now, c = metrics.current, metrics.currency
     days = len(period.days())
     versus = f"vs previous {days} day{'s' if days > 1 else ''}"
@@ -248,33 +209,34 @@ def metric_views(metrics: DashboardMetrics, period: Period) -> dict[str, Any]:
             ),
         ],
         "providers": [
-            {
-                "name": p.name,
-                "volume": format_money(p.volume, c),
-                "count": format_count(p.count),
-                "rate": format_bp(p.success_rate_bp),
-                "health": p.health,
-            }
+            ProviderRow(
+                name=p.name,
+                volume=format_money(p.volume, c),
+                count=format_count(p.count),
+                rate=format_bp(p.success_rate_bp),
+                health=p.health,
+            )
             for p in metrics.providers
         ],
         "statuses": [
-            {
-                "status": s.status,
-                "count": format_count(s.count),
-                "share": format_bp(s.share_bp),
-                "color": STATUS_COLORS[s.status],
-            }
+            StatusCard(
+                status=s.status,
+                count=format_count(s.count),
+                share=format_bp(s.share_bp),
+                color=STATUS_COLORS[s.status],
+            )
             for s in metrics.statuses
         ],
     }
 
 
 def apply_events(shown: dict[str, Any], messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """The feed and recent table (`shown`: their values and the timezone) with the events not
-    yet in them on top: the changed values, or nothing. Only what can still be seen is
-    formatted (the newest FEED_ITEMS lines and RECENT_ROWS payments), so a tab that heard a few
-    hundred events since its last update does not format them all. A message this code cannot
-    read is skipped (the next reload shows what the database holds)."""
+    """The feed and recent table (`shown`: their `FeedLine`s and `RecentRow`s, the feed's
+    event ids and the timezone) with the events not yet in them on top: the changed values, or
+    nothing; a row whose payment changed status is replaced by a copy with the new status. Only
+    what can still be seen is formatted (the newest FEED_ITEMS lines and RECENT_ROWS payments),
+    so a tab that heard a few hundred events since its last update does not format them all. A
+    message this code cannot read is skipped (the next reload shows what the database holds)."""
     tz, shown_ids = shown["timezone"], set(shown["_feed_ids"])
     names = shown.get("_provider_names", {})
     fresh: dict[int, dict[str, Any]] = {}
@@ -285,9 +247,9 @@ def apply_events(shown: dict[str, Any], messages: list[dict[str, Any]]) -> dict[
         else:
             log.warning("dashboard skipped an unreadable event: %.200r", message)
     newest = [fresh[event_id] for event_id in sorted(fresh, reverse=True)]
-    lines: list[tuple[int, dict[str, str]]] = []
-    added: list[dict[str, str]] = []
-    references = {row["reference"] for row in shown["recent"]}
+    lines: list[tuple[int, FeedLine]] = []
+    added: list[RecentRow] = []
+    references = {row.reference for row in shown["recent"]}
     for message in newest:
         with _skip_unreadable(message):  # the whole event, or none of it
             shown_in_feed = len(lines) < FEED_ITEMS and message["type"] not in FEED_HIDDEN
@@ -296,11 +258,11 @@ def apply_events(shown: dict[str, Any], messages: list[dict[str, Any]]) -> dict[
             row = transaction_row(message["payload"], tz, names) if new else None
             if line is not None:
                 lines.append((message["id"], line))
-            if row is not None and row["reference"] not in references:
+            if row is not None and row.reference not in references:
                 added.append(row)
-                references.add(row["reference"])
-    rows = (added + list(shown["recent"]))[:RECENT_ROWS]
-    where = {row["reference"]: i for i, row in enumerate(rows)}
+                references.add(row.reference)
+    rows: list[RecentRow] = (added + list(shown["recent"]))[:RECENT_ROWS]
+    where = {row.reference: i for i, row in enumerate(rows)}
     settled: set[str] = set()
     for message in newest:  # a visible payment takes the status of its newest event
         data = message.get("payload")
@@ -315,8 +277,8 @@ def apply_events(shown: dict[str, Any], messages: list[dict[str, Any]]) -> dict[
             and isinstance(data.get("status"), str)
         ):
             settled.add(reference)
-            if rows[where[reference]]["status"] != data["status"]:
-                rows[where[reference]] = {**rows[where[reference]], "status": data["status"]}
+            if rows[where[reference]].status != data["status"]:
+                rows[where[reference]] = replace(rows[where[reference]], status=data["status"])
     if not lines and rows == shown["recent"]:
         return {}
     return {
@@ -336,17 +298,10 @@ def _skip_unreadable(message: dict[str, Any]) -> Iterator[None]:
 
 def _card(
     label: str, value: str, change: int | None, versus: str, test_id: str, points: bool = False
-) -> dict[str, str]:
+) -> MetricCard:
     if points and change is not None:
         text = ("+" if change >= 0 else "") + format_bp(change).replace("%", " pts")
     else:
         text = format_change(change)
     trend = "none" if change is None else ("up" if change > 0 else "down" if change < 0 else "flat")
-    return {
-        "label": label,
-        "value": value,
-        "change": text,
-        "versus": versus,
-        "trend": trend,
-        "id": test_id,
-    }
+    return MetricCard(label=label, value=value, change=text, versus=versus, trend=trend, id=test_id)

@@ -37,11 +37,11 @@ def shown_after(shown: dict[str, Any], events: list[dict[str, Any]]) -> dict[str
 def test_new_payments_go_on_top_newest_first() -> None:
     shown = shown_after(EMPTY, [payment_event(1, "txn_a")])
     shown = shown_after(shown, [payment_event(3, "txn_c"), payment_event(2, "txn_b")])
-    assert [row["reference"] for row in shown["recent"]] == ["txn_c", "txn_b", "txn_a"]
+    assert [row.reference for row in shown["recent"]] == ["txn_c", "txn_b", "txn_a"]
     assert shown["_feed_ids"] == [3, 2, 1]
-    assert shown["recent"][0]["amount"] == "€12.50"
-    assert shown["recent"][0]["time"] == "Nov 30, 13:00"  # in the merchant's timezone
-    assert "txn_c@example.com" in shown["feed"][0]["text"]
+    assert shown["recent"][0].amount == "€12.50"
+    assert shown["recent"][0].time == "Nov 30, 13:00"  # in the merchant's timezone
+    assert "txn_c@example.com" in shown["feed"][0].text
 
 
 def test_an_event_already_shown_changes_nothing() -> None:
@@ -59,7 +59,7 @@ def test_a_visible_payment_takes_the_status_of_its_newest_event() -> None:
             payment_event(3, "txn_z", kind="updated", status="failed"),  # not visible
         ],
     )
-    assert [(row["reference"], row["status"]) for row in shown["recent"]] == [
+    assert [(row.reference, row.status) for row in shown["recent"]] == [
         ("txn_b", "pending"),
         ("txn_a", "refunded"),
     ]
@@ -71,7 +71,7 @@ def test_a_flood_keeps_only_the_newest_lines_and_rows() -> None:
     shown = shown_after(EMPTY, events[::-1])
     assert shown["_feed_ids"] == list(range(400, 400 - FEED_ITEMS, -1))
     assert len(shown["feed"]) == FEED_ITEMS
-    assert [row["reference"] for row in shown["recent"]] == [
+    assert [row.reference for row in shown["recent"]] == [
         f"txn_{i:04d}" for i in range(400, 400 - RECENT_ROWS, -1)
     ]
 
@@ -82,7 +82,7 @@ def test_an_unreadable_event_is_skipped_and_the_rest_applied() -> None:
     shown = shown_after(
         EMPTY, [payment_event(1, "txn_a"), broken, {"id": "3"}, "junk", payment_event(4, "txn_d")]
     )
-    assert [row["reference"] for row in shown["recent"]] == ["txn_d", "txn_a"]
+    assert [row.reference for row in shown["recent"]] == ["txn_d", "txn_a"]
     assert shown["_feed_ids"] == [4, 1]
 
 
@@ -109,11 +109,11 @@ def test_a_live_row_names_its_provider_as_a_reload_would() -> None:
     event["payload"]["provider"] = "mobile_money"
     names = {"mobile_money": "Mobile Money", "card": "Card"}
     shown = shown_after({**EMPTY, "_provider_names": names}, [event])
-    assert shown["recent"][0]["provider"] == "Mobile Money"
+    assert shown["recent"][0].provider == "Mobile Money"
     unknown = payment_event(2, "txn_new")
     unknown["payload"]["provider"] = "new_rail"  # added since the tab's last reload
     shown = shown_after(shown, [unknown])
-    assert shown["recent"][0]["provider"] == "new_rail"
+    assert shown["recent"][0].provider == "new_rail"
 
 
 def test_a_delivered_webhook_is_not_a_feed_line_but_a_failed_one_is() -> None:
@@ -128,4 +128,4 @@ def test_a_delivered_webhook_is_not_a_feed_line_but_a_failed_one_is() -> None:
     failed = {**delivered, "id": 8, "type": "webhook.failed"}
     shown = shown_after(EMPTY, [failed, delivered])
     assert shown["_feed_ids"] == [8]
-    assert "shop.example.com" in shown["feed"][0]["text"]
+    assert "shop.example.com" in shown["feed"][0].text

@@ -3,11 +3,17 @@ that reload together, and never hands a tab a read that started before the event
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import threading
 import time
 
+from reflex.state import State, StateUpdate
+from reflex.utils import format as rx_format
+
 from paybridge.models import User
 from paybridge.services.transactions import transaction_create
+from paybridge.state.dashboard import DashboardState
 from paybridge.state.dashboard_live import RECONCILE_SHARE, reconcile_since
 from paybridge.state.dashboard_reads import Filters, read_dashboard
 from tests.conftest import TestDatabase, create_merchant
@@ -27,7 +33,7 @@ def pay(merchant: User, amount: int) -> None:
 
 
 def total_transactions(view: dict) -> str:
-    return next(c["value"] for c in view["cards"] if c["id"] == "total-transactions")
+    return next(c.value for c in view["cards"] if c.id == "total-transactions")
 
 
 def test_a_reload_after_an_event_never_reuses_an_older_read(
@@ -40,7 +46,7 @@ def test_a_reload_after_an_event_never_reuses_an_older_read(
     heard = time.monotonic()  # a tab hears the second payment now
     after = read_dashboard(merchant.id, LAST_30_DAYS, heard)
     assert after is not None and total_transactions(after) == "2"
-    assert after["recent"][0]["amount"] == "$20.00"
+    assert after["recent"][0].amount == "$20.00"
     # Another tab that heard the same event shares that read.
     assert read_dashboard(merchant.id, LAST_30_DAYS, heard) is after
 
@@ -96,3 +102,29 @@ def test_a_reconcile_shares_a_recent_read_but_never_one_before_the_last_event(
     assert reconcile_since(heard_again, heard_again + 1) == heard_again
     newest = read_dashboard(merchant.id, LAST_30_DAYS, reconcile_since(heard_again, now))
     assert newest is not None and total_transactions(newest) == "2"
+
+
+def test_a_live_frame_carries_the_typed_view_as_reflex_sends_the_state(
+    db: TestDatabase, merchant: User
+) -> None:
+    """The live stream encodes the view's dataclasses itself (`rx_format.json_dumps`, as
+    state/live.encode_update does): each var must reach the browser in the shape Reflex gives
+    the same value assigned to DashboardState, a dataclass as the dict of its fields."""
+    pay(merchant, 1_250)
+    view = read_dashboard(merchant.id, LAST_30_DAYS, time.monotonic())
+    assert view is not None
+    shown = {name: value for name, value in view.items() if name[0] != "_"}
+    root = State(_reflex_internal_init=True)
+    page = root.get_substate(DashboardState.get_full_name().split("."))
+    for name, value in shown.items():
+        setattr(page, name, value)
+    update = rx_format.json_dumps(StateUpdate(delta=root.get_delta()))
+    by_reflex = json.loads(update)["delta"][DashboardState.get_full_name()]
+    live = json.loads(rx_format.json_dumps({f"{k}_rx_state_": v for k, v in shown.items()}))
+    for name, value in live.items():
+        assert by_reflex[name] == value, name
+    row = view["recent"][0]
+    assert live["recent_rx_state_"][0] == dataclasses.asdict(row)
+    assert live["recent_rx_state_"][0]["amount"] == "$12.50"
+    assert live["profile_rx_state_"]["name"] == view["profile"].name != ""
+    assert set(live["health_rx_state_"]) == {f.name for f in dataclasses.fields(view["health"])}

@@ -1,11 +1,12 @@
-"""views.dashboard.metric_views: the headline cards the dashboard shows, from a selector's
-DashboardMetrics; every number is the selector's, the view only formats it."""
+"""views.dashboard.metric_views: the headline cards (`MetricCard`) and status cards the
+dashboard shows, from a selector's DashboardMetrics; every number is the selector's, the view
+only formats it."""
 
 from __future__ import annotations
 
 from paybridge.selectors.analytics import DashboardMetrics, Headline, StatusShare
 from paybridge.selectors.periods import period_last_days
-from paybridge.views.dashboard import metric_views
+from paybridge.views.dashboard import MetricCard, StatusCard, metric_views
 
 NOW = Headline(
     total_transactions=1_500,
@@ -21,7 +22,7 @@ BEFORE = Headline(
 )
 
 
-def _cards(current: Headline, previous: Headline) -> dict[str, dict[str, str]]:
+def _cards(current: Headline, previous: Headline) -> dict[str, MetricCard]:
     metrics = DashboardMetrics(
         currency="USD",
         current=current,
@@ -30,9 +31,9 @@ def _cards(current: Headline, previous: Headline) -> dict[str, dict[str, str]]:
     )
     view = metric_views(metrics, period_last_days(7, "Africa/Lagos"))
     assert view["statuses"] == [
-        {"status": "success", "count": "1,470", "share": "98.00%", "color": "green"}
+        StatusCard(status="success", count="1,470", share="98.00%", color="green")
     ]
-    return {card["id"]: card for card in view["cards"]}
+    return {card.id: card for card in view["cards"]}
 
 
 def test_cards_show_the_selectors_numbers_and_changes() -> None:
@@ -43,20 +44,20 @@ def test_cards_show_the_selectors_numbers_and_changes() -> None:
         "success-rate",
         "average-transaction",
     ]
-    assert (cards["total-transactions"]["value"], cards["total-transactions"]["change"]) == (
+    assert (cards["total-transactions"].value, cards["total-transactions"].change) == (
         "1,500",
         "+50.00%",
     )
-    assert cards["total-transactions"]["trend"] == "up"
-    assert cards["total-volume"]["value"] == "$30,000.00"
-    assert (cards["total-volume"]["change"], cards["total-volume"]["trend"]) == ("-25.00%", "down")
+    assert cards["total-transactions"].trend == "up"
+    assert cards["total-volume"].value == "$30,000.00"
+    assert (cards["total-volume"].change, cards["total-volume"].trend) == ("-25.00%", "down")
     # A rate changes by points, not by a percentage of itself.
-    assert (cards["success-rate"]["value"], cards["success-rate"]["change"]) == (
+    assert (cards["success-rate"].value, cards["success-rate"].change) == (
         "98.00%",
         "+0.50 pts",
     )
-    assert cards["average-transaction"]["value"] == "$20.00"
-    assert {card["versus"] for card in cards.values()} == {"vs previous 7 days"}
+    assert cards["average-transaction"].value == "$20.00"
+    assert {card.versus for card in cards.values()} == {"vs previous 7 days"}
 
 
 def test_no_earlier_data() -> None:
@@ -64,6 +65,6 @@ def test_no_earlier_data() -> None:
         total_transactions=0, total_volume=0, success_rate_bp=None, average_transaction=0
     )
     cards = _cards(NOW, empty)
-    assert {card["change"] for card in cards.values()} == {"no earlier data"}
-    assert {card["trend"] for card in cards.values()} == {"none"}
-    assert _cards(empty, empty)["success-rate"]["value"] == "—"
+    assert {card.change for card in cards.values()} == {"no earlier data"}
+    assert {card.trend for card in cards.values()} == {"none"}
+    assert _cards(empty, empty)["success-rate"].value == "—"
