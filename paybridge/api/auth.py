@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from paybridge.api.errors import ApiError
-from paybridge.api.ratelimit import check_rate_limit, rate_limit_needs_io
+from paybridge.api.ratelimit import check_rate_limit_async
 from paybridge.api.web_auth import client_address
 from paybridge.db import read_session, utcnow
 from paybridge.events import revocations
@@ -263,28 +263,24 @@ def bearer_token(value: object) -> str:
     return token.strip()
 
 
-def authenticate(connection: HTTPConnection) -> Principal:
-    """The caller of this request (resolved once per request, then rate limited)."""
+async def require_principal(connection: HTTPConnection) -> Principal:
+    """FastAPI dependency: the caller of this request, resolved once per request, then rate
+    limited. Only a credential that the database must answer goes to a thread; one known to
+    `credentials` and the rate limit (Redis through an asyncio client) stay on the loop."""
     cached = connection.scope.get(SCOPE_KEY)
     if cached is not None:
         return cached
-    principal = principal_for_token(bearer_token(connection.headers.get("authorization")))
-    principal = replace(principal, ip_address=client_address(connection))
-    connection.scope[SCOPE_KEY] = principal
-    check_rate_limit(principal.rate_key)
+    token = bearer_token(connection.headers.get("authorization"))
+    known = credentials.get(token)
+    if known is None:
+        known = await run_in_threadpool(principal_for_token, token)
+    principal = _as_caller(connection, known)
+    await check_rate_limit_async(principal.rate_key)
     return principal
 
 
-async def require_principal(connection: HTTPConnection) -> Principal:
-    """FastAPI dependency: on the event loop when the credential is known and the rate limit
-    is counted in memory; in a thread when the database or Redis must be asked."""
-    cached = connection.scope.get(SCOPE_KEY)
-    if cached is not None:
-        return cached
-    known = credentials.get(bearer_token(connection.headers.get("authorization")))
-    if known is not None and not rate_limit_needs_io():
-        known = replace(known, ip_address=client_address(connection))
-        connection.scope[SCOPE_KEY] = known
-        check_rate_limit(known.rate_key)
-        return known
-    return await run_in_threadpool(authenticate, connection)
+def _as_caller(connection: HTTPConnection, principal: Principal) -> Principal:
+    """`principal` with this request's address, kept in the scope (before it is counted)."""
+    principal = replace(principal, ip_address=client_address(connection))
+    connection.scope[SCOPE_KEY] = principal
+    return principal

@@ -63,7 +63,12 @@ _SUMMARY = sa.select(
 
 def user_summary(*, session: Session, merchant_id: int) -> UserSummary | None:
     """The columns it shows, read as one row (no ORM object: this is on every profile call)."""
-    row = session.connection().execute(_SUMMARY, {"merchant_id": merchant_id}).first()
+    return user_summary_on(session.connection(), merchant_id=merchant_id)
+
+
+def user_summary_on(connection: sa.Connection, *, merchant_id: int) -> UserSummary | None:
+    """`user_summary` on a Core connection (`paybridge.db.read_connection`), no Session."""
+    row = connection.execute(_SUMMARY, {"merchant_id": merchant_id}).first()
     if row is None:
         return None
     user_id, email, full_name, company, account_type, kyc_status, timezone, created_at = row

@@ -40,7 +40,7 @@ from paybridge.api.graphql.calls import error_extensions, log
 from paybridge.api.graphql.limits import cost_limit_rule
 from paybridge.api.graphql.resolvers import Mutation, Query
 from paybridge.api.graphql.subscriptions import Subscription
-from paybridge.api.ratelimit import check_rate_limit
+from paybridge.api.ratelimit import check_rate_limit_async
 from paybridge.errors import DomainError
 from paybridge.validation import refuse_control_characters
 
@@ -184,7 +184,7 @@ class PayBridgeGraphQLRouter(GraphQLRouter[dict[str, Any], None]):
             value = params.get("Authorization") or params.get("authorization")
             try:
                 principal = await run_in_threadpool(principal_for_token, bearer_token(value))
-                await run_in_threadpool(check_rate_limit, principal.rate_key)
+                await check_rate_limit_async(principal.rate_key)
             except DomainError as error:
                 raise ConnectionRejectionError({"code": error.code}) from None
             context["principal"] = principal

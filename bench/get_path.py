@@ -1,0 +1,192 @@
+"""An authenticated GET in process: `GET /api/v1/profile` driven straight into the backend's
+ASGI app (the API with its security layer, no HTTP server), so that what one request costs in
+Python CPU can be read without Granian, `wrk` or the machine's other load in the figure.
+
+    .venv/bin/python bench/get_path.py                       # API key and JWT, limits off and on
+    .venv/bin/python bench/get_path.py --requests 5000 --concurrency 16 --profile key-redis
+
+Each case sends `--requests` requests, `--concurrency` at a time on one uvloop loop, after a
+warm-up, and reports the process's CPU (every thread: the loop, the threadpool, Redis and
+PostgreSQL clients) per request, and the loop thread's own share. Cases: `key` / `jwt` with
+rate limits off (what `bench/ingest.py` measures; Redis still carries revocation notices),
+`key-redis` / `jwt-redis` with a limit high enough never to refuse, counted in Redis (what
+production does). `--profile CASE` prints the cProfile of the loop thread in that case's
+first round, sorted by own time. Run it pinned (`taskset -c 1`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import os
+import pstats
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.http_load import DEFAULT_REDIS, create_database, drop_database  # noqa: E402
+
+DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/paybridge_bench_get"
+CASES = ("key", "jwt", "key-redis", "jwt-redis")
+
+
+def credentials() -> tuple[str, str]:
+    """(API key, JWT access token) of a fresh bench merchant."""
+    from paybridge.api.auth import issue_tokens
+    from paybridge.services.api_keys import api_key_create
+    from paybridge.services.auth import api_session_start
+    from paybridge.services.users import user_create
+
+    user = user_create(
+        email="get@bench.paybridge.test",
+        password="bench-password-1",
+        full_name="Get Bench",
+        company_name="Get Bench Ltd",
+        kyc_status="verified",
+    )
+    key = api_key_create(merchant_id=user.id, name="bench")[1]
+    session_id = api_session_start(user_id=user.id)
+    return key, issue_tokens(user_id=user.id, session_id=session_id).access
+
+
+async def one_request(app, token: str) -> int:  # type: ignore[no-untyped-def]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/api/v1/profile",
+        "raw_path": b"/api/v1/profile",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"authorization", f"Bearer {token}".encode()),
+            (b"accept", b"*/*"),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    status = 0
+
+    async def receive():  # type: ignore[no-untyped-def]
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):  # type: ignore[no-untyped-def]
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)
+    return status
+
+
+async def drive(app, token: str, requests: int, concurrency: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    codes: dict[str, int] = {}
+    per_task = requests // concurrency
+
+    async def client() -> None:
+        for _ in range(per_task):
+            code = str(await one_request(app, token))
+            codes[code] = codes.get(code, 0) + 1
+
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return codes
+
+
+def run_case(app, case: str, tokens: dict[str, str], args) -> float:  # type: ignore[no-untyped-def]
+    from paybridge.api import ratelimit
+    from paybridge.settings import get_settings
+
+    os.environ["PAYBRIDGE_API_RATE_LIMIT"] = "1000000000/1" if case.endswith("-redis") else "0"
+    get_settings.cache_clear()
+    ratelimit.reset_memory()
+    token = tokens[case.split("-")[0]]
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(drive(app, token, 500, args.concurrency))  # warm-up
+        profiler = cProfile.Profile() if args.profile == case else None
+        loop_thread = threading.get_native_id()
+        cpu, loop_cpu, wall = time.process_time(), time.thread_time(), time.perf_counter()
+        if profiler:
+            profiler.enable()
+        codes = loop.run_until_complete(drive(app, token, args.requests, args.concurrency))
+        if profiler:
+            profiler.disable()
+        cpu = time.process_time() - cpu
+        loop_cpu = time.thread_time() - loop_cpu
+        wall = time.perf_counter() - wall
+    finally:
+        loop.close()
+    done = sum(codes.values())
+    assert threading.get_native_id() == loop_thread
+    print(
+        f"{case:>10}: {cpu / done * 1e6:6.0f} µs CPU a request ({loop_cpu / done * 1e6:4.0f} µs on "
+        f"the loop), {done / wall:6.0f} req/s wall, codes {codes}",
+        flush=True,
+    )
+    if profiler:
+        stats = pstats.Stats(profiler)
+        stats.sort_stats(args.sort).print_stats(args.lines)
+    return cpu / done * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=4000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", default="", help="cProfile this case (once)")
+    parser.add_argument("--sort", default="tottime")
+    parser.add_argument("--lines", type=int, default=40)
+    parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--redis", default=DEFAULT_REDIS)
+    args = parser.parse_args()
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    os.environ.setdefault("PAYBRIDGE_ENV", "test")
+    os.environ["PAYBRIDGE_API_RATE_LIMIT_PREFIX"] = f"bench-get:{os.getpid()}"
+    create_database(args.database_url)
+    os.environ["REDIS_URL"] = args.redis  # revocation notices, and the limits when on
+    try:
+        key, jwt = credentials()
+        import reflex as rx
+
+        from paybridge.api.app import api
+        from paybridge.api.security import secure
+
+        app = secure(api)
+        # As under Granian, requests run in a context that holds Reflex's config: without it
+        # every `rx.config.get_config()` in a fresh task's context reads rxconfig.py again.
+        rx.config.get_config()
+        tokens = {"key": key, "jwt": jwt}
+        cases = [c for c in args.cases.split(",") if c]
+        figures: dict[str, list[float]] = {case: [] for case in cases}
+        for n in range(args.rounds):
+            print(f"round {n + 1}: {args.requests} requests, {args.concurrency} at a time")
+            for case in cases:
+                figures[case].append(run_case(app, case, tokens, args))
+            args.profile = ""  # profile the first round only
+        # The least a round cost is the figure to compare: other load only ever adds to it.
+        print("µs CPU a request, least (median) of the rounds:")
+        for case, values in figures.items():
+            print(f"{case:>10}: {min(values):6.0f} ({statistics.median(values):.0f})")
+    finally:
+        from paybridge.api.request_log import api_logs
+
+        api_logs.flush()
+        drop_database(args.database_url)
+
+
+if __name__ == "__main__":
+    main()
