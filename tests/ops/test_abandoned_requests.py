@@ -35,7 +35,7 @@ from tests.api.conftest import Caller
 from tests.conftest import TestDatabase, seed_available
 from tests.money import money_problems
 from tests.ops.clients import Answer, give_up, random_delay, send, together
-from tests.ops.topology import Instance, Topology, wait_for
+from tests.ops.topology import Instance, Topology, instance_env, wait_for
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -178,19 +178,7 @@ def test_sigterm_after_a_burst_of_abandoned_requests_stops_the_instance(
 ) -> None:
     if db.is_sqlite:
         pytest.skip("the served instances run on PostgreSQL")
-    env = {
-        **os.environ,
-        "DATABASE_URL": db.url,
-        "REDIS_URL": redis_url,
-        "REFLEX_REDIS_URL": redis_url,
-        "GRANIAN_WORKERS": "1",
-        "PAYBRIDGE_ENV": "test",
-        "PAYBRIDGE_API_RATE_LIMIT": "0",
-        "PAYBRIDGE_DRAIN_SECONDS": "10",
-        "REFLEX_TELEMETRY_ENABLED": "false",
-        "REFLEX_USE_SYSTEM_BUN": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = instance_env(db.url, redis_url, workers=1, PAYBRIDGE_DRAIN_SECONDS="10")
     instance = Instance(env=env, log=tmp_path / "instance.log")
     try:
         instance.wait_ready()

@@ -24,7 +24,7 @@ from tests.conftest import TestDatabase
 from tests.money import money_problems
 from tests.ops.clients import send, together
 from tests.ops.test_abandoned_requests import wait_until_settled
-from tests.ops.topology import Instance, Topology
+from tests.ops.topology import Instance, Topology, instance_env
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -64,18 +64,7 @@ def test_an_instance_killed_mid_burst_loses_no_answered_payment(
 ) -> None:
     if db.is_sqlite:
         pytest.skip("the served instance runs on PostgreSQL")
-    env = {
-        **os.environ,
-        "DATABASE_URL": db.url,
-        "REDIS_URL": redis_url,
-        "REFLEX_REDIS_URL": redis_url,
-        "GRANIAN_WORKERS": "2",
-        "PAYBRIDGE_ENV": "test",
-        "PAYBRIDGE_API_RATE_LIMIT": "0",
-        "REFLEX_TELEMETRY_ENABLED": "false",
-        "REFLEX_USE_SYSTEM_BUN": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = instance_env(db.url, redis_url)
     instance = Instance(env=env, log=tmp_path / "instance.log")
     try:
         instance.wait_ready()

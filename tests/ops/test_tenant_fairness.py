@@ -21,7 +21,6 @@ Before the money writes took turns (`paybridge/money_gate.py`), 3 to 6 of B's 72
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections import Counter
@@ -43,7 +42,7 @@ from tests.api.conftest import Caller, api_key_for
 from tests.conftest import TestDatabase, create_merchant, net_amount_for, seed_available
 from tests.money import money_problems
 from tests.ops.clients import Answer, call, fetch, send, together
-from tests.ops.topology import Instance
+from tests.ops.topology import Instance, instance_env
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -59,21 +58,14 @@ def small_pool(db: TestDatabase, redis_url: str, tmp_path: Path) -> Iterator[Ins
     """One instance, one worker process, two pooled connections given up on after 1 s."""
     if db.is_sqlite:
         pytest.skip("the served instance runs on PostgreSQL")
-    env = {
-        **os.environ,
-        "DATABASE_URL": db.url,
-        "REDIS_URL": redis_url,
-        "REFLEX_REDIS_URL": redis_url,
-        "GRANIAN_WORKERS": "1",
-        "PAYBRIDGE_ENV": "test",
-        "PAYBRIDGE_API_RATE_LIMIT": "0",
-        "PAYBRIDGE_DB_POOL_SIZE": "2",
-        "PAYBRIDGE_DB_MAX_OVERFLOW": "0",
-        "PAYBRIDGE_DB_POOL_TIMEOUT": "1",
-        "REFLEX_TELEMETRY_ENABLED": "false",
-        "REFLEX_USE_SYSTEM_BUN": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = instance_env(
+        db.url,
+        redis_url,
+        workers=1,
+        PAYBRIDGE_DB_POOL_SIZE="2",
+        PAYBRIDGE_DB_MAX_OVERFLOW="0",
+        PAYBRIDGE_DB_POOL_TIMEOUT="1",
+    )
     instance = Instance(env=env, log=tmp_path / "instance.log")
     try:
         instance.wait_ready()

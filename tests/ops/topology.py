@@ -144,6 +144,24 @@ class Nginx:
                 self.process.wait(5)
 
 
+def instance_env(database_url: str, redis_url: str, *, workers: int = 2, **settings: str) -> dict:
+    """The environment of a served test instance: PostgreSQL, Redis for the bus and Reflex's
+    state, no API rate limit; `settings` adds or overrides variables."""
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "REFLEX_REDIS_URL": redis_url,
+        "GRANIAN_WORKERS": str(workers),
+        "PAYBRIDGE_ENV": "test",
+        "PAYBRIDGE_API_RATE_LIMIT": "0",
+        "REFLEX_TELEMETRY_ENABLED": "false",
+        "REFLEX_USE_SYSTEM_BUN": "1",
+        "PYTHONUNBUFFERED": "1",
+        **settings,
+    }
+
+
 class Topology:
     """`proxied=False` connects the instances to PostgreSQL and Redis directly (no outage can be
     staged, but a load test measures the app, not the test process's proxy threads)."""
@@ -169,18 +187,7 @@ class Topology:
             self.redis.start()
             db = db.set(host="127.0.0.1", port=self.postgres.port)
             redis_url = f"redis://127.0.0.1:{self.redis.port}/{redis_db or 0}"
-        env = {
-            **os.environ,
-            "DATABASE_URL": db.render_as_string(hide_password=False),
-            "REDIS_URL": redis_url,
-            "REFLEX_REDIS_URL": redis_url,
-            "GRANIAN_WORKERS": "2",
-            "PAYBRIDGE_ENV": "test",
-            "PAYBRIDGE_API_RATE_LIMIT": "0",
-            "REFLEX_TELEMETRY_ENABLED": "false",
-            "REFLEX_USE_SYSTEM_BUN": "1",
-            "PYTHONUNBUFFERED": "1",
-        }
+        env = instance_env(db.render_as_string(hide_password=False), redis_url)
         self.instances: list[Instance] = []
         self.nginx: Nginx | None = None
         try:
