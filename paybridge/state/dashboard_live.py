@@ -308,7 +308,9 @@ async def follow(key: Key, tab: SessionData, session_token: str, names: StateNam
 
 
 def tab_left(socket_id: str, path: str) -> None:
-    """From any thread: the tab now shows `path`; off the dashboard it leaves its stream."""
+    """From any thread: the tab now shows `path`; off the dashboard it leaves its stream. (Reflex
+    cancels an unfinished page-load chain on navigation, but not a listener that a filter
+    change started: its socket stays open across client-side navigation.)"""
     if (path.rstrip("/") or "/") == ROUTE:
         return
     with _loop_lock:

@@ -16,6 +16,7 @@ from paybridge.selectors.balances import balances
 from paybridge.selectors.periods import period_last_days
 from paybridge.services.auth import hash_token
 from paybridge.services.transactions import transaction_create, transaction_update_status
+from paybridge.state.dashboard import DashboardState
 from paybridge.state.dashboard_live import CHART_INTERVAL
 from paybridge.state.live import AUTH_RECHECK
 from tests.e2e.conftest import login
@@ -40,6 +41,19 @@ def pay(
         customer_email=customer_email,
         status=status,
     )
+
+
+def revoke_quietly(page) -> None:  # type: ignore[no-untyped-def]
+    """Revoke the page's session in the database without any announcement: only the live
+    check every AUTH_RECHECK can notice."""
+    token = next(c["value"] for c in page.context.cookies() if c["name"] == SESSION_COOKIE)
+    with write_session() as session:
+        session.exec(
+            update(AuthSession)
+            .where(AuthSession.token_hash == hash_token(token))
+            .values(revoked_at=utcnow())
+        )
+        session.commit()
 
 
 def _expected(merchant_id: int, tz: str):
@@ -149,14 +163,7 @@ def test_logging_out_in_another_tab_stops_the_dashboard(browser, app, merchants)
 
     page = login(browser, app, alpha.email, merchants.password)
     page.wait_for_selector("#feed-live")
-    token = next(c["value"] for c in page.context.cookies() if c["name"] == SESSION_COOKIE)
-    with write_session() as session:  # revoked without any announcement
-        session.exec(
-            update(AuthSession)
-            .where(AuthSession.token_hash == hash_token(token))
-            .values(revoked_at=utcnow())
-        )
-        session.commit()
+    revoke_quietly(page)
     page.wait_for_timeout(AUTH_RECHECK * 1000 + 500)
     after = pay(alpha.id, 4_242, "after.logout@example.com")
     page.wait_for_selector("#feed-paused", timeout=LIVE_TIMEOUT)
@@ -252,14 +259,7 @@ def test_a_signed_out_tab_leaves_a_shared_stream_its_sibling_stays(browser, app,
     revoked = login(browser, app, alpha.email, merchants.password)  # its own browser context
     for page in (kept, revoked):
         page.wait_for_selector("#feed-live")
-    token = next(c["value"] for c in revoked.context.cookies() if c["name"] == SESSION_COOKIE)
-    with write_session() as session:  # revoked without any announcement
-        session.exec(
-            update(AuthSession)
-            .where(AuthSession.token_hash == hash_token(token))
-            .values(revoked_at=utcnow())
-        )
-        session.commit()
+    revoke_quietly(revoked)
     revoked.wait_for_timeout(AUTH_RECHECK * 1000 + 500)
     after = pay(alpha.id, 5_151, "sibling.shopper@example.com")
     kept.wait_for_selector(f"#recent-body >> text={after.reference}", timeout=LIVE_TIMEOUT)
@@ -268,3 +268,32 @@ def test_a_signed_out_tab_leaves_a_shared_stream_its_sibling_stays(browser, app,
     assert after.reference not in revoked.inner_text("body")
     for page in (kept, revoked):
         page.context.close()
+
+
+def test_a_tab_that_leaves_the_dashboard_gets_no_more_of_its_frames(browser, app, merchants):
+    """The stream sends frames straight to a tab's socket, which stays open across client-side
+    navigation: once the tab shows another page, its dashboard stream stops writing to it —
+    also when its listener was started by a filter change rather than by the page load (Reflex
+    ends a page load's unfinished chain on navigation, not a click's)."""
+    alpha = merchants.alpha
+    page = login(browser, app, alpha.email, merchants.password, next_path="/settings")
+    tab = page.context.new_page()  # a socket opened after the listener is attached
+    frames: list[str] = []
+    tab.on("websocket", lambda ws: ws.on("framereceived", lambda data: frames.append(str(data))))
+    tab.goto(app.url)
+    tab.wait_for_selector("#feed-live")
+    period = tab.inner_text("#period")
+    tab.click("#range >> text=7 days")  # its stream now follows a click, not the page load
+    tab.wait_for_function(f"() => document.querySelector('#period').innerText !== {period!r}")
+    dashboard = DashboardState.get_full_name()
+    seen = pay(alpha.id, 3_131, "still.here@example.com")
+    tab.wait_for_selector(f"#recent-body >> text={seen.reference}", timeout=LIVE_TIMEOUT)
+    assert any(dashboard in f and seen.reference in f for f in frames)  # the control
+
+    tab.click(".site-nav >> text=Transactions")
+    tab.wait_for_url(re.compile(r".*/transactions/?$"))
+    tab.wait_for_selector("#tx-live", timeout=30_000)
+    gone = pay(alpha.id, 3_232, "gone.away@example.com")
+    tab.wait_for_timeout(2_000)  # ample: the dashboard's frames came within LIVE_TIMEOUT above
+    assert not [f for f in frames if dashboard in f and gone.reference in f]
+    page.context.close()
