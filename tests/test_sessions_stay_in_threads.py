@@ -18,6 +18,7 @@ ROOT = Path(paybridge.__file__).parent
 # a `with` block: its caller runs synchronously in a worker thread).
 ALLOWED = {
     ("db.py", "read_session"),
+    ("db.py", "read_connection"),
     ("db.py", "write_session"),
     ("services/payouts.py", "exclusive_job"),
 }
