@@ -264,7 +264,9 @@ class DashboardStream:
         for member in due:
             member.chart_due = None
         if due:
-            await send_update([m.tab.session_id for m in due], self.charts_frame)
+            await self._prune(now)  # no merchant data to a tab signed out since the last frame
+            sids = [m.tab.session_id for m in due if self.members.get(m.tab.session_id) is m]
+            await send_update(sids, self.charts_frame)
 
     def _joined(self) -> list[Member]:
         return [m for m in self.members.values() if m.joined]
