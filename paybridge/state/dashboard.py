@@ -32,7 +32,6 @@ from paybridge.views.dashboard import (
     HealthPanel,
     MetricCard,
     ProfileCard,
-    ProviderRow,
     StatusCard,
 )
 
@@ -60,7 +59,6 @@ class DashboardState(SessionState):
     period_label: str = ""
     # Panels (display-ready, views/dashboard.py: each field names the selector value it shows)
     cards: list[MetricCard] = []
-    providers: list[ProviderRow] = []
     statuses: list[StatusCard] = []
     recent: list[RecentRow] = []
     feed: list[FeedLine] = []

@@ -49,17 +49,6 @@ class MetricCard:
 
 
 @dataclass(frozen=True)
-class ProviderRow:
-    """One provider's share of the period (`DashboardMetrics.providers`)."""
-
-    name: str  # ProviderStats.name
-    volume: str  # ProviderStats.volume in DashboardMetrics.currency
-    count: str  # ProviderStats.count
-    rate: str  # ProviderStats.success_rate_bp
-    health: str  # ProviderStats.health: green | amber | red | none
-
-
-@dataclass(frozen=True)
 class StatusCard:
     """One payment status's card (`DashboardMetrics.statuses`)."""
 
@@ -170,8 +159,8 @@ def dashboard_view(snap: Snapshot) -> dict[str, Any]:
 
 
 def metric_views(metrics: DashboardMetrics, period: Period) -> dict[str, Any]:
-    """The headline cards, provider rows and status cards of `metrics` (the view's "cards",
-    "providers" and "statuses")."""
+    """The headline cards and status cards of `metrics` (the view's "cards" and "statuses"; the
+    providers are the chart's, views/charts.py)."""
     now, c = metrics.current, metrics.currency
     days = len(period.days())
     versus = f"vs previous {days} day{'s' if days > 1 else ''}"
@@ -207,16 +196,6 @@ def metric_views(metrics: DashboardMetrics, period: Period) -> dict[str, Any]:
                 versus,
                 "average-transaction",
             ),
-        ],
-        "providers": [
-            ProviderRow(
-                name=p.name,
-                volume=format_money(p.volume, c),
-                count=format_count(p.count),
-                rate=format_bp(p.success_rate_bp),
-                health=p.health,
-            )
-            for p in metrics.providers
         ],
         "statuses": [
             StatusCard(
