@@ -75,11 +75,13 @@ REST = 2.0  # seconds between steps (longer after a step that failed: the backlo
 
 def spread_merchants(count: int) -> list[int]:
     """Ids of `count` merchants without history, created once (copies of one bcrypt hash: a
-    thousand hashes would take minutes and measure nothing here)."""
+    thousand hashes would take minutes and measure nothing here), each with its owner's
+    membership as `user_create` makes it (a session without one resolves to nobody)."""
     from sqlmodel import select
 
     from paybridge.db import read_session, write_session
-    from paybridge.models import User
+    from paybridge.models import Membership, User
+    from paybridge.permissions import Role
     from paybridge.services.users import user_create
 
     emails = [SPREAD_EMAIL.format(i) for i in range(count)]
@@ -106,7 +108,15 @@ def spread_merchants(count: int) -> list[int]:
             found = {
                 u.email: u.id for u in session.exec(select(User).where(User.email.in_(emails)))
             }
-    return [found[e] for e in emails]
+    ids = [found[e] for e in emails]
+    with write_session() as session:
+        owned = select(Membership.account_id).where(Membership.account_id.in_(ids))
+        have = set(session.exec(owned))
+        session.add_all(
+            Membership(user_id=i, account_id=i, role=Role.OWNER.value) for i in ids if i not in have
+        )
+        session.commit()
+    return ids
 
 
 def pin(pids: set[int], core: int, fifo: bool = False) -> None:
