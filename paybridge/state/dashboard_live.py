@@ -8,15 +8,17 @@ written per update — a state update per tab cost ~1.3 ms of CPU where a bare s
 ~0.1 ms (bench/HISTORY.md, "Live dashboards per core") — so a tab's state holds the page as its
 `load` or its last filter change drew it, and those assign every value again.
 
-The pace: an event reaches the feed and the table at once (under a stream of payments at most
-every FAST_GAP, batched); the numbers are read again at most every REFRESH_INTERVAL while events
-arrive, and after a quiet spell REFRESH_INTERVAL after the row, so the row never waits for their
-reads; the charts at most every CHART_INTERVAL, each tab at its own moment within CHART_SPREAD
-(a plotly redraw is the costliest thing a tab does); everything every RECONCILE_INTERVAL in case
-a bus message was lost. A tab that joins gets the whole page from a read begun after it joined,
-so nothing committed between its `load` and its joining is missed. Before a frame goes out, tabs
-whose socket left the worker or whose session ended (checked at most AUTH_RECHECK ago) are
-dropped; a tab that moves to another page leaves (`tab_left`, from the shell's load).
+The pace: an event reaches the feed and the table at once (under a stream of payments at most every
+FAST_GAP, batched); the numbers are read again at most every REFRESH_INTERVAL while events arrive,
+and after a quiet spell REFRESH_INTERVAL after the row, so the row never waits for their reads (both
+slower, and the reconcile with them, while the worker's reads take more than their share of a core:
+`dashboard_reads.ReadPace`); the charts at most every CHART_INTERVAL, each tab at its own moment
+within CHART_SPREAD (a plotly redraw is the costliest thing a tab does); everything every
+RECONCILE_INTERVAL in case a bus message was lost. A tab that joins gets the whole page from a read
+begun after it joined, so nothing committed between its `load` and its joining is missed. Before a
+frame goes out, tabs whose socket left the worker or whose session ended (checked at most
+AUTH_RECHECK ago) are dropped; a tab that moves to another page leaves (`tab_left`, from the shell's
+load).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import Any
 from reflex.istate.data import SessionData
 
 from paybridge.events import get_bus
-from paybridge.state.dashboard_reads import Filters, read_dashboard
+from paybridge.state.dashboard_reads import PACE, REFRESH_INTERVAL, Filters, read_dashboard
 from paybridge.state.live import (
     BATCH_LIMIT,
     encode_update,
@@ -48,7 +50,6 @@ from paybridge.views.dashboard import apply_events
 
 log = logging.getLogger("paybridge.state.dashboard")
 
-REFRESH_INTERVAL = 0.25  # seconds between reads of the numbers while events arrive
 CHART_INTERVAL = 8.0  # at most this many seconds between chart redraws while events arrive, and at
 # least half of it: a plotly redraw costs a tab several times what the rest of an update costs
 # (bench/HISTORY.md, "Row first, numbers after")
@@ -160,10 +161,10 @@ class DashboardStream:
 
     def _charts_due(self) -> float:
         """A held-back chart redraw keeps the reads' pace."""
-        return max(self.charts_at, self.last_reload + REFRESH_INTERVAL)
+        return max(self.charts_at, self.last_reload + PACE.refresh)
 
     def _wait(self, now: float) -> float:
-        due_at = min(self.numbers_at, self.last_reload + RECONCILE_INTERVAL)
+        due_at = min(self.numbers_at, self.last_reload + reconcile_interval())
         if self.charts_behind:
             due_at = min(due_at, self._charts_due())
         if self.pending:
@@ -183,13 +184,13 @@ class DashboardStream:
         if self.numbers_at == math.inf:  # the first event the numbers do not hold
             # after a quiet spell the row goes out first and the numbers follow;
             # in a stream they keep their pace (a read also shows the rows)
-            self.numbers_at = (self.heard if quiet else self.last_reload) + REFRESH_INTERVAL
+            self.numbers_at = (self.heard if quiet else self.last_reload) + PACE.refresh
 
     async def _step(self, now: float) -> None:
         reload = (
             now >= self.numbers_at
             or (self.charts_behind and now >= self._charts_due())
-            or now - self.last_reload >= RECONCILE_INTERVAL
+            or now - self.last_reload >= reconcile_interval()
         )  # a read shows the pending events too: one frame, not two
         fast = bool(self.pending) and self.shown is not None and now - self.last_write >= FAST_GAP
         if reload or fast:
@@ -210,7 +211,7 @@ class DashboardStream:
 
     async def _reload(self, now: float) -> None:
         heard = self.heard
-        if self.numbers_at == math.inf and now - self.last_reload >= RECONCILE_INTERVAL:
+        if self.numbers_at == math.inf and now - self.last_reload >= reconcile_interval():
             heard = reconcile_since(heard, now)  # nothing new heard: any recent read will do
         newcomers = [m for m in self.members.values() if not m.joined]
         view = await asyncio.to_thread(read_dashboard, self.key[0], self.key[1], heard)
@@ -351,6 +352,11 @@ def after_quiet(batch: list[Any], last_event: float | None) -> bool:
     own times, not by when the stream got to them: a busy worker is not a quiet merchant."""
     first = created(batch[0])
     return first is not None and (last_event is None or first - last_event > REFRESH_INTERVAL)
+
+
+def reconcile_interval() -> float:
+    """RECONCILE_INTERVAL, slowed as the numbers are when the worker's reads are loaded."""
+    return RECONCILE_INTERVAL * PACE.slowed()
 
 
 def reconcile_since(heard: float, now: float) -> float:
