@@ -4,6 +4,7 @@ moment."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import Future
@@ -26,6 +27,8 @@ from paybridge.views.dashboard import (
     Snapshot,
     dashboard_view,
 )
+
+log = logging.getLogger("paybridge.state.dashboard")
 
 PROVIDER_NAMES_TTL = 60.0  # seconds
 REFRESH_INTERVAL = 0.25  # seconds between reads of a stream's numbers while events arrive
@@ -53,14 +56,14 @@ class ReadPace:
     """How often a live dashboard reads its numbers, for every stream of the worker alike.
 
     A read costs ~5 ms of CPU whatever the tabs, so a worker with a thousand merchants' dashboards
-    open, each taking a payment a second, would spend five cores reading. Beyond READ_SHARE of a
-    core the interval grows in proportion (a read per interval per busy stream), up to
-    SLOWEST_REFRESH, and shrinks back as the load goes: every payment still reaches the table and
-    the feed at once (they come from the events); only the numbers lag, and say so by their
-    pace. Judged on the reads' own CPU time over PACE_WINDOW."""
+    open, each taking a payment a second, would spend five cores reading and fall behind on
+    everything. Beyond READ_SHARE of a core the interval grows in proportion (a busy stream reads
+    once an interval), up to SLOWEST_REFRESH, and shrinks back as the load goes. Every payment
+    still reaches the table and the feed at once (they come from the events); only the numbers
+    lag. Judged on the reads' own CPU time over PACE_WINDOW."""
 
     def __init__(self, now: float | None = None) -> None:
-        self.refresh = REFRESH_INTERVAL
+        self.refresh = self._told = REFRESH_INTERVAL  # _told: the pace last logged
         self._lock = threading.Lock()
         self._since = time.monotonic() if now is None else now
         self._spent = 0.0
@@ -70,10 +73,19 @@ class ReadPace:
             self._spent += cpu_seconds
             now = time.monotonic() if now is None else now
             if now - self._since >= PACE_WINDOW:
-                share = self._spent / (now - self._since)
-                wanted = self.refresh * share / READ_SHARE
-                self.refresh = min(SLOWEST_REFRESH, max(REFRESH_INTERVAL, wanted))
+                self._judge(self._spent / (now - self._since))
                 self._since, self._spent = now, 0.0
+
+    def _judge(self, share: float) -> None:
+        wanted = self.refresh * share / READ_SHARE
+        self.refresh = min(SLOWEST_REFRESH, max(REFRESH_INTERVAL, wanted))
+        if (
+            self.refresh == REFRESH_INTERVAL != self._told
+            or not 0.5 < self.refresh / self._told < 2
+        ):
+            self._told = self.refresh
+            log.info("dashboard reads took %.0f%% of a core: numbers every %.2f s",
+                     share * 100, self.refresh)  # fmt: skip
 
     def slowed(self) -> float:
         """How many times slower than REFRESH_INTERVAL the numbers go now (1 when not loaded)."""
