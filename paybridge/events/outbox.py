@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlmodel import Session
@@ -75,7 +76,17 @@ def publish_after_commit(messages: list[dict[str, Any]]) -> None:
         run_after_commit(lambda: publish_events(messages))
 
 
-def event_message(event: Event) -> dict[str, Any]:
+class EventFields(Protocol):
+    """An `Event` or a row of its columns (the feeds read rows: no ORM object per line)."""
+
+    id: int | None
+    merchant_id: int
+    type: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+def event_message(event: EventFields) -> dict[str, Any]:
     """The JSON-ready form of an event, as sent on the bus and shown in feeds."""
     return {
         "id": event.id,

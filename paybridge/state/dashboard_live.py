@@ -14,7 +14,9 @@ and after a quiet spell REFRESH_INTERVAL after the row, so the row never waits f
 slower, and the reconcile with them, while the worker's reads take more than their share of a core:
 `dashboard_reads.ReadPace`); the charts at most every CHART_INTERVAL, each tab at its own moment
 within CHART_SPREAD (a plotly redraw is the costliest thing a tab does); everything every
-RECONCILE_INTERVAL in case a bus message was lost. A tab that joins gets the whole page from a read
+RECONCILE_INTERVAL in case a bus message was lost. A read after payments leaves out the health panel
+and the profile card (no payment changes them): they are read with the whole page when a tab joins,
+after any other kind of event and at the reconcile. A tab that joins gets the whole page from a read
 begun after it joined, so nothing committed between its `load` and its joining is missed. Before a
 frame goes out, tabs whose socket left the worker or whose session ended (checked at most
 AUTH_RECHECK ago) are dropped; a tab that moves to another page leaves (`tab_left`, from the shell's
@@ -46,7 +48,7 @@ from paybridge.state.live import (
     still_signed_in,
     tab_connected,
 )
-from paybridge.views.dashboard import apply_events
+from paybridge.views.dashboard import NUMBERS_EVENTS, apply_events
 
 log = logging.getLogger("paybridge.state.dashboard")
 
@@ -103,6 +105,8 @@ class DashboardStream:
         self.pending: list[dict[str, Any]] = []  # events heard, not yet in a frame
         self.last_event: float | None = None  # when the newest event heard was created
         self.charts_at, self.charts_behind = 0.0, False
+        self.last_whole = -RECONCILE_INTERVAL  # when the last read with the panels began
+        self.panels_due = True  # an event heard since then may have changed them
         self.task = asyncio.create_task(self._run())
 
     # ----- tabs ---------------------------------------------------------------------------
@@ -178,6 +182,7 @@ class DashboardStream:
         if not batch:
             return
         self.pending = (self.pending + batch)[-BATCH_LIMIT:]
+        self.panels_due = self.panels_due or changes_panels(batch)
         quiet = after_quiet(batch, self.last_event)
         self.last_event = created(batch[-1]) or self.last_event
         self.heard = time.monotonic()
@@ -214,13 +219,23 @@ class DashboardStream:
         if self.numbers_at == math.inf and now - self.last_reload >= reconcile_interval():
             heard = reconcile_since(heard, now)  # nothing new heard: any recent read will do
         newcomers = [m for m in self.members.values() if not m.joined]
-        view = await asyncio.to_thread(read_dashboard, self.key[0], self.key[1], heard)
+        # the panels only when something may have changed them, and at the reconcile's pace
+        whole = (
+            self.panels_due
+            or bool(newcomers)
+            or self.shown is None
+            or now - self.last_whole >= reconcile_interval()
+        )
+        if whole:
+            self.last_whole, self.panels_due = now, False
+        view = await asyncio.to_thread(read_dashboard, self.key[0], self.key[1], heard, whole=whole)
         if view is None:  # the merchant is gone
             for member in list(self.members.values()):
                 self.drop(member, "stopped")
             return
         now = time.monotonic()
-        before, self.shown = self.shown, view
+        before = self.shown
+        self.shown = view if whole or before is None else {**before, **view}
         self.last_reload, self.pending = now, []
         # a tab that joined during the read needs one begun after it joined
         late = any(not m.joined and m not in newcomers for m in self.members.values())
@@ -237,7 +252,7 @@ class DashboardStream:
             await self._send(
                 [m for m in newcomers if m.tab.session_id in self.members],
                 {
-                    self.names.page: {**_frontend(view), "live_rx_state_": True},
+                    self.names.page: {**_frontend(self.shown), "live_rx_state_": True},
                     self.names.charts: _frontend(view["_charts"]),
                 },
             )
@@ -352,6 +367,12 @@ def after_quiet(batch: list[Any], last_event: float | None) -> bool:
     own times, not by when the stream got to them: a busy worker is not a quiet merchant."""
     first = created(batch[0])
     return first is not None and (last_event is None or first - last_event > REFRESH_INTERVAL)
+
+
+def changes_panels(batch: list[dict[str, Any]]) -> bool:
+    """An event of the batch may change the health panel or the profile card (a webhook's
+    changes the delivery rate): the next read is a whole one."""
+    return any(message["type"] not in NUMBERS_EVENTS for message in batch)
 
 
 def reconcile_interval() -> float:

@@ -24,6 +24,7 @@ from paybridge.views.dashboard import (
     FEED_HIDDEN,
     FEED_ITEMS,
     RECENT_ROWS,
+    Panels,
     Snapshot,
     dashboard_view,
 )
@@ -94,25 +95,32 @@ class ReadPace:
 
 PACE = ReadPace()
 
-Key = tuple[int, Filters]
+Key = tuple[int, Filters, bool]  # merchant id, filters, whole
 _views: dict[Key, tuple[float, dict[str, Any]]] = {}  # key -> (read started, view)
 _reading: dict[Key, tuple[float, Future]] = {}  # key -> (read started, its result)
 _views_lock = threading.Lock()
 FORGET_SECONDS = 30.0  # views older than this are dropped from memory
+SWEEP_GAP = 1.0  # seconds between looks for them
 
 
-def read_dashboard(merchant_id: int, filters: Filters, fresh_since: float) -> dict[str, Any] | None:
+def read_dashboard(
+    merchant_id: int, filters: Filters, fresh_since: float, *, whole: bool = True
+) -> dict[str, Any] | None:
     """The dashboard's display values (state var name -> value) from the selectors.
 
     Every tab of a merchant hears the same event and reloads at about the same moment, so a
     worker reads and formats once for all of them: a caller gets a read that started at or
     after `fresh_since` (time.monotonic() when it heard its latest event, so the read sees that
-    event's commit), joining one in flight if there is one. Nothing older is ever reused."""
-    key = (merchant_id, filters)
+    event's commit), joining one in flight if there is one. Nothing older is ever reused.
+
+    `whole=False`: the view without the panels ("health", "profile"), for a live dashboard's
+    read after payments (views.dashboard.NUMBERS_EVENTS); a whole read will do for it too."""
+    key = (merchant_id, filters, whole)
     with _views_lock:
-        done = _views.get(key)
-        if done is not None and done[0] >= fresh_since:
-            return done[1]
+        for enough in {key, (merchant_id, filters, True)}:
+            done = _views.get(enough)
+            if done is not None and done[0] >= fresh_since:
+                return done[1]
         flight = _reading.get(key)
         owner = flight is None or flight[0] < fresh_since
         if owner:
@@ -123,7 +131,7 @@ def read_dashboard(merchant_id: int, filters: Filters, fresh_since: float) -> di
         return result.result()
     cpu = time.thread_time()
     try:
-        snapshot = read_snapshot(merchant_id, filters)
+        snapshot = read_snapshot(merchant_id, filters, whole=whole)
         view = dashboard_view(snapshot) if snapshot is not None else None
     except BaseException as error:
         result.set_exception(error)
@@ -135,11 +143,25 @@ def read_dashboard(merchant_id: int, filters: Filters, fresh_since: float) -> di
                 del _reading[key]
     result.set_result(view)
     with _views_lock:
-        for old in [k for k, (at, _) in _views.items() if started - at > FORGET_SECONDS]:
-            del _views[old]
+        _forget_old(started)
         if view is not None and (key not in _views or _views[key][0] < started):
             _views[key] = (started, view)
     return view
+
+
+_swept_at = 0.0
+
+
+def _forget_old(now: float) -> None:
+    """Drop views older than FORGET_SECONDS, looking at most once a SWEEP_GAP (a worker with a
+    thousand merchants' dashboards spent a tenth of its reads' time scanning them every read).
+    Called under _views_lock."""
+    global _swept_at
+    if now - _swept_at < SWEEP_GAP:
+        return
+    _swept_at = now
+    for old in [k for k, (at, _) in _views.items() if now - at > FORGET_SECONDS]:
+        del _views[old]
 
 
 _names: tuple[float, dict[str, str]] = (-PROVIDER_NAMES_TTL, {})
@@ -156,7 +178,7 @@ def provider_names(session: Any) -> dict[str, str]:
     return names
 
 
-def read_snapshot(merchant_id: int, filters: Filters) -> Snapshot | None:
+def read_snapshot(merchant_id: int, filters: Filters, *, whole: bool = True) -> Snapshot | None:
     with read_session() as session:
         payout = user_payout_settings(session=session, merchant_id=merchant_id)
         if payout is None:
@@ -183,9 +205,15 @@ def read_snapshot(merchant_id: int, filters: Filters) -> Snapshot | None:
                     session=session, merchant_id=merchant_id, limit=FEED_ITEMS, exclude=FEED_HIDDEN
                 )
             ],
-            stats=api_stats(session=session, merchant_id=merchant_id),
-            delivery=delivery_rate_bp(session=session, merchant_id=merchant_id),
-            summary=user_summary(session=session, merchant_id=merchant_id),
+            panels=(
+                Panels(
+                    stats=api_stats(session=session, merchant_id=merchant_id),
+                    delivery=delivery_rate_bp(session=session, merchant_id=merchant_id),
+                    summary=user_summary(session=session, merchant_id=merchant_id),
+                )
+                if whole
+                else None
+            ),
             next_date=payout.next_payout,
             provider_names=provider_names(session),
         )

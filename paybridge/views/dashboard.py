@@ -5,7 +5,6 @@ events are laid over it here too."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +31,11 @@ FEED_ITEMS = 25
 # A delivered webhook is routine (two per payment with an endpoint for every event): the feed
 # keeps payments, payouts and webhook failures; every delivery is on /webhooks.
 FEED_HIDDEN = frozenset({"webhook.delivered"})
+# Events that change only the numbers, balances, rows and feed: a live read after them leaves the
+# panels out. A webhook event changes the delivery rate the health panel shows.
+NUMBERS_EVENTS = frozenset(
+    {"transaction.created", "transaction.updated", "settlement.created", "settlement.updated"}
+)
 
 
 @dataclass(frozen=True)
@@ -83,8 +87,18 @@ class ProfileCard:
 
 
 @dataclass(frozen=True)
+class Panels:
+    """What the system health panel and the profile card show. No payment changes them, so a
+    live dashboard's read after payments leaves them out (`NUMBERS_EVENTS`)."""
+
+    stats: ApiStats
+    delivery: int | None
+    summary: UserSummary | None
+
+
+@dataclass(frozen=True)
 class Snapshot:
-    """Everything one dashboard shows, read in one session."""
+    """Everything one dashboard shows, read in one session (`panels` None: all but the panels)."""
 
     tz: str
     currencies: list[str]
@@ -94,9 +108,7 @@ class Snapshot:
     balances: dict[str, CurrencyBalance]
     rows: list[TransactionRecord]
     events: list[dict[str, Any]]
-    stats: ApiStats
-    delivery: int | None
-    summary: UserSummary | None
+    panels: Panels | None
     next_date: date | None
     provider_names: dict[str, str]  # code -> display name, for payments that arrive live
 
@@ -110,7 +122,6 @@ def dashboard_view(snap: Snapshot) -> dict[str, Any]:
         period_label = f"{period.first_day:%b %d} to {period.last_day:%b %d, %Y}"
     balance = snap.balances.get(currency)
     available = balance.available if balance else 0
-    stats, delivery, summary = snap.stats, snap.delivery, snap.summary
     metrics = snap.metrics
     view: dict[str, Any] = {
         "timezone": tz,
@@ -131,6 +142,21 @@ def dashboard_view(snap: Snapshot) -> dict[str, Any]:
         "feed": [feed_item(m, tz) for m in snap.events],
         "_feed_ids": [m["id"] for m in snap.events],
         "_provider_names": snap.provider_names,
+    }
+    view["_charts"] = {
+        "daily": daily_volume_figure(metrics.daily, metrics.currency),
+        "providers": provider_figure(metrics.providers, metrics.currency),
+    }  # the figures are functions of these (frozen dataclasses): a key without a JSON dump
+    view["_charts_key"] = hash((metrics.currency, tuple(metrics.daily), tuple(metrics.providers)))
+    if snap.panels is not None:
+        view |= panel_views(snap.panels)
+    return view
+
+
+def panel_views(panels: Panels) -> dict[str, Any]:
+    """The view's "health" and (for a merchant that still exists) "profile"."""
+    stats, delivery, summary = panels.stats, panels.delivery, panels.summary
+    view: dict[str, Any] = {
         "health": HealthPanel(
             delivery_rate=format_bp(delivery) if delivery is not None else "No deliveries yet",
             uptime=format_duration(uptime_seconds()),
@@ -138,14 +164,8 @@ def dashboard_view(snap: Snapshot) -> dict[str, Any]:
             p95=f"{stats.p95_ms} ms" if stats.p95_ms is not None else "—",
             requests=format_count(stats.requests),
             error_share=format_bp(stats.error_share_bp),
-        ),
+        )
     }
-    charts = {
-        "daily": daily_volume_figure(metrics.daily, metrics.currency),
-        "providers": provider_figure(metrics.providers, metrics.currency),
-    }
-    view["_charts"] = charts
-    view["_charts_key"] = hash(json.dumps(charts, sort_keys=True))
     if summary is not None:
         view["profile"] = ProfileCard(
             initials=summary.initials,

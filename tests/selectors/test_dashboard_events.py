@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from paybridge.state.dashboard_live import REFRESH_INTERVAL, after_quiet, created
+from paybridge.state.dashboard_live import REFRESH_INTERVAL, after_quiet, changes_panels, created
 from paybridge.views.dashboard import FEED_ITEMS, RECENT_ROWS, apply_events
 
 EMPTY = {"timezone": "Europe/Berlin", "feed": [], "_feed_ids": [], "recent": []}
@@ -129,3 +129,12 @@ def test_a_delivered_webhook_is_not_a_feed_line_but_a_failed_one_is() -> None:
     shown = shown_after(EMPTY, [failed, delivered])
     assert shown["_feed_ids"] == [8]
     assert "shop.example.com" in shown["feed"][0].text
+
+
+def test_payments_and_settlements_leave_the_panels_a_webhook_event_does_not() -> None:
+    """A live read after payments or settlements leaves out the health panel and the profile
+    card; one after a webhook's event (the delivery rate) reads them too."""
+    for kind in ("transaction.created", "transaction.updated", "settlement.created"):
+        assert not changes_panels([{"type": kind}])
+    for kind in ("webhook.delivered", "webhook.failed", "webhook.disabled"):
+        assert changes_panels([{"type": "transaction.created"}, {"type": kind}])

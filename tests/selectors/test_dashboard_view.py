@@ -104,6 +104,27 @@ def test_a_reconcile_shares_a_recent_read_but_never_one_before_the_last_event(
     assert newest is not None and total_transactions(newest) == "2"
 
 
+def test_a_read_after_payments_leaves_the_panels_out_and_takes_a_whole_read_if_fresh(
+    db: TestDatabase, merchant: User
+) -> None:
+    """No payment changes the health panel or the profile card: a live read after payments
+    (`whole=False`) shows the numbers and rows without them; a whole read started after the
+    event serves it too, and a partial read never stands in for a whole one."""
+    pay(merchant, 1_000)
+    heard = time.monotonic()
+    numbers = read_dashboard(merchant.id, LAST_30_DAYS, heard, whole=False)
+    assert numbers is not None and total_transactions(numbers) == "1"
+    assert "health" not in numbers and "profile" not in numbers
+    whole = read_dashboard(merchant.id, LAST_30_DAYS, heard)
+    assert whole is not None and whole is not numbers
+    assert whole["profile"].email == merchant.email and whole["health"].requests == "0"
+    pay(merchant, 2_000)
+    heard = time.monotonic()
+    whole = read_dashboard(merchant.id, LAST_30_DAYS, heard)
+    assert whole is not None and total_transactions(whole) == "2"
+    assert read_dashboard(merchant.id, LAST_30_DAYS, heard, whole=False) is whole
+
+
 def test_a_live_frame_carries_the_typed_view_as_reflex_sends_the_state(
     db: TestDatabase, merchant: User
 ) -> None:
