@@ -43,3 +43,14 @@ _EVENT_COLUMNS = (
     col(Event.payload),
     col(Event.created_at),
 )
+
+
+def newest_event_id(connection: sa.Connection, *, merchant_id: int) -> int | None:
+    """The merchant's newest outbox id (one probe of `ix_events_merchant_id`): a live dashboard's
+    reconcile reads the page again only when it moved."""
+    return connection.execute(_NEWEST_EVENT, {"merchant_id": merchant_id}).scalar()
+
+
+_NEWEST_EVENT = sa.select(sa.func.max(col(Event.id))).where(
+    col(Event.merchant_id) == sa.bindparam("merchant_id")
+)

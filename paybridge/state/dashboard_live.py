@@ -10,17 +10,18 @@ written per update — a state update per tab cost ~1.3 ms of CPU where a bare s
 
 The pace: an event reaches the feed and the table at once (under a stream of payments at most every
 FAST_GAP, batched); the numbers are read again at most every REFRESH_INTERVAL while events arrive,
-and after a quiet spell REFRESH_INTERVAL after the row, so the row never waits for their reads (both
-slower, and the reconcile with them, while the worker's reads take more than their share of a core:
-`dashboard_reads.ReadPace`); the charts at most every CHART_INTERVAL, each tab at its own moment
-within CHART_SPREAD (a plotly redraw is the costliest thing a tab does); everything every
-RECONCILE_INTERVAL in case a bus message was lost. A read after payments leaves out the health panel
-and the profile card (no payment changes them): they are read with the whole page when a tab joins,
-after any other kind of event and at the reconcile. A tab that joins gets the whole page from a read
-begun after it joined, so nothing committed between its `load` and its joining is missed. Before a
-frame goes out, tabs whose socket left the worker or whose session ended (checked at most
-AUTH_RECHECK ago) are dropped; a tab that moves to another page leaves (`tab_left`, from the shell's
-load).
+and after a quiet spell REFRESH_INTERVAL after the row, so the row never waits for their reads; the
+charts at most every CHART_INTERVAL, each tab at its own moment within CHART_SPREAD (a plotly redraw
+is the costliest thing a tab does); every RECONCILE_INTERVAL one indexed probe of the merchant's
+newest event id, and the whole page again if it moved (a bus message may have been lost) or
+FULL_RECONCILE has passed. A read after payments leaves out the health panel and the profile card
+(no payment changes them): they are read with the whole page when a tab joins, after any other kind
+of event and at a reconcile. The numbers and the reconcile slow down while the worker's reads
+take more than their share of a core (`dashboard_pace.ReadPace`). A tab that joins gets the whole
+page from a read begun after it joined, so nothing committed between its `load` and its joining is
+missed. Before a frame goes out, tabs whose socket left the worker or whose session ended (checked
+at most AUTH_RECHECK ago) are dropped; a tab that moves to another page leaves (`tab_left`, from the
+shell's load).
 """
 
 from __future__ import annotations
@@ -33,13 +34,24 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from reflex.istate.data import SessionData
 
 from paybridge.events import get_bus
-from paybridge.state.dashboard_reads import PACE, REFRESH_INTERVAL, Filters, read_dashboard
+from paybridge.state.dashboard_pace import (
+    CHART_SPREAD,
+    FAST_GAP,
+    FULL_RECONCILE,
+    PACE,
+    RECONCILE_INTERVAL,
+    after_quiet,
+    changes_panels,
+    created,
+    next_chart_time,
+    reconcile_interval,
+)
+from paybridge.state.dashboard_reads import Filters, newest_event, read_dashboard
 from paybridge.state.live import (
     BATCH_LIMIT,
     encode_update,
@@ -48,18 +60,10 @@ from paybridge.state.live import (
     still_signed_in,
     tab_connected,
 )
-from paybridge.views.dashboard import NUMBERS_EVENTS, apply_events
+from paybridge.views.dashboard import apply_events
 
 log = logging.getLogger("paybridge.state.dashboard")
 
-CHART_INTERVAL = 8.0  # at most this many seconds between chart redraws while events arrive, and at
-# least half of it: a plotly redraw costs a tab several times what the rest of an update costs
-# (bench/HISTORY.md, "Row first, numbers after")
-CHART_SPREAD = 1.0  # seconds over which a stream's tabs redraw new charts, each at random
-FAST_GAP = 0.05  # at most one fast-path frame this often: a stream of payments is batched. 0.1 s
-# made an event wait 50 ms on average for its slot (bench/HISTORY.md, "Fast-path gap")
-RECONCILE_INTERVAL = 15.0  # read again anyway, in case a bus message was lost
-RECONCILE_SHARE = 5.0  # a reconcile takes a read started this recently (another stream's too)
 OUTAGE_RETRY = 1.0  # seconds between attempts while PostgreSQL or Redis is down
 PRUNE_GAP = 0.25  # seconds between checks of the tabs' sockets and sessions
 ROUTE = "/"
@@ -107,6 +111,7 @@ class DashboardStream:
         self.charts_at, self.charts_behind = 0.0, False
         self.last_whole = -RECONCILE_INTERVAL  # when the last read with the panels began
         self.panels_due = True  # an event heard since then may have changed them
+        self.newest_checked: int | None = -1  # the newest event id the last reconcile found
         self.task = asyncio.create_task(self._run())
 
     # ----- tabs ---------------------------------------------------------------------------
@@ -216,12 +221,18 @@ class DashboardStream:
 
     async def _reload(self, now: float) -> None:
         heard = self.heard
-        if self.numbers_at == math.inf and now - self.last_reload >= reconcile_interval():
-            heard = reconcile_since(heard, now)  # nothing new heard: any recent read will do
+        reconcile = self.numbers_at == math.inf and now - self.last_reload >= reconcile_interval()
+        if reconcile:
+            probed = time.monotonic()
+            if not await self._events_moved(now):
+                self.last_reload = now  # nothing happened that the tabs missed
+                return
+            heard = max(self.heard, probed)  # a read begun after the probe shows what it found
         newcomers = [m for m in self.members.values() if not m.joined]
-        # the panels only when something may have changed them, and at the reconcile's pace
+        # the panels only when something may have changed them, and at the reconcile
         whole = (
-            self.panels_due
+            reconcile
+            or self.panels_due
             or bool(newcomers)
             or self.shown is None
             or now - self.last_whole >= reconcile_interval()
@@ -258,6 +269,15 @@ class DashboardStream:
             )
             for member in newcomers:
                 member.joined = True
+
+    async def _events_moved(self, now: float) -> bool:
+        """The reconcile reads the page only if the merchant's newest event id moved since the
+        last reconcile (an idle merchant's costs one indexed probe, not a whole read), or every
+        FULL_RECONCILE. The read that follows begins after the probe, so it shows that id."""
+        newest = await asyncio.to_thread(newest_event, self.key[0])
+        moved = newest != self.newest_checked or now - self.last_whole >= FULL_RECONCILE
+        self.newest_checked = newest
+        return moved
 
     def _new_charts(self, view: dict[str, Any], now: float) -> None:
         """New charts go to the joined tabs each at its own moment within CHART_SPREAD, at most
@@ -348,46 +368,3 @@ def _leave(socket_id: str, why: str) -> None:
     member = stream.members.get(socket_id) if stream is not None else None
     if stream is not None and member is not None:
         stream.drop(member, why)
-
-
-# ----- pace helpers -------------------------------------------------------------------------
-
-
-def created(message: Any) -> float | None:
-    """An event message's creation time (POSIX seconds), or None if it has none."""
-    try:
-        return datetime.fromisoformat(message["created_at"]).timestamp()
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def after_quiet(batch: list[Any], last_event: float | None) -> bool:
-    """The batch's first event was created more than REFRESH_INTERVAL after the one before: a
-    payment after a quiet spell, whose row goes out before the numbers. Judged by the events'
-    own times, not by when the stream got to them: a busy worker is not a quiet merchant."""
-    first = created(batch[0])
-    return first is not None and (last_event is None or first - last_event > REFRESH_INTERVAL)
-
-
-def changes_panels(batch: list[dict[str, Any]]) -> bool:
-    """An event of the batch may change the health panel or the profile card (a webhook's
-    changes the delivery rate): the next read is a whole one."""
-    return any(message["type"] not in NUMBERS_EVENTS for message in batch)
-
-
-def reconcile_interval() -> float:
-    """RECONCILE_INTERVAL, slowed as the numbers are when the worker's reads are loaded."""
-    return RECONCILE_INTERVAL * PACE.slowed()
-
-
-def reconcile_since(heard: float, now: float) -> float:
-    """The oldest read the periodic reconcile accepts: one that started after the last event
-    heard and at most RECONCILE_SHARE ago (another stream's of the merchant, or the page load
-    of a tab). A lost bus message still shows within RECONCILE_INTERVAL + RECONCILE_SHARE."""
-    return max(heard, now - RECONCILE_SHARE)
-
-
-def next_chart_time(drawn: float) -> float:
-    """When the stream may send new charts next, at random between half of CHART_INTERVAL and
-    all of it after the last: streams of many merchants do not all redraw at the same moment."""
-    return drawn + random.uniform(CHART_INTERVAL / 2, CHART_INTERVAL)

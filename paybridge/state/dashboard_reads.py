@@ -11,15 +11,16 @@ from concurrent.futures import Future
 from datetime import date
 from typing import Any, NamedTuple
 
-from paybridge.db import read_session
+from paybridge.db import read_connection, read_session
 from paybridge.events.outbox import event_message
-from paybridge.selectors.activity import recent_events, recent_transactions
+from paybridge.selectors.activity import newest_event_id, recent_events, recent_transactions
 from paybridge.selectors.analytics import dashboard_numbers, providers_by_id
 from paybridge.selectors.deliveries import delivery_rate_bp
 from paybridge.selectors.health import api_stats
 from paybridge.selectors.periods import PRESET_DAYS, Period, period_for_days, period_last_days
 from paybridge.selectors.settlements import user_payout_settings
 from paybridge.selectors.users import user_summary
+from paybridge.state.dashboard_pace import PACE
 from paybridge.views.dashboard import (
     FEED_HIDDEN,
     FEED_ITEMS,
@@ -32,10 +33,6 @@ from paybridge.views.dashboard import (
 log = logging.getLogger("paybridge.state.dashboard")
 
 PROVIDER_NAMES_TTL = 60.0  # seconds
-REFRESH_INTERVAL = 0.25  # seconds between reads of a stream's numbers while events arrive
-READ_SHARE = 0.5  # of a core, what the worker's dashboard reads may take before their pace slows
-SLOWEST_REFRESH = 10.0  # seconds: the numbers' pace under the heaviest load
-PACE_WINDOW = 1.0  # seconds of reads the pace is judged on
 
 
 class Filters(NamedTuple):
@@ -52,48 +49,6 @@ def period_for(filters: Filters, tz: str) -> Period:
         )
     return period_last_days(PRESET_DAYS.get(filters.range_key, 30), tz)
 
-
-class ReadPace:
-    """How often a live dashboard reads its numbers, for every stream of the worker alike.
-
-    A read costs ~5 ms of CPU whatever the tabs, so a worker with a thousand merchants' dashboards
-    open, each taking a payment a second, would spend five cores reading and fall behind on
-    everything. Beyond READ_SHARE of a core the interval grows in proportion (a busy stream reads
-    once an interval), up to SLOWEST_REFRESH, and shrinks back as the load goes. Every payment
-    still reaches the table and the feed at once (they come from the events); only the numbers
-    lag. Judged on the reads' own CPU time over PACE_WINDOW."""
-
-    def __init__(self, now: float | None = None) -> None:
-        self.refresh = self._told = REFRESH_INTERVAL  # _told: the pace last logged
-        self._lock = threading.Lock()
-        self._since = time.monotonic() if now is None else now
-        self._spent = 0.0
-
-    def spent(self, cpu_seconds: float, now: float | None = None) -> None:
-        with self._lock:
-            self._spent += cpu_seconds
-            now = time.monotonic() if now is None else now
-            if now - self._since >= PACE_WINDOW:
-                self._judge(self._spent / (now - self._since))
-                self._since, self._spent = now, 0.0
-
-    def _judge(self, share: float) -> None:
-        wanted = self.refresh * share / READ_SHARE
-        self.refresh = min(SLOWEST_REFRESH, max(REFRESH_INTERVAL, wanted))
-        if (
-            self.refresh == REFRESH_INTERVAL != self._told
-            or not 0.5 < self.refresh / self._told < 2
-        ):
-            self._told = self.refresh
-            log.info("dashboard reads took %.0f%% of a core: numbers every %.2f s",
-                     share * 100, self.refresh)  # fmt: skip
-
-    def slowed(self) -> float:
-        """How many times slower than REFRESH_INTERVAL the numbers go now (1 when not loaded)."""
-        return self.refresh / REFRESH_INTERVAL
-
-
-PACE = ReadPace()
 
 Key = tuple[int, Filters, bool]  # merchant id, filters, whole
 _views: dict[Key, tuple[float, dict[str, Any]]] = {}  # key -> (read started, view)
@@ -162,6 +117,12 @@ def _forget_old(now: float) -> None:
     _swept_at = now
     for old in [k for k, (at, _) in _views.items() if now - at > FORGET_SECONDS]:
         del _views[old]
+
+
+def newest_event(merchant_id: int) -> int | None:
+    """The merchant's newest event id, for a live dashboard's reconcile."""
+    with read_connection() as connection:
+        return newest_event_id(connection, merchant_id=merchant_id)
 
 
 _names: tuple[float, dict[str, str]] = (-PROVIDER_NAMES_TTL, {})

@@ -17,7 +17,7 @@ from paybridge.selectors.periods import period_last_days
 from paybridge.services.auth import hash_token
 from paybridge.services.transactions import transaction_create, transaction_update_status
 from paybridge.state.dashboard import DashboardState
-from paybridge.state.dashboard_live import CHART_INTERVAL
+from paybridge.state.dashboard_pace import CHART_INTERVAL
 from paybridge.state.live import AUTH_RECHECK
 from tests.e2e.conftest import login
 

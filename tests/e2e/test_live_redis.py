@@ -7,8 +7,10 @@ import os
 
 import redis
 
-from paybridge.events.bus import channel_for
+from paybridge.events.bus import channel_for, reset_bus
 from paybridge.services.transactions import transaction_create
+from paybridge.settings import get_settings
+from paybridge.state.dashboard_pace import RECONCILE_INTERVAL
 from tests.conftest import redis_test_url
 from tests.e2e.conftest import login, post_payment_and_see_it
 from tests.ops.topology import Instance
@@ -86,3 +88,32 @@ def test_an_unreadable_bus_message_does_not_stop_live_updates(browser, redis_app
     tab.wait_for_selector(f"#recent-body >> text={tx.reference}", timeout=10_000)
     tab.wait_for_selector("#feed >> text=after.garbage@example.com", timeout=10_000)
     assert "half-an-event" not in tab.inner_text("#recent-body")
+
+
+def test_a_payment_whose_bus_message_is_lost_shows_at_the_reconcile(
+    browser, redis_app, merchants, monkeypatch
+):
+    """Redis drops a message (here: the writer's publish fails after its commit, as when Redis
+    is unreachable for a moment). The open dashboard has heard nothing, and its reconcile finds
+    the merchant's newest event moved and reads the page again within RECONCILE_INTERVAL."""
+    alpha = merchants.alpha
+    tab = login(browser, redis_app, alpha.email, merchants.password)
+    tab.wait_for_selector("#feed-live", timeout=30_000)
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:9/0")  # nothing listens there
+    get_settings.cache_clear()
+    reset_bus()
+    try:
+        tx = transaction_create(
+            merchant_id=alpha.id,
+            amount=2_718,
+            currency="USD",
+            provider="stripe",
+            customer_email="lost.message@example.com",
+        )
+    finally:
+        monkeypatch.setenv("REDIS_URL", redis_test_url())
+        get_settings.cache_clear()
+        reset_bus()
+    deadline_ms = (RECONCILE_INTERVAL + 10) * 1000
+    tab.wait_for_selector(f"#recent-body >> text={tx.reference}", timeout=deadline_ms)
+    tab.wait_for_selector("#feed >> text=lost.message@example.com", timeout=5_000)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from paybridge.state.dashboard_live import REFRESH_INTERVAL, after_quiet, changes_panels, created
+from paybridge.state.dashboard_pace import REFRESH_INTERVAL, after_quiet, changes_panels, created
 from paybridge.views.dashboard import FEED_ITEMS, RECENT_ROWS, apply_events
 
 EMPTY = {"timezone": "Europe/Berlin", "feed": [], "_feed_ids": [], "recent": []}

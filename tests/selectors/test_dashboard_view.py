@@ -14,8 +14,7 @@ from reflex.utils import format as rx_format
 from paybridge.models import User
 from paybridge.services.transactions import transaction_create
 from paybridge.state.dashboard import DashboardState
-from paybridge.state.dashboard_live import RECONCILE_SHARE, reconcile_since
-from paybridge.state.dashboard_reads import Filters, read_dashboard
+from paybridge.state.dashboard_reads import Filters, newest_event, read_dashboard
 from tests.conftest import TestDatabase, create_merchant
 
 LAST_30_DAYS = Filters(range_key="30d", custom_from="", custom_to="", currency="USD")
@@ -83,25 +82,19 @@ def test_another_merchant_or_filter_gets_its_own_read(db: TestDatabase, merchant
     assert today is not mine and today["period_label"] != mine["period_label"]
 
 
-def test_a_reconcile_shares_a_recent_read_but_never_one_before_the_last_event(
+def test_the_reconcile_probe_sees_the_merchants_newest_event_only(
     db: TestDatabase, merchant: User
 ) -> None:
+    other_merchant = create_merchant("other@example.com")
+    assert newest_event(merchant.id) is None
     pay(merchant, 1_000)
-    heard = time.monotonic()
-    first = read_dashboard(merchant.id, LAST_30_DAYS, heard)
-    assert first is not None
-    # Another idle tab reconciling now takes that read instead of making its own.
-    now = time.monotonic()
-    assert read_dashboard(merchant.id, LAST_30_DAYS, reconcile_since(heard, now)) is first
-    # One reconciling after RECONCILE_SHARE more seconds reads afresh ...
-    later = now + RECONCILE_SHARE + 1
-    assert read_dashboard(merchant.id, LAST_30_DAYS, reconcile_since(heard, later)) is not first
-    # ... and none accepts a read that started before the event it heard last.
+    mine = newest_event(merchant.id)
+    assert mine is not None
+    pay(other_merchant, 1_000)
+    assert newest_event(merchant.id) == mine  # another merchant's payment moves nothing here
     pay(merchant, 2_000)
-    heard_again = time.monotonic()
-    assert reconcile_since(heard_again, heard_again + 1) == heard_again
-    newest = read_dashboard(merchant.id, LAST_30_DAYS, reconcile_since(heard_again, now))
-    assert newest is not None and total_transactions(newest) == "2"
+    newer = newest_event(merchant.id)
+    assert newer is not None and newer > mine
 
 
 def test_a_read_after_payments_leaves_the_panels_out_and_takes_a_whole_read_if_fresh(

@@ -1,4 +1,4 @@
-"""state.dashboard_reads.ReadPace: a worker whose dashboard reads take more than their share of a
+"""state.dashboard_pace.ReadPace: a worker whose dashboard reads take more than their share of a
 core reads every stream's numbers less often, in proportion, and goes back to the full pace when
 the load goes; the reconcile slows with it."""
 
@@ -10,16 +10,17 @@ import pytest
 
 from paybridge.models import User
 from paybridge.services.transactions import transaction_create
-from paybridge.state import dashboard_live, dashboard_reads
-from paybridge.state.dashboard_reads import (
+from paybridge.state import dashboard_pace, dashboard_reads
+from paybridge.state.dashboard_pace import (
     PACE_WINDOW,
     READ_SHARE,
+    RECONCILE_INTERVAL,
     REFRESH_INTERVAL,
     SLOWEST_REFRESH,
-    Filters,
     ReadPace,
-    read_dashboard,
+    reconcile_interval,
 )
+from paybridge.state.dashboard_reads import Filters, read_dashboard
 from tests.conftest import TestDatabase
 
 
@@ -60,13 +61,10 @@ def test_the_pace_comes_back_when_the_load_goes() -> None:
 
 def test_the_reconcile_slows_with_the_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
     pace = ReadPace(now=0.0)
-    monkeypatch.setattr(dashboard_reads, "PACE", pace)
-    monkeypatch.setattr(dashboard_live, "PACE", pace)
-    assert dashboard_live.reconcile_interval() == dashboard_live.RECONCILE_INTERVAL
+    monkeypatch.setattr(dashboard_pace, "PACE", pace)
+    assert reconcile_interval() == RECONCILE_INTERVAL
     window(pace, 0.0, READ_SHARE * 3)
-    assert dashboard_live.reconcile_interval() == pytest.approx(
-        dashboard_live.RECONCILE_INTERVAL * 3
-    )
+    assert reconcile_interval() == pytest.approx(RECONCILE_INTERVAL * 3)
 
 
 def test_a_dashboard_read_counts_its_cpu_toward_the_pace(
