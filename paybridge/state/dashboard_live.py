@@ -111,7 +111,8 @@ class DashboardStream:
         self.charts_at, self.charts_behind = 0.0, False
         self.last_whole = -RECONCILE_INTERVAL  # when the last read with the panels began
         self.panels_due = True  # an event heard since then may have changed them
-        self.newest_checked: int | None = -1  # the newest event id the last reconcile found
+        self.newest_seen: int | None = -1  # the merchant's newest event id when the last whole
+        # read began (-1: none yet; None: no events)
         self.task = asyncio.create_task(self._run())
 
     # ----- tabs ---------------------------------------------------------------------------
@@ -220,25 +221,25 @@ class DashboardStream:
             await self._send(self._joined(), {self.names.page: _frontend(changes)})
 
     async def _reload(self, now: float) -> None:
-        heard = self.heard
         reconcile = self.numbers_at == math.inf and now - self.last_reload >= reconcile_interval()
-        if reconcile:
-            probed = time.monotonic()
-            if not await self._events_moved(now):
-                self.last_reload = now  # nothing happened that the tabs missed
-                return
-            heard = max(self.heard, probed)  # a read begun after the probe shows what it found
-        newcomers = [m for m in self.members.values() if not m.joined]
-        # the panels only when something may have changed them, and at the reconcile
+        # the panels only when something may have changed them, and at a reconcile
         whole = (
             reconcile
             or self.panels_due
-            or bool(newcomers)
             or self.shown is None
+            or any(not m.joined for m in self.members.values())
             or now - self.last_whole >= reconcile_interval()
         )
-        if whole:
+        heard = self.heard
+        if whole:  # probe first, so the next reconcile knows the newest event this read shows
+            probed = time.monotonic()
+            newest = await asyncio.to_thread(newest_event, self.key[0])
+            if reconcile and newest == self.newest_seen and now - self.last_whole < FULL_RECONCILE:
+                self.last_reload = now  # nothing happened that the tabs missed
+                return
+            self.newest_seen, heard = newest, max(self.heard, probed)
             self.last_whole, self.panels_due = now, False
+        newcomers = [m for m in self.members.values() if not m.joined]
         view = await asyncio.to_thread(read_dashboard, self.key[0], self.key[1], heard, whole=whole)
         if view is None:  # the merchant is gone
             for member in list(self.members.values()):
@@ -269,15 +270,6 @@ class DashboardStream:
             )
             for member in newcomers:
                 member.joined = True
-
-    async def _events_moved(self, now: float) -> bool:
-        """The reconcile reads the page only if the merchant's newest event id moved since the
-        last reconcile (an idle merchant's costs one indexed probe, not a whole read), or every
-        FULL_RECONCILE. The read that follows begins after the probe, so it shows that id."""
-        newest = await asyncio.to_thread(newest_event, self.key[0])
-        moved = newest != self.newest_checked or now - self.last_whole >= FULL_RECONCILE
-        self.newest_checked = newest
-        return moved
 
     def _new_charts(self, view: dict[str, Any], now: float) -> None:
         """New charts go to the joined tabs each at its own moment within CHART_SPREAD, at most
