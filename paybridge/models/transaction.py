@@ -97,7 +97,7 @@ class TransactionRecord:
 
     @classmethod
     def from_row(
-        cls, tx: Transaction, *, provider_code: str, provider_name: str
+        cls, tx: PaymentColumns, *, provider_code: str, provider_name: str
     ) -> TransactionRecord:
         return cls(
             reference=tx.reference,
@@ -119,6 +119,26 @@ class TransactionRecord:
         """The record of a payment just written, with its provider (a `Provider` row or the
         write path's cached route)."""
         return cls.from_row(tx, provider_code=provider.code, provider_name=provider.display_name)
+
+
+class PaymentColumns(Protocol):
+    """A `Transaction` or a row of the columns a record reads (`RECORD_COLUMNS`): the lists
+    select the columns, not ORM objects, which cost more to build than the rest of the read."""
+
+    reference: str
+    amount: int
+    currency: str
+    status: str
+    customer_email: str
+    fee: int
+    net_amount: int
+    created_at: datetime
+    updated_at: datetime
+    refunded_amount: int
+
+
+# The transactions columns a TransactionRecord reads, named as its fields.
+RECORD_COLUMNS = tuple(name for name in PaymentColumns.__annotations__)
 
 
 class ProviderNames(Protocol):

@@ -18,7 +18,7 @@ def recent_transactions(
     query = payment_rows(merchant_id)
     if currency is not None:
         query = query.where(col(Transaction.currency) == currency)
-    rows = session.exec(
+    rows = session.execute(
         query.order_by(col(Transaction.created_at).desc(), col(Transaction.id).desc()).limit(limit)
     ).all()
     return [as_record(row) for row in rows]

@@ -17,11 +17,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import Select
 
 from paybridge.db import read_session
 from paybridge.errors import DomainError
 from paybridge.models import Provider, Transaction, TransactionRecord
+from paybridge.models.transaction import RECORD_COLUMNS
 from paybridge.selectors.pagination import (
     Page,
     PageRequest,
@@ -60,18 +60,25 @@ class TransactionFilters:
     snapshot_id: int | None = None  # only payments with id <= this one (a frozen listing)
 
 
-def payment_rows(merchant_id: int) -> Select[Transaction, str, str]:
-    """The merchant's payments with their provider's code and name, as `as_record` reads them."""
+def payment_rows(merchant_id: int) -> sa.Select[Any]:
+    """The merchant's payments with their provider's code and name, as `as_record` reads them:
+    the record's columns, not `Transaction` objects (building those was a fifth of a live
+    dashboard's read)."""
     return (
-        select(Transaction, Provider.code, Provider.display_name)
+        sa.select(
+            *(getattr(Transaction, name) for name in RECORD_COLUMNS),
+            col(Provider.code).label("provider_code"),
+            col(Provider.display_name).label("provider_name"),
+        )
         .join(Provider, col(Provider.id) == col(Transaction.provider_id))
         .where(col(Transaction.merchant_id) == merchant_id)
     )
 
 
-def as_record(row: tuple[Transaction, str, str]) -> TransactionRecord:
-    tx, code, name = row
-    return TransactionRecord.from_row(tx, provider_code=code, provider_name=name)
+def as_record(row: sa.Row[Any]) -> TransactionRecord:
+    return TransactionRecord.from_row(
+        row, provider_code=row.provider_code, provider_name=row.provider_name
+    )
 
 
 def like_prefix(text: str) -> str:
@@ -130,7 +137,7 @@ def transaction_get(
     *, session: Session, merchant_id: int, reference: str
 ) -> TransactionRecord | None:
     """The merchant's payment with this reference (None for another merchant's)."""
-    row = session.exec(
+    row = session.execute(
         payment_rows(merchant_id).where(col(Transaction.reference) == reference)
     ).first()
     return None if row is None else as_record(row)
