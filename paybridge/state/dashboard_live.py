@@ -230,21 +230,22 @@ class DashboardStream:
             or any(not m.joined for m in self.members.values())
             or now - self.last_whole >= reconcile_interval()
         )
-        heard = self.heard
+        heard, newest = self.heard, self.newest_seen
         if whole:  # probe first, so the next reconcile knows the newest event this read shows
             probed = time.monotonic()
             newest = await asyncio.to_thread(newest_event, self.key[0])
             if reconcile and newest == self.newest_seen and now - self.last_whole < FULL_RECONCILE:
                 self.last_reload = now  # nothing happened that the tabs missed
                 return
-            self.newest_seen, heard = newest, max(self.heard, probed)
-            self.last_whole, self.panels_due = now, False
+            heard = max(self.heard, probed)
         newcomers = [m for m in self.members.values() if not m.joined]
         view = await asyncio.to_thread(read_dashboard, self.key[0], self.key[1], heard, whole=whole)
         if view is None:  # the merchant is gone
             for member in list(self.members.values()):
                 self.drop(member, "stopped")
             return
+        if whole:  # only once the read has succeeded: after a failed one the probe stands
+            self.newest_seen, self.last_whole, self.panels_due = newest, now, False
         now = time.monotonic()
         before = self.shown
         self.shown = view if whole or before is None else {**before, **view}
