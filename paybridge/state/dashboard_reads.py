@@ -4,7 +4,6 @@ moment."""
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from concurrent.futures import Future
@@ -29,8 +28,6 @@ from paybridge.views.dashboard import (
     Snapshot,
     dashboard_view,
 )
-
-log = logging.getLogger("paybridge.state.dashboard")
 
 PROVIDER_NAMES_TTL = 60.0  # seconds
 
