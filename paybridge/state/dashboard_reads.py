@@ -47,9 +47,9 @@ def period_for(filters: Filters, tz: str) -> Period:
     return period_last_days(PRESET_DAYS.get(filters.range_key, 30), tz)
 
 
-Key = tuple[int, Filters, bool]  # merchant id, filters, whole
-_views: dict[Key, tuple[float, dict[str, Any]]] = {}  # key -> (read started, view)
-_reading: dict[Key, tuple[float, Future]] = {}  # key -> (read started, its result)
+ReadKey = tuple[int, Filters, bool]  # merchant id, filters, whole
+_views: dict[ReadKey, tuple[float, dict[str, Any]]] = {}  # key -> (read started, view)
+_reading: dict[ReadKey, tuple[float, Future]] = {}  # key -> (read started, its result)
 _views_lock = threading.Lock()
 FORGET_SECONDS = 30.0  # views older than this are dropped from memory
 SWEEP_GAP = 1.0  # seconds between looks for them

@@ -8,12 +8,15 @@ import json
 import threading
 import time
 
+import pytest
 from reflex.state import State, StateUpdate
 from reflex.utils import format as rx_format
 
 from paybridge.models import User
 from paybridge.services.transactions import transaction_create
+from paybridge.state import dashboard_reads
 from paybridge.state.dashboard import DashboardState
+from paybridge.state.dashboard_pace import ReadPace
 from paybridge.state.dashboard_reads import Filters, newest_event, read_dashboard
 from tests.conftest import TestDatabase, create_merchant
 
@@ -142,3 +145,13 @@ def test_a_live_frame_carries_the_typed_view_as_reflex_sends_the_state(
     assert live["recent_rx_state_"][0]["amount"] == "$12.50"
     assert live["profile_rx_state_"]["name"] == view["profile"].name != ""
     assert set(live["health_rx_state_"]) == {f.name for f in dataclasses.fields(view["health"])}
+
+
+def test_a_dashboard_read_counts_its_cpu_toward_the_pace(
+    db: TestDatabase, merchant: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pay(merchant, 1_000)
+    pace = ReadPace()
+    monkeypatch.setattr(dashboard_reads, "PACE", pace)
+    assert read_dashboard(merchant.id, LAST_30_DAYS, time.monotonic()) is not None
+    assert pace._spent > 0
