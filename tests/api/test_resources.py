@@ -21,6 +21,8 @@ def test_profile(client: TestClient, alice: Caller) -> None:
     assert body["email"] == alice.user.email
     assert body["id"] == alice.user.id
     assert body["company_name"] == "Test Store Ltd" and body["initials"] == "TM"
+    assert body["created_at"] == alice.user.created_at.isoformat()  # UTC, as the model holds it
+    assert body["created_at"].endswith("+00:00")
     assert "password_hash" not in body
 
 

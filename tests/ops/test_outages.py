@@ -115,9 +115,13 @@ def test_database_outage_then_recovery_without_restart(
     engine = get_engine()
     first = pay(client, alice)
     assert first.status_code == 201, first.text
+    assert client.get(f"{V1}/profile", headers=alice.headers).status_code == 200
 
     database_proxy.stop()  # PostgreSQL "restarts": pooled connections die, new ones are refused
     started = time.monotonic()
+    # The profile read runs on the driver's connection (`DriverRead`), one used a moment ago
+    # and so not pinged: its failure is still an outage, and the dead connection is dropped.
+    assert_unavailable(client.get(f"{V1}/profile", headers=alice.headers))
     for n in range(5):
         assert_unavailable(pay(client, alice, **{"Idempotency-Key": f"outage-{n}"}))
     assert_unavailable(client.get(f"{V1}/transactions", headers=alice.headers))
@@ -132,6 +136,8 @@ def test_database_outage_then_recovery_without_restart(
     assert again.status_code == 201, again.text
     assert client.get(f"{V1}/ready").status_code == 200
     assert get_engine() is engine  # recovered by itself: same engine, pool re-filled
+    for _ in range(3):  # no dead connection went back to the pool
+        assert client.get(f"{V1}/profile", headers=alice.headers).status_code == 200
     recovered = graphql(client, alice, "{ me { email } }")
     assert recovered.status_code == 200 and "errors" not in recovered.json(), recovered.text
 
