@@ -151,15 +151,45 @@ def _own_cpu() -> float:
     return cpu_seconds({os.getpid()})
 
 
-def wrk_get(url: str, connections: int, seconds: float, token: str | None) -> float:
+def wrk_get(url: str, connections: int, seconds: float, token: str | None) -> tuple[float, int]:
+    """(requests a second, requests answered) of `wrk` GETting `url`."""
     command = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{round(seconds)}s", url]
     if token:
         command[1:1] = ["-H", f"Authorization: Bearer {token}"]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    rate = answered = None
     for line in output.splitlines():
         if line.startswith("Requests/sec:"):
-            return float(line.split()[1])
-    raise RuntimeError(output)
+            rate = float(line.split()[1])
+        elif "requests in" in line:
+            answered = int(line.split()[0])
+    if rate is None or answered is None:
+        raise RuntimeError(output)
+    return rate, answered
+
+
+def get_against_ping(app: ServedApp, key: str, rounds: int) -> None:
+    """`GET /api/v1/profile` beside Reflex's `/ping`, alternated, by wall rate and by the app's
+    CPU a request (the rate swings with the machine's other load; the CPU much less)."""
+    rates: dict[str, list[float]] = {"profile": [], "ping": []}
+    cpu: dict[str, list[float]] = {"profile": [], "ping": []}
+    for _ in range(rounds):
+        for name, path, token in (("ping", "/ping", None), ("profile", "/api/v1/profile", key)):
+            before = app.cpu()
+            rate, answered = wrk_get(app.url + path, 16, 5, token)
+            rates[name].append(rate)
+            cpu[name].append((app.cpu() - before) / max(answered, 1) * 1e6)
+    for name in ("profile", "ping"):
+        print(
+            f"GET {name:>8}: {statistics.median(rates[name]):7.0f} req/s, "
+            f"{min(cpu[name]):5.0f} ({statistics.median(cpu[name]):.0f}) us app CPU a request"
+        )
+    wall = statistics.median(rates["profile"]) / statistics.median(rates["ping"])
+    by_cpu = statistics.median(cpu["ping"]) / statistics.median(cpu["profile"])
+    print(
+        f"profile / ping: wall {wall:.2f}, by CPU {by_cpu:.2f} "
+        f"(least (median) of {rounds} rounds of 5 s)"
+    )
 
 
 def main() -> None:
@@ -171,14 +201,17 @@ def main() -> None:
     parser.add_argument("--database-url", default=DEFAULT_URL)
     parser.add_argument("--redis", default=DEFAULT_REDIS)
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
+    parser.add_argument("--get-only", action="store_true", help="only the GET against /ping")
+    parser.add_argument("--get-rounds", type=int, default=3)
     args = parser.parse_args()
     require_wrk()
-    levels = [int(c) for c in args.connections.split(",")]
+    levels = [] if args.get_only else [int(c) for c in args.connections.split(",")]
 
     create_database(args.database_url)
     merchant_id, key, jwt = credentials()
-    print(f"services path, {args.seconds:.0f} s each (this process, no HTTP):")
-    for batch in (1, 50):
+    if levels:
+        print(f"services path, {args.seconds:.0f} s each (this process, no HTTP):")
+    for batch in (1, 50) if levels else ():
         result = services_path(merchant_id, min(args.seconds, 10), batch)
         print(
             f"  batches of {batch:>3}: {result['rate']:7.0f} payments/s, "
@@ -195,16 +228,17 @@ def main() -> None:
     )
     body = json.dumps(PAYMENT)
     try:
-        print(
-            f"\nPOST /api/v1/transactions, {args.workers} Granian worker(s)"
-            f"{' on cores ' + args.cpus if args.cpus else ''}, {args.seconds:.0f} s per row "
-            "(wrk; fresh Idempotency-Key per request):"
-        )
-        print(
-            f"{'conns':>5} {'auth':>7} {'payments/s':>10} {'p50 ms':>7} {'p99 ms':>7} "
-            f"{'app ms/p':>8} {'pg ms/p':>7} | {'raw rows/s':>10} {'raw p50':>7} {'ratio':>5}  "
-            "codes"
-        )
+        if levels:
+            print(
+                f"\nPOST /api/v1/transactions, {args.workers} Granian worker(s)"
+                f"{' on cores ' + args.cpus if args.cpus else ''}, {args.seconds:.0f} s per row "
+                "(wrk; fresh Idempotency-Key per request):"
+            )
+            print(
+                f"{'conns':>5} {'auth':>7} {'payments/s':>10} {'p50 ms':>7} {'p99 ms':>7} "
+                f"{'app ms/p':>8} {'pg ms/p':>7} | {'raw rows/s':>10} {'raw p50':>7} "
+                f"{'ratio':>5}  codes"
+            )
         for connections in levels:
             floor = raw_loop(args.database_url, merchant_id, min(connections, 64), args.seconds)
             for label, token in (("api key", key), ("jwt", jwt)):
@@ -233,14 +267,8 @@ def main() -> None:
                     flush=True,
                 )
         time.sleep(1)
-        ping = statistics.median(wrk_get(app.url + "/ping", 16, 5, None) for _ in range(3))
-        profile = statistics.median(
-            wrk_get(app.url + "/api/v1/profile", 16, 5, key) for _ in range(3)
-        )
-        print(
-            f"\nGET /api/v1/profile (API key) {profile:.0f} req/s; Reflex /ping {ping:.0f} req/s; "
-            f"ratio {profile / ping:.2f}"
-        )
+        print(f"\nGET, {args.workers} Granian worker(s), wrk 16 connections, API key:")
+        get_against_ping(app, key, args.get_rounds)
         print(f"app counters: {app.health()['counters']}")
     finally:
         app.stop()
