@@ -25,11 +25,13 @@ from functools import cache
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from paybridge.models import Provider, User
+from paybridge.models import Provider
 from paybridge.models.keys import key
 from paybridge.models.transaction import TransactionStatus
 from paybridge.selectors.balances import (
     CurrencyBalance,
+    PayoutTerms,
+    account_terms,
     balance_params,
     balance_parts,
     balances_from,
@@ -248,6 +250,7 @@ def dashboard_numbers(
     currency: str | None = None,
     any_currency: bool = True,
     with_balances: bool = True,
+    terms: PayoutTerms | None = None,
     now: datetime | None = None,
 ) -> DashboardNumbers:
     """The dashboard's numbers, series, currencies and (with_balances) balances in one statement.
@@ -256,6 +259,7 @@ def dashboard_numbers(
     `currency` None shows the most used currency; so does one the merchant has never taken
     payments in unless `any_currency` (the API answers for the currency it was asked about).
     Day buckets follow the period's timezone exactly, half-hour zones and DST changes included.
+    `terms`: the account's, when the caller has read them already (the balances need them).
     """
     cells = pieces(period.start, period.end)
     previous = period.previous
@@ -268,11 +272,11 @@ def dashboard_numbers(
     params |= cells.params("cur_") | pieces(previous.start, previous.end).params("prev_")
     params |= series_pieces(period.start, period.end, period.tz).params("series_")
     if with_balances:
-        user = session.get(User, merchant_id)
-        if user is None:
+        terms = terms or account_terms(session=session, merchant_id=merchant_id)
+        if terms is None:
             with_balances = False
         else:
-            params |= balance_params(user, now)
+            params |= balance_params(terms, now)
     postgresql = session.get_bind().dialect.name == "postgresql"
     rows = fetch(session, _numbers_statement(postgresql, with_balances), params)
 

@@ -9,26 +9,26 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from paybridge.models import PayoutSchedule, Settlement, User
-from paybridge.selectors.balances import hold_days_for
+from paybridge.models import PayoutSchedule, Settlement
+from paybridge.selectors.balances import AccountTerms, PayoutTerms, account_terms, hold_days_for
 
 
-def next_payout_date(user: User, now: datetime | None = None) -> date | None:
+def next_payout_date(terms: PayoutTerms, now: datetime | None = None) -> date | None:
     """The next local date a scheduled payout runs (strictly after today); None when manual.
 
     Monthly payouts on day 29-31 run on the month's last day in shorter months.
     """
-    today = (now or datetime.now(UTC)).astimezone(ZoneInfo(user.timezone)).date()
-    schedule = user.payout_schedule
+    today = (now or datetime.now(UTC)).astimezone(ZoneInfo(terms.timezone)).date()
+    schedule = terms.payout_schedule
     if schedule == PayoutSchedule.DAILY:
         return today + timedelta(days=1)
     if schedule == PayoutSchedule.WEEKLY:
-        ahead = (user.payout_weekday - today.weekday()) % 7 or 7
+        ahead = (terms.payout_weekday - today.weekday()) % 7 or 7
         return today + timedelta(days=ahead)
     if schedule == PayoutSchedule.MONTHLY:
         year, month = today.year, today.month
         for _ in range(2):
-            day = min(user.payout_day_of_month, calendar.monthrange(year, month)[1])
+            day = min(terms.payout_day_of_month, calendar.monthrange(year, month)[1])
             candidate = date(year, month, day)
             if candidate > today:
                 return candidate
@@ -65,16 +65,18 @@ def user_payout_settings(
     *, session: Session, merchant_id: int, now: datetime | None = None
 ) -> PayoutSettings | None:
     """The merchant's payout settings and next payout date; None when the account is gone."""
-    user = session.get(User, merchant_id)
-    if user is None:
-        return None
+    terms = account_terms(session=session, merchant_id=merchant_id)
+    return None if terms is None else payout_settings(terms, now)
+
+
+def payout_settings(terms: AccountTerms, now: datetime | None = None) -> PayoutSettings:
     return PayoutSettings(
-        timezone=user.timezone,
-        schedule=user.payout_schedule,
-        weekday=user.payout_weekday,
-        day_of_month=user.payout_day_of_month,
-        bank_name=user.bank_name,
-        bank_account_masked=user.bank_account_masked,
-        hold_days=hold_days_for(user),
-        next_payout=next_payout_date(user, now),
+        timezone=terms.timezone,
+        schedule=terms.payout_schedule,
+        weekday=terms.payout_weekday,
+        day_of_month=terms.payout_day_of_month,
+        bank_name=terms.bank_name,
+        bank_account_masked=terms.bank_account_masked,
+        hold_days=hold_days_for(terms),
+        next_payout=next_payout_date(terms, now),
     )

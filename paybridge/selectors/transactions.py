@@ -60,7 +60,7 @@ class TransactionFilters:
     snapshot_id: int | None = None  # only payments with id <= this one (a frozen listing)
 
 
-def payment_rows(merchant_id: int) -> sa.Select[Any]:
+def payment_rows(merchant_id: int | sa.BindParameter[Any]) -> sa.Select[Any]:
     """The merchant's payments with their provider's code and name, as `as_record` reads them:
     the record's columns, not `Transaction` objects (building those was a fifth of a live
     dashboard's read)."""

@@ -14,10 +14,11 @@ from paybridge.db import read_connection, read_session
 from paybridge.events.outbox import event_message
 from paybridge.selectors.activity import newest_event_id, recent_events, recent_transactions
 from paybridge.selectors.analytics import dashboard_numbers, providers_by_id
+from paybridge.selectors.balances import account_terms
 from paybridge.selectors.deliveries import delivery_rate_bp
 from paybridge.selectors.health import api_stats
 from paybridge.selectors.periods import PRESET_DAYS, Period, period_for_days, period_last_days
-from paybridge.selectors.settlements import user_payout_settings
+from paybridge.selectors.settlements import payout_settings
 from paybridge.selectors.users import user_summary
 from paybridge.state.dashboard_pace import PACE
 from paybridge.views.dashboard import (
@@ -138,9 +139,10 @@ def provider_names(session: Any) -> dict[str, str]:
 
 def read_snapshot(merchant_id: int, filters: Filters, *, whole: bool = True) -> Snapshot | None:
     with read_session() as session:
-        payout = user_payout_settings(session=session, merchant_id=merchant_id)
-        if payout is None:
+        terms = account_terms(session=session, merchant_id=merchant_id)
+        if terms is None:
             return None
+        payout = payout_settings(terms)
         period = period_for(filters, payout.timezone)
         numbers = dashboard_numbers(
             session=session,
@@ -148,6 +150,7 @@ def read_snapshot(merchant_id: int, filters: Filters, *, whole: bool = True) -> 
             period=period,
             currency=filters.currency or None,
             any_currency=False,
+            terms=terms,
         )
         return Snapshot(
             tz=payout.timezone,
