@@ -18,6 +18,7 @@ from paybridge.state import dashboard_reads
 from paybridge.state.dashboard import DashboardState
 from paybridge.state.dashboard_pace import ReadPace
 from paybridge.state.dashboard_reads import Filters, newest_event, read_dashboard
+from paybridge.state.live import encode_event
 from tests.conftest import TestDatabase, create_merchant
 
 LAST_30_DAYS = Filters(range_key="30d", custom_from="", custom_to="", currency="USD")
@@ -124,9 +125,10 @@ def test_a_read_after_payments_leaves_the_panels_out_and_takes_a_whole_read_if_f
 def test_a_live_frame_carries_the_typed_view_as_reflex_sends_the_state(
     db: TestDatabase, merchant: User
 ) -> None:
-    """The live stream encodes the view's dataclasses itself (`rx_format.json_dumps`, as
-    state/live.encode_update does): each var must reach the browser in the shape Reflex gives
-    the same value assigned to DashboardState, a dataclass as the dict of its fields."""
+    """The live stream encodes the view's dataclasses itself (`state/live.encode_event`, with
+    orjson): each var must reach the browser in the shape Reflex gives the same value assigned
+    to DashboardState, a dataclass as the dict of its fields, and the frame must be the very
+    text Reflex's own encoder writes."""
     pay(merchant, 1_250)
     view = read_dashboard(merchant.id, LAST_30_DAYS, time.monotonic())
     assert view is not None
@@ -137,9 +139,16 @@ def test_a_live_frame_carries_the_typed_view_as_reflex_sends_the_state(
         setattr(page, name, value)
     update = rx_format.json_dumps(StateUpdate(delta=root.get_delta()))
     by_reflex = json.loads(update)["delta"][DashboardState.get_full_name()]
-    live = json.loads(rx_format.json_dumps({f"{k}_rx_state_": v for k, v in shown.items()}))
+    delta = {"page": {f"{k}_rx_state_": v for k, v in shown.items()}}
+    frame = encode_event(delta)
+    assert frame == rx_format.json_dumps(["event", {"delta": delta}], separators=(",", ":"))
+    live = json.loads(frame)[1]["delta"]["page"]
     for name, value in live.items():
         assert by_reflex[name] == value, name
+    charts = {"charts": {f"{k}_rx_state_": v for k, v in view["_charts"].items()}}
+    assert encode_event(charts) == rx_format.json_dumps(
+        ["event", {"delta": charts}], separators=(",", ":")
+    )
     row = view["recent"][0]
     assert live["recent_rx_state_"][0] == dataclasses.asdict(row)
     assert live["recent_rx_state_"][0]["amount"] == "$12.50"
