@@ -286,14 +286,18 @@ class DriverRead:
 
     def __init__(self, statement: sa.Select) -> None:
         self.statement = statement
-        self._compiled: dict[Engine, _Compiled] = {}
+        # for the current engine only: an engine kept here would keep its pool open
+        self._compiled: tuple[Engine, _Compiled] | None = None
 
     def first(self, **params: object) -> Sequence[Any] | None:
         engine = get_engine()
         if _unit.get() is not None or engine.dialect.name != "postgresql":
             with read_connection() as connection:
                 return connection.execute(self.statement, params).first()
-        sql, conversions = self._compiled.get(engine) or self._compile(engine)
+        compiled = self._compiled
+        sql, conversions = (
+            compiled[1] if compiled and compiled[0] is engine else self._compile(engine)
+        )
         driver_error = engine.dialect.loaded_dbapi.Error
         try:
             pooled = engine.raw_connection()
@@ -319,10 +323,8 @@ class DriverRead:
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in self.statement.selected_columns
         ]
-        compiled = self._compiled[engine] = (
-            str(self.statement.compile(dialect=dialect)),
-            conversions,
-        )
+        compiled = (str(self.statement.compile(dialect=dialect)), conversions)
+        self._compiled = (engine, compiled)
         return compiled
 
 
