@@ -211,14 +211,14 @@ def main() -> None:
     merchant_id, key, jwt = credentials()
     if levels:
         print(f"services path, {args.seconds:.0f} s each (this process, no HTTP):")
-    for batch in (1, 50) if levels else ():
-        result = services_path(merchant_id, min(args.seconds, 10), batch)
-        print(
-            f"  batches of {batch:>3}: {result['rate']:7.0f} payments/s, "
-            f"{result['app_cpu_ms']:.2f} ms Python CPU and {result['pg_cpu_ms']:.2f} ms "
-            "PostgreSQL CPU per payment",
-            flush=True,
-        )
+        for batch in (1, 50):
+            result = services_path(merchant_id, min(args.seconds, 10), batch)
+            print(
+                f"  batches of {batch:>3}: {result['rate']:7.0f} payments/s, "
+                f"{result['app_cpu_ms']:.2f} ms Python CPU and {result['pg_cpu_ms']:.2f} ms "
+                "PostgreSQL CPU per payment",
+                flush=True,
+            )
 
     app = ServedApp(
         database_url=args.database_url,
