@@ -19,7 +19,8 @@ skips most payments of a stream). Per step: the app's CPU per payment and per de
 (whole window, from just before the writer starts until the clients report), both cores' busy
 share, the load side's, PostgreSQL's and Redis's CPU, and the load average. Memory per connected
 dashboard: the app's RSS (all its processes) and Redis's used_memory after the tabs connected,
-less before, over the tabs.
+less before, over the tabs; beside it two floors: the socket.io floor's RSS per client, and a bare
+Granian websocket's (bench/granian_ws_floor.py: the app's server with no framework behind it).
 
 The floor, in the same run: bench/socketio_floor.py, a bare python-socketio server pinned to the
 same core, with the same clients and layout, hearing the same Redis messages and pushing frames
@@ -49,6 +50,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.granian_ws_floor import granian_kib_per_websocket  # noqa: E402
 from bench.http_load import postgres_cpu  # noqa: E402
 from bench.live_latency import (  # noqa: E402
     DEFAULT_REDIS,
@@ -406,6 +408,8 @@ class Config:
     steps: list[Step] = field(default_factory=list)
     floor: Step | None = None
     floor_idle: float = 0.0
+    floor_rss_kib_per_dashboard: float | None = None  # the bare socket.io server's
+    granian_kib_per_websocket: float | None = None  # bench/granian_ws_floor.py's
 
 
 def layout_for(layout: str, dashboards: int, one: int, spread: list[int]) -> list[int]:
@@ -492,11 +496,15 @@ def measure_floor(config: Config, merchants, cookies, frame_bytes: float, args) 
     try:
         floor.stdout.readline()
         pin({floor.pid}, args.app_core, args.priority == "fifo")
+        rss_before = tree_rss_kib(floor.pid)
         url = f"http://127.0.0.1:{port}"
         sims = SimDashboards([url], cookies[0], "floor.load", config.dashboards, cookies=cookies)
         try:
             meter = Meter(floor.pid)
             time.sleep(2)
+            config.floor_rss_kib_per_dashboard = (tree_rss_kib(floor.pid) - rss_before) / max(
+                sims.connected, 1
+            )
             before = meter.read()
             time.sleep(3)
             config.floor_idle = shares(before, meter.read())["app"]
@@ -513,12 +521,16 @@ def measure_floor(config: Config, merchants, cookies, frame_bytes: float, args) 
 # --------------------------------------------------------------------------- report
 
 
+def _kib(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f} KiB"
+
+
 def report(configs: list[Config], args) -> None:
     print()
     head = (
         "| layout | dashboards | payments/s held | p50 / p95 | app CPU | core 0 / core 1 | "
         "app µs per frame | per payment | floor µs per frame | x floor | RSS per dashboard | "
-        "Redis per dashboard | load avg |"
+        "floors: Granian websocket / socket.io | Redis per dashboard | load avg |"
     )
     print(head)
     print("| --- " * (head.count("|") - 1) + "|")
@@ -528,7 +540,7 @@ def report(configs: list[Config], args) -> None:
         ratio = (b.app_us_per_frame / f.app_us_per_frame) if b and f and f.frames else float("nan")
         label = "one merchant" if c.layout == "one" else f"{c.dashboards} merchants"
         if b is None:
-            print(f"| {label} | {c.connected} | none passed | | | | | | | | | | |")
+            print(f"| {label} | {c.connected} | none passed | | | | | | | | | | | |")
             continue
         print(
             f"| {label} | {c.connected} | {b.rate:.0f} ({b.achieved:.0f}) | {b.p50:.0f} / "
@@ -536,6 +548,7 @@ def report(configs: list[Config], args) -> None:
             f"{b.cpu.get('core1', 0):.0%} | {b.app_us_per_frame:.0f} | "
             f"{b.app_us_per_payment:.0f} µs | {f.app_us_per_frame if f else float('nan'):.0f} | "
             f"{ratio:.1f} | {c.rss_kib_per_dashboard:.0f} KiB | "
+            f"{_kib(c.granian_kib_per_websocket)} / {_kib(c.floor_rss_kib_per_dashboard)} | "
             f"{c.redis_kib_per_dashboard or 0:.0f} KiB | {b.load_average:.1f} |"
         )
     if args.json:
@@ -613,6 +626,12 @@ def main() -> None:
             )
             print(f"  {config.layout}: {config.dashboards} dashboards", flush=True)
             measure_floor(config, merchants, cookies, sizes[config.layout, config.dashboards], args)
+        granian = {}
+        for count in sorted({c.dashboards for c in configs}):
+            granian[count] = granian_kib_per_websocket(count, args.app_core)
+            print(f"  bare Granian websocket, {count}: {granian[count]:.0f} KiB each", flush=True)
+        for config in configs:
+            config.granian_kib_per_websocket = granian[config.dashboards]
     report(configs, args)
 
 
