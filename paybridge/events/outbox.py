@@ -12,7 +12,7 @@ from sqlmodel import Session
 from paybridge.db import run_after_commit, utcnow
 from paybridge.logs import current_request_id
 from paybridge.models import Event
-from paybridge.models.tables import table_of
+from paybridge.models.tables import ArrayInsert, table_of
 
 
 class EventType(StrEnum):
@@ -54,7 +54,11 @@ def record_events(
         {"merchant_id": m, "type": t.value, "payload": p, "request_id": r, "created_at": now}
         for m, t, p, r in events
     ]
-    ids = session.execute(_INSERT_EVENTS, rows).scalars().all()
+    if session.get_bind().dialect.name == "postgresql":
+        # Ids are drawn in the rows' order (the statement inserts them ORDER BY position).
+        ids = sorted(session.execute(_ARRAY_INSERT.statement, _ARRAY_INSERT.params(rows)).scalars())
+    else:
+        ids = list(session.execute(_INSERT_EVENTS, rows).scalars())
     stamp = now.isoformat()
     return [
         {"id": id_, "merchant_id": row["merchant_id"], "type": row["type"],
@@ -66,6 +70,9 @@ def record_events(
 # Built once; ids come back in the order of the rows (SQLAlchemy's "insertmanyvalues").
 _EVENTS = table_of(Event)
 _INSERT_EVENTS = sa.insert(_EVENTS).returning(_EVENTS.c.id, sort_by_parameter_order=True)
+_ARRAY_INSERT = ArrayInsert(
+    _EVENTS, ["merchant_id", "type", "payload", "request_id", "created_at"], "RETURNING id"
+)
 
 
 def publish_after_commit(messages: list[dict[str, Any]]) -> None:

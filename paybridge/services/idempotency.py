@@ -29,12 +29,13 @@ from datetime import datetime, timedelta
 from typing import cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, delete, select
 
 from paybridge.db import read_session, utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.models import IdempotencyRecord
-from paybridge.models.tables import table_of
+from paybridge.models.tables import ArrayInsert, table_of
 from paybridge.validation import clean_idempotency_key
 
 RETENTION = timedelta(hours=24)
@@ -134,7 +135,9 @@ def idempotency_complete_many(
             for claim, status, body in answers
             if claim.record_id is None
         ]
-        if fresh:
+        if fresh and session.get_bind().dialect.name == "postgresql":
+            session.execute(_ARRAY_INSERT.statement, _ARRAY_INSERT.params(fresh))
+        elif fresh:
             session.execute(sa.insert(table), fresh)
         for claim, status, body in answers:
             if claim.record_id is not None:
@@ -214,6 +217,12 @@ def _lock_keys(session: Session, requests: Sequence[KeyedRequest]) -> list[bool]
     return [bool(got) for _, got in sorted(rows)]
 
 
+_ARRAY_INSERT = ArrayInsert(
+    table_of(IdempotencyRecord),
+    ["merchant_id", "key", "method", "path", "request_hash", "claim_token", "claimed_at",
+     "response_status", "response_body", "created_at", "expires_at"],
+)  # fmt: skip
+
 _TRY_LOCKS = sa.text(
     "SELECT n.ord, pg_try_advisory_xact_lock(hashtextextended(n.name, 0))"
     " FROM unnest(CAST(:names AS text[])) WITH ORDINALITY AS n(name, ord)"
@@ -225,13 +234,19 @@ def _records(
 ) -> dict[tuple[int, str], IdempotencyRecord]:
     if not requests:
         return {}
-    merchants = {r.merchant_id for r in requests}
-    keys = {r.key for r in requests}
-    rows = session.exec(
-        select(IdempotencyRecord).where(
-            col(IdempotencyRecord.merchant_id).in_(merchants), col(IdempotencyRecord.key).in_(keys)
+    merchants = sorted({r.merchant_id for r in requests})
+    keys = sorted({r.key for r in requests})
+    if session.get_bind().dialect.name == "postgresql":  # the same text for any number of keys
+        where = (
+            col(IdempotencyRecord.merchant_id) == sa.any_(sa.cast(merchants, ARRAY(sa.Integer))),
+            col(IdempotencyRecord.key) == sa.any_(sa.cast(keys, ARRAY(sa.String))),
         )
-    ).all()
+    else:
+        where = (
+            col(IdempotencyRecord.merchant_id).in_(merchants),
+            col(IdempotencyRecord.key).in_(keys),
+        )
+    rows = session.exec(select(IdempotencyRecord).where(*where)).all()
     return {(row.merchant_id, row.key): row for row in rows}
 
 

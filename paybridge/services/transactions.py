@@ -5,13 +5,14 @@ DB transaction, then publishes the events."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypedDict
+from functools import cache
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlmodel import Session
 
 from paybridge.db import retry_on_contention, utcnow, write_session
@@ -21,7 +22,7 @@ from paybridge.events.outbox import publish_after_commit, record_events
 from paybridge.events.payloads import transaction_payload
 from paybridge.logs import current_request_id
 from paybridge.models import Provider, Transaction, TransactionRecord, TransactionStatus
-from paybridge.models.tables import table_of
+from paybridge.models.tables import ArrayInsert, table_of
 from paybridge.models.transaction import TRANSITIONS
 from paybridge.money import normalize_currency, validate_minor_units
 from paybridge.permissions import Action, Actor, authorize
@@ -160,7 +161,7 @@ def transactions_record(payments: Sequence[NewPayment]) -> list[Transaction | Do
     with write_session() as session:
         inserted = {
             (merchant_id, reference): id_
-            for id_, merchant_id, reference in session.execute(_insert_payments(session), rows)
+            for id_, merchant_id, reference in _insert_payments(session, rows)
         }
         results: list[Transaction | DomainError] = []
         for payment, row in zip(payments, rows, strict=True):
@@ -217,24 +218,30 @@ def transaction_create(
     return recorded
 
 
-def _insert_payments(session: Session) -> sa.Insert:
+def _insert_payments(session: Session, rows: list[_PaymentRow]) -> Iterable[sa.Row[Any]]:
     """INSERT ... ON CONFLICT (merchant, reference) DO NOTHING RETURNING id, merchant, reference:
     a reused reference is skipped (and reported), not a failure of the whole batch."""
-    dialect = session.get_bind().dialect.name
-    statement = _INSERTS.get(dialect)
-    if statement is None:
-        table = table_of(Transaction)
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = (
-            insert(table)
-            .on_conflict_do_nothing(index_elements=["merchant_id", "reference"])
-            .returning(table.c.id, table.c.merchant_id, table.c.reference)
-        )
-        _INSERTS[dialect] = statement
-    return statement
+    if session.get_bind().dialect.name == "postgresql":
+        return session.execute(_ARRAY_INSERT.statement, _ARRAY_INSERT.params(rows))
+    return session.execute(_sqlite_insert(), rows)
 
 
-_INSERTS: dict[str, sa.Insert] = {}
+_CONFLICT = "ON CONFLICT (merchant_id, reference) DO NOTHING"
+_ARRAY_INSERT = ArrayInsert(
+    table_of(Transaction),
+    list(_PaymentRow.__annotations__),
+    f"{_CONFLICT} RETURNING id, merchant_id, reference",
+)
+
+
+@cache
+def _sqlite_insert() -> sa.Insert:
+    table = table_of(Transaction)
+    return (
+        sqlite.insert(table)
+        .on_conflict_do_nothing(index_elements=["merchant_id", "reference"])
+        .returning(table.c.id, table.c.merchant_id, table.c.reference)
+    )
 
 
 def _duplicate_reference() -> DomainError:
