@@ -78,8 +78,9 @@ class Unit:
     same transaction as the write it answers for.
     """
 
-    def __init__(self, connection: sa.Connection) -> None:
+    def __init__(self, connection: sa.Connection, *, savepoints: bool = True) -> None:
         self.connection = connection
+        self.savepoints = savepoints
         self.after_commit: list[Callable[[], None]] = []
 
     def __del__(self) -> None:
@@ -93,9 +94,10 @@ class Unit:
             log.error("a unit of work was dropped without commit or rollback")
 
     def session(self) -> Session:
-        return Session(
-            self.connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
-        )
+        """Without savepoints a service's commit writes nothing and its rollback ends the whole
+        unit: for work that is all or nothing anyway (`in_unit(..., savepoints=False)`)."""
+        mode = "create_savepoint" if self.savepoints else "rollback_only"
+        return Session(self.connection, expire_on_commit=False, join_transaction_mode=mode)
 
     def commit(self) -> None:
         """Commit everything at once, then run the deferred after-commit work."""
@@ -136,7 +138,7 @@ def _contention_pause(attempt: int) -> float:
     return random.uniform(0, 0.005 * 2 ** (attempt - 1))
 
 
-def unit_begin() -> Unit:
+def unit_begin(*, savepoints: bool = True) -> Unit:
     """Open a connection and begin a transaction (BEGIN IMMEDIATE on SQLite)."""
     engine = get_engine()
     bind = engine.execution_options(sqlite_immediate=True) if is_sqlite(engine) else engine
@@ -146,10 +148,12 @@ def unit_begin() -> Unit:
     except BaseException:
         connection.close()
         raise
-    return Unit(connection)
+    return Unit(connection, savepoints=savepoints)
 
 
-def in_unit(work: Callable[[], T], *, attempts: int = CONTENTION_ATTEMPTS) -> T:
+def in_unit(
+    work: Callable[[], T], *, attempts: int = CONTENTION_ATTEMPTS, savepoints: bool = True
+) -> T:
     """Run `work` as ONE database transaction, begun, committed or rolled back in this thread.
 
     Every service call inside `work` joins the unit (`write_session`/`read_session`); events
@@ -158,11 +162,15 @@ def in_unit(work: Callable[[], T], *, attempts: int = CONTENTION_ATTEMPTS) -> T:
     a balance, an idempotency key — is made afresh. Nothing here awaits: a connection is never
     held by a coroutine that could be cancelled or starved of threads between two statements.
     Inside another unit, `work` simply joins it (the outer unit owns retries).
+
+    Each service call is a SAVEPOINT so that one refused call undoes only its own work; work
+    that is all or nothing (a group-commit batch, rewritten one by one if anything fails) passes
+    `savepoints=False` and saves two round trips a call.
     """
     if _unit.get() is not None:
         return work()
     for attempt in range(1, attempts + 1):
-        unit = unit_begin()
+        unit = unit_begin(savepoints=savepoints)
         token = _unit.set(unit)
         try:
             result = work()

@@ -130,7 +130,7 @@ class PaymentWriter:
             return error
 
     def _write(self, batch: list[Pending]) -> list[Answer]:
-        return in_unit(lambda: self._record(batch))
+        return in_unit(lambda: self._record(batch), savepoints=False)
 
     def _record(self, batch: list[Pending]) -> list[Answer]:
         """Inside one unit of work: claim the keys, record the payments, store the answers."""
