@@ -4,6 +4,7 @@ import logging
 import os
 
 import reflex as rx
+from starlette.types import ASGIApp
 
 import paybridge.pages.auth
 import paybridge.pages.dashboard
@@ -14,7 +15,7 @@ import paybridge.pages.settlements
 import paybridge.pages.team
 import paybridge.pages.transactions
 import paybridge.pages.webhooks  # noqa: F401  (each page module registers itself)
-from paybridge.api.app import api
+from paybridge.api.app import api, api_first
 from paybridge.api.security import secure
 from paybridge.components.layout import PAGES
 from paybridge.events.relay import relay_outbox
@@ -30,7 +31,14 @@ def announce_start() -> None:
     logging.getLogger("paybridge.app").info("backend serving (pid %d)", os.getpid())
 
 
-app = rx.App(api_transformer=[api, secure])
+class PayBridgeApp(rx.App):
+    """Reflex's app, served with the public API in front of Reflex's own layers."""
+
+    def __call__(self) -> ASGIApp:
+        return api_first(super().__call__())
+
+
+app = PayBridgeApp(api_transformer=[api, secure])
 app.register_lifespan_task(relay_outbox)
 serve_app(app)
 app.register_lifespan_task(announce_start)
