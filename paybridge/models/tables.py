@@ -6,7 +6,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
+from psycopg.types.array import ListBinaryDumper
 from sqlalchemy.dialects import postgresql
 from sqlmodel import SQLModel
 
@@ -15,6 +17,15 @@ def table_of(model: type[SQLModel]) -> sa.Table:
     """`model.__table__`, typed. SQLModel sets it on every `table=True` class but does not
     declare it, so the attribute itself does not type-check."""
     return model.__table__  # type: ignore[attr-defined]
+
+
+class BinaryArray(list[Any]):
+    """A list that psycopg sends as a binary array. Its default, the text form, escapes every
+    element with a regular expression in Python: 1.7 ms for fifty payments' event payloads,
+    against 0.13 ms in binary."""
+
+
+psycopg.adapters.register_dumper(BinaryArray, ListBinaryDumper)
 
 
 class ArrayInsert:
@@ -45,11 +56,11 @@ class ArrayInsert:
             f"FROM unnest({arrays}) WITH ORDINALITY AS u({names}, n) ORDER BY u.n {tail}"
         )
 
-    def params(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
-        """The rows as one list per column (JSON columns as their text)."""
+    def params(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, BinaryArray]:
+        """The rows as one array per column (JSON columns as their text)."""
         return {
-            name: [json.dumps(row[name]) for row in rows]
+            name: BinaryArray(json.dumps(row[name]) for row in rows)
             if name in self._json
-            else [row[name] for row in rows]
+            else BinaryArray(row[name] for row in rows)
             for name in self.columns
         }

@@ -19,7 +19,7 @@ from sqlalchemy.dialects import sqlite
 from sqlmodel import Session
 
 from paybridge.models import DailyRollup, HourlyRollup, QuarterRollup, RollupTotal
-from paybridge.models.tables import table_of
+from paybridge.models.tables import BinaryArray, table_of
 
 SUMS = ("count", "gross", "fees", "net", "refunded", "refunded_net")
 QUARTER_KEY = ("merchant_id", "currency", "quarter", "provider_id", "status")
@@ -92,7 +92,9 @@ def rollup_apply(session: Session, changes: Iterable[tuple[Rolled, str, int]]) -
     if not rows:
         return
     if session.get_bind().dialect.name == "postgresql":
-        columns = [list(c) for c in zip(*(key + tuple(delta) for key, delta in rows), strict=True)]
+        columns = [
+            BinaryArray(c) for c in zip(*(key + tuple(delta) for key, delta in rows), strict=True)
+        ]
         session.execute(_postgresql_upsert(), dict(zip(QUARTER_KEY + SUMS, columns, strict=True)))
     else:
         for table, key_of in _grains():
