@@ -26,11 +26,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlmodel import Session, col, delete, select
+from sqlmodel import Session, col, delete
 
 from paybridge.db import read_session, utcnow, write_session
 from paybridge.errors import DomainError
@@ -229,30 +229,30 @@ _TRY_LOCKS = sa.text(
 )
 
 
-def _records(
-    session: Session, requests: Sequence[KeyedRequest]
-) -> dict[tuple[int, str], IdempotencyRecord]:
+def _records(session: Session, requests: Sequence[KeyedRequest]) -> dict[tuple[int, str], Any]:
+    """The stored records of these requests' keys, as rows of the columns `_judge` reads (a
+    Core select: the ORM's objects cost a fifth of a one-payment batch)."""
     if not requests:
         return {}
     merchants = sorted({r.merchant_id for r in requests})
     keys = sorted({r.key for r in requests})
+    table = table_of(IdempotencyRecord)
     if session.get_bind().dialect.name == "postgresql":  # the same text for any number of keys
         where = (
-            col(IdempotencyRecord.merchant_id) == sa.any_(sa.cast(merchants, ARRAY(sa.Integer))),
-            col(IdempotencyRecord.key) == sa.any_(sa.cast(keys, ARRAY(sa.String))),
+            table.c.merchant_id == sa.any_(sa.cast(merchants, ARRAY(sa.Integer))),
+            table.c.key == sa.any_(sa.cast(keys, ARRAY(sa.String))),
         )
     else:
-        where = (
-            col(IdempotencyRecord.merchant_id).in_(merchants),
-            col(IdempotencyRecord.key).in_(keys),
-        )
-    rows = session.exec(select(IdempotencyRecord).where(*where)).all()
+        where = (table.c.merchant_id.in_(merchants), table.c.key.in_(keys))
+    rows = session.execute(sa.select(*(table.c[name] for name in _JUDGED)).where(*where))
     return {(row.merchant_id, row.key): row for row in rows}
 
 
-def _judge(
-    request: KeyedRequest, record: IdempotencyRecord | None, now: datetime
-) -> Claim | Replay | DomainError:
+_JUDGED = ("id", "merchant_id", "key", "request_hash", "claimed_at", "expires_at",
+           "response_status", "response_body")  # fmt: skip
+
+
+def _judge(request: KeyedRequest, record: Any, now: datetime) -> Claim | Replay | DomainError:
     if record is None:
         return Claim(request)
     if record.expires_at <= now:
