@@ -96,8 +96,13 @@ class Unit:
     def session(self) -> Session:
         """Without savepoints a service's commit writes nothing and its rollback ends the whole
         unit: for work that is all or nothing anyway (`in_unit(..., savepoints=False)`)."""
-        mode = "create_savepoint" if self.savepoints else "rollback_only"
-        return Session(self.connection, expire_on_commit=False, join_transaction_mode=mode)
+        if self.savepoints:
+            return Session(
+                self.connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+            )
+        return Session(
+            self.connection, expire_on_commit=False, join_transaction_mode="rollback_only"
+        )
 
     def commit(self) -> None:
         """Commit everything at once, then run the deferred after-commit work."""

@@ -40,7 +40,7 @@ class ArrayInsert:
     def __init__(self, table: sa.Table, columns: Sequence[str], tail: str = "") -> None:
         self.columns = tuple(columns)
         self._json = {name for name in columns if isinstance(table.c[name].type, sa.JSON)}
-        dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+        dialect = postgresql.dialect()
         kinds = {name: table.c[name].type.compile(dialect) for name in columns}
         arrays = ", ".join(
             f"CAST(:{name} AS {'text' if name in self._json else kinds[name]}[])"

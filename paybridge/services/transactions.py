@@ -5,11 +5,11 @@ DB transaction, then publishes the events."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any, TypedDict
+from typing import TypedDict
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
@@ -218,7 +218,7 @@ def transaction_create(
     return recorded
 
 
-def _insert_payments(session: Session, rows: list[_PaymentRow]) -> Iterable[sa.Row[Any]]:
+def _insert_payments(session: Session, rows: list[_PaymentRow]) -> sa.Result[int, int, str]:
     """INSERT ... ON CONFLICT (merchant, reference) DO NOTHING RETURNING id, merchant, reference:
     a reused reference is skipped (and reported), not a failure of the whole batch."""
     if session.get_bind().dialect.name == "postgresql":
