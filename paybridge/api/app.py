@@ -39,8 +39,8 @@ def api_first(backend: ASGIApp) -> ASGIApp:
     Reflex wraps all it serves in a Starlette app of its own (an error page, CORS, its
     contexts, an exception handler, a router and a mount: a coroutine frame each per
     request), around our API, which has its own error handling and CORS. An API call needs
-    none of it: skipping it saves ~50 µs of the ~380 µs an authenticated GET costs in
-    process (bench/HISTORY.md, "The API in front of Reflex's layers")."""
+    none of it: skipping it saves ~60 µs of the ~375 µs an authenticated GET costs in
+    process (bench/HISTORY.md, "Fourth pass")."""
     direct = secure(api)
     prefix = PREFIX + "/"
 
