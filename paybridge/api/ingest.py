@@ -130,6 +130,9 @@ class PaymentWriter:
             return error
 
     def _write(self, batch: list[Pending]) -> list[Answer]:
+        """One transaction for the batch, without a SAVEPOINT per service call: so nothing in
+        `_record` may catch an exception a service raised inside its session (its rollback
+        ended the batch's transaction); refusals come back as values instead."""
         return in_unit(lambda: self._record(batch), savepoints=False)
 
     def _record(self, batch: list[Pending]) -> list[Answer]:
