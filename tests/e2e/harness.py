@@ -28,10 +28,25 @@ CHROMIUM_ARGS = [
 START_TIMEOUT = 600  # the first start installs the frontend packages and builds them
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port below the kernel's ephemeral range. bind(0) picks one inside it, where any
+    outgoing connection (to PostgreSQL, Redis, the browser's) may take it in the seconds before
+    the server we hand it to binds it ("Address already in use" in `make dev`, seen in CI)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    while True:
+        port = secrets.choice(range(10_000, low))
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
 
 
 class AppServer:
