@@ -34,7 +34,7 @@ class ArrayInsert:
 
     Its text is the same for one row or two hundred, so psycopg converts it once and
     PostgreSQL plans it once: a multi-row VALUES list is new text for every batch size, which
-    psycopg re-parses in Python (a tenth of a payment's CPU under load) and PostgreSQL
+    psycopg re-parses in Python (~10 % of the worker's GIL samples at 64 connections) and PostgreSQL
     re-plans. `tail` follows the SELECT (ON CONFLICT, RETURNING)."""
 
     def __init__(self, table: sa.Table, columns: Sequence[str], tail: str = "") -> None:
