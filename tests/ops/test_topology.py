@@ -132,6 +132,22 @@ def post(
         return None, {"exception": repr(error)}
 
 
+def read(base_url: str, token: str) -> tuple[int, str | None]:
+    """GET the payments list: (status, error code or None)."""
+    request = urllib.request.Request(
+        f"{base_url}{V1}/transactions?limit=1", headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, None
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        try:
+            return error.code, json.loads(raw)["error"]["code"]
+        except (ValueError, KeyError, TypeError):
+            return error.code, raw[:80].decode(errors="replace")
+
+
 def subscribe(base_url: str, token: str) -> websocket.WebSocket:
     ws = websocket.create_connection(
         base_url.replace("http://", "ws://") + f"{V1}/graphql",
@@ -295,7 +311,9 @@ def test_redis_then_postgres_outage_during_a_write_stream(
         time.sleep(3)
         cut_at = len(results)
         topology.postgres.stop()
-        time.sleep(4)
+        time.sleep(2)
+        reads_during = [read(topology.nginx.url, alice.token) for _ in range(8)]
+        time.sleep(2)
         topology.postgres.start()
         wait_for(
             lambda: all(http_status(i.url + f"{V1}/ready") == 200 for i in topology.instances),
@@ -303,7 +321,12 @@ def test_redis_then_postgres_outage_during_a_write_stream(
             "instances did not become ready again",
         )
         recovered_at = len(results)
+        reads_after = [read(topology.nginx.url, alice.token) for _ in range(4)]
         time.sleep(3)
+    # Reads meanwhile got the app's own 503 (nginx passed it on, and did not take the instances
+    # for dead because of it), and succeed as soon as the database is back.
+    assert reads_during == [(503, "service_unavailable")] * 8, reads_during
+    assert reads_after == [(200, None)] * 4, reads_after
     statuses = [status for _, status, _ in results]
     unexpected = [(ref, status, body) for ref, status, body in results if status not in (201, 503)]
     assert not unexpected, unexpected[:5]
