@@ -1,6 +1,8 @@
 """SIGTERM to one of two app instances behind nginx (a rolling update, a scale-down): the
 request it is serving completes, nginx sends new ones to the other instance, and the process
-exits within a bounded time even with a long-lived websocket open on it.
+exits within a bounded time even with a long-lived websocket open on it. No payment sent
+through nginx meanwhile fails, with an Idempotency-Key or without (tests/ops/test_nginx_writes.py
+shows how nginx passes each on).
 
 The signal goes to the `python -m paybridge serve` process only, as `docker stop` sends it to
 a container's main process."""
@@ -88,7 +90,10 @@ def test_sigterm_drains_one_instance_while_the_other_takes_over(
     assert topology.nginx is not None
     in_flight = SlowRequest(victim.port, alice.token, "in-flight")
     live = subscribe(victim.url, alice.token)  # a long-lived websocket on the victim
-    with PaymentStream(topology.nginx.url, alice.token, "drain") as stream:
+    with (
+        PaymentStream(topology.nginx.url, alice.token, "drain") as stream,
+        PaymentStream(topology.nginx.url, alice.token, "keyed", idempotent=True) as keyed,
+    ):
         results = stream.results
         time.sleep(2)
         before = len(results)
@@ -118,7 +123,7 @@ def test_sigterm_drains_one_instance_while_the_other_takes_over(
     assert closed
     # Every request through nginx succeeded: before, during the drain and after it.
     assert during > 0 and len(results) > before + during, (before, during, len(results))
-    failed = [(ref, status, body) for ref, status, body in results if status != 201]
+    failed = [(ref, status, body) for ref, status, body in results + keyed.results if status != 201]
     assert not failed, failed[:5]
     # Once the victim was gone, nginx sent everything to the other instance.
     logged = upstreams(topology.nginx.dir / "access.log")
@@ -127,7 +132,7 @@ def test_sigterm_drains_one_instance_while_the_other_takes_over(
     with db.session() as session:
         stored = set(session.exec(select(Transaction.reference)))
     assert "in-flight" in stored
-    assert {ref for ref, _, _ in results} <= stored
+    assert {ref for ref, _, _ in results + keyed.results} <= stored
     assert survivor.process.poll() is None
 
 
