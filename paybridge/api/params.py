@@ -1,20 +1,11 @@
-"""Query parameters shared by every list endpoint."""
+"""Query parameters shared by every list endpoint (a control character in any query parameter
+is refused before: `paybridge.api.middleware.query_refusal`)."""
 
 from __future__ import annotations
 
-from fastapi import Query, Request
+from fastapi import Query
 
 from paybridge.selectors.pagination import DEFAULT_LIMIT, MAX_LIMIT, PageRequest
-from paybridge.validation import refuse_control_characters
-
-
-async def plain_query_parameters(request: Request) -> None:
-    """Every REST route: a query parameter holding a control character is refused before the
-    route reads it (filters went to PostgreSQL as they came, and a NUL byte answered 500).
-    GraphQL is left out: a query sent by GET has newlines. (Dependencies that do no I/O are
-    `async`: FastAPI runs them on the event loop instead of a thread each.)"""
-    for name, value in request.query_params.multi_items():
-        refuse_control_characters(value, param=name)
 
 
 async def page_params(

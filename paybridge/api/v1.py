@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
@@ -20,7 +20,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from paybridge.api import errors
 from paybridge.api.graphql.schema import graphql_router
 from paybridge.api.middleware import ApiMiddleware
-from paybridge.api.params import plain_query_parameters
 from paybridge.api.routes import (
     activity,
     auth,
@@ -97,7 +96,7 @@ def add_v1(app: FastAPI) -> None:
         team.secret_routes,
         team.router,
     ):
-        app.include_router(router, prefix=PREFIX, dependencies=[Depends(plain_query_parameters)])
+        app.include_router(router, prefix=PREFIX)
     app.include_router(graphql_router(), prefix=PREFIX, tags=["graphql"], include_in_schema=False)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 
 from paybridge.api.auth import Principal, require_principal
-from paybridge.api.idempotency import IdempotentRoute, idempotency_key_header
+from paybridge.api.idempotency import IdempotentRoute
 from paybridge.api.params import page_params
 from paybridge.api.schemas import ErrorOut
 from paybridge.selectors.pagination import PageRequest
@@ -54,4 +54,3 @@ def authenticated_router(tag: str) -> APIRouter:
 
 CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
 Paging = Annotated[PageRequest, Depends(page_params)]
-IdempotencyKey = Annotated[str | None, Depends(idempotency_key_header)]

@@ -8,11 +8,10 @@ from typing import Annotated
 from fastapi import Query
 
 from paybridge.api import resources
-from paybridge.api.idempotency import money_write
+from paybridge.api.idempotency import current_keyed_request, money_write
 from paybridge.api.routes.common import (
     MONEY_WRITE_ERRORS,
     CurrentPrincipal,
-    IdempotencyKey,
     Paging,
     authenticated_router,
 )
@@ -83,9 +82,11 @@ def list_settlements(
     summary="Pay out part of the available balance",
 )
 @money_write
-def withdraw(
-    body: WithdrawRequest, principal: CurrentPrincipal, idempotency_key: IdempotencyKey
-) -> SettlementOut:
+def withdraw(body: WithdrawRequest, principal: CurrentPrincipal) -> SettlementOut:
+    keyed = current_keyed_request()
     return resources.withdraw(
-        principal, amount=body.amount, currency=body.currency, idempotency_key=idempotency_key
+        principal,
+        amount=body.amount,
+        currency=body.currency,
+        idempotency_key=keyed.key if keyed is not None else None,
     )

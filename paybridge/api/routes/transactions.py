@@ -19,7 +19,6 @@ from paybridge.api.routes.common import (
     MONEY_WRITE_ERRORS,
     WRITE_ERRORS,
     CurrentPrincipal,
-    IdempotencyKey,
     Paging,
     authenticated_router,
 )
@@ -79,9 +78,7 @@ _payments = PaymentWriter(resources.payment_json, writers=writers_from_env())
     "for many requests); each is answered 201 once its transaction has committed.",
 )
 @keys_handled_by_endpoint
-async def create_transaction(
-    body: TransactionCreate, principal: CurrentPrincipal, _key: IdempotencyKey
-) -> Response:
+async def create_transaction(body: TransactionCreate, principal: CurrentPrincipal) -> Response:
     request_id = current_request_id()
     answer = await _payments.submit(
         lambda: resources.new_payment(principal, body, request_id=request_id),
@@ -115,7 +112,6 @@ def get_transaction(reference: Reference, principal: CurrentPrincipal) -> Transa
 def refund_transaction(
     reference: Reference,
     principal: CurrentPrincipal,
-    _key: IdempotencyKey,
     # No body is an empty one (refund all that is left). Not `RefundRequest | None`: a client
     # generated from a nullable body sends its "unset" marker as JSON and fails.
     body: Annotated[RefundRequest, Body(default_factory=RefundRequest)],

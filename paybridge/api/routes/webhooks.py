@@ -6,7 +6,6 @@ from paybridge.api import resources
 from paybridge.api.routes.common import (
     WRITE_ERRORS,
     CurrentPrincipal,
-    IdempotencyKey,
     Paging,
     authenticated_router,
 )
@@ -36,9 +35,7 @@ def list_webhooks(principal: CurrentPrincipal, page: Paging) -> ListOut[WebhookO
     description='`event_types`: some of the event types, or `["*"]` for all. The response is '
     "the only one that carries the signing `secret`.",
 )
-def create_webhook(
-    body: WebhookCreate, principal: CurrentPrincipal, _key: IdempotencyKey
-) -> WebhookCreated:
+def create_webhook(body: WebhookCreate, principal: CurrentPrincipal) -> WebhookCreated:
     return resources.webhook_create(principal, url=body.url, event_types=body.event_types)
 
 
