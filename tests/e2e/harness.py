@@ -6,7 +6,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
+
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("PAYBRIDGE_CHROMIUM", "/usr/bin/chromium")
@@ -26,27 +27,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 START_TIMEOUT = 600  # the first start installs the frontend packages and builds them
-
-
-_handed_out: set[int] = set()
-
-
-def free_port() -> int:
-    """A free port below the kernel's ephemeral range. bind(0) picks one inside it, where any
-    outgoing connection (to PostgreSQL, Redis, the browser's) may take it in the seconds before
-    the server we hand it to binds it ("Address already in use" in `make dev`, seen in CI)."""
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    while True:
-        port = secrets.choice(range(10_000, low))
-        if port in _handed_out:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _handed_out.add(port)
-        return port
 
 
 class AppServer:

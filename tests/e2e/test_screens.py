@@ -26,7 +26,8 @@ from paybridge.models import ApiKey, Settlement, Transaction, User, Webhook
 from paybridge.money import format_money
 from paybridge.selectors.balances import available_balance
 from paybridge.services.webhooks import webhook_delete
-from tests.e2e.harness import ROOT, AppServer, free_port
+from tests.e2e.harness import ROOT, AppServer
+from tests.ports import free_port
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -15,8 +15,8 @@ import pytest
 
 from tests.conftest import redis_test_url
 from tests.e2e.conftest import Servers, login, post_payment_and_see_it
-from tests.ops.proxy import free_port
 from tests.ops.topology import ROOT, Topology
+from tests.ports import free_port
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -11,11 +11,7 @@ import contextlib
 import socket
 import threading
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.ports import free_port
 
 
 def closed_port() -> int:

@@ -25,8 +25,8 @@ from tests.api.conftest import Caller
 from tests.conftest import TestDatabase, seed_available, use_database
 from tests.money import money_problems
 from tests.ops.clients import send, together
-from tests.ops.proxy import free_port
 from tests.ops.topology import ROOT, Instance
+from tests.ports import free_port
 
 pytestmark = pytest.mark.timeout(600)
 

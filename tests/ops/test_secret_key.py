@@ -18,7 +18,7 @@ from paybridge.settings import (
     get_settings,
     local_secret,
 )
-from tests.ops.proxy import free_port
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(300)

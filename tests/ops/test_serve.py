@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TestDatabase
-from tests.ops.proxy import free_port
 from tests.ops.topology import children, wait_for
 from tests.ops.topology import http_status as status
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 180

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TestDatabase
-from tests.ops.proxy import TcpProxy, free_port
+from tests.ops.proxy import TcpProxy
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 180

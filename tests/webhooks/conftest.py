@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -166,12 +165,6 @@ class Receiver:
     def wait_for_count(self, count: int, timeout: float = 20.0) -> list[Received]:
         wait_until(lambda: len(self.snapshot()) >= count, timeout)
         return self.snapshot()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

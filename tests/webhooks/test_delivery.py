@@ -19,6 +19,7 @@ from paybridge.services.deliveries import (
 from paybridge.services.transactions import transaction_create, transaction_update_status
 from paybridge.webhook_signature import verify_signature
 from tests.conftest import TestDatabase, create_merchant
+from tests.ports import free_port
 from tests.webhooks.conftest import (
     FAST_POLICY,
     all_finished,
@@ -26,7 +27,6 @@ from tests.webhooks.conftest import (
     attempts,
     deliveries,
     events_of_type,
-    free_port,
     make_endpoint,
     running_worker,
     sequence,
