@@ -321,10 +321,11 @@ def test_redis_then_postgres_outage_during_a_write_stream(
             "instances did not become ready again",
         )
         recovered_at = len(results)
-        reads_after = [read(topology.nginx.url, alice.token) for _ in range(4)]
         time.sleep(3)
+        reads_after = [read(topology.nginx.url, alice.token) for _ in range(4)]
     # Reads meanwhile got the app's own 503 (nginx passed it on, and did not take the instances
-    # for dead because of it), and succeed as soon as the database is back.
+    # for dead because of it), and succeed once the database is back (the writes above allow
+    # six answers for the pools to notice: a few seconds).
     assert reads_during == [(503, "service_unavailable")] * 8, reads_during
     assert reads_after == [(200, None)] * 4, reads_after
     statuses = [status for _, status, _ in results]
