@@ -83,7 +83,7 @@ class Dropping:
     def __init__(self) -> None:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
-        self.requests = 0
+        self.posts = 0
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -101,8 +101,8 @@ class Dropping:
                 length = re.search(rb"(?i)content-length: *(\d+)", head)
                 while length and len(body) < int(length.group(1)) and (chunk := conn.recv(65536)):
                     body += chunk
-                if head:
-                    self.requests += 1
+                if head.startswith(b"POST "):
+                    self.posts += 1
 
 
 @pytest.fixture
@@ -168,6 +168,7 @@ def test_a_keyed_write_is_retried_on_the_next_instance_and_an_unkeyed_one_never_
     assert statuses == [201] * 4
     retried = [tried for _, tried in logged if tried[0] == gone]
     assert retried and all(len(tried) == 2 for tried in retried), logged  # then the other one
+    assert dropping.posts == len(retried)  # each had been sent in full before the retry
     assert len([seen for seen in answering.seen if seen.method == "POST"]) == 4  # each once
 
     answering.seen.clear()
