@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from paybridge.api.auth import SCOPE_KEY
 from paybridge.api.errors import error_body, error_response
+from paybridge.api.graphql import schema as graphql_schema
 from paybridge.api.request_log import api_logs
 from paybridge.api.routes.health import PROBE_PATHS
 from paybridge.errors import DomainError
@@ -23,7 +24,7 @@ from paybridge.validation import refuse_control_characters
 
 MAX_BODY_BYTES = 1024 * 1024
 API_PREFIX = "/api/v1/"
-GRAPHQL_PATH = API_PREFIX + "graphql"
+GRAPHQL_PATH = API_PREFIX.rstrip("/") + graphql_schema.PATH
 
 
 class ApiMiddleware:

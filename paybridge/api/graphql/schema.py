@@ -191,5 +191,8 @@ class PayBridgeGraphQLRouter(GraphQLRouter[dict[str, Any], None]):
         return UNSET
 
 
+PATH = "/graphql"  # under the API prefix
+
+
 def graphql_router() -> PayBridgeGraphQLRouter:
-    return PayBridgeGraphQLRouter(schema, path="/graphql", context_getter=get_context)
+    return PayBridgeGraphQLRouter(schema, path=PATH, context_getter=get_context)
