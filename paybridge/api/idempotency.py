@@ -102,8 +102,9 @@ def replay_response(replay: Replay) -> Response:
 
 
 def current_keyed_request() -> KeyedRequest | None:
-    """The Idempotency-Key of the request being served, for an endpoint that stores its
-    answers itself (`keys_handled_by_endpoint`)."""
+    """The checked Idempotency-Key of the request being served (None without one): for an
+    endpoint that stores its answers itself (`keys_handled_by_endpoint`) or records the key
+    (a withdrawal's payout)."""
     return _keyed.get()
 
 
