@@ -82,7 +82,8 @@ def test_a_wait_longer_than_the_limit_is_refused_and_the_queue_moves_on() -> Non
         with pytest.raises(ConcurrentWritesRefused):
             async with money_write_turn(1):
                 pytest.fail("ran while another write of the merchant held its turn")
-        assert time.monotonic() - began >= MAX_WAIT_SECONDS  # refused by the limit, not before
+        waited = time.monotonic() - began
+        assert MAX_WAIT_SECONDS <= waited < 2 * MAX_WAIT_SECONDS  # by the limit, not long after
         release.set()
         await holder
         async with money_write_turn(1):  # the turn is free again
