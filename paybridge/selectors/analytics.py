@@ -19,13 +19,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cache
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from paybridge.models import Provider
+from paybridge.models import Event, Provider
 from paybridge.models.keys import key
 from paybridge.models.transaction import TransactionStatus
 from paybridge.selectors.balances import (
@@ -35,6 +35,7 @@ from paybridge.selectors.balances import (
     balance_params,
     balance_parts,
     balances_from,
+    hold_days_for,
 )
 from paybridge.selectors.grains import (
     cells_part,
@@ -232,6 +233,30 @@ class ProviderName:
     display_name: str
 
 
+COUNTED_WINDOW = 50  # the newest payment events a counting read names (`NumbersBasis.counted`)
+
+
+@dataclass(frozen=True)
+class NumbersBasis:
+    """What a read's numbers were derived from, kept so that payments heard after the read can
+    be added to them by the rollups' own rules (`selectors.live_numbers`) instead of reading
+    again. `counted` names the newest COUNTED_WINDOW `transaction.created` events the same
+    statement saw (one statement: one snapshot of the rollups and the events), so a payment's
+    event tells whether the numbers hold it already."""
+
+    period: Period
+    asked: str | None  # the currency asked for (None: the most used one)
+    any_currency: bool  # `asked` is shown even where the merchant has no payments in it
+    cells: tuple[StatusTotals, ...]  # the period's, in the shown currency
+    previous: tuple[StatusTotals, ...]
+    daily: dict[date, tuple[int, int]]
+    used: dict[str, int]  # currency -> payments, all time
+    providers: dict[int, ProviderName]
+    hold: timedelta | None  # the account's hold period (None: balances not read)
+    counted: frozenset[int]
+    counted_all: bool  # fewer than COUNTED_WINDOW: `counted` is every payment event the read saw
+
+
 @dataclass(frozen=True)
 class DashboardNumbers:
     """Every number and series a dashboard shows, from one read (see `dashboard_numbers`)."""
@@ -240,6 +265,7 @@ class DashboardNumbers:
     currency: str  # the one `metrics` is in
     metrics: DashboardMetrics
     balances: list[CurrencyBalance] | None  # None when not asked for
+    basis: NumbersBasis | None = None  # with `counting`
 
 
 def dashboard_numbers(
@@ -252,6 +278,7 @@ def dashboard_numbers(
     with_balances: bool = True,
     terms: PayoutTerms | None = None,
     now: datetime | None = None,
+    counting: bool = False,
 ) -> DashboardNumbers:
     """The dashboard's numbers, series, currencies and (with_balances) balances in one statement.
     The dashboard's reload, REST `/analytics` and GraphQL `analytics` all read through here.
@@ -260,6 +287,7 @@ def dashboard_numbers(
     payments in unless `any_currency` (the API answers for the currency it was asked about).
     Day buckets follow the period's timezone exactly, half-hour zones and DST changes included.
     `terms`: the account's, when the caller has read them already (the balances need them).
+    `counting`: keep the `basis` a live dashboard adds the payments it hears to.
     """
     cells = pieces(period.start, period.end)
     previous = period.previous
@@ -278,9 +306,10 @@ def dashboard_numbers(
         else:
             params |= balance_params(terms, now)
     postgresql = session.get_bind().dialect.name == "postgresql"
-    rows = fetch(session, _numbers_statement(postgresql, with_balances), params)
+    rows = fetch(session, _numbers_statement(postgresql, with_balances, counting), params)
 
     used: list[tuple[int, str]] = []
+    counted: set[int] = set()
     chosen = currency or "USD"
     cur: list[StatusTotals] = []
     prev: list[StatusTotals] = []
@@ -299,19 +328,38 @@ def dashboard_numbers(
             used.append((-int(row.count), row.currency))
         elif kind == "chosen":
             chosen = row.currency
+        elif kind == "counted":
+            counted.add(int(row.count))
+    daily = local_series(rows, period.tz)
     metrics = build_metrics(
         currency=chosen,
         period=period,
         cells=cur,
         previous_cells=prev,
-        daily_volume=local_series(rows, period.tz),
+        daily_volume=daily,
         providers=providers,
     )
+    basis = None
+    if counting:
+        basis = NumbersBasis(
+            period=period,
+            asked=currency,
+            any_currency=any_currency,
+            cells=tuple(cur),
+            previous=tuple(prev),
+            daily=daily,
+            used={c: -count for count, c in used},
+            providers=providers,
+            hold=timedelta(days=hold_days_for(terms)) if with_balances and terms else None,
+            counted=frozenset(counted),
+            counted_all=len(counted) < COUNTED_WINDOW,
+        )
     return DashboardNumbers(
         currencies=[c for _, c in sorted(used)],
         currency=chosen,
         metrics=metrics,
         balances=balances_from(rows) if with_balances else None,
+        basis=basis,
     )
 
 
@@ -339,7 +387,7 @@ def merchant_currencies(*, session: Session, merchant_id: int) -> list[str]:
 
 
 @cache
-def _numbers_statement(postgresql: bool, with_balances: bool) -> sa.CompoundSelect:
+def _numbers_statement(postgresql: bool, with_balances: bool, counting: bool) -> sa.CompoundSelect:
     merchant = sa.bindparam("merchant_id", type_=sa.Integer)
     wanted = sa.bindparam("currency", type_=sa.String)
     used = used_currencies(merchant).cte("used")
@@ -379,4 +427,12 @@ def _numbers_statement(postgresql: bool, with_balances: bool) -> sa.CompoundSele
     ]
     if with_balances:
         parts += balance_parts(merchant, sa.select(used.c.currency))
+    if counting:
+        newest = (
+            sa.select(col(Event.id))
+            .where(col(Event.merchant_id) == merchant, col(Event.type) == "transaction.created")
+            .order_by(col(Event.id).desc())
+            .limit(COUNTED_WINDOW)
+        )
+        parts.append(tagged("counted", newest, count=0))
     return sa.union_all(*parts)

@@ -9,12 +9,16 @@ written per update — a state update per tab cost ~1.3 ms of CPU where a bare s
 `load` or its last filter change drew it, and those assign every value again.
 
 The pace: an event reaches the feed and the table at once (under a stream of payments at most every
-FAST_GAP, batched); the numbers are read again at most every REFRESH_INTERVAL while events arrive,
-and after a quiet spell REFRESH_INTERVAL after the row, so the row never waits for their reads; the
+FAST_GAP, batched). A new payment's event also carries what it adds to the numbers, and the stream
+adds it to the last read's (`selectors.live_numbers`), in the same frame as the row: a quiet
+merchant's payment costs a frame, not a read. After any other event the numbers are read again, at
+most every REFRESH_INTERVAL while events arrive, and after a quiet spell REFRESH_INTERVAL after the
+row, so the row never waits for their reads; the
 charts at most every CHART_INTERVAL, each tab at its own moment within CHART_SPREAD (a plotly redraw
 is the costliest thing a tab does); every RECONCILE_INTERVAL one indexed probe of the merchant's
-newest event id, and the whole page again if it moved (a bus message may have been lost) or
-FULL_RECONCILE has passed. A read after payments leaves out the health panel and the profile card
+newest event id, and the whole page again if it moved past the newest the tabs show (a bus message
+may have been lost; one older than a payment added since waits for the next) or FULL_RECONCILE has
+passed. A read after payments leaves out the health panel and the profile card
 (no payment changes them): they are read with the whole page when a tab joins, after any other kind
 of event and at a reconcile. The numbers and the reconcile slow down while the worker's reads
 take more than their share of a core (`dashboard_pace.ReadPace`). A tab that joins gets the whole
@@ -33,12 +37,13 @@ import math
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from reflex.istate.data import SessionData
 
 from paybridge.events import get_bus
+from paybridge.selectors.live_numbers import numbers_with_payments
 from paybridge.state.dashboard_pace import (
     CHART_SPREAD,
     FAST_GAP,
@@ -60,7 +65,7 @@ from paybridge.state.live import (
     still_signed_in,
     tab_connected,
 )
-from paybridge.views.dashboard import apply_events
+from paybridge.views.dashboard import Snapshot, apply_events, numbers_view
 
 log = logging.getLogger("paybridge.state.dashboard")
 
@@ -112,7 +117,9 @@ class DashboardStream:
         self.last_whole = -RECONCILE_INTERVAL  # when the last read with the panels began
         self.panels_due = True  # an event heard since then may have changed them
         self.newest_seen: int | None = -1  # the merchant's newest event id when the last whole
-        # read began (-1: none yet; None: no events)
+        # read began, or of a payment added since (-1: none yet; None: no events)
+        self.snapshot: Snapshot | None = None  # the last read, with the payments added since
+        self.counted = False  # payments were added to it that no frame has shown yet
         self.task = asyncio.create_task(self._run())
 
     # ----- tabs ---------------------------------------------------------------------------
@@ -192,16 +199,36 @@ class DashboardStream:
         quiet = after_quiet(batch, self.last_event)
         self.last_event = created(batch[-1]) or self.last_event
         self.heard = time.monotonic()
-        if self.numbers_at == math.inf:  # the first event the numbers do not hold
-            # after a quiet spell the row goes out first and the numbers follow;
-            # in a stream they keep their pace (a read also shows the rows)
+        if self.numbers_at == math.inf and not self._count(batch):
+            # the first event the numbers do not hold: after a quiet spell the row goes out
+            # first and the numbers follow; in a stream they keep their pace (a read also
+            # shows the rows)
             self.numbers_at = (self.heard if quiet else self.last_reload) + PACE.refresh
 
+    def _count(self, batch: list[dict[str, Any]]) -> bool:
+        """Add the batch's payments to the numbers shown, if it holds nothing else."""
+        snap = self.snapshot
+        numbers = (
+            numbers_with_payments(snap.numbers, batch, snap.providers) if snap is not None else None
+        )
+        if snap is None or numbers is None:
+            return False
+        if numbers is not snap.numbers:
+            self.snapshot = replace(snap, numbers=numbers)
+            self.counted = True
+            newest = max(message["id"] for message in batch)
+            if self.newest_seen != -1:
+                self.newest_seen = max(self.newest_seen or 0, newest)
+        return True
+
     async def _step(self, now: float) -> None:
+        charts_due = self.charts_behind and now >= self._charts_due()
+        if charts_due and self.numbers_at == math.inf and self.snapshot is not None:
+            # the held-back charts of the numbers the stream holds: no read needed
+            self._new_charts(numbers_view(self.snapshot.numbers, self.snapshot.period), now)
+            charts_due = False
         reload = (
-            now >= self.numbers_at
-            or (self.charts_behind and now >= self._charts_due())
-            or now - self.last_reload >= reconcile_interval()
+            now >= self.numbers_at or charts_due or now - self.last_reload >= reconcile_interval()
         )  # a read shows the pending events too: one frame, not two
         fast = bool(self.pending) and self.shown is not None and now - self.last_write >= FAST_GAP
         if reload or fast:
@@ -216,6 +243,15 @@ class DashboardStream:
         assert self.shown is not None
         changes = apply_events(self.shown, self.pending)
         self.pending = []
+        if self.counted and self.snapshot is not None:  # the numbers go in the row's frame
+            self.counted = False
+            numbers = numbers_view(self.snapshot.numbers, self.snapshot.period)
+            changes |= {
+                name: value
+                for name, value in numbers.items()
+                if name[0] == "_" or self.shown.get(name) != value
+            }
+            self._new_charts(numbers, time.monotonic())
         if changes:
             self.shown = {**self.shown, **changes}
             await self._send(self._joined(), {self.names.page: _frontend(changes)})
@@ -250,6 +286,7 @@ class DashboardStream:
         before = self.shown
         self.shown = view if whole or before is None else {**before, **view}
         self.last_reload, self.pending = now, []
+        self.snapshot, self.counted = view["_snapshot"], False
         # a tab that joined during the read needs one begun after it joined
         late = any(not m.joined and m not in newcomers for m in self.members.values())
         self.numbers_at = now if late else math.inf

@@ -123,18 +123,18 @@ def newest_event(merchant_id: int) -> int | None:
         return newest_event_id(connection, merchant_id=merchant_id)
 
 
-_names: tuple[float, dict[str, str]] = (-PROVIDER_NAMES_TTL, {})
+_providers: tuple[float, dict[str, tuple[int, str]]] = (-PROVIDER_NAMES_TTL, {})
 
 
-def provider_names(session: Any) -> dict[str, str]:
-    """Every provider's display name by code, read at most once a PROVIDER_NAMES_TTL: they
+def providers_by_code(session: Any) -> dict[str, tuple[int, str]]:
+    """Every provider's (id, display name) by code, read at most once a PROVIDER_NAMES_TTL: they
     change with a deploy, not with traffic, and the dashboard's numbers stay one read."""
-    global _names
-    read_at, names = _names
+    global _providers
+    read_at, providers = _providers
     if time.monotonic() - read_at > PROVIDER_NAMES_TTL:
-        names = {p.code: p.display_name for p in providers_by_id(session).values()}
-        _names = (time.monotonic(), names)
-    return names
+        providers = {p.code: (p.id, p.display_name) for p in providers_by_id(session).values()}
+        _providers = (time.monotonic(), providers)
+    return providers
 
 
 def read_snapshot(merchant_id: int, filters: Filters, *, whole: bool = True) -> Snapshot | None:
@@ -151,14 +151,12 @@ def read_snapshot(merchant_id: int, filters: Filters, *, whole: bool = True) -> 
             currency=filters.currency or None,
             any_currency=False,
             terms=terms,
+            counting=True,
         )
         return Snapshot(
             tz=payout.timezone,
-            currencies=numbers.currencies,
-            currency=numbers.currency,
             period=period,
-            metrics=numbers.metrics,
-            balances={b.currency: b for b in numbers.balances or []},
+            numbers=numbers,
             rows=recent_transactions(session=session, merchant_id=merchant_id, limit=RECENT_ROWS),
             events=[
                 event_message(e)
@@ -176,5 +174,5 @@ def read_snapshot(merchant_id: int, filters: Filters, *, whole: bool = True) -> 
                 else None
             ),
             next_date=payout.next_payout,
-            provider_names=provider_names(session),
+            providers=providers_by_code(session),
         )

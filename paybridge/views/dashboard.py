@@ -15,8 +15,7 @@ from typing import Any
 from paybridge.display import format_bp, format_change, format_count, format_duration
 from paybridge.models.transaction import TransactionRecord
 from paybridge.money import format_money
-from paybridge.selectors.analytics import DashboardMetrics
-from paybridge.selectors.balances import CurrencyBalance
+from paybridge.selectors.analytics import DashboardMetrics, DashboardNumbers
 from paybridge.selectors.health import ApiStats, uptime_seconds
 from paybridge.selectors.periods import Period
 from paybridge.selectors.users import UserSummary
@@ -101,38 +100,31 @@ class Snapshot:
     """Everything one dashboard shows, read in one session (`panels` None: all but the panels)."""
 
     tz: str
-    currencies: list[str]
-    currency: str
     period: Period
-    metrics: DashboardMetrics
-    balances: dict[str, CurrencyBalance]
+    numbers: DashboardNumbers  # read with `counting`: payments heard later can be added
     rows: list[TransactionRecord]
     events: list[dict[str, Any]]
     panels: Panels | None
     next_date: date | None
-    provider_names: dict[str, str]  # code -> display name, for payments that arrive live
+    providers: dict[str, tuple[int, str]]  # code -> (id, display name), for live payments
+
+    @property
+    def provider_names(self) -> dict[str, str]:
+        return {code: name for code, (_, name) in self.providers.items()}
 
 
 def dashboard_view(snap: Snapshot) -> dict[str, Any]:
-    """Format a snapshot into the dashboard's display vars (pure: shared by every tab)."""
-    tz, currency, period = snap.tz, snap.currency, snap.period
+    """Format a snapshot into the dashboard's display vars (pure: shared by every tab). The
+    view keeps the snapshot (`_snapshot`, never sent) for the payments heard after it."""
+    tz, period = snap.tz, snap.period
     if period.first_day == period.last_day:
         period_label = f"{period.first_day:%b %d, %Y}"
     else:
         period_label = f"{period.first_day:%b %d} to {period.last_day:%b %d, %Y}"
-    balance = snap.balances.get(currency)
-    available = balance.available if balance else 0
-    metrics = snap.metrics
     view: dict[str, Any] = {
         "timezone": tz,
-        "currency": currency,
-        "currencies": snap.currencies or [currency],
-        "has_data": bool(snap.currencies),
         "period_label": period_label,
-        **metric_views(metrics, period),
-        "available": format_money(available, currency),
-        "pending": format_money(balance.pending if balance else 0, currency),
-        "can_withdraw": available > 0,
+        **numbers_view(snap.numbers, period),
         "next_settlement": (
             f"{snap.next_date:%a, %b %d}"
             if snap.next_date
@@ -142,15 +134,32 @@ def dashboard_view(snap: Snapshot) -> dict[str, Any]:
         "feed": [feed_item(m, tz) for m in snap.events],
         "_feed_ids": [m["id"] for m in snap.events],
         "_provider_names": snap.provider_names,
+        "_snapshot": snap,
     }
-    view["_charts"] = {
-        "daily": daily_volume_figure(metrics.daily, metrics.currency),
-        "providers": provider_figure(metrics.providers, metrics.currency),
-    }  # the figures are functions of these (frozen dataclasses): a key without a JSON dump
-    view["_charts_key"] = hash((metrics.currency, tuple(metrics.daily), tuple(metrics.providers)))
     if snap.panels is not None:
         view |= panel_views(snap.panels)
     return view
+
+
+def numbers_view(numbers: DashboardNumbers, period: Period) -> dict[str, Any]:
+    """The view's values that payments change: the cards, the balances and the charts."""
+    currency, metrics = numbers.currency, numbers.metrics
+    balance = next((b for b in numbers.balances or [] if b.currency == currency), None)
+    available = balance.available if balance else 0
+    return {
+        "currency": currency,
+        "currencies": numbers.currencies or [currency],
+        "has_data": bool(numbers.currencies),
+        **metric_views(metrics, period),
+        "available": format_money(available, currency),
+        "pending": format_money(balance.pending if balance else 0, currency),
+        "can_withdraw": available > 0,
+        "_charts": {
+            "daily": daily_volume_figure(metrics.daily, metrics.currency),
+            "providers": provider_figure(metrics.providers, metrics.currency),
+        },  # the figures are functions of these (frozen dataclasses): a key without a JSON dump
+        "_charts_key": hash((metrics.currency, tuple(metrics.daily), tuple(metrics.providers))),
+    }
 
 
 def panel_views(panels: Panels) -> dict[str, Any]:

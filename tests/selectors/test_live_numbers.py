@@ -1,0 +1,186 @@
+"""selectors.live_numbers: a live dashboard adds the payments it hears to the numbers of its last
+read, and what it shows is exactly what a new read shows — or it answers None and reads."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import col, select
+
+from paybridge.db import read_session, utcnow
+from paybridge.events.outbox import event_message
+from paybridge.models import Event, Provider, User
+from paybridge.selectors.analytics import COUNTED_WINDOW
+from paybridge.selectors.live_numbers import numbers_with_payments
+from paybridge.services.refunds import transaction_refund
+from paybridge.services.transactions import (
+    new_payment,
+    transaction_create,
+    transaction_update_status,
+    transactions_record,
+)
+from paybridge.services.users import user_update_payout_settings
+from paybridge.state.dashboard_reads import Filters, read_snapshot
+from paybridge.views.dashboard import Snapshot, numbers_view
+from tests.conftest import TestDatabase, create_merchant
+
+ANY_CURRENCY = Filters(range_key="30d", custom_from="", custom_to="", currency="")
+USD = ANY_CURRENCY._replace(currency="USD")
+
+
+def pay(merchant: User, amount: int, *, currency: str = "USD", provider: str = "card",
+        status: str = "success", created_at=None) -> str:  # fmt: skip
+    return transaction_create(
+        merchant_id=merchant.id,
+        amount=amount,
+        currency=currency,
+        provider=provider,
+        customer_email="buyer@example.com",
+        status=status,
+        created_at=created_at,
+    ).reference
+
+
+def events_after(merchant: User, after: int) -> list[dict[str, Any]]:
+    """The merchant's events past `after`, as the bus carries them."""
+    with read_session() as session:
+        rows = session.exec(
+            select(Event).where(Event.merchant_id == merchant.id, col(Event.id) > after)
+        ).all()
+        return [event_message(e) for e in sorted(rows, key=lambda e: e.id)]
+
+
+def newest_id(merchant: User) -> int:
+    with read_session() as session:
+        ids = session.exec(select(Event.id).where(Event.merchant_id == merchant.id)).all()
+        return max(ids, default=0)
+
+
+def read(merchant: User, filters: Filters) -> Snapshot:
+    snap = read_snapshot(merchant.id, filters, whole=False)
+    assert snap is not None
+    return snap
+
+
+def shown(snap: Snapshot, numbers=None) -> dict[str, Any]:
+    """What the dashboard draws from the numbers (the chart figures included)."""
+    return numbers_view(numbers or snap.numbers, snap.period)
+
+
+def counted(snap: Snapshot, messages: list[dict[str, Any]]):
+    return numbers_with_payments(snap.numbers, messages, snap.providers)
+
+
+@pytest.mark.parametrize(("hold_days", "timezone"), [(None, "UTC"), (0, "Asia/Kolkata")])
+def test_payments_added_to_a_read_show_what_a_new_read_shows(
+    db: TestDatabase, providers: dict[str, Provider], hold_days: int | None, timezone: str
+) -> None:
+    merchant = create_merchant(timezone=timezone)
+    user_update_payout_settings(user_id=merchant.id, schedule="weekly", weekday=4,
+                                hold_days=hold_days)  # fmt: skip
+    pay(merchant, 10_000)
+    pay(merchant, 2_500, status="failed", provider="stripe")
+    refunded = pay(merchant, 7_000, provider="paystack")
+    transaction_refund(merchant_id=merchant.id, reference=refunded, amount=3_000)
+    pay(merchant, 900, currency="EUR")
+    pay(merchant, 4_000, created_at=utcnow() - timedelta(days=40))  # the previous period
+    for filters in (ANY_CURRENCY, USD):
+        before = read(merchant, filters)
+        mark = newest_id(merchant)
+        pay(merchant, 1_234)
+        pay(merchant, 555, status="pending", provider="stripe")
+        pay(merchant, 7_777, status="failed", provider="flutterwave")  # a provider not yet seen
+        pay(merchant, 3_333, provider="mobile_money")
+        pay(merchant, 120, currency="EUR")  # another currency: its balance and its count
+        pay(merchant, 99, currency="GBP")  # a currency the merchant never had
+        heard = events_after(merchant, mark)
+        assert len(heard) == 6
+        added = counted(before, heard)
+        assert added is not None
+        after = read(merchant, filters)
+        assert shown(before, added) == shown(after)
+        assert added.balances == after.numbers.balances
+        assert added.currencies == after.numbers.currencies
+        assert shown(before) != shown(after)  # the payments did change what it shows
+
+
+def test_an_event_the_read_counted_changes_nothing(db: TestDatabase, merchant: User) -> None:
+    mark = newest_id(merchant)
+    pay(merchant, 1_000)
+    pay(merchant, 2_000)
+    snap = read(merchant, USD)
+    heard = events_after(merchant, mark)
+    assert counted(snap, heard) is snap.numbers
+    pay(merchant, 3_000)
+    later = events_after(merchant, mark)
+    once = counted(snap, later)
+    assert once is not None
+    twice = numbers_with_payments(once, later, snap.providers)  # the bus delivered it again
+    assert twice is once
+    assert shown(snap, once) == shown(read(merchant, USD))
+
+
+def test_what_the_rules_do_not_cover_is_read_again(db: TestDatabase, merchant: User) -> None:
+    first = pay(merchant, 1_000)
+    pay(merchant, 800, currency="EUR")
+    snap = read(merchant, USD)
+    mark = newest_id(merchant)
+    transaction_update_status(merchant_id=merchant.id, reference=first, status="refunded")
+    assert counted(snap, events_after(merchant, mark)) is None  # a status change
+
+    snap = read(merchant, USD)
+    mark = newest_id(merchant)
+    pay(merchant, 1_000, created_at=utcnow() - timedelta(days=45))  # outside the period
+    assert counted(snap, events_after(merchant, mark)) is None
+
+    snap = read(merchant, ANY_CURRENCY)  # USD, the most used
+    assert snap.numbers.currency == "USD"
+    mark = newest_id(merchant)
+    pay(merchant, 700, currency="EUR")
+    pay(merchant, 600, currency="EUR")  # EUR is now the most used: the whole page changes
+    assert counted(snap, events_after(merchant, mark)) is None
+
+    snap = read(merchant, USD)
+    mark = newest_id(merchant)
+    pay(merchant, 100)
+    (message,) = events_after(merchant, mark)
+    for unreadable in (
+        {**message, "payload": {**message["payload"], "amount": "100"}},
+        {**message, "payload": {**message["payload"], "provider": "unknown"}},
+        {**message, "payload": {**message["payload"], "created_at": "yesterday"}},
+        {**message, "type": "settlement.created"},
+        {**message, "id": str(message["id"])},
+    ):
+        assert counted(snap, [message, unreadable]) is None
+
+
+def test_a_payment_older_than_the_reads_window_is_read_again(
+    db: TestDatabase, providers: dict[str, Provider]
+) -> None:
+    """An event heard after the read, with an id below the newest COUNTED_WINDOW the read saw,
+    may have committed before the read or after it: only a read can tell."""
+    merchant = create_merchant("busy@example.com")
+    transactions_record(
+        [
+            new_payment(
+                merchant_id=merchant.id,
+                amount=100 + i,
+                currency="USD",
+                provider="card",
+                customer_email="buyer@example.com",
+                status="success",
+            )
+            for i in range(COUNTED_WINDOW + 5)
+        ]
+    )
+    snap = read(merchant, USD)
+    basis = snap.numbers.basis
+    assert basis is not None and not basis.counted_all and len(basis.counted) == COUNTED_WINDOW
+    mark = newest_id(merchant)
+    pay(merchant, 100)
+    (message,) = events_after(merchant, mark)
+    assert counted(snap, [message]) is not None  # newer than the window: not in the read
+    late = {**message, "id": min(basis.counted) - 1}
+    assert counted(snap, [late]) is None
