@@ -50,6 +50,7 @@ from paybridge.state.dashboard_pace import (
     FULL_RECONCILE,
     PACE,
     RECONCILE_INTERVAL,
+    RECONCILE_SPREAD,
     after_quiet,
     changes_panels,
     created,
@@ -118,6 +119,7 @@ class DashboardStream:
         self.panels_due = True  # an event heard since then may have changed them
         self.newest_seen: int | None = -1  # the merchant's newest event id when the last whole
         # read began, or of a payment added since (-1: none yet; None: no events)
+        self.spread = random.uniform(*RECONCILE_SPREAD)
         self.snapshot: Snapshot | None = None  # the last read, with the payments added since
         self.counted = False  # payments were added to it that no frame has shown yet
         self.task = asyncio.create_task(self._run())
@@ -176,12 +178,18 @@ class DashboardStream:
             for member in list(self.members.values()):
                 self.drop(member, "stopped")
 
+    def _reconcile_every(self) -> float:
+        return reconcile_interval() * self.spread
+
+    def _reconcile_due(self, now: float) -> bool:
+        return now - self.last_reload >= self._reconcile_every()
+
     def _charts_due(self) -> float:
         """A held-back chart redraw keeps the reads' pace."""
         return max(self.charts_at, self.last_reload + PACE.refresh)
 
     def _wait(self, now: float) -> float:
-        due_at = min(self.numbers_at, self.last_reload + reconcile_interval())
+        due_at = min(self.numbers_at, self.last_reload + self._reconcile_every())
         if self.charts_behind:
             due_at = min(due_at, self._charts_due())
         if self.pending:
@@ -228,7 +236,7 @@ class DashboardStream:
             self._new_charts(numbers_view(self.snapshot.numbers, self.snapshot.period), now)
             charts_due = False
         reload = (
-            now >= self.numbers_at or charts_due or now - self.last_reload >= reconcile_interval()
+            now >= self.numbers_at or charts_due or self._reconcile_due(now)
         )  # a read shows the pending events too: one frame, not two
         fast = bool(self.pending) and self.shown is not None and now - self.last_write >= FAST_GAP
         if reload or fast:
@@ -257,20 +265,24 @@ class DashboardStream:
             await self._send(self._joined(), {self.names.page: _frontend(changes)})
 
     async def _reload(self, now: float) -> None:
-        reconcile = self.numbers_at == math.inf and now - self.last_reload >= reconcile_interval()
+        reconcile = self.numbers_at == math.inf and self._reconcile_due(now)
         # the panels only when something may have changed them, and at a reconcile
         whole = (
             reconcile
             or self.panels_due
             or self.shown is None
             or any(not m.joined for m in self.members.values())
-            or now - self.last_whole >= reconcile_interval()
+            or now - self.last_whole >= self._reconcile_every()
         )
         heard, newest = self.heard, self.newest_seen
         if whole:  # probe first, so the next reconcile knows the newest event this read shows
             probed = time.monotonic()
             newest = await asyncio.to_thread(newest_event, self.key[0])
-            if reconcile and newest == self.newest_seen and now - self.last_whole < FULL_RECONCILE:
+            if (
+                reconcile
+                and newest == self.newest_seen
+                and now - self.last_whole < FULL_RECONCILE * self.spread
+            ):
                 self.last_reload = now  # nothing happened that the tabs missed
                 return
             heard = max(self.heard, probed)

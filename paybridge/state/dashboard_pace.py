@@ -30,6 +30,9 @@ RECONCILE_INTERVAL = 15.0  # look whether the merchant's newest event moved, in 
 # was lost, and read the page again if it did
 FULL_RECONCILE = 60.0  # read the page again anyway: what time alone changes (funds past their
 # hold, the period's days, the uptime shown, API calls that are not payments)
+RECONCILE_SPREAD = (0.8, 1.2)  # each stream's own multiple of the two intervals: streams begun
+# together (a worker's tabs reconnecting after a restart) drift apart instead of reading together
+# every minute for ever
 
 
 class ReadPace:
