@@ -37,12 +37,13 @@ import math
 import random
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from reflex.istate.data import SessionData
 
 from paybridge.events import get_bus
+from paybridge.selectors.analytics import DashboardNumbers
 from paybridge.selectors.live_numbers import numbers_with_payments
 from paybridge.state.dashboard_pace import (
     CHART_SPREAD,
@@ -66,7 +67,7 @@ from paybridge.state.live import (
     still_signed_in,
     tab_connected,
 )
-from paybridge.views.dashboard import Snapshot, apply_events, numbers_view
+from paybridge.views.dashboard import apply_events, numbers_view
 
 log = logging.getLogger("paybridge.state.dashboard")
 
@@ -120,7 +121,8 @@ class DashboardStream:
         self.newest_seen: int | None = -1  # the merchant's newest event id when the last whole
         # read began, or of a payment added since (-1: none yet; None: no events)
         self.spread = random.uniform(*RECONCILE_SPREAD)
-        self.snapshot: Snapshot | None = None  # the last read, with the payments added since
+        self.numbers: DashboardNumbers | None = None  # the last read's, with payments added since
+        self.providers: dict[str, tuple[int, str]] = {}  # the last read's: code -> (id, name)
         self.counted = False  # payments were added to it that no frame has shown yet
         self.task = asyncio.create_task(self._run())
 
@@ -215,25 +217,28 @@ class DashboardStream:
 
     def _count(self, batch: list[dict[str, Any]]) -> bool:
         """Add the batch's payments to the numbers shown, if it holds nothing else."""
-        snap = self.snapshot
-        numbers = (
-            numbers_with_payments(snap.numbers, batch, snap.providers) if snap is not None else None
-        )
-        if snap is None or numbers is None:
+        if self.numbers is None:
             return False
-        if numbers is not snap.numbers:
-            self.snapshot = replace(snap, numbers=numbers)
-            self.counted = True
+        numbers = numbers_with_payments(self.numbers, batch, self.providers)
+        if numbers is None:
+            return False
+        if numbers is not self.numbers:
+            self.numbers, self.counted = numbers, True
             newest = max(message["id"] for message in batch)
             if self.newest_seen != -1:
                 self.newest_seen = max(self.newest_seen or 0, newest)
         return True
 
+    def _numbers_view(self) -> dict[str, Any]:
+        """The view's values the numbers held now make (after `_count`)."""
+        assert self.numbers is not None and self.numbers.basis is not None
+        return numbers_view(self.numbers, self.numbers.basis.period)
+
     async def _step(self, now: float) -> None:
         charts_due = self.charts_behind and now >= self._charts_due()
-        if charts_due and self.numbers_at == math.inf and self.snapshot is not None:
+        if charts_due and self.numbers_at == math.inf and self.numbers is not None:
             # the held-back charts of the numbers the stream holds: no read needed
-            self._new_charts(numbers_view(self.snapshot.numbers, self.snapshot.period), now)
+            self._new_charts(self._numbers_view(), now)
             charts_due = False
         reload = (
             now >= self.numbers_at or charts_due or self._reconcile_due(now)
@@ -251,9 +256,9 @@ class DashboardStream:
         assert self.shown is not None
         changes = apply_events(self.shown, self.pending)
         self.pending = []
-        if self.counted and self.snapshot is not None:  # the numbers go in the row's frame
+        if self.counted:  # the numbers go in the row's frame
             self.counted = False
-            numbers = numbers_view(self.snapshot.numbers, self.snapshot.period)
+            numbers = self._numbers_view()
             changes |= {
                 name: value
                 for name, value in numbers.items()
@@ -298,7 +303,7 @@ class DashboardStream:
         before = self.shown
         self.shown = view if whole or before is None else {**before, **view}
         self.last_reload, self.pending = now, []
-        self.snapshot, self.counted = view["_snapshot"], False
+        self.numbers, self.providers, self.counted = view["_numbers"], view["_providers"], False
         # a tab that joined during the read needs one begun after it joined
         late = any(not m.joined and m not in newcomers for m in self.members.values())
         self.numbers_at = now if late else math.inf

@@ -115,7 +115,8 @@ class Snapshot:
 
 def dashboard_view(snap: Snapshot) -> dict[str, Any]:
     """Format a snapshot into the dashboard's display vars (pure: shared by every tab). The
-    view keeps the snapshot (`_snapshot`, never sent) for the payments heard after it."""
+    view keeps its numbers and the providers (`_numbers`, `_providers`, never sent) for the
+    payments heard after it."""
     tz, period = snap.tz, snap.period
     if period.first_day == period.last_day:
         period_label = f"{period.first_day:%b %d, %Y}"
@@ -134,7 +135,8 @@ def dashboard_view(snap: Snapshot) -> dict[str, Any]:
         "feed": [feed_item(m, tz) for m in snap.events],
         "_feed_ids": [m["id"] for m in snap.events],
         "_provider_names": snap.provider_names,
-        "_snapshot": snap,
+        "_numbers": snap.numbers,
+        "_providers": snap.providers,
     }
     if snap.panels is not None:
         view |= panel_views(snap.panels)
