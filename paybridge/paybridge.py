@@ -19,6 +19,7 @@ from paybridge.api.app import api, api_first
 from paybridge.api.security import secure
 from paybridge.components.layout import PAGES
 from paybridge.events.relay import relay_outbox
+from paybridge.heap import tune_collector
 from paybridge.logs import configure_logging
 from paybridge.state.live import serve_app
 
@@ -42,5 +43,6 @@ app = PayBridgeApp(api_transformer=[api, secure])
 app.register_lifespan_task(relay_outbox)
 serve_app(app)
 app.register_lifespan_task(announce_start)
+app.register_lifespan_task(tune_collector)
 for spec in PAGES:
     app.add_page(spec.component, route=spec.route, title=spec.title, on_load=spec.on_load)
