@@ -138,11 +138,13 @@ def _payment(message: dict[str, Any], providers: Mapping[str, tuple[int, str]]) 
     event_id, data = message.get("id"), message.get("payload")
     if type(event_id) is not int or not isinstance(data, dict):
         return None
-    amount, fee, net = data.get("amount"), data.get("fee"), data.get("net_amount")
+    amount, fee, net = (_minor_units(data.get(k)) for k in ("amount", "fee", "net_amount"))
     currency, status, provider = data.get("currency"), data.get("status"), data.get("provider")
-    if not all(type(v) is int for v in (amount, fee, net)) or data.get("refunded_amount") != 0:
+    if amount is None or fee is None or net is None or data.get("refunded_amount") != 0:
         return None
-    if not isinstance(currency, str) or status not in NEW_STATUSES or provider not in providers:
+    if not isinstance(currency, str) or not isinstance(provider, str) or provider not in providers:
+        return None
+    if status not in NEW_STATUSES:
         return None
     try:
         created_at = datetime.fromisoformat(data["created_at"])
@@ -151,6 +153,11 @@ def _payment(message: dict[str, Any], providers: Mapping[str, tuple[int, str]]) 
     if created_at.tzinfo is None:
         return None
     return (event_id, currency, str(status), provider, amount, fee, net, created_at.astimezone(UTC))
+
+
+def _minor_units(value: object) -> int | None:
+    """An amount as the event carries it: an int (never a bool, a float or a string)."""
+    return value if type(value) is int else None
 
 
 def _chosen(basis: NumbersBasis, currencies: list[str]) -> str:

@@ -132,7 +132,7 @@ def providers_by_code(session: Any) -> dict[str, tuple[int, str]]:
     global _providers
     read_at, providers = _providers
     if time.monotonic() - read_at > PROVIDER_NAMES_TTL:
-        providers = {p.code: (p.id, p.display_name) for p in providers_by_id(session).values()}
+        providers = {p.code: (id_, p.display_name) for id_, p in providers_by_id(session).items()}
         _providers = (time.monotonic(), providers)
     return providers
 

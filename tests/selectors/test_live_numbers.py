@@ -148,6 +148,9 @@ def test_what_the_rules_do_not_cover_is_read_again(db: TestDatabase, merchant: U
     (message,) = events_after(merchant, mark)
     for unreadable in (
         {**message, "payload": {**message["payload"], "amount": "100"}},
+        {**message, "payload": {**message["payload"], "amount": 100.0}},
+        {**message, "payload": {**message["payload"], "fee": True}},
+        {**message, "payload": {**message["payload"], "status": "refunded"}},
         {**message, "payload": {**message["payload"], "provider": "unknown"}},
         {**message, "payload": {**message["payload"], "created_at": "yesterday"}},
         {**message, "type": "settlement.created"},
