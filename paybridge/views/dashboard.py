@@ -108,10 +108,6 @@ class Snapshot:
     next_date: date | None
     providers: dict[str, tuple[int, str]]  # code -> (id, display name), for live payments
 
-    @property
-    def provider_names(self) -> dict[str, str]:
-        return {code: name for code, (_, name) in self.providers.items()}
-
 
 def dashboard_view(snap: Snapshot) -> dict[str, Any]:
     """Format a snapshot into the dashboard's display vars (pure: shared by every tab). The
@@ -134,7 +130,6 @@ def dashboard_view(snap: Snapshot) -> dict[str, Any]:
         "recent": [record_row(r, tz) for r in snap.rows],
         "feed": [feed_item(m, tz) for m in snap.events],
         "_feed_ids": [m["id"] for m in snap.events],
-        "_provider_names": snap.provider_names,
         "_numbers": snap.numbers,
         "_providers": snap.providers,
     }
@@ -248,7 +243,7 @@ def apply_events(shown: dict[str, Any], messages: list[dict[str, Any]]) -> dict[
     so a tab that heard a few hundred events since its last update does not format them all. A
     message this code cannot read is skipped (the next reload shows what the database holds)."""
     tz, shown_ids = shown["timezone"], set(shown["_feed_ids"])
-    names = shown.get("_provider_names", {})
+    names = {code: name for code, (_, name) in shown.get("_providers", {}).items()}
     fresh: dict[int, dict[str, Any]] = {}
     for message in messages:
         if isinstance(message, dict) and type(message.get("id")) is int:

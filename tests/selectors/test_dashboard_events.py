@@ -107,8 +107,8 @@ def test_a_live_row_names_its_provider_as_a_reload_would() -> None:
     first moment, not "mobile_money" until the next reload."""
     event = payment_event(1, "txn_mm")
     event["payload"]["provider"] = "mobile_money"
-    names = {"mobile_money": "Mobile Money", "card": "Card"}
-    shown = shown_after({**EMPTY, "_provider_names": names}, [event])
+    providers = {"mobile_money": (2, "Mobile Money"), "card": (1, "Card")}
+    shown = shown_after({**EMPTY, "_providers": providers}, [event])
     assert shown["recent"][0].provider == "Mobile Money"
     unknown = payment_event(2, "txn_new")
     unknown["payload"]["provider"] = "new_rail"  # added since the tab's last reload
