@@ -254,7 +254,8 @@ class NumbersBasis:
     providers: dict[int, ProviderName]
     hold: timedelta | None  # the account's hold period (None: balances not read)
     counted: frozenset[int]
-    counted_all: bool  # fewer than COUNTED_WINDOW: `counted` is every payment event the read saw
+    floor: int | None  # a payment event below this id may be in the numbers or not (None: every
+    # one the read saw is in `counted`)
 
 
 @dataclass(frozen=True)
@@ -352,7 +353,7 @@ def dashboard_numbers(
             providers=providers,
             hold=timedelta(days=hold_days_for(terms)) if with_balances and terms else None,
             counted=frozenset(counted),
-            counted_all=len(counted) < COUNTED_WINDOW,
+            floor=min(counted) if len(counted) >= COUNTED_WINDOW else None,
         )
     return DashboardNumbers(
         currencies=[c for _, c in sorted(used)],

@@ -6,7 +6,8 @@ that a new payment adds â€” amount, fee, net, status, provider, currency, time â
 the rules the rollups follow (`services/rollups.py`) gives what a read would show; a test holds
 the two equal. Anything these rules do not cover answers None and the dashboard reads instead:
 another kind of event, a payment outside the period, one the read may or may not have counted
-(older than the read's window of events), a provider not known, a payment that changes which
+(older than the newest events the read saw, or than the last COUNTED_KEEP added), a provider not
+known, a payment that changes which
 currency is shown. What time alone changes (funds leaving the hold, a new day) waits for the
 next read, as between reads before.
 """
@@ -31,6 +32,8 @@ from paybridge.selectors.analytics import (
 from paybridge.selectors.balances import CurrencyBalance
 
 CREATED = "transaction.created"
+COUNTED_KEEP = 1_000  # payment events a stream remembers adding (between reads a busy merchant's
+# grew by its payment rate, and were copied with every batch); an older one makes it read
 NEW_STATUSES = frozenset(
     {TransactionStatus.PENDING, TransactionStatus.SUCCESS, TransactionStatus.FAILED}
 )
@@ -50,8 +53,7 @@ def numbers_with_payments(
     basis = numbers.basis
     if basis is None:
         return None
-    counted = set(basis.counted)
-    floor = None if basis.counted_all or not counted else min(basis.counted)
+    counted, floor = set(basis.counted), basis.floor
     cells = {(c.provider_id, c.status): c for c in basis.cells}
     names = dict(basis.providers)
     daily = dict(basis.daily)
@@ -68,7 +70,7 @@ def numbers_with_payments(
         if event_id in counted:
             continue
         if floor is not None and event_id < floor:
-            return None  # older than the read's window: it may be in the numbers or not
+            return None  # below the window: it may be in the numbers or not
         if not period.start <= created_at < period.end:
             return None
         counted.add(event_id)
@@ -100,6 +102,9 @@ def numbers_with_payments(
                 balances[currency] = replace(balance, available=balance.available + net)
     if not changed:
         return numbers
+    if len(counted) > 2 * COUNTED_KEEP:  # keep the newest: older ids now read instead
+        counted = set(sorted(counted)[-COUNTED_KEEP:])
+        floor = min(counted)
     currencies = [c for _, c in sorted((-count, c) for c, count in used.items() if count > 0)]
     if _chosen(basis, currencies) != numbers.currency:
         return None  # the dashboard would show another currency now: a read draws it
@@ -123,6 +128,7 @@ def numbers_with_payments(
             used=used,
             providers=names,
             counted=frozenset(counted),
+            floor=floor,
         ),
     )
 

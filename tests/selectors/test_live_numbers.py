@@ -13,7 +13,7 @@ from paybridge.db import read_session, utcnow
 from paybridge.events.outbox import event_message
 from paybridge.models import Event, Provider, User
 from paybridge.selectors.analytics import COUNTED_WINDOW
-from paybridge.selectors.live_numbers import numbers_with_payments
+from paybridge.selectors.live_numbers import COUNTED_KEEP, numbers_with_payments
 from paybridge.services.refunds import transaction_refund
 from paybridge.services.transactions import (
     new_payment,
@@ -180,10 +180,34 @@ def test_a_payment_older_than_the_reads_window_is_read_again(
     )
     snap = read(merchant, USD)
     basis = snap.numbers.basis
-    assert basis is not None and not basis.counted_all and len(basis.counted) == COUNTED_WINDOW
+    assert basis is not None and len(basis.counted) == COUNTED_WINDOW
+    assert basis.floor == min(basis.counted)
     mark = newest_id(merchant)
     pay(merchant, 100)
     (message,) = events_after(merchant, mark)
     assert counted(snap, [message]) is not None  # newer than the window: not in the read
     late = {**message, "id": min(basis.counted) - 1}
     assert counted(snap, [late]) is None
+
+
+def test_a_stream_remembers_the_newest_payments_it_added_and_reads_for_older_ones(
+    db: TestDatabase, merchant: User
+) -> None:
+    """Between two reads a busy merchant's stream adds thousands of payments; it remembers the
+    newest COUNTED_KEEP of them (hearing one again changes nothing) and reads for anything older."""
+    snap = read(merchant, USD)
+    mark = newest_id(merchant)
+    pay(merchant, 100)
+    (message,) = events_after(merchant, mark)
+    numbers = snap.numbers
+    heard = [{**message, "id": message["id"] + i} for i in range(2 * COUNTED_KEEP + 1)]
+    for start in range(0, len(heard), 100):  # the bus delivers them in batches
+        added = numbers_with_payments(numbers, heard[start : start + 100], snap.providers)
+        assert added is not None
+        numbers = added
+    basis = numbers.basis
+    assert basis is not None and len(basis.counted) <= 2 * COUNTED_KEEP
+    total = next(c.value for c in shown(snap, numbers)["cards"] if c.id == "total-transactions")
+    assert total == f"{2 * COUNTED_KEEP + 1:,}"
+    assert numbers_with_payments(numbers, heard[-5:], snap.providers) is numbers  # heard again
+    assert numbers_with_payments(numbers, heard[:1], snap.providers) is None  # below the floor
