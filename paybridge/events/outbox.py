@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -12,18 +11,8 @@ from sqlmodel import Session
 from paybridge.db import run_after_commit, utcnow
 from paybridge.logs import current_request_id
 from paybridge.models import Event
+from paybridge.models.event import EventType as EventType  # defined with its table
 from paybridge.models.tables import ArrayInsert, table_of
-
-
-class EventType(StrEnum):
-    TRANSACTION_CREATED = "transaction.created"
-    TRANSACTION_UPDATED = "transaction.updated"
-    SETTLEMENT_CREATED = "settlement.created"
-    SETTLEMENT_UPDATED = "settlement.updated"
-    WEBHOOK_DELIVERED = "webhook.delivered"
-    WEBHOOK_FAILED = "webhook.failed"
-    WEBHOOK_DISABLED = "webhook.disabled"
-    WEBHOOK_TEST = "webhook.test"
 
 
 def record_event(

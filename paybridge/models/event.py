@@ -1,12 +1,27 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 from paybridge.db import BigId, UTCDateTime, utcnow
+
+
+class EventType(StrEnum):
+    """What an outbox row records (events/outbox.py writes them; the dashboard's numbers read
+    the payments' own, `selectors.live_numbers`)."""
+
+    TRANSACTION_CREATED = "transaction.created"
+    TRANSACTION_UPDATED = "transaction.updated"
+    SETTLEMENT_CREATED = "settlement.created"
+    SETTLEMENT_UPDATED = "settlement.updated"
+    WEBHOOK_DELIVERED = "webhook.delivered"
+    WEBHOOK_FAILED = "webhook.failed"
+    WEBHOOK_DISABLED = "webhook.disabled"
+    WEBHOOK_TEST = "webhook.test"
 
 
 def payload_reference() -> sa.ColumnElement[str]:

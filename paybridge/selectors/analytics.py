@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from paybridge.models import Event, Provider
+from paybridge.models.event import EventType
 from paybridge.models.keys import key
 from paybridge.models.transaction import TransactionStatus
 from paybridge.selectors.balances import (
@@ -431,7 +432,10 @@ def _numbers_statement(postgresql: bool, with_balances: bool, counting: bool) ->
     if counting:
         newest = (
             sa.select(col(Event.id))
-            .where(col(Event.merchant_id) == merchant, col(Event.type) == "transaction.created")
+            .where(
+                col(Event.merchant_id) == merchant,
+                col(Event.type) == EventType.TRANSACTION_CREATED.value,
+            )
             .order_by(col(Event.id).desc())
             .limit(COUNTED_WINDOW)
         )
