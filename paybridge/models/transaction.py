@@ -18,6 +18,13 @@ class TransactionStatus(StrEnum):
     REFUNDED = "refunded"
 
 
+# What a new payment may start as (a refund is a change of a successful one).
+CREATABLE_STATUSES = (
+    TransactionStatus.PENDING,
+    TransactionStatus.SUCCESS,
+    TransactionStatus.FAILED,
+)
+
 # The only legal status changes; everything else is refused by the service.
 TRANSITIONS: dict[str, frozenset[str]] = {
     TransactionStatus.PENDING: frozenset({TransactionStatus.SUCCESS, TransactionStatus.FAILED}),

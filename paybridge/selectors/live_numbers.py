@@ -7,9 +7,8 @@ the rules the rollups follow (`services/rollups.py`) gives what a read would sho
 the two equal. Anything these rules do not cover answers None and the dashboard reads instead:
 another kind of event, a payment outside the period, one the read may or may not have counted
 (older than the newest events the read saw, or than the last COUNTED_KEEP added), a provider not
-known, a payment that changes which
-currency is shown. What time alone changes (funds leaving the hold, a new day) waits for the
-next read, as between reads before.
+known, a payment that changes which currency is shown. What time alone changes (funds leaving the
+hold, a new day) waits for the next read, as between reads before.
 """
 
 from __future__ import annotations
@@ -21,7 +20,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from paybridge.db import utcnow
-from paybridge.models.transaction import TransactionStatus
+from paybridge.models.event import EventType
+from paybridge.models.transaction import CREATABLE_STATUSES, TransactionStatus
 from paybridge.selectors.analytics import (
     DashboardNumbers,
     NumbersBasis,
@@ -31,12 +31,8 @@ from paybridge.selectors.analytics import (
 )
 from paybridge.selectors.balances import CurrencyBalance
 
-CREATED = "transaction.created"
 COUNTED_KEEP = 1_000  # payment events a stream remembers adding (between reads a busy merchant's
 # grew by its payment rate, and were copied with every batch); an older one makes it read
-NEW_STATUSES = frozenset(
-    {TransactionStatus.PENDING, TransactionStatus.SUCCESS, TransactionStatus.FAILED}
-)
 
 
 def numbers_with_payments(
@@ -139,7 +135,7 @@ Payment = tuple[int, str, str, str, int, int, int, datetime]
 def _payment(message: dict[str, Any], providers: Mapping[str, tuple[int, str]]) -> Payment | None:
     """(event id, currency, status, provider, amount, fee, net, created at) of a new payment's
     event, or None for any other event or one this code cannot read."""
-    if not isinstance(message, dict) or message.get("type") != CREATED:
+    if not isinstance(message, dict) or message.get("type") != EventType.TRANSACTION_CREATED:
         return None
     event_id, data = message.get("id"), message.get("payload")
     if type(event_id) is not int or not isinstance(data, dict):
@@ -150,7 +146,7 @@ def _payment(message: dict[str, Any], providers: Mapping[str, tuple[int, str]]) 
         return None
     if not isinstance(currency, str) or not isinstance(provider, str) or provider not in providers:
         return None
-    if status not in NEW_STATUSES:
+    if status not in CREATABLE_STATUSES:
         return None
     try:
         created_at = datetime.fromisoformat(data["created_at"])

@@ -23,7 +23,7 @@ from paybridge.events.payloads import transaction_payload
 from paybridge.logs import current_request_id
 from paybridge.models import Provider, Transaction, TransactionRecord, TransactionStatus
 from paybridge.models.tables import ArrayInsert, table_of
-from paybridge.models.transaction import TRANSITIONS
+from paybridge.models.transaction import CREATABLE_STATUSES, TRANSITIONS
 from paybridge.money import normalize_currency, validate_minor_units
 from paybridge.permissions import Action, Actor, authorize
 from paybridge.services.locks import lock_merchant_balance, lock_payment
@@ -34,12 +34,6 @@ from paybridge.services.refunds import refund_apply
 from paybridge.services.refunds import transaction_refund as transaction_refund
 from paybridge.services.rollups import rollup_apply, rollup_snapshot
 from paybridge.validation import clean_choice, clean_email, clean_reference
-
-CREATABLE_STATUSES = (
-    TransactionStatus.PENDING,
-    TransactionStatus.SUCCESS,
-    TransactionStatus.FAILED,
-)
 
 
 def new_reference() -> str:
