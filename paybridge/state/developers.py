@@ -40,6 +40,7 @@ class DevelopersState(CursorPages, SessionState):
     base_url: str = ""
 
     _page_size: ClassVar[int] = LOG_PAGE
+    _shown_once: ClassVar[tuple[str, ...]] = ("new_key_secret",)
 
     def _show(self, merchant_id: int, page: PageRequest | None = None) -> None:
         request = page or PageRequest(limit=LOG_PAGE)

@@ -8,7 +8,7 @@ import contextvars
 import functools
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ClassVar, ParamSpec, TypeVar
 from urllib.parse import quote
 
 import reflex as rx
@@ -39,6 +39,12 @@ def in_thread(handler: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     return run
 
 
+def _overrides_reflex(method: Callable[P, R]) -> Callable[P, R]:
+    """Reflex refuses a state method named like one of its own unless it carries this mark."""
+    method.__override_base_method__ = True  # type: ignore[attr-defined]
+    return method
+
+
 class SessionState(rx.State):
     """Merchant pages subclass this and start every handler with `self._identity()`. Helpers
     here start with an underscore: Reflex makes every public method an event any client can
@@ -51,6 +57,17 @@ class SessionState(rx.State):
     # What the signed-in person's role allows, from the one role table: pages read it only to
     # hide controls (the services refuse regardless).
     can: dict[str, bool] = {}
+    # Vars that hold a secret shown once (a new API key, a signing secret, an invite link).
+    _shown_once: ClassVar[tuple[str, ...]] = ()
+
+    @_overrides_reflex
+    def _reset_client_storage(self) -> None:
+        """Reflex calls this on every state of the tree when a tab (re)connects and before it
+        sends the tree to the browser: a secret shown once is forgotten there, so a reload
+        neither shows it again nor sends it over the socket."""
+        for name in self._shown_once:
+            setattr(self, name, "")
+        super()._reset_client_storage()
 
     def _identity(self) -> Identity | None:
         """Resolve the session from the cookie now; a revoked or expired one yields None. The

@@ -48,6 +48,8 @@ class TeamState(SessionState):
     notice: str = ""
     transfer_error: str = ""  # in the "Make owner" dialog, over the page's own error
 
+    _shown_once: ClassVar[tuple[str, ...]] = ("invite_link",)
+
     def _show(self, merchant_id: int) -> None:
         with read_session() as session:
             tz = user_timezone(session=session, merchant_id=merchant_id)

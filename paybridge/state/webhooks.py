@@ -4,6 +4,7 @@ the delivery log with attempts and resend."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import reflex as rx
 from reflex.event import EventSpec
@@ -149,6 +150,7 @@ class WebhooksState(SessionState):
     has_older: bool = False
 
     _before_id: int | None = None
+    _shown_once: ClassVar[tuple[str, ...]] = ("secret", "secret_for")
 
     def _show(self, merchant_id: int) -> None:
         with read_session() as session:

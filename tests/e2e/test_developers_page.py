@@ -47,10 +47,14 @@ def test_key_created_in_the_ui_works_until_revoked(browser, app, merchants):
     status, body = _profile(app, secret)
     assert status == 200 and body["email"] == bravo.email
 
-    # The secret is shown once: a reload shows only the masked key.
+    # The secret is shown once: a reload shows only the masked key, and the state the reload
+    # brings over the socket no longer holds it.
+    frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda data: frames.append(str(data))))
     page.reload()
     page.wait_for_selector(".key-row:has-text('Checkout server')")
     assert secret not in page.inner_text("body")
+    assert frames and not any(secret in frame for frame in frames)
     assert f"sk_live_…{secret[-4:]}" in page.inner_text("#keys-body")
 
     # The call shows up in the request log, filterable by path and status class.
