@@ -91,8 +91,8 @@ class DashboardState(SessionState):
             if name[0] != "_":
                 setattr(self, name, value)
         figures = await self.get_state(DashboardChartsState)
-        figures.daily = view["_charts"]["daily"]
-        figures.providers = view["_charts"]["providers"]
+        figures.daily = view["_charts"].figures["daily"]
+        figures.providers = view["_charts"].figures["providers"]
 
     async def _refilter(self, merchant_id: int) -> EventSpec:
         """Show new filters: the tab leaves its stream (whose frames show the old ones), reads,

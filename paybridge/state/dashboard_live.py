@@ -320,7 +320,7 @@ class DashboardStream:
                 [m for m in newcomers if m.tab.session_id in self.members],
                 {
                     self.names.page: {**_frontend(self.shown), "live_rx_state_": True},
-                    self.names.charts: _frontend(view["_charts"]),
+                    self.names.charts: _frontend(view["_charts"].figures),
                 },
             )
             for member in newcomers:
@@ -329,14 +329,14 @@ class DashboardStream:
     def _new_charts(self, view: dict[str, Any], now: float) -> None:
         """New charts go to the joined tabs each at its own moment within CHART_SPREAD, at most
         every CHART_INTERVAL while they keep changing (held back meanwhile: `charts_behind`)."""
-        if view["_charts_key"] == self.charts_key:
+        if view["_charts"].key == self.charts_key:
             self.charts_behind = False
             return
         if self.charts_key is not None and now < self.charts_at:
             self.charts_behind = True
             return
-        self.charts_key, self.charts_behind = view["_charts_key"], False
-        self.charts_frame = encode_update({self.names.charts: _frontend(view["_charts"])})
+        self.charts_key, self.charts_behind = view["_charts"].key, False
+        self.charts_frame = encode_update({self.names.charts: _frontend(view["_charts"].figures)})
         self.charts_at = next_chart_time(now)
         for member in self.members.values():
             if member.joined:

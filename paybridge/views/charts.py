@@ -7,6 +7,8 @@ largest part of a live update. A dict is built once per snapshot and shared by e
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from paybridge.display import format_bp
@@ -138,3 +140,25 @@ def provider_figure(providers: list[ProviderStats], currency: str) -> dict[str, 
     )
     layout["bargap"] = 0.35
     return {"data": [trace], "layout": layout}
+
+
+@dataclass(frozen=True)
+class Charts:
+    """Both figures of some numbers, drawn when first asked for: a live stream makes new
+    numbers with each payment, but sends new charts only every few seconds (most are never
+    drawn). `key` tells numbers with the same figures apart without drawing them."""
+
+    currency: str
+    daily: tuple[DailyPoint, ...]
+    providers: tuple[ProviderStats, ...]
+    key: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", hash((self.currency, self.daily, self.providers)))
+
+    @cached_property
+    def figures(self) -> dict[str, Any]:
+        return {
+            "daily": daily_volume_figure(list(self.daily), self.currency),
+            "providers": provider_figure(list(self.providers), self.currency),
+        }

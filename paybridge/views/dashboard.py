@@ -20,7 +20,7 @@ from paybridge.selectors.health import ApiStats, uptime_seconds
 from paybridge.selectors.periods import Period
 from paybridge.selectors.users import UserSummary
 from paybridge.views.activity import FeedLine, RecentRow, feed_item, record_row, transaction_row
-from paybridge.views.charts import daily_volume_figure, provider_figure
+from paybridge.views.charts import Charts
 from paybridge.views.labels import STATUS_COLORS
 
 log = logging.getLogger("paybridge.state.dashboard")  # the name its warnings always had
@@ -151,11 +151,7 @@ def numbers_view(numbers: DashboardNumbers, period: Period) -> dict[str, Any]:
         "available": format_money(available, currency),
         "pending": format_money(balance.pending if balance else 0, currency),
         "can_withdraw": available > 0,
-        "_charts": {
-            "daily": daily_volume_figure(metrics.daily, metrics.currency),
-            "providers": provider_figure(metrics.providers, metrics.currency),
-        },  # the figures are functions of these (frozen dataclasses): a key without a JSON dump
-        "_charts_key": hash((metrics.currency, tuple(metrics.daily), tuple(metrics.providers))),
+        "_charts": Charts(metrics.currency, tuple(metrics.daily), tuple(metrics.providers)),
     }
 
 

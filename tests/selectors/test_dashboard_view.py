@@ -145,7 +145,7 @@ def test_a_live_frame_carries_the_typed_view_as_reflex_sends_the_state(
     live = json.loads(frame)[1]["delta"]["page"]
     for name, value in live.items():
         assert by_reflex[name] == value, name
-    charts = {"charts": {f"{k}_rx_state_": v for k, v in view["_charts"].items()}}
+    charts = {"charts": {f"{k}_rx_state_": v for k, v in view["_charts"].figures.items()}}
     assert encode_event(charts) == rx_format.json_dumps(
         ["event", {"delta": charts}], separators=(",", ":")
     )
