@@ -1,6 +1,7 @@
-"""An authenticated GET in process: `GET /api/v1/profile` driven straight into the backend's
-ASGI app (the API with its security layer, no HTTP server), so that what one request costs in
-Python CPU can be read without Granian, `wrk` or the machine's other load in the figure.
+"""An authenticated GET (and a payment's POST) in process: `GET /api/v1/profile` driven
+straight into the backend's ASGI app (the API with its security layer, no HTTP server), so that
+what one request costs in Python CPU can be read without Granian, `wrk` or the machine's other
+load in the figure.
 
     .venv/bin/python bench/get_path.py                       # API key and JWT, limits off and on
     .venv/bin/python bench/get_path.py --requests 5000 --concurrency 16 --profile key-redis
@@ -10,8 +11,11 @@ warm-up, and reports the process's CPU (every thread: the loop, the threadpool, 
 PostgreSQL clients) per request, and the loop thread's own share. Cases: `key` / `jwt` with
 rate limits off (what `bench/ingest.py` measures; Redis still carries revocation notices),
 `key-redis` / `jwt-redis` with a limit high enough never to refuse, counted in Redis (what
-production does). `--profile CASE` prints the cProfile of the loop thread in that case's
-first round, sorted by own time. Run it pinned (`taskset -c 1`).
+production does); `post`: `POST /api/v1/transactions` with the key and a unique
+`Idempotency-Key` (bench/ingest.py's payment; the batch writer's thread is in the process CPU).
+`--profile CASE` prints the cProfile of the loop thread in that case's first round, on the
+thread's CPU clock (the wall clock charges a GIL wait to whichever call let the GIL go), sorted
+by own time. Run it pinned (`taskset -c 1`).
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import json
 import os
 import pstats
 import statistics
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +39,16 @@ sys.path.insert(0, str(ROOT))
 from bench.http_load import DEFAULT_REDIS, create_database, drop_database  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/paybridge_bench_get"
-CASES = ("key", "jwt", "key-redis", "jwt-redis")
+CASES = ("key", "jwt", "key-redis", "jwt-redis", "post")
+PAYMENT = json.dumps(
+    {
+        "amount": 1050,
+        "currency": "USD",
+        "provider": "card",
+        "customer_email": "payer@example.com",
+        "status": "success",
+    }
+).encode()
 
 
 def credentials() -> tuple[str, str]:
@@ -55,22 +70,30 @@ def credentials() -> tuple[str, str]:
     return key, issue_tokens(user_id=user.id, session_id=session_id).access
 
 
-async def one_request(app, token: str) -> int:  # type: ignore[no-untyped-def]
+async def one_request(app, token: str, post: bool = False) -> int:  # type: ignore[no-untyped-def]
+    path = "/api/v1/transactions" if post else "/api/v1/profile"
+    headers = [
+        (b"host", b"127.0.0.1"),
+        (b"authorization", f"Bearer {token}".encode()),
+        (b"accept", b"*/*"),
+    ]
+    if post:
+        headers += [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(PAYMENT)).encode()),
+            (b"idempotency-key", uuid.uuid4().hex.encode()),
+        ]
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
-        "method": "GET",
+        "method": "POST" if post else "GET",
         "scheme": "http",
-        "path": "/api/v1/profile",
-        "raw_path": b"/api/v1/profile",
+        "path": path,
+        "raw_path": path.encode(),
         "root_path": "",
         "query_string": b"",
-        "headers": [
-            (b"host", b"127.0.0.1"),
-            (b"authorization", f"Bearer {token}".encode()),
-            (b"accept", b"*/*"),
-        ],
+        "headers": headers,
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 8000),
         "state": {},
@@ -78,7 +101,7 @@ async def one_request(app, token: str) -> int:  # type: ignore[no-untyped-def]
     status = 0
 
     async def receive():  # type: ignore[no-untyped-def]
-        return {"type": "http.request", "body": b"", "more_body": False}
+        return {"type": "http.request", "body": PAYMENT if post else b"", "more_body": False}
 
     async def send(message):  # type: ignore[no-untyped-def]
         nonlocal status
@@ -89,13 +112,13 @@ async def one_request(app, token: str) -> int:  # type: ignore[no-untyped-def]
     return status
 
 
-async def drive(app, token: str, requests: int, concurrency: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
+async def drive(app, token: str, requests: int, concurrency: int, post: bool) -> dict[str, int]:  # type: ignore[no-untyped-def]
     codes: dict[str, int] = {}
     per_task = requests // concurrency
 
     async def client() -> None:
         for _ in range(per_task):
-            code = str(await one_request(app, token))
+            code = str(await one_request(app, token, post))
             codes[code] = codes.get(code, 0) + 1
 
     await asyncio.gather(*(client() for _ in range(concurrency)))
@@ -109,16 +132,17 @@ def run_case(app, case: str, tokens: dict[str, str], args) -> float:  # type: ig
     os.environ["PAYBRIDGE_API_RATE_LIMIT"] = "1000000000/1" if case.endswith("-redis") else "0"
     get_settings.cache_clear()
     ratelimit.reset_memory()
-    token = tokens[case.split("-")[0]]
+    token = tokens["key" if case == "post" else case.split("-")[0]]
+    post = case == "post"
     loop = asyncio.new_event_loop()
     try:
-        loop.run_until_complete(drive(app, token, 500, args.concurrency))  # warm-up
-        profiler = cProfile.Profile() if args.profile == case else None
+        loop.run_until_complete(drive(app, token, 500, args.concurrency, post))  # warm-up
+        profiler = cProfile.Profile(time.thread_time) if args.profile == case else None
         loop_thread = threading.get_native_id()
         cpu, loop_cpu, wall = time.process_time(), time.thread_time(), time.perf_counter()
         if profiler:
             profiler.enable()
-        codes = loop.run_until_complete(drive(app, token, args.requests, args.concurrency))
+        codes = loop.run_until_complete(drive(app, token, args.requests, args.concurrency, post))
         if profiler:
             profiler.disable()
         cpu = time.process_time() - cpu
