@@ -43,6 +43,7 @@ from paybridge.db import current_unit, in_unit
 from paybridge.errors import DomainError
 from paybridge.money_gate import money_write_turn
 from paybridge.services.idempotency import (
+    NOT_JSON,
     KeyedRequest,
     Replay,
     idempotency_claim,
@@ -201,13 +202,17 @@ class IdempotentRoute(APIRoute):
                 body = await request.body()
             except DomainError as error:
                 return error_response(error)
-            path = request.url.path
+            try:  # parsed once: FastAPI reads the same parse (the request keeps it)
+                document = await request.json()
+            except ValueError:
+                document = NOT_JSON
+            path = request.scope["path"]  # what `request.url.path` is for a matched route
             keyed = KeyedRequest(
                 merchant_id=principal.merchant_id,
                 key=key,
                 method=request.method,
                 path=path,
-                request_hash=request_fingerprint(request.method, path, body),
+                request_hash=request_fingerprint(request.method, path, body, document),
             )
             token = _keyed.set(keyed)
             try:

@@ -70,15 +70,24 @@ class Replay:
     body: str
 
 
-def request_fingerprint(method: str, path: str, body: bytes) -> str:
+NOT_JSON = object()  # `request_fingerprint`'s `document` for a body that is not JSON
+
+
+def request_fingerprint(method: str, path: str, body: bytes, document: Any | None = None) -> str:
     """SHA-256 of the method, the path and the body (JSON canonicalised, so key order and
-    whitespace do not make two equal requests differ)."""
-    try:
-        canonical = json.dumps(
-            json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-        ).encode()
-    except (ValueError, UnicodeDecodeError):
+    whitespace do not make two equal requests differ). `document` is the body parsed, when
+    the caller has parsed it (or NOT_JSON); None parses it here."""
+    if document is None:
+        try:
+            document = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            document = NOT_JSON
+    if document is NOT_JSON:
         canonical = body
+    else:
+        canonical = json.dumps(
+            document, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
     digest = hashlib.sha256()
     for part in (method.upper().encode(), path.encode(), canonical):
         digest.update(len(part).to_bytes(8, "big"))
