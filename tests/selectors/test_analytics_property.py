@@ -233,7 +233,7 @@ def test_rollup_dashboard_equals_raw_scan(
                 fast.previous.total_transactions
                 == python_headline(payments, currency, previous.start, previous.end)[0]
             )
-            assert [d.day for d in fast.daily] == period.days()
+            assert [d.day for d in fast.daily] == list(period.days())
             assert {d.day: (d.volume, d.count) for d in fast.daily if d.count} == python_daily(
                 payments, currency, period
             )
