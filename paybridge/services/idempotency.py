@@ -71,13 +71,14 @@ class Replay:
 
 
 NOT_JSON = object()  # `request_fingerprint`'s `document` for a body that is not JSON
+_UNPARSED = object()
 
 
-def request_fingerprint(method: str, path: str, body: bytes, document: Any | None = None) -> str:
+def request_fingerprint(method: str, path: str, body: bytes, document: Any = _UNPARSED) -> str:
     """SHA-256 of the method, the path and the body (JSON canonicalised, so key order and
     whitespace do not make two equal requests differ). `document` is the body parsed, when
-    the caller has parsed it (or NOT_JSON); None parses it here."""
-    if document is None:
+    the caller has parsed it (or NOT_JSON); without it the body is parsed here."""
+    if document is _UNPARSED:
         try:
             document = json.loads(body)
         except (ValueError, UnicodeDecodeError):
