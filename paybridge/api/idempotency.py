@@ -204,7 +204,7 @@ class IdempotentRoute(APIRoute):
                 return error_response(error)
             try:  # parsed once: FastAPI reads the same parse (the request keeps it)
                 document = await request.json()
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested past the parser's depth
                 document = NOT_JSON
             path = request.scope["path"]  # what `request.url.path` is for a matched route
             keyed = KeyedRequest(

@@ -71,6 +71,25 @@ def test_errors_replay_but_invalid_input_does_not_burn_the_key(
     assert fixed.status_code == 201 and "Idempotent-Replayed" not in fixed.headers
 
 
+def test_a_body_nested_past_the_parser_is_refused_and_keeps_the_key(
+    client: TestClient, alice: Caller, db: TestDatabase
+) -> None:
+    """The key's fingerprint parses the body too: JSON deeper than the parser goes is the same
+    400 as without a key (it was a 500), nothing is written, and the key stays free."""
+    nested = "[" * 50_000 + "]" * 50_000
+    for key in ("deep", None):
+        headers = {**alice.headers, "Content-Type": "application/json"}
+        if key:
+            headers["Idempotency-Key"] = key
+        refused = client.post(V1 + "/transactions", content=nested, headers=headers)
+        assert refused.status_code == 400
+        assert error_of(refused)["code"] == "invalid_request"
+    with write_session() as session:
+        assert session.exec(select(Transaction)).first() is None
+        assert session.exec(select(IdempotencyRecord)).first() is None
+    assert post(client, alice, "deep", PAYMENT).status_code == 201
+
+
 def test_key_length_is_checked(client: TestClient, alice: Caller) -> None:
     assert post(client, alice, "x" * 255, PAYMENT).status_code == 201
     too_long = post(client, alice, "y" * 256, PAYMENT)
