@@ -71,18 +71,12 @@ class Replay:
 
 
 NOT_JSON = object()  # `request_fingerprint`'s `document` for a body that is not JSON
-_UNPARSED = object()
 
 
-def request_fingerprint(method: str, path: str, body: bytes, document: Any = _UNPARSED) -> str:
+def request_fingerprint(method: str, path: str, body: bytes, document: Any) -> str:
     """SHA-256 of the method, the path and the body (JSON canonicalised, so key order and
-    whitespace do not make two equal requests differ). `document` is the body parsed, when
-    the caller has parsed it (or NOT_JSON); without it the body is parsed here."""
-    if document is _UNPARSED:
-        try:
-            document = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            document = NOT_JSON
+    whitespace do not make two equal requests differ). `document` is the body as the caller
+    parsed it (the request keeps one parse for FastAPI too), or NOT_JSON."""
     if document is NOT_JSON:
         canonical = body
     else:
