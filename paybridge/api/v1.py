@@ -9,7 +9,6 @@ the request-log writer thread starts on the first request.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
@@ -17,7 +16,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import BaseRoute
 
 from paybridge.api import errors
 from paybridge.api.graphql.schema import graphql_router
@@ -102,24 +100,15 @@ def add_v1(app: FastAPI) -> None:
     app.include_router(graphql_router(), prefix=PREFIX, tags=["graphql"], include_in_schema=False)
 
 
-def is_hot(route: BaseRoute) -> bool:
-    """A route most requests are for (payment ingest), matched before the others."""
-    return (
-        isinstance(route, APIRoute)
-        and route.path == PREFIX + "/transactions"
-        and route.methods == {"POST"}
-    )
-
-
-def v1_openapi(app: FastAPI, routes: Sequence[BaseRoute]) -> dict[str, Any]:
-    """The OpenAPI document of the /api/v1 routes (in `routes`' order), with paths relative
-    to the server `/api/v1` (as clients generated from it expect)."""
+def v1_openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document of the /api/v1 routes, with paths relative to the server
+    `/api/v1` (as clients generated from it expect)."""
     if app.openapi_schema is None:
         document = get_openapi(
             title="PayBridge API",
             version="1.0.0",
             description=DESCRIPTION,
-            routes=routes,
+            routes=app.routes,
         )
         document["paths"] = {
             path.removeprefix(PREFIX): operations
