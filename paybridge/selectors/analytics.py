@@ -17,7 +17,7 @@ Rates and shares are integer basis points (9750 = 97.50 %) so nothing becomes a 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import cache
@@ -160,17 +160,42 @@ def headline(cells: Iterable[StatusTotals]) -> Headline:
     )
 
 
+_NOTHING = (0, 0)
+
+
+def daily_points(
+    period: Period,
+    daily_volume: Mapping[date, tuple[int, int]],
+    *,
+    earlier: Sequence[DailyPoint] = (),
+    changed: Iterable[date] = (),
+) -> list[DailyPoint]:
+    """A point for each day of `period` from a per-day (volume, count) map of successful
+    payments. Given the points of an earlier call over the same days, only the days `changed`
+    since are made anew: a live dashboard adds its payments a few at a time, and making every
+    day's point afresh cost ~19 µs a payment for a 30-day period."""
+    days = period.days()
+    if not earlier or len(earlier) != len(days) or earlier[0].day != days[0]:
+        return [DailyPoint(day, *daily_volume.get(day, _NOTHING)) for day in days]
+    points = list(earlier)
+    for day in changed:
+        index = (day - days[0]).days
+        if 0 <= index < len(points):
+            points[index] = DailyPoint(day, *daily_volume.get(day, _NOTHING))
+    return points
+
+
 def build_metrics(
     *,
     currency: str,
     period: Period,
     cells: list[StatusTotals],
     previous_cells: list[StatusTotals],
-    daily_volume: dict[date, tuple[int, int]],
+    daily: list[DailyPoint],
     providers: Mapping[int, Provider | ProviderName],
 ) -> DashboardMetrics:
-    """Everything the dashboard shows, derived from per-(provider, status) cells and a per-day
-    (volume, count) map of successful payments."""
+    """Everything the dashboard shows, derived from per-(provider, status) cells and the
+    period's daily points (`daily_points`)."""
     per_provider: dict[int, list[StatusTotals]] = defaultdict(list)
     for cell in cells:
         per_provider[cell.provider_id].append(cell)
@@ -197,12 +222,6 @@ def build_metrics(
     statuses = [
         StatusShare(status=s, count=counts[s], share_bp=ratio_bp(counts[s], total) or 0)
         for s in STATUSES
-    ]
-    daily = [
-        DailyPoint(
-            day=d, volume=daily_volume.get(d, (0, 0))[0], count=daily_volume.get(d, (0, 0))[1]
-        )
-        for d in period.days()
     ]
     return DashboardMetrics(
         currency=currency,
@@ -338,7 +357,7 @@ def dashboard_numbers(
         period=period,
         cells=cur,
         previous_cells=prev,
-        daily_volume=daily,
+        daily=daily_points(period, daily),
         providers=providers,
     )
     basis = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +28,7 @@ from paybridge.selectors.analytics import (
     ProviderName,
     StatusTotals,
     build_metrics,
+    daily_points,
 )
 from paybridge.selectors.balances import CurrencyBalance
 
@@ -58,6 +59,7 @@ def numbers_with_payments(
     zone, period = ZoneInfo(basis.period.tz), basis.period
     cutoff = (now or utcnow()) - basis.hold if basis.hold is not None else None
     changed = False
+    days_changed: set[date] = set()
     for message in messages:
         payment = _payment(message, providers)
         if payment is None:
@@ -90,6 +92,7 @@ def numbers_with_payments(
                 day = created_at.astimezone(zone).date()
                 volume, count = daily.get(day, (0, 0))
                 daily[day] = (volume + amount, count + 1)
+                days_changed.add(day)
         if status == TransactionStatus.SUCCESS and cutoff is not None:
             balance = balances.get(currency, CurrencyBalance(currency, 0, 0))
             if created_at >= cutoff:
@@ -109,7 +112,7 @@ def numbers_with_payments(
         period=period,
         cells=list(cells.values()),
         previous_cells=list(basis.previous),
-        daily_volume=daily,
+        daily=daily_points(period, daily, earlier=numbers.metrics.daily, changed=days_changed),
         providers=names,
     )
     return DashboardNumbers(

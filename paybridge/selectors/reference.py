@@ -18,6 +18,7 @@ from paybridge.selectors.analytics import (
     DashboardMetrics,
     StatusTotals,
     build_metrics,
+    daily_points,
     providers_by_id,
 )
 from paybridge.selectors.periods import Period
@@ -46,7 +47,7 @@ def dashboard_metrics_raw(
         period=period,
         cells=_cells(session, merchant_id, currency, period),
         previous_cells=_cells(session, merchant_id, currency, previous),
-        daily_volume=daily,
+        daily=daily_points(period, daily),
         providers=providers_by_id(session),
     )
 

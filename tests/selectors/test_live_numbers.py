@@ -3,17 +3,20 @@ read, and what it shows is exactly what a new read shows — or it answers None 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlmodel import col, select
 
 from paybridge.db import read_session, utcnow
 from paybridge.events.outbox import event_message
 from paybridge.models import Event, Provider, User
-from paybridge.selectors.analytics import COUNTED_WINDOW
+from paybridge.selectors.analytics import COUNTED_WINDOW, daily_points
 from paybridge.selectors.live_numbers import COUNTED_KEEP, numbers_with_payments
+from paybridge.selectors.periods import period_for_days
 from paybridge.services.refunds import transaction_refund
 from paybridge.services.transactions import (
     new_payment,
@@ -211,3 +214,27 @@ def test_a_stream_remembers_the_newest_payments_it_added_and_reads_for_older_one
     assert total == f"{2 * COUNTED_KEEP + 1:,}"
     assert numbers_with_payments(numbers, heard[-5:], snap.providers) is numbers  # heard again
     assert numbers_with_payments(numbers, heard[:1], snap.providers) is None  # below the floor
+
+
+@given(
+    before=st.dictionaries(
+        st.integers(0, 40), st.tuples(st.integers(1, 10**9), st.integers(1, 99))
+    ),
+    after=st.dictionaries(
+        st.integers(-5, 45), st.tuples(st.integers(1, 10**9), st.integers(1, 99))
+    ),
+    earlier_length=st.sampled_from([0, 30, 31]),
+)
+def test_daily_points_made_again_only_for_changed_days_equal_all_made_afresh(
+    before: dict[int, tuple[int, int]], after: dict[int, tuple[int, int]], earlier_length: int
+) -> None:
+    """A stream passes the points it showed and the days its payments touched; the points are
+    those of a fresh build, whatever earlier list it holds (another period's falls back)."""
+    period = period_for_days(date(2026, 3, 1), date(2026, 3, 31), "UTC")
+    day = lambda n: date(2026, 3, 1) + timedelta(days=n)  # noqa: E731
+    old = {day(n): value for n, value in before.items()}
+    new = {**old, **{day(n): value for n, value in after.items()}}
+    earlier = daily_points(period, old)[:earlier_length]
+    points = daily_points(period, new, earlier=earlier, changed={day(n) for n in after})
+    assert points == daily_points(period, new)
+    assert [p.day for p in points] == list(period.days())
