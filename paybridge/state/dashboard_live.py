@@ -67,6 +67,7 @@ from paybridge.state.live import (
     still_signed_in,
     tab_connected,
 )
+from paybridge.views.charts import Charts
 from paybridge.views.dashboard import apply_events, numbers_view
 
 log = logging.getLogger("paybridge.state.dashboard")
@@ -107,7 +108,7 @@ class DashboardStream:
         self.members: dict[str, Member] = {}  # socket id -> member
         self.closing = False
         self.shown: dict[str, Any] | None = None  # the view the joined tabs show
-        self.charts_key: int | None = None  # the charts the joined tabs show (or will, when due)
+        self.charts: Charts | None = None  # what the joined tabs show (or will, when due)
         self.charts_frame: Any = None
         self.queue: asyncio.Queue | None = None
         self.heard = 0.0  # when the last event was heard or a tab joined (a read starts after)
@@ -329,14 +330,15 @@ class DashboardStream:
     def _new_charts(self, view: dict[str, Any], now: float) -> None:
         """New charts go to the joined tabs each at its own moment within CHART_SPREAD, at most
         every CHART_INTERVAL while they keep changing (held back meanwhile: `charts_behind`)."""
-        if view["_charts"].key == self.charts_key:
+        charts: Charts = view["_charts"]
+        if charts == self.charts:
             self.charts_behind = False
             return
-        if self.charts_key is not None and now < self.charts_at:
+        if self.charts is not None and now < self.charts_at:
             self.charts_behind = True
             return
-        self.charts_key, self.charts_behind = view["_charts"].key, False
-        self.charts_frame = encode_update({self.names.charts: _frontend(view["_charts"].figures)})
+        self.charts, self.charts_behind = charts, False
+        self.charts_frame = encode_update({self.names.charts: _frontend(charts.figures)})
         self.charts_at = next_chart_time(now)
         for member in self.members.values():
             if member.joined:

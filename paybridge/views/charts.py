@@ -7,7 +7,7 @@ largest part of a live update. A dict is built once per snapshot and shared by e
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -146,15 +146,12 @@ def provider_figure(providers: list[ProviderStats], currency: str) -> dict[str, 
 class Charts:
     """Both figures of some numbers, drawn when first asked for: a live stream makes new
     numbers with each payment, but sends new charts only every few seconds (most are never
-    drawn). `key` tells numbers with the same figures apart without drawing them."""
+    drawn). Equal charts have the same figures; comparing them is cheap for a stream, whose
+    numbers keep the daily points a payment did not change (hashing every point was not)."""
 
     currency: str
     daily: tuple[DailyPoint, ...]
     providers: tuple[ProviderStats, ...]
-    key: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "key", hash((self.currency, self.daily, self.providers)))
 
     @cached_property
     def figures(self) -> dict[str, Any]:
