@@ -18,9 +18,10 @@ the first frame naming it or a payment of the same merchant committed later (the
 skips most payments of a stream). Per step: the app's CPU per payment and per delivered frame
 (whole window, from just before the writer starts until the clients report), both cores' busy
 share, the load side's, PostgreSQL's and Redis's CPU, and the load average. Memory per connected
-dashboard: the app's RSS (all its processes) and Redis's used_memory after the tabs connected,
-less before, over the tabs; beside it two floors: the socket.io floor's RSS per client, and a bare
-Granian websocket's (bench/granian_ws_floor.py: the app's server with no framework behind it).
+dashboard, for the first configuration of a run only (the app serves them all in turn): the app's
+RSS (all its processes) and Redis's used_memory after the tabs connected, less before, over the
+tabs; beside it two floors: the socket.io floor's RSS per client, and a bare Granian websocket's
+(bench/granian_ws_floor.py: the app's server with no framework behind it).
 
 The floor, in the same run: bench/socketio_floor.py, a bare python-socketio server pinned to the
 same core, with the same clients and layout, hearing the same Redis messages and pushing frames
@@ -399,7 +400,9 @@ class Config:
     connected: int = 0
     refused: int = 0
     connect_seconds: float = 0.0
-    rss_kib_per_dashboard: float = 0.0
+    # None after an earlier configuration in the same app: the memory its tabs left behind is
+    # still being given back, so a difference would be meaningless (it came out negative)
+    rss_kib_per_dashboard: float | None = None
     redis_kib_per_dashboard: float | None = None
     idle_app: float = 0.0
     idle_postgres: float = 0.0
@@ -417,10 +420,11 @@ def layout_for(layout: str, dashboards: int, one: int, spread: list[int]) -> lis
 
 
 def measure_app(
-    config: Config, server, merchants: list[int], cookies: list[str], args
+    config: Config, server, merchants: list[int], cookies: list[str], args, *, fresh: bool
 ) -> tuple[float, int]:
-    """Connect the dashboards, take memory and idle CPU, search the rates. Returns the mean
-    frame size (bytes) at the best step and the merchant count, for the floor."""
+    """Connect the dashboards, take memory (`fresh`: no tabs have been in this app before)
+    and idle CPU, search the rates. Returns the mean frame size (bytes) at the best step and
+    the merchant count, for the floor."""
     from paybridge.state.dashboard import DashboardState
 
     pid = server.process.pid
@@ -438,9 +442,10 @@ def measure_app(
     try:
         time.sleep(5)  # listeners past their first reload
         connected = max(sims.connected, 1)
-        config.rss_kib_per_dashboard = (tree_rss_kib(pid) - rss_before) / connected
+        if fresh:
+            config.rss_kib_per_dashboard = (tree_rss_kib(pid) - rss_before) / connected
         redis_after = redis_used_memory(args.redis)
-        if redis_before is not None and redis_after is not None:
+        if fresh and redis_before is not None and redis_after is not None:
             config.redis_kib_per_dashboard = (redis_after - redis_before) / 1024 / connected
         meter = Meter(pid)
         before = meter.read()
@@ -450,8 +455,8 @@ def measure_app(
         config.idle_redis = idle["redis"]
         print(
             f"  {config.connected} connected ({config.refused} refused) in "
-            f"{config.connect_seconds:.0f} s; app RSS {config.rss_kib_per_dashboard:.0f} KiB and "
-            f"Redis {config.redis_kib_per_dashboard or 0:.0f} KiB per dashboard; idle app "
+            f"{config.connect_seconds:.0f} s; app RSS {_kib(config.rss_kib_per_dashboard)} and "
+            f"Redis {_kib(config.redis_kib_per_dashboard)} per dashboard; idle app "
             f"{config.idle_app:.0%}, PostgreSQL {config.idle_postgres:.0%}, Redis "
             f"{config.idle_redis:.0%} (all PostgreSQL backends, other sessions' too)",
             flush=True,
@@ -547,9 +552,9 @@ def report(configs: list[Config], args) -> None:
             f"{b.p95:.0f} ms | {b.cpu['app']:.0%} | {b.cpu.get('core0', 0):.0%} / "
             f"{b.cpu.get('core1', 0):.0%} | {b.app_us_per_frame:.0f} | "
             f"{b.app_us_per_payment:.0f} µs | {f.app_us_per_frame if f else float('nan'):.0f} | "
-            f"{ratio:.1f} | {c.rss_kib_per_dashboard:.0f} KiB | "
+            f"{ratio:.1f} | {_kib(c.rss_kib_per_dashboard)} | "
             f"{_kib(c.granian_kib_per_websocket)} / {_kib(c.floor_rss_kib_per_dashboard)} | "
-            f"{c.redis_kib_per_dashboard or 0:.0f} KiB | {b.load_average:.1f} |"
+            f"{_kib(c.redis_kib_per_dashboard)} | {b.load_average:.1f} |"
         )
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(c) for c in configs], indent=1, default=str))
@@ -612,7 +617,9 @@ def main() -> None:
                 merchants = layout_for(layout, count, one, spread)
                 cookies = [one_cookie] if layout == "one" else spread_cookies[:count]
                 print(f"{layout}: {count} dashboards", flush=True)
-                sizes[layout, count] = measure_app(config, server, merchants, cookies, args)
+                sizes[layout, count] = measure_app(
+                    config, server, merchants, cookies, args, fresh=not configs
+                )
                 configs.append(config)
                 time.sleep(3)  # the listeners of the closed tabs end
     finally:
