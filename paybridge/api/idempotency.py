@@ -38,6 +38,7 @@ from starlette.concurrency import run_in_threadpool
 
 from paybridge import metrics
 from paybridge.api.auth import Principal, require_principal
+from paybridge.api.direct_body import direct_handler, is_direct
 from paybridge.api.errors import error_response
 from paybridge.db import current_unit, in_unit
 from paybridge.errors import DomainError
@@ -191,6 +192,8 @@ class IdempotentRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        if is_direct(self):
+            handler = direct_handler(self, handler, self._render)
 
         async def keyed_handler(request: Request) -> Response:
             raw_key = request.headers.get(HEADER)

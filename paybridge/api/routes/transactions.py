@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Body, Path, Query, Response
 
 from paybridge.api import resources
+from paybridge.api.direct_body import direct_json_body
 from paybridge.api.idempotency import (
     REPLAYED_HEADER,
     current_keyed_request,
@@ -78,6 +79,7 @@ _payments = PaymentWriter(resources.payment_json, writers=writers_from_env())
     "for many requests); each is answered 201 once its transaction has committed.",
 )
 @keys_handled_by_endpoint
+@direct_json_body
 async def create_transaction(body: TransactionCreate, principal: CurrentPrincipal) -> Response:
     request_id = current_request_id()
     answer = await _payments.submit(
