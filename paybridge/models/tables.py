@@ -28,6 +28,41 @@ class BinaryArray(list[Any]):
 psycopg.adapters.register_dumper(BinaryArray, ListBinaryDumper)
 
 
+def _typed_array(element: str) -> type[BinaryArray]:
+    """A BinaryArray of one PostgreSQL element type, named in advance. psycopg otherwise reads
+    every untyped list twice before sending it (each element's type, and for integers the
+    largest, to pick int2, int4 or int8): 6 % of the payment writer's CPU."""
+    info = psycopg.postgres.types[element]
+    array = type(f"{element.title()}Array", (BinaryArray,), {})
+    dumper = type(
+        f"{element.title()}ArrayDumper",
+        (ListBinaryDumper,),
+        {"oid": info.array_oid, "element_oid": info.oid},
+    )
+    psycopg.adapters.register_dumper(array, dumper)
+    return array
+
+
+# The statements cast each array to its column's type: these only have to hold the values.
+Int8Array = _typed_array("int8")
+TextArray = _typed_array("text")
+TimestamptzArray = _typed_array("timestamptz")  # aware datetimes only (`db.utcnow`)
+
+
+def array_of(kind: sa.types.TypeEngine[Any]) -> type[BinaryArray]:
+    """The typed array for a column of this type (BinaryArray, which psycopg reads, for any
+    other)."""
+    if isinstance(kind, sa.TypeDecorator):  # AutoString, UTCDateTime: what they store
+        kind = kind.impl_instance
+    if isinstance(kind, sa.Integer):
+        return Int8Array
+    if isinstance(kind, sa.String | sa.JSON):  # JSON goes as its text
+        return TextArray
+    if isinstance(kind, sa.DateTime) and kind.timezone:
+        return TimestamptzArray
+    return BinaryArray
+
+
 class ArrayInsert:
     """PostgreSQL: one INSERT of many rows whose values arrive as one array per column
     (`INSERT ... SELECT * FROM unnest(...)`), for the group-commit hot path.
@@ -40,6 +75,7 @@ class ArrayInsert:
     def __init__(self, table: sa.Table, columns: Sequence[str], tail: str = "") -> None:
         self.columns = tuple(columns)
         self._json = {name for name in columns if isinstance(table.c[name].type, sa.JSON)}
+        self._arrays = {name: array_of(table.c[name].type) for name in columns}
         dialect = postgresql.dialect()
         kinds = {name: table.c[name].type.compile(dialect) for name in columns}
         arrays = ", ".join(
@@ -59,8 +95,8 @@ class ArrayInsert:
     def params(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, BinaryArray]:
         """The rows as one array per column (JSON columns as their text)."""
         return {
-            name: BinaryArray(json.dumps(row[name]) for row in rows)
+            name: TextArray(json.dumps(row[name]) for row in rows)
             if name in self._json
-            else BinaryArray(row[name] for row in rows)
+            else self._arrays[name](row[name] for row in rows)
             for name in self.columns
         }

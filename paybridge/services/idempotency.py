@@ -29,13 +29,12 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, delete
 
 from paybridge.db import read_session, utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.models import IdempotencyRecord
-from paybridge.models.tables import ArrayInsert, table_of
+from paybridge.models.tables import ArrayInsert, Int8Array, TextArray, table_of
 from paybridge.validation import clean_idempotency_key
 
 RETENTION = timedelta(hours=24)
@@ -216,7 +215,7 @@ def _lock_keys(session: Session, requests: Sequence[KeyedRequest]) -> list[bool]
     serialises requests)."""
     if not requests or session.get_bind().dialect.name != "postgresql":
         return [True] * len(requests)
-    names = [f"paybridge:idempotency:{r.merchant_id}:{r.key}" for r in requests]
+    names = TextArray(f"paybridge:idempotency:{r.merchant_id}:{r.key}" for r in requests)
     rows = session.execute(_TRY_LOCKS, {"names": names}).all()
     return [bool(got) for _, got in sorted(rows)]
 
@@ -240,20 +239,26 @@ def _records(session: Session, requests: Sequence[KeyedRequest]) -> dict[tuple[i
         return {}
     merchants = sorted({r.merchant_id for r in requests})
     keys = sorted({r.key for r in requests})
-    table = table_of(IdempotencyRecord)
     if session.get_bind().dialect.name == "postgresql":  # the same text for any number of keys
-        where = (
-            table.c.merchant_id == sa.any_(sa.cast(merchants, ARRAY(sa.Integer))),
-            table.c.key == sa.any_(sa.cast(keys, ARRAY(sa.String))),
-        )
+        arrays = {"merchants": Int8Array(merchants), "keys": TextArray(keys)}
+        rows = session.execute(_RECORDS, arrays)
     else:
-        where = (table.c.merchant_id.in_(merchants), table.c.key.in_(keys))
-    rows = session.execute(sa.select(*(table.c[name] for name in _JUDGED)).where(*where))
+        table = table_of(IdempotencyRecord)
+        rows = session.execute(
+            sa.select(*(table.c[name] for name in _JUDGED)).where(
+                table.c.merchant_id.in_(merchants), table.c.key.in_(keys)
+            )
+        )
     return {(row.merchant_id, row.key): row for row in rows}
 
 
 _JUDGED = ("id", "merchant_id", "key", "request_hash", "claimed_at", "expires_at",
            "response_status", "response_body")  # fmt: skip
+# Built once, typed by the table's columns (so times come back as the select gave them).
+_RECORDS = sa.text(
+    f"SELECT {', '.join(_JUDGED)} FROM {table_of(IdempotencyRecord).name}"
+    " WHERE merchant_id = ANY(CAST(:merchants AS integer[])) AND key = ANY(CAST(:keys AS text[]))"
+).columns(*(table_of(IdempotencyRecord).c[name] for name in _JUDGED))
 
 
 def _judge(request: KeyedRequest, record: Any, now: datetime) -> Claim | Replay | DomainError:

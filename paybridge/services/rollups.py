@@ -19,7 +19,7 @@ from sqlalchemy.dialects import sqlite
 from sqlmodel import Session
 
 from paybridge.models import DailyRollup, HourlyRollup, QuarterRollup, RollupTotal
-from paybridge.models.tables import BinaryArray, table_of
+from paybridge.models.tables import Int8Array, TextArray, TimestamptzArray, table_of
 
 SUMS = ("count", "gross", "fees", "net", "refunded", "refunded_net")
 QUARTER_KEY = ("merchant_id", "currency", "quarter", "provider_id", "status")
@@ -93,7 +93,12 @@ def rollup_apply(session: Session, changes: Iterable[tuple[Rolled, str, int]]) -
         return
     if session.get_bind().dialect.name == "postgresql":
         columns = [
-            BinaryArray(c) for c in zip(*(key + tuple(delta) for key, delta in rows), strict=True)
+            array(values)
+            for array, values in zip(
+                _UPSERT_ARRAYS,
+                zip(*(key + tuple(delta) for key, delta in rows), strict=True),
+                strict=True,
+            )
         ]
         session.execute(_postgresql_upsert(), dict(zip(QUARTER_KEY + SUMS, columns, strict=True)))
     else:
@@ -139,6 +144,10 @@ def _sqlite_upsert(table: sa.Table) -> sa.Insert:
         index_elements=list(_key_columns(table)),
         set_={name: table.c[name] + statement.excluded[name] for name in SUMS},
     )
+
+
+# The arrays `_postgresql_upsert` takes, in the order of QUARTER_KEY + SUMS.
+_UPSERT_ARRAYS = (Int8Array, TextArray, TimestamptzArray, Int8Array, TextArray) + (Int8Array,) * 6
 
 
 @cache
