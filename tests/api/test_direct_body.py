@@ -57,12 +57,16 @@ def _requests(alice: Caller) -> list[tuple[str, bytes, dict[str, str]]]:
     good = json.dumps(PAYMENT).encode()
     json_type = {"Content-Type": "application/json"}
     signed = {**alice.headers, **json_type}
+
+    def typed(content_type: str) -> dict[str, str]:
+        return {**alice.headers, "Content-Type": content_type}
+
     return [
         ("valid", good, signed),
-        ("charset", good, {**alice.headers, "Content-Type": "application/json; charset=UTF-8"}),
-        ("other charset", good, {**alice.headers, "Content-Type": "application/json; charset=latin-1"}),
-        ("json suffix", good, {**alice.headers, "Content-Type": "application/vnd.api+json"}),
-        ("text", good, {**alice.headers, "Content-Type": "text/plain"}),
+        ("charset", good, typed("application/json; charset=UTF-8")),
+        ("other charset", good, typed("application/json; charset=latin-1")),
+        ("json suffix", good, typed("application/vnd.api+json")),
+        ("text", good, typed("text/plain")),
         ("no type", good, alice.headers),
         ("empty", b"", signed),
         ("not json", b"{not json", signed),
