@@ -94,8 +94,8 @@ def rollup_apply(session: Session, changes: Iterable[tuple[Rolled, str, int]]) -
     if session.get_bind().dialect.name == "postgresql":
         columns = [
             array(values)
-            for array, values in zip(
-                _UPSERT_ARRAYS,
+            for (_, array), values in zip(
+                _UPSERT_COLUMNS,
                 zip(*(key + tuple(delta) for key, delta in rows), strict=True),
                 strict=True,
             )
@@ -146,8 +146,15 @@ def _sqlite_upsert(table: sa.Table) -> sa.Insert:
     )
 
 
-# The arrays `_postgresql_upsert` takes, in the order of QUARTER_KEY + SUMS.
-_UPSERT_ARRAYS = (Int8Array, TextArray, TimestamptzArray, Int8Array, TextArray) + (Int8Array,) * 6
+# Each column of QUARTER_KEY + SUMS in `_postgresql_upsert`: its SQL type and the array
+# that carries its values.
+_UPSERT_COLUMNS = (
+    ("integer", Int8Array),
+    ("varchar", TextArray),
+    ("timestamptz", TimestamptzArray),
+    ("integer", Int8Array),
+    ("varchar", TextArray),
+) + (("bigint", Int8Array),) * len(SUMS)
 
 
 @cache
@@ -156,9 +163,9 @@ def _postgresql_upsert() -> sa.TextClause:
     so the text never changes with the number of buckets) and each coarser grain sums them."""
     arrays = ", ".join(
         f"CAST(:{name} AS {kind}[])"
-        for name, kind in zip(
+        for name, (kind, _) in zip(
             QUARTER_KEY + SUMS,
-            ("integer", "varchar", "timestamptz", "integer", "varchar") + ("bigint",) * 6,
+            _UPSERT_COLUMNS,
             strict=True,
         )
     )
