@@ -8,7 +8,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlmodel import Session
 
-from paybridge.db import run_after_commit, utcnow
+from paybridge.db import driver_rows, run_after_commit, utcnow
 from paybridge.logs import current_request_id
 from paybridge.models import Event
 from paybridge.models.event import EventType as EventType  # defined with its table
@@ -45,7 +45,10 @@ def record_events(
     ]
     if session.get_bind().dialect.name == "postgresql":
         # Ids are drawn in the rows' order (the statement inserts them ORDER BY position).
-        ids = sorted(session.execute(_ARRAY_INSERT.statement, _ARRAY_INSERT.params(rows)).scalars())
+        ids = sorted(
+            id_
+            for (id_,) in driver_rows(session, _ARRAY_INSERT.statement, _ARRAY_INSERT.params(rows))
+        )
     else:
         ids = list(session.execute(_INSERT_EVENTS, rows).scalars())
     stamp = now.isoformat()

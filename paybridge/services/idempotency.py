@@ -31,7 +31,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlmodel import Session, col, delete
 
-from paybridge.db import read_session, utcnow, write_session
+from paybridge.db import driver_rows, read_session, utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.models import IdempotencyRecord
 from paybridge.models.tables import ArrayInsert, Int8Array, TextArray, table_of
@@ -139,7 +139,7 @@ def idempotency_complete_many(
             if claim.record_id is None
         ]
         if fresh and session.get_bind().dialect.name == "postgresql":
-            session.execute(_ARRAY_INSERT.statement, _ARRAY_INSERT.params(fresh))
+            driver_rows(session, _ARRAY_INSERT.statement, _ARRAY_INSERT.params(fresh))
         elif fresh:
             session.execute(sa.insert(table), fresh)
         for claim, status, body in answers:
@@ -216,7 +216,7 @@ def _lock_keys(session: Session, requests: Sequence[KeyedRequest]) -> list[bool]
     if not requests or session.get_bind().dialect.name != "postgresql":
         return [True] * len(requests)
     names = TextArray(f"paybridge:idempotency:{r.merchant_id}:{r.key}" for r in requests)
-    rows = session.execute(_TRY_LOCKS, {"names": names}).all()
+    rows = driver_rows(session, _TRY_LOCKS, {"names": names})
     return [bool(got) for _, got in sorted(rows)]
 
 
@@ -239,26 +239,27 @@ def _records(session: Session, requests: Sequence[KeyedRequest]) -> dict[tuple[i
         return {}
     merchants = sorted({r.merchant_id for r in requests})
     keys = sorted({r.key for r in requests})
+    rows: Sequence[Any]
     if session.get_bind().dialect.name == "postgresql":  # the same text for any number of keys
         arrays = {"merchants": Int8Array(merchants), "keys": TextArray(keys)}
-        rows = session.execute(_RECORDS, arrays)
+        rows = driver_rows(session, _RECORDS, arrays)
     else:
         table = table_of(IdempotencyRecord)
         rows = session.execute(
             sa.select(*(table.c[name] for name in _JUDGED)).where(
                 table.c.merchant_id.in_(merchants), table.c.key.in_(keys)
             )
-        )
+        ).all()
     return {(row.merchant_id, row.key): row for row in rows}
 
 
 _JUDGED = ("id", "merchant_id", "key", "request_hash", "claimed_at", "expires_at",
            "response_status", "response_body")  # fmt: skip
-# Built once, typed by the table's columns (so times come back as the select gave them).
+# Built once; the same text for any number of keys.
 _RECORDS = sa.text(
     f"SELECT {', '.join(_JUDGED)} FROM {table_of(IdempotencyRecord).name}"
     " WHERE merchant_id = ANY(CAST(:merchants AS integer[])) AND key = ANY(CAST(:keys AS text[]))"
-).columns(*(table_of(IdempotencyRecord).c[name] for name in _JUDGED))
+)
 
 
 def _judge(request: KeyedRequest, record: Any, now: datetime) -> Claim | Replay | DomainError:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlmodel import Session
 
+from paybridge.db import driver_rows
 from paybridge.models import DailyRollup, HourlyRollup, QuarterRollup, RollupTotal
 from paybridge.models.tables import Int8Array, TextArray, TimestamptzArray, table_of
 
@@ -100,7 +101,9 @@ def rollup_apply(session: Session, changes: Iterable[tuple[Rolled, str, int]]) -
                 strict=True,
             )
         ]
-        session.execute(_postgresql_upsert(), dict(zip(QUARTER_KEY + SUMS, columns, strict=True)))
+        driver_rows(
+            session, _postgresql_upsert(), dict(zip(QUARTER_KEY + SUMS, columns, strict=True))
+        )
     else:
         for table, key_of in _grains():
             summed: dict[tuple[object, ...], list[int]] = defaultdict(lambda: [0] * len(SUMS))

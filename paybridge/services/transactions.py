@@ -5,7 +5,7 @@ DB transaction, then publishes the events."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlmodel import Session
 
-from paybridge.db import retry_on_contention, utcnow, write_session
+from paybridge.db import driver_rows, retry_on_contention, utcnow, write_session
 from paybridge.errors import DomainError
 from paybridge.events import EventType, commit_and_publish, record_event
 from paybridge.events.outbox import publish_after_commit, record_events
@@ -212,12 +212,12 @@ def transaction_create(
     return recorded
 
 
-def _insert_payments(session: Session, rows: list[_PaymentRow]) -> sa.Result[int, int, str]:
+def _insert_payments(session: Session, rows: list[_PaymentRow]) -> Iterable[tuple[int, int, str]]:
     """INSERT ... ON CONFLICT (merchant, reference) DO NOTHING RETURNING id, merchant, reference:
     a reused reference is skipped (and reported), not a failure of the whole batch."""
     if session.get_bind().dialect.name == "postgresql":
-        return session.execute(_ARRAY_INSERT.statement, _ARRAY_INSERT.params(rows))
-    return session.execute(_sqlite_insert(), rows)
+        return driver_rows(session, _ARRAY_INSERT.statement, _ARRAY_INSERT.params(rows))
+    return session.execute(_sqlite_insert(), rows).tuples()
 
 
 _CONFLICT = "ON CONFLICT (merchant_id, reference) DO NOTHING"

@@ -1,0 +1,117 @@
+"""`driver_rows`: the payment writer's statements sent through psycopg itself must behave like
+SQLAlchemy's execute — rows by column name, the unit's transaction, and failures raised as the
+SQLAlchemy errors that the retries and the API's 503 answers look for."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import select
+
+from paybridge.db import driver_rows, in_unit, is_contention, read_session, write_session
+from paybridge.models import Provider
+from paybridge.models.tables import TextArray
+from tests.conftest import TestDatabase
+
+ROWS = sa.text(
+    "SELECT n.ord, n.name FROM unnest(CAST(:names AS text[])) WITH ORDINALITY AS n(name, ord)"
+)
+RENAME = sa.text("UPDATE providers SET display_name = :name WHERE code = :code")
+SERIALIZATION_FAILURE = sa.text(
+    "DO $$ BEGIN RAISE EXCEPTION 'make way' USING ERRCODE = '40001'; END $$"
+)
+
+
+@pytest.fixture
+def postgresql(db: TestDatabase, providers: dict[str, Provider]) -> TestDatabase:
+    if db.is_sqlite:
+        pytest.skip("psycopg's connection: PostgreSQL only")
+    return db
+
+
+def provider_name(code: str) -> str:
+    with read_session() as session:
+        return session.exec(select(Provider.display_name).where(Provider.code == code)).one()
+
+
+def test_rows_come_back_by_name_and_in_order(postgresql: TestDatabase) -> None:
+    with write_session() as session:
+        rows = driver_rows(session, ROWS, {"names": TextArray(["a", "b'c", "ü"])})
+        assert [(row.ord, row.name) for row in rows] == [(1, "a"), (2, "b'c"), (3, "ü")]
+        assert driver_rows(session, RENAME, {"name": "Card", "code": "card"}) == []
+
+
+def test_a_statement_is_part_of_its_unit(postgresql: TestDatabase) -> None:
+    before = provider_name("card")
+
+    def rename_then_fail() -> None:
+        with write_session() as session:
+            driver_rows(session, RENAME, {"name": "renamed", "code": "card"})
+        raise RuntimeError("the unit fails after the statement")
+
+    with pytest.raises(RuntimeError):
+        in_unit(rename_then_fail, savepoints=False)
+    assert provider_name("card") == before
+
+    def rename() -> None:
+        with write_session() as session:
+            driver_rows(session, RENAME, {"name": "renamed", "code": "card"})
+            session.commit()
+
+    in_unit(rename, savepoints=False)
+    assert provider_name("card") == "renamed"
+
+
+def test_a_constraint_violation_is_sqlalchemys_integrity_error(postgresql: TestDatabase) -> None:
+    duplicate = sa.text(
+        "INSERT INTO providers (code, display_name, fee_bps, fee_fixed, is_active)"
+        " SELECT code, display_name, fee_bps, fee_fixed, is_active FROM providers"
+        " WHERE code = :code"
+    )
+    with pytest.raises(sa.exc.IntegrityError) as raised, write_session() as session:
+        driver_rows(session, duplicate, {"code": "card"})
+    assert raised.value.orig.sqlstate == "23505"  # type: ignore[union-attr]
+
+
+def test_contention_is_recognised_and_the_unit_runs_again(postgresql: TestDatabase) -> None:
+    attempts = []
+
+    def work() -> None:
+        attempts.append(1)
+        with write_session() as session:
+            driver_rows(session, RENAME, {"name": f"attempt {len(attempts)}", "code": "card"})
+            if len(attempts) == 1:
+                driver_rows(session, SERIALIZATION_FAILURE, {})
+
+    in_unit(work, savepoints=False)
+    assert len(attempts) == 2
+    assert provider_name("card") == "attempt 2"
+
+
+def test_a_statement_past_its_time_is_an_operational_error(postgresql: TestDatabase) -> None:
+    with pytest.raises(sa.exc.OperationalError) as raised, write_session() as session:
+        session.execute(sa.text("SET LOCAL statement_timeout = 50"))
+        driver_rows(session, sa.text("SELECT pg_sleep(:seconds)"), {"seconds": 2})
+    assert raised.value.orig.sqlstate == "57014"  # type: ignore[union-attr]
+    assert not is_contention(raised.value)
+
+
+def test_a_connection_that_died_is_discarded(postgresql: TestDatabase) -> None:
+    """The server ends the writer's connection mid-unit: the unit fails as a disconnect, and
+    the next unit gets a live connection from the pool, not the dead one."""
+    killed: list[int] = []
+
+    def die() -> None:
+        with write_session() as session:
+            killed.append(
+                driver_rows(session, sa.text("SELECT pg_backend_pid() AS pid"), {})[0].pid
+            )
+            driver_rows(session, sa.text("SELECT pg_terminate_backend(pg_backend_pid())"), {})
+
+    with pytest.raises(sa.exc.DBAPIError) as raised:
+        in_unit(die, savepoints=False)
+    assert raised.value.connection_invalidated
+    for _ in range(25):  # more than the pool holds: every pooled connection is alive
+        with write_session() as session:
+            (row,) = driver_rows(session, sa.text("SELECT pg_backend_pid() AS pid"), {})
+            assert row.pid != killed[0]
