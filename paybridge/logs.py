@@ -12,17 +12,16 @@ Reflex and Granian keep their own handlers for their own loggers.
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import json
 import logging
 import os
 import re
-import secrets
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
+
+from paybridge.ids import HashedCounter
 
 request_id_var: ContextVar[str | None] = ContextVar("paybridge_request_id", default=None)
 
@@ -32,26 +31,8 @@ _STANDARD_ATTRS = frozenset(
 )
 
 
-class _RequestIds:
-    """32 random-looking hex characters, like a uuid4, without a getrandom() call per request
-    (which lets go of the GIL and queued the event loop behind the payment writer threads): a
-    counter hashed under a random key of this process, so ids neither repeat nor tell anyone
-    how many requests a process has served."""
-
-    def __init__(self) -> None:
-        self.reset()
-        os.register_at_fork(after_in_child=self.reset)  # Granian forks its workers
-
-    def reset(self) -> None:
-        self._key = secrets.token_bytes(32)
-        self._counter = itertools.count(1)
-
-    def next(self) -> str:
-        n = next(self._counter).to_bytes(8, "big")
-        return hashlib.blake2b(n, key=self._key, digest_size=16).hexdigest()
-
-
-_request_ids = _RequestIds()
+# 32 hex characters, like a uuid4 (HashedCounter: no getrandom() call per request).
+_request_ids = HashedCounter(16)
 
 
 def new_request_id() -> str:

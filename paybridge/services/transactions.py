@@ -4,7 +4,6 @@ DB transaction, then publishes the events."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from paybridge.errors import DomainError
 from paybridge.events import EventType, commit_and_publish, record_event
 from paybridge.events.outbox import publish_after_commit, record_events
 from paybridge.events.payloads import transaction_payload
+from paybridge.ids import HashedCounter
 from paybridge.logs import current_request_id
 from paybridge.models import Provider, Transaction, TransactionRecord, TransactionStatus
 from paybridge.models.tables import ArrayInsert, table_of
@@ -35,9 +35,12 @@ from paybridge.services.refunds import transaction_refund as transaction_refund
 from paybridge.services.rollups import rollup_apply, rollup_snapshot
 from paybridge.validation import clean_choice, clean_email, clean_reference
 
+# Made in the payment writer's thread, one a payment: HashedCounter, not a getrandom() call.
+_references = HashedCounter(12)
+
 
 def new_reference() -> str:
-    return f"txn_{secrets.token_hex(12)}"
+    return f"txn_{_references.next()}"
 
 
 @dataclass(frozen=True)
