@@ -371,8 +371,8 @@ def driver_rows(session: Session, statement: sa.TextClause, params: Mapping[str,
     and return its rows as named tuples ([] for a statement that returns none).
 
     For the payment writer's six statements a batch (arrays in; ids and plain columns out: no
-    ORM objects, no conversions), where SQLAlchemy's execute cost more CPU than psycopg's and
-    was a third of a one-payment batch (bench/HISTORY.md "Ninth pass"). As with `DriverRead`,
+    ORM objects, no conversions): SQLAlchemy's execute around each cost more CPU than psycopg's,
+    about a quarter of a one-payment batch (bench/HISTORY.md "Ninth pass"). As with `DriverRead`,
     a driver error is raised as SQLAlchemy's, so the unit's retries and the 503 answers see
     the same errors, and a connection found dead is discarded."""
     connection = session.connection()
