@@ -36,7 +36,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.http_load import DEFAULT_REDIS, create_database, drop_database  # noqa: E402
+from bench.http_load import (  # noqa: E402
+    DEFAULT_REDIS,
+    bench_credentials,
+    bench_merchant,
+    create_database,
+    drop_database,
+)
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/paybridge_bench_get"
 CASES = ("key", "jwt", "key-redis", "jwt-redis", "post")
@@ -53,21 +59,7 @@ PAYMENT = json.dumps(
 
 def credentials() -> tuple[str, str]:
     """(API key, JWT access token) of a fresh bench merchant."""
-    from paybridge.api.auth import issue_tokens
-    from paybridge.services.api_keys import api_key_create
-    from paybridge.services.auth import api_session_start
-    from paybridge.services.users import user_create
-
-    user = user_create(
-        email="get@bench.paybridge.test",
-        password="bench-password-1",
-        full_name="Get Bench",
-        company_name="Get Bench Ltd",
-        kyc_status="verified",
-    )
-    key = api_key_create(merchant_id=user.id, name="bench")[1]
-    session_id = api_session_start(user_id=user.id)
-    return key, issue_tokens(user_id=user.id, session_id=session_id).access
+    return bench_credentials(bench_merchant("get"))
 
 
 async def one_request(app, token: str, post: bool = False) -> int:  # type: ignore[no-untyped-def]

@@ -53,6 +53,30 @@ def create_database(url: str, *, fresh: bool = True) -> None:
     providers_ensure_defaults()
 
 
+def bench_merchant(name: str) -> int:
+    """A verified merchant for a bench run, `name`@bench.paybridge.test; returns its id."""
+    from paybridge.services.users import user_create
+
+    return user_create(
+        email=f"{name}@bench.paybridge.test",
+        password="bench-password-1",
+        full_name=f"{name.title()} Bench",
+        company_name=f"{name.title()} Bench Ltd",
+        kyc_status="verified",
+    ).id
+
+
+def bench_credentials(merchant_id: int) -> tuple[str, str]:
+    """(API key, JWT access token) of a bench merchant."""
+    from paybridge.api.auth import issue_tokens
+    from paybridge.services.api_keys import api_key_create
+    from paybridge.services.auth import api_session_start
+
+    key = api_key_create(merchant_id=merchant_id, name="bench")[1]
+    session_id = api_session_start(user_id=merchant_id)
+    return key, issue_tokens(user_id=merchant_id, session_id=session_id).access
+
+
 def drop_database(url: str) -> None:
     import psycopg
     from sqlalchemy.engine import make_url

@@ -30,6 +30,8 @@ sys.path.insert(0, str(ROOT))
 from bench.http_load import (  # noqa: E402
     DEFAULT_REDIS,
     ServedApp,
+    bench_credentials,
+    bench_merchant,
     create_database,
     drop_database,
     postgres_cpu,
@@ -50,21 +52,8 @@ PAYMENT = {
 
 def credentials() -> tuple[int, str, str]:
     """(merchant id, API key, JWT access token) of the bench merchant."""
-    from paybridge.api.auth import issue_tokens
-    from paybridge.services.api_keys import api_key_create
-    from paybridge.services.auth import api_session_start
-    from paybridge.services.users import user_create
-
-    user = user_create(
-        email="ingest@bench.paybridge.test",
-        password="bench-password-1",
-        full_name="Ingest Bench",
-        company_name="Ingest Bench Ltd",
-        kyc_status="verified",
-    )
-    key = api_key_create(merchant_id=user.id, name="bench")[1]
-    session_id = api_session_start(user_id=user.id)
-    return user.id, key, issue_tokens(user_id=user.id, session_id=session_id).access
+    merchant_id = bench_merchant("ingest")
+    return (merchant_id, *bench_credentials(merchant_id))
 
 
 def raw_loop(url: str, merchant_id: int, threads: int, seconds: float) -> dict[str, float]:

@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.http_load import DEFAULT_REDIS, create_database, drop_database  # noqa: E402
+from bench.http_load import DEFAULT_REDIS, bench_merchant, create_database, drop_database  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/paybridge_bench_writer"
 PATH = "/api/v1/transactions"
@@ -99,15 +99,8 @@ def run(args: argparse.Namespace) -> None:
     from paybridge.api.resources.payments import payment_json
     from paybridge.services import transactions
     from paybridge.services.idempotency import KeyedRequest
-    from paybridge.services.users import user_create
 
-    merchant = user_create(
-        email="writer@bench.paybridge.test",
-        password="bench-password-1",
-        full_name="Writer Bench",
-        company_name="Writer Bench Ltd",
-        kyc_status="verified",
-    ).id
+    merchant = bench_merchant("writer")
     writer = PaymentWriter(payment_json)
     loop = asyncio.new_event_loop()
 
