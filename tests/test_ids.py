@@ -15,6 +15,8 @@ from paybridge.ids import HashedCounter
 from paybridge.logs import new_request_id
 from paybridge.services.transactions import new_reference
 
+pytestmark = pytest.mark.timeout(60)  # a forked child that hung would hold the run
+
 
 def test_ids_are_hex_of_their_size_and_never_repeat_across_threads() -> None:
     ids = HashedCounter(12)
