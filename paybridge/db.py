@@ -346,7 +346,7 @@ def _driver_error(
     engine: Engine,
     pooled: PoolProxiedConnection | None,
     sql: str,
-    params: dict[str, object],
+    params: Mapping[str, Any] | Sequence[Any],
     error: Any,
 ) -> sa.exc.StatementError:
     """`error` as `Connection.execute` would have raised it, the connection discarded if the
@@ -377,13 +377,26 @@ def driver_rows(session: Session, statement: sa.TextClause, params: Mapping[str,
     the same errors, and a connection found dead is discarded."""
     connection = session.connection()
     sql = _driver_text(statement, connection.dialect)
-    pooled = connection.connection
+    driver: Any = connection.connection.driver_connection  # psycopg's Connection
+    with (
+        driver_errors_raised(connection, sql, params),
+        driver.cursor(row_factory=namedtuple_row) as cursor,
+    ):
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+@contextmanager
+def driver_errors_raised(
+    connection: sa.Connection, sql: str, params: Mapping[str, Any] | Sequence[Any]
+) -> Iterator[None]:
+    """Around statements sent on a Core connection's psycopg connection itself: a driver error
+    raised as `Connection.execute` would raise it (the 503 path and the contention retries know
+    those, not psycopg's), the connection discarded if it died."""
     try:
-        with pooled.driver_connection.cursor(row_factory=namedtuple_row) as cursor:  # type: ignore[union-attr]
-            cursor.execute(sql, params)
-            return cursor.fetchall() if cursor.description else []
+        yield
     except connection.dialect.loaded_dbapi.Error as error:
-        raise _driver_error(connection.engine, pooled, sql, dict(params), error) from error
+        raise _driver_error(connection.engine, connection.connection, sql, params, error) from error
 
 
 @functools.cache

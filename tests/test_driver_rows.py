@@ -11,6 +11,7 @@ from sqlmodel import select
 from paybridge.db import driver_rows, in_unit, is_contention, read_session, write_session
 from paybridge.models import Provider
 from paybridge.models.tables import TextArray
+from paybridge.selectors.statements import fetch
 from tests.conftest import TestDatabase
 
 ROWS = sa.text(
@@ -115,3 +116,13 @@ def test_a_connection_that_died_is_discarded(postgresql: TestDatabase) -> None:
         with write_session() as session:
             (row,) = driver_rows(session, sa.text("SELECT pg_backend_pid() AS pid"), {})
             assert row.pid != killed[0]
+
+
+def test_a_dashboard_read_past_its_time_is_an_operational_error(postgresql: TestDatabase) -> None:
+    """`selectors.statements.fetch` (the dashboard's and `/analytics`' reads) also runs on the
+    driver: a statement timeout there is SQLAlchemy's OperationalError, answered 503."""
+    slow = sa.select(sa.func.pg_sleep(sa.bindparam("seconds", type_=sa.Float())))
+    with pytest.raises(sa.exc.OperationalError) as raised, write_session() as session:
+        session.execute(sa.text("SET LOCAL statement_timeout = 50"))
+        fetch(session, slow, {"seconds": 2})
+    assert raised.value.orig.sqlstate == "57014"  # type: ignore[union-attr]

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg as psycopg_
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlmodel import Session
 
-from paybridge.db import UTCDateTime
+from paybridge.db import UTCDateTime, driver_errors_raised
 
 SUMS = ("count", "gross", "fees", "net", "refunded", "refunded_net")  # what every grain sums
 
@@ -63,17 +63,21 @@ def fetch(session: Session, statement: Statement, params: dict[str, object]) -> 
         return list(session.execute(statement, params).all())
     text, names, compiled = _postgresql_text(statement)
     values = compiled.construct_params(params)
+    core = session.connection()
     # On PostgreSQL the driver is psycopg (paybridge.db), so this is its connection.
-    connection = cast("psycopg.Connection[Any]", session.connection().connection.driver_connection)
+    connection = cast("psycopg.Connection[Any]", core.connection.driver_connection)
     query = psycopg.RawCursor(connection, row_factory=namedtuple_row)
     # Reads outside a unit run without a transaction (paybridge.db), and SET LOCAL needs one:
     # begin and end it here, in the same round trip.
     alone = connection.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-    with connection.pipeline():  # one round trip; the setting lasts for this statement only
+    arguments = [values[name] for name in names]
+    # One round trip; the setting lasts for this statement only. A failure is raised as
+    # SQLAlchemy's (a lost database answers 503, not 500).
+    with driver_errors_raised(core, text, arguments), connection.pipeline():
         if alone:
             connection.execute("BEGIN")
         connection.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        query.execute(text, [values[name] for name in names])
+        query.execute(text, arguments)
         connection.execute("COMMIT" if alone else "SET LOCAL plan_cache_mode TO DEFAULT")
     rows = query.fetchall()
     query.close()
