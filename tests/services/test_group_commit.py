@@ -8,14 +8,22 @@ import asyncio
 import json
 from collections.abc import Callable
 
+import pytest
 from sqlmodel import select
 
 from paybridge.api.ingest import Answer, PaymentWriter
 from paybridge.api.resources.payments import payment_json
+from paybridge.db import Unit, current_unit, in_unit
 from paybridge.models import Event, IdempotencyRecord, Transaction, User
-from paybridge.services.idempotency import KeyedRequest, idempotency_claim, idempotency_complete
+from paybridge.services.idempotency import (
+    Claim,
+    KeyedRequest,
+    idempotency_claim,
+    idempotency_claim_many,
+    idempotency_complete,
+)
 from paybridge.services.transactions import NewPayment, new_payment
-from tests.conftest import TestDatabase
+from tests.conftest import TestDatabase, create_merchant
 from tests.money import money_problems
 
 PATH = "/api/v1/transactions"
@@ -73,3 +81,43 @@ def test_refusals_in_a_batch_are_their_own_requests_answers(
         stored = {r.key: r.response_status for r in session.exec(select(IdempotencyRecord))}
     assert {stored[f"key-{n}"] for n in range(1, 12, 2)} == {201}
     assert stored["used-before"] == 201  # the earlier request's answer stands
+
+
+def test_a_batch_finds_its_keys_without_reading_the_merchants_other_keys(
+    db: TestDatabase, merchant: User
+) -> None:
+    """The keys' lookup probes the unique index once a key, even where PostgreSQL's statistics
+    say the merchant has almost no keys (taken before it grew): before, it read every key of
+    the merchant and filtered them, a cost that grew with the table."""
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL's planner")
+    other = create_merchant("other@example.com")
+    stored = (
+        "INSERT INTO idempotency_keys (merchant_id, key, method, path, request_hash, claimed_at,"
+        " created_at, expires_at) SELECT %s, 'stored-' || n, 'POST', '/', 'h', now(), now(),"
+        " now() + interval '1 day' FROM generate_series(1, 3000) AS n"
+    )
+    with db.engine.begin() as conn:
+        conn.exec_driver_sql(stored, (other.id,))
+        conn.exec_driver_sql("ANALYZE idempotency_keys")  # the merchant has no keys yet
+        conn.exec_driver_sql(stored, (merchant.id,))
+    wanted = [keyed(merchant, f"stored-{n}") for n in range(1, 3001, 30)] + [keyed(merchant, "new")]
+
+    def reads(unit: Unit) -> tuple[int, int]:
+        """Rows of the table read by sequential scans and fetched through an index, by this
+        connection (counts not yet flushed to the shared statistics: hence the difference)."""
+        read = "SELECT seq_tup_read, idx_tup_fetch FROM pg_stat_xact_user_tables WHERE relname = %s"
+        return unit.session().connection().exec_driver_sql(read, ("idempotency_keys",)).one()
+
+    def look_up() -> tuple[int, int]:
+        unit = current_unit()
+        assert unit is not None
+        before = reads(unit)
+        outcomes = idempotency_claim_many(wanted)
+        assert sum(isinstance(outcome, Claim) for outcome in outcomes) == 1  # "new"
+        after = reads(unit)
+        return after[0] - before[0], after[1] - before[1]
+
+    scanned, fetched = in_unit(look_up)
+    assert scanned == 0
+    assert fetched == 100  # the stored keys asked for, not the merchant's 3,000
