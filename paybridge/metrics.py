@@ -1,7 +1,8 @@
 """Process-wide event counters (this worker since it started), shown by `GET /api/v1/health`.
 
 They count what an operator should notice without reading logs: units of work whose client
-went away before the answer, units rerun after a deadlock or serialization failure.
+went away before the answer, units rerun after a deadlock or serialization failure, and how
+many payment requests group commit wrote a batch (`ingest_batched_requests / ingest_batches`).
 """
 
 from __future__ import annotations

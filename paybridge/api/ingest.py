@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from paybridge.api.errors import error_response
 from paybridge.db import in_unit
 from paybridge.errors import DomainError
+from paybridge.metrics import increment
 from paybridge.models import Transaction
 from paybridge.services.idempotency import (
     Claim,
@@ -121,6 +122,8 @@ class PaymentWriter:
                     log.warning("a batch of %d payments failed (%s); writing them one by one",
                                 len(batch), type(error).__name__)  # fmt: skip
                     results = [self._write_alone(pending) for pending in batch]
+            increment("ingest_batches")  # with the next: how well requests group
+            increment("ingest_batched_requests", len(batch))
             _answer(batch, results)
 
     def _write_alone(self, pending: Pending) -> Answer | BaseException:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import pytest
 from sqlmodel import select
 
+from paybridge import metrics
 from paybridge.api.ingest import Answer, PaymentWriter
 from paybridge.api.resources.payments import payment_json
 from paybridge.db import Unit, current_unit, in_unit
@@ -61,7 +62,12 @@ def test_refusals_in_a_batch_are_their_own_requests_answers(
     async def all_at_once() -> list[Answer]:
         return await asyncio.gather(*(writer.submit(make, key) for make, key in requests))
 
+    counted = metrics.snapshot()
     answers = asyncio.run(all_at_once())
+    now = metrics.snapshot()
+    batched = now["ingest_batched_requests"] - counted.get("ingest_batched_requests", 0)
+    batches = now["ingest_batches"] - counted.get("ingest_batches", 0)
+    assert batched == len(requests) and 1 <= batches < len(requests)  # counted, and grouped
     codes = [(a.status, json.loads(a.body).get("error", {}).get("code")) for a in answers]
     assert codes[:12] == [(201, None)] * 12
     assert sorted(codes[12:14]) == [(201, None), (409, "duplicate_reference")]
