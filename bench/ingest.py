@@ -10,7 +10,8 @@ The raw loop is the floor: N threads, each with its own autocommit connection, i
 payment row per statement (no rollup, no event, no key): what PostgreSQL needs for the row
 alone. It runs at most 64 connections (PostgreSQL's max_connections is 100 here); at 256 the
 256-connection API figure is compared with it. Rate limits are off (PAYBRIDGE_API_RATE_LIMIT=0)
-so that one key can be driven at full speed.
+so that one key can be driven at full speed. `batch` is the requests a group-commit batch held
+during the row, from the app's counters (`GET /api/v1/health`).
 """
 
 from __future__ import annotations
@@ -140,6 +141,14 @@ def _own_cpu() -> float:
     return cpu_seconds({os.getpid()})
 
 
+def per_batch(before: dict[str, int], after: dict[str, int]) -> float:
+    """Requests a group-commit batch between two readings of the app's counters (one worker's:
+    with several, whichever answered `/health`)."""
+    batches = after.get("ingest_batches", 0) - before.get("ingest_batches", 0)
+    requests = after.get("ingest_batched_requests", 0) - before.get("ingest_batched_requests", 0)
+    return requests / batches if batches else 0.0
+
+
 def wrk_get(url: str, connections: int, seconds: float, token: str | None) -> tuple[float, int]:
     """(requests a second, requests answered) of `wrk` GETting `url`."""
     command = ["wrk", "-t", "2", "-c", str(connections), "-d", f"{round(seconds)}s", url]
@@ -225,7 +234,7 @@ def main() -> None:
             )
             print(
                 f"{'conns':>5} {'auth':>7} {'payments/s':>10} {'p50 ms':>7} {'p99 ms':>7} "
-                f"{'app ms/p':>8} {'pg ms/p':>7} | {'raw rows/s':>10} {'raw p50':>7} "
+                f"{'app ms/p':>8} {'pg ms/p':>7} {'batch':>5} | {'raw rows/s':>10} {'raw p50':>7} "
                 f"{'ratio':>5}  codes"
             )
         for connections in levels:
@@ -233,7 +242,7 @@ def main() -> None:
             for label, token in (("api key", key), ("jwt", jwt)):
                 if label == "jwt" and connections not in (64,):
                     continue
-                app_cpu, pg_cpu = app.cpu(), postgres_cpu()
+                app_cpu, pg_cpu, counted = app.cpu(), postgres_cpu(), app.health()["counters"]
                 result = wrk_post(
                     app.url,
                     paths=["/api/v1/transactions"],
@@ -246,11 +255,13 @@ def main() -> None:
                 )
                 made = max(result.ok(201), 1)
                 app_cpu, pg_cpu = app.cpu() - app_cpu, postgres_cpu() - pg_cpu
+                grouped = per_batch(counted, app.health()["counters"])
                 rate = result.ok(201) / result.seconds
                 errors = {k: v for k, v in result.socket_errors.items() if v}
                 print(
                     f"{connections:>5} {label:>7} {rate:10.0f} {result.p50_ms:7.1f} "
                     f"{result.p99_ms:7.1f} {app_cpu / made * 1e3:8.2f} {pg_cpu / made * 1e3:7.2f}"
+                    f" {grouped:5.1f}"
                     f" | {floor['rate']:10.0f} {floor['p50_ms']:7.2f} "
                     f"{rate / floor['rate']:5.2f}  {result.codes} {errors or ''}",
                     flush=True,
