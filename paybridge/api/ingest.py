@@ -31,7 +31,6 @@ from paybridge.api.errors import error_response
 from paybridge.db import in_unit
 from paybridge.errors import DomainError
 from paybridge.metrics import increment
-from paybridge.models import Transaction
 from paybridge.services.idempotency import (
     Claim,
     KeyedRequest,
@@ -75,7 +74,7 @@ class PaymentWriter:
 
     def __init__(
         self,
-        render: Callable[[Transaction, NewPayment], bytes],
+        render: Callable[[NewPayment], bytes],
         *,
         writers: int = 2,
         max_batch: int = MAX_BATCH,
@@ -163,7 +162,7 @@ class PaymentWriter:
             answers[i] = (
                 refusal(result)
                 if isinstance(result, DomainError)
-                else Answer(201, self._render(result, payment))
+                else Answer(201, self._render(payment))
             )
         idempotency_complete_many(
             [(claim, answers[i].status, answers[i].body.decode()) for i, claim in claims.items()]  # type: ignore[union-attr]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
 import psycopg
 import sqlalchemy as sa
 from psycopg.types.array import ListBinaryDumper
@@ -93,9 +93,10 @@ class ArrayInsert:
         )
 
     def params(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, BinaryArray]:
-        """The rows as one array per column (JSON columns as their text)."""
+        """The rows as one array per column (JSON columns as their text, by orjson: the
+        stdlib's encoder cost ~6 µs a payment's event payload, orjson 0.6)."""
         return {
-            name: TextArray(json.dumps(row[name]) for row in rows)
+            name: TextArray(orjson.dumps(row[name]).decode() for row in rows)
             if name in self._json
             else self._arrays[name](row[name] for row in rows)
             for name in self.columns

@@ -9,7 +9,7 @@ from paybridge.api.resources.common import filtered_list
 from paybridge.api.schemas import ListOut, TransactionCreate, TransactionOut
 from paybridge.db import read_session
 from paybridge.errors import DomainError
-from paybridge.models import Transaction, TransactionRecord, TransactionStatus
+from paybridge.models import TransactionStatus
 from paybridge.money import normalize_currency
 from paybridge.selectors.pagination import PageRequest
 from paybridge.selectors.transactions import TransactionFilters, transactions_page
@@ -58,9 +58,9 @@ def new_payment(
     )
 
 
-def payment_json(tx: Transaction, payment: NewPayment) -> bytes:
-    """The 201 answer to an ingested payment, rendered as FastAPI renders `TransactionOut`."""
-    out = TransactionOut.from_record(TransactionRecord.with_provider(tx, payment.route))
+def payment_json(payment: NewPayment) -> bytes:
+    """The 201 answer to a recorded payment, rendered as FastAPI renders `TransactionOut`."""
+    out = TransactionOut.from_record(payment.record)
     return TransactionOut.__pydantic_serializer__.to_json(out, by_alias=True)
 
 
