@@ -10,8 +10,10 @@ The raw loop is the floor: N threads, each with its own autocommit connection, i
 payment row per statement (no rollup, no event, no key): what PostgreSQL needs for the row
 alone. It runs at most 64 connections (PostgreSQL's max_connections is 100 here); at 256 the
 256-connection API figure is compared with it. Rate limits are off (PAYBRIDGE_API_RATE_LIMIT=0)
-so that one key can be driven at full speed. `batch` is the requests a group-commit batch held
-during the row, from the app's counters (`GET /api/v1/health`).
+so that one key can be driven at full speed. The rows follow `--warmup` seconds of the same
+POSTs at the first level, unmeasured: without them the first row of a run took the app's first
+seconds under load (its p99 96-210 ms, the next row's 60-88). `batch` is the requests a
+group-commit batch held during the row, from the app's counters (`GET /api/v1/health`).
 """
 
 from __future__ import annotations
@@ -201,6 +203,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument("--get-only", action="store_true", help="only the GET against /ping")
     parser.add_argument("--get-rounds", type=int, default=3)
+    parser.add_argument(
+        "--warmup", type=float, default=3, help="seconds of unmeasured POSTs before the rows"
+    )
     args = parser.parse_args()
     require_wrk()
     levels = [] if args.get_only else [int(c) for c in args.connections.split(",")]
@@ -236,6 +241,16 @@ def main() -> None:
                 f"{'conns':>5} {'auth':>7} {'payments/s':>10} {'p50 ms':>7} {'p99 ms':>7} "
                 f"{'app ms/p':>8} {'pg ms/p':>7} {'batch':>5} | {'raw rows/s':>10} {'raw p50':>7} "
                 f"{'ratio':>5}  codes"
+            )
+        if levels and args.warmup > 0:  # the app's first seconds (pool, prepared statements)
+            wrk_post(
+                app.url,
+                paths=["/api/v1/transactions"],
+                tokens=[key],
+                bodies=[body],
+                connections=levels[0],
+                seconds=args.warmup,
+                cpus="",
             )
         for connections in levels:
             floor = raw_loop(args.database_url, merchant_id, min(connections, 64), args.seconds)
