@@ -16,7 +16,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
+from psycopg import pq
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -89,7 +91,23 @@ def _begin_explicitly(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _begin(conn: sa.Connection) -> None:
         if not conn.get_execution_options().get(READS, False):
-            conn.exec_driver_sql("BEGIN")
+            _send_begin(conn)
+
+
+def _send_begin(conn: sa.Connection) -> None:
+    """BEGIN through libpq itself: SQLAlchemy's statement path around it cost ~75 µs of CPU
+    on every write transaction (a group-commit batch's included). psycopg reads the
+    transaction's state from libpq, so its commit and rollback see the BEGIN all the same.
+    Anything but a plain success goes the statement path again, which raises the error as
+    SQLAlchemy's (the 503 answers and the pool's invalidation of a dead connection know those)."""
+    pgconn = conn.connection.driver_connection.pgconn  # type: ignore[union-attr]
+    try:
+        if pgconn.exec_(b"BEGIN").status == pq.ExecStatus.COMMAND_OK:
+            return
+    except psycopg.Error:
+        pass
+    if pgconn.transaction_status != pq.TransactionStatus.INTRANS:
+        conn.exec_driver_sql("BEGIN")
 
 
 PING_AFTER_IDLE_SECONDS = 1.0

@@ -4,11 +4,14 @@ SQLAlchemy errors that the retries and the API's 503 answers look for."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
 from paybridge.db import driver_rows, in_unit, is_contention, read_session, write_session
+from paybridge.engine import get_engine
 from paybridge.models import Provider
 from paybridge.models.tables import TextArray
 from paybridge.selectors.statements import fetch
@@ -126,3 +129,28 @@ def test_a_dashboard_read_past_its_time_is_an_operational_error(postgresql: Test
         session.execute(sa.text("SET LOCAL statement_timeout = 50"))
         fetch(session, slow, {"seconds": 2})
     assert raised.value.orig.sqlstate == "57014"  # type: ignore[union-attr]
+
+
+def test_a_connection_dead_before_its_begin_is_a_disconnect(postgresql: TestDatabase) -> None:
+    """BEGIN goes through libpq itself (`engine._send_begin`): on a connection the server has
+    ended it still fails as SQLAlchemy's disconnect, and the pool drops the connection."""
+    engine = get_engine()
+    with engine.connect() as doomed:
+        pid = doomed.connection.driver_connection.info.backend_pid  # type: ignore[union-attr]
+        with engine.connect() as other:
+            other.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            for _ in range(100):  # until the backend has gone
+                gone = other.execute(
+                    sa.text("SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = :pid"),
+                    {"pid": pid},
+                ).scalar_one()
+                if gone:
+                    break
+                time.sleep(0.02)
+            other.commit()
+        with pytest.raises(sa.exc.DBAPIError) as raised:
+            doomed.begin()
+        assert raised.value.connection_invalidated
+    with write_session() as session:  # the pool holds no dead connection
+        (row,) = driver_rows(session, sa.text("SELECT pg_backend_pid() AS pid"), {})
+        assert row.pid != pid
