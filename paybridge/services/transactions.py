@@ -157,24 +157,7 @@ def transactions_record(payments: Sequence[NewPayment]) -> list[Transaction | Do
     others are recorded all the same). Many payments cost little more than one."""
     if not payments:
         return []
-    rows: list[_PaymentRow] = [
-        {
-            "merchant_id": p.merchant_id,
-            "reference": p.reference,
-            "amount": p.amount,
-            "currency": p.currency,
-            "status": p.status,
-            "provider_id": p.route.id,
-            "customer_email": p.customer_email,
-            "fee": r.fee,
-            "net_amount": r.net_amount,
-            "refunded_amount": r.refunded_amount,
-            "refunded_net": 0,
-            "created_at": r.created_at,
-            "updated_at": r.updated_at,
-        }
-        for p, r in ((p, p.record) for p in payments)
-    ]
+    rows = [_row_of(payment) for payment in payments]
     with write_session() as session:
         inserted = {
             (merchant_id, reference): id_
@@ -233,6 +216,26 @@ def transaction_create(
     if isinstance(recorded, DomainError):
         raise recorded
     return recorded
+
+
+def _row_of(payment: NewPayment) -> _PaymentRow:
+    """The payment's `transactions` row, from its record: the numbers its event and 201 show."""
+    record = payment.record
+    return {
+        "merchant_id": payment.merchant_id,
+        "reference": record.reference,
+        "amount": record.amount,
+        "currency": record.currency,
+        "status": record.status,
+        "provider_id": payment.route.id,
+        "customer_email": record.customer_email,
+        "fee": record.fee,
+        "net_amount": record.net_amount,
+        "refunded_amount": record.refunded_amount,
+        "refunded_net": 0,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+    }
 
 
 def _insert_payments(session: Session, rows: list[_PaymentRow]) -> Iterable[tuple[int, int, str]]:
