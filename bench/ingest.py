@@ -242,7 +242,7 @@ def main() -> None:
                 f"{'app ms/p':>8} {'pg ms/p':>7} {'batch':>5} | {'raw rows/s':>10} {'raw p50':>7} "
                 f"{'ratio':>5}  codes"
             )
-        if levels and args.warmup > 0:  # the app's first seconds (pool, prepared statements)
+        if levels and args.warmup > 0:  # the app's first seconds under load, unmeasured
             wrk_post(
                 app.url,
                 paths=["/api/v1/transactions"],
