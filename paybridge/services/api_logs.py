@@ -5,16 +5,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import sqlalchemy as sa
-
 from paybridge.db import write_session
 from paybridge.models import ApiLog
-from paybridge.models.tables import table_of
+from paybridge.models.tables import ArrayInsert, table_of
 
 
 def api_logs_record(*, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert a batch of `ApiLog` rows (column -> value) in one statement: a Core insert, since
-    the ORM would build an object per row for nothing."""
+    """Insert a batch of `ApiLog` rows (column -> value) in one statement."""
     with write_session() as session:
-        session.connection().execute(sa.insert(table_of(ApiLog)), list(rows))
+        _ARRAY_INSERT.insert(session, rows)
         session.commit()
+
+
+_ARRAY_INSERT = ArrayInsert(
+    table_of(ApiLog),
+    ["merchant_id", "endpoint", "method", "status_code", "response_time_ms", "request_id",
+     "created_at"],
+)  # fmt: skip

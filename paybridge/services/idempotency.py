@@ -138,10 +138,7 @@ def idempotency_complete_many(
             for claim, status, body in answers
             if claim.record_id is None
         ]
-        if fresh and session.get_bind().dialect.name == "postgresql":
-            driver_rows(session, _ARRAY_INSERT.statement, _ARRAY_INSERT.params(fresh))
-        elif fresh:
-            session.execute(sa.insert(table), fresh)
+        _ARRAY_INSERT.insert(session, fresh)
         for claim, status, body in answers:
             if claim.record_id is not None:
                 session.execute(
