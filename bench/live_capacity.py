@@ -279,8 +279,9 @@ class Writer(threading.Thread):
                 at = time.time() * 1000
                 self.count += len(batch)
                 if at >= self.measure_from:
-                    for index, tx in zip(owners, recorded, strict=True):
-                        self.committed.setdefault(index, []).append((tx.reference, at))
+                    for index, payment, result in zip(owners, batch, recorded, strict=True):
+                        if not isinstance(result, Exception):
+                            self.committed.setdefault(index, []).append((payment.reference, at))
             self.stop_event.wait(TICK)
         self.stopped = time.monotonic()
 

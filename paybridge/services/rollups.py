@@ -28,24 +28,44 @@ QuarterKey = tuple[int, str, datetime, int, str]
 
 
 class Rolled(Protocol):
-    """What the rollups read of a payment: a Transaction, or a snapshot of one taken before a
-    change (see `rollup_snapshot`)."""
+    """What the rollups read of a payment: a Transaction, a payment about to be recorded
+    (`NewPayment`), or a snapshot of one taken before a change (see `rollup_snapshot`).
+    Read-only, so that computed fields conform as well as stored ones."""
 
-    merchant_id: int
-    currency: str
-    created_at: datetime
-    provider_id: int
-    amount: int
-    fee: int
-    net_amount: int
-    refunded_amount: int
-    refunded_net: int
+    @property
+    def merchant_id(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def provider_id(self) -> int: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def fee(self) -> int: ...
+    @property
+    def net_amount(self) -> int: ...
+    @property
+    def refunded_amount(self) -> int: ...
+    @property
+    def refunded_net(self) -> int: ...
 
 
 class Snapshot:
     """A payment's rolled-up fields as they were, for removing it after it has changed."""
 
-    __slots__ = tuple(Rolled.__annotations__)
+    __slots__ = (
+        "amount",
+        "created_at",
+        "currency",
+        "fee",
+        "merchant_id",
+        "net_amount",
+        "provider_id",
+        "refunded_amount",
+        "refunded_net",
+    )
     merchant_id: int
     currency: str
     created_at: datetime
