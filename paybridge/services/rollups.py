@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from functools import cache
 from typing import Protocol
@@ -52,20 +53,10 @@ class Rolled(Protocol):
     def refunded_net(self) -> int: ...
 
 
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """A payment's rolled-up fields as they were, for removing it after it has changed."""
 
-    __slots__ = (
-        "amount",
-        "created_at",
-        "currency",
-        "fee",
-        "merchant_id",
-        "net_amount",
-        "provider_id",
-        "refunded_amount",
-        "refunded_net",
-    )
     merchant_id: int
     currency: str
     created_at: datetime
@@ -76,13 +67,9 @@ class Snapshot:
     refunded_amount: int
     refunded_net: int
 
-    def __init__(self, tx: Rolled) -> None:
-        for name in self.__slots__:
-            setattr(self, name, getattr(tx, name))
-
 
 def rollup_snapshot(tx: Rolled) -> Snapshot:
-    return Snapshot(tx)
+    return Snapshot(*(getattr(tx, field.name) for field in fields(Snapshot)))
 
 
 def floor_hour(moment: datetime) -> datetime:
