@@ -114,8 +114,9 @@ def _well_formed(message: object) -> bool:
 
 
 def _wire(message: dict[str, Any]) -> bytes:
-    """A message as published: JSON by orjson, ~0.6 µs a payment's event where the stdlib's
-    encoder took ~7 in the writer's thread (keys that are not strings written as it wrote them)."""
+    """A message as published: JSON by orjson, ~0.5 µs a payment's event where the stdlib's
+    encoder took ~4.8 in the writer's thread (keys that are not strings written as it wrote
+    them)."""
     return orjson.dumps(message, option=orjson.OPT_NON_STR_KEYS)
 
 

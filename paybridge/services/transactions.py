@@ -90,6 +90,7 @@ class NewPayment:
             customer_email=self.customer_email,
             fee=fee,
             net_amount=self.amount - fee,
+            refunded_amount=self.refunded_amount,
             created_at=self.created_at,
             updated_at=self.created_at,
         )
@@ -236,12 +237,12 @@ def _row_of(payment: NewPayment) -> _PaymentRow:
         "amount": record.amount,
         "currency": record.currency,
         "status": record.status,
-        "provider_id": payment.route.id,
+        "provider_id": payment.provider_id,
         "customer_email": record.customer_email,
         "fee": record.fee,
         "net_amount": record.net_amount,
-        "refunded_amount": record.refunded_amount,
-        "refunded_net": 0,
+        "refunded_amount": payment.refunded_amount,
+        "refunded_net": payment.refunded_net,
         "created_at": record.created_at,
         "updated_at": record.updated_at,
     }
