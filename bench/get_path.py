@@ -178,10 +178,10 @@ def main() -> None:
         key, jwt = credentials()
         import reflex as rx
 
-        from paybridge.api.app import api
-        from paybridge.api.security import secure
+        from paybridge.api.app import api, served_api
 
-        app = secure(api)
+        rx.App._add_cors(api)  # as Reflex adds it to the API it mounts
+        app = served_api(api)
         # As under Granian, requests run in a context that holds Reflex's config: without it
         # every `rx.config.get_config()` in a fresh task's context reads rxconfig.py again.
         rx.config.get_config()

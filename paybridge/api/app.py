@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from paybridge.api import exports, web_auth
-from paybridge.api.routing import route_by_table
+from paybridge.api.middleware import ApiMiddleware
+from paybridge.api.routing import ShortPath, route_by_table
 from paybridge.api.security import secure
 from paybridge.api.v1 import PREFIX, add_v1, operation_id, v1_openapi
 
@@ -36,6 +37,12 @@ def build_api() -> FastAPI:
 api = build_api()
 
 
+def served_api(app: FastAPI) -> ASGIApp:
+    """`app` (the API) as the backend serves it: its security layer, then the short path to
+    a route for what the route table holds and the whole app for the rest."""
+    return secure(ShortPath(app, ApiMiddleware))
+
+
 def api_first(backend: ASGIApp) -> ASGIApp:
     """The backend as served: HTTP requests under /api/v1/ go straight to the API (inside its
     security layer), everything else (pages' websocket, `/ping`, lifespan) to `backend`.
@@ -44,8 +51,9 @@ def api_first(backend: ASGIApp) -> ASGIApp:
     contexts, an exception handler, a router and a mount: a coroutine frame each per
     request), around our API, which has its own error handling and CORS. An API call needs
     none of it: skipping it saves ~60 µs of the ~375 µs an authenticated GET costs in
-    process (bench/HISTORY.md, "Fourth pass")."""
-    direct = secure(api)
+    process (bench/HISTORY.md, "Fourth pass"). Inside, most API requests skip the API's own
+    outer layers too (`ShortPath`)."""
+    direct = served_api(api)
     prefix = PREFIX + "/"
 
     async def serve(scope: Scope, receive: Receive, send: Send) -> None:

@@ -1,5 +1,6 @@
-"""API fixtures: a TestClient on the real app (`build_api()`, the same FastAPI app Reflex
-mounts), merchants with credentials, and rate limits / request logs kept per test."""
+"""API fixtures: a TestClient on the real app as the backend serves it (`build_api()`, the
+same FastAPI app Reflex mounts, behind `served_api`'s layers), merchants with credentials, and
+rate limits / request logs kept per test."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from paybridge.api.app import build_api
+from paybridge.api.app import build_api, served_api
 from paybridge.api.ratelimit import reset_memory
 from paybridge.api.request_log import api_logs
 from paybridge.models import Provider, User
@@ -39,7 +40,7 @@ def api_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 @pytest.fixture
 def client(db: TestDatabase, api_app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(api_app) as test_client:
+    with TestClient(served_api(api_app)) as test_client:
         yield test_client
 
 

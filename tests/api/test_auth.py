@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from paybridge.api.app import served_api
 from paybridge.api.auth import signing_key
 from paybridge.db import utcnow
 from paybridge.models import ApiKey, User
@@ -103,7 +104,7 @@ def test_a_device_that_signed_in_before_keeps_its_own_allowance(
     login(owner, merchant.email)
     device = owner.cookies.get("pb_device")
     assert device and len(device) == 72
-    with TestClient(api_app) as attacker:
+    with TestClient(served_api(api_app)) as attacker:
         for n in range(10):
             assert attacker.post(TOKEN, json=wrong(merchant.email, n)).status_code == 401
         assert attacker.post(TOKEN, json=wrong(merchant.email, 99)).status_code == 429

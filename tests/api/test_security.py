@@ -15,6 +15,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from paybridge.api.app import served_api
 from paybridge.db import utcnow
 from paybridge.models import User
 from paybridge.services.auth import web_session_start
@@ -163,7 +164,7 @@ def test_the_login_nonce_is_an_httponly_cookie_for_the_auth_routes(
 def test_a_ticket_signs_in_only_the_browser_that_logged_in(
     client: TestClient, api_app: FastAPI, merchant: User
 ) -> None:
-    with TestClient(api_app) as attacker, TestClient(api_app) as victim:
+    with TestClient(served_api(api_app)) as attacker, TestClient(served_api(api_app)) as victim:
         attacker_nonce = _nonce(attacker)
         _nonce(victim)  # the victim's browser has been on the login page too
         ticket = web_session_start(user_id=merchant.id, browser_nonce=attacker_nonce)
