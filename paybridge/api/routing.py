@@ -3,7 +3,7 @@ the application's layers around the router when nothing needs them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
 
 from fastapi import FastAPI
@@ -85,7 +85,8 @@ class ShortPath:
     for a table route is done here: the app and its handlers in the scope, the exit stack
     FastAPI closes files with, and an unexpected error answered by the app's handler for
     `Exception` and raised on to the server. A request with an `Origin` header takes the
-    whole application, where CORS answers it."""
+    whole application, where CORS answers it; the others' answers say `Vary: Origin` as CORS
+    says on every answer, so that no cache hands them to a cross-origin request."""
 
     def __init__(self, app: FastAPI, inner: Callable[[ASGIApp], ASGIApp]) -> None:
         table = app.router.middleware_stack
@@ -113,7 +114,9 @@ class ShortPath:
 
         async def send_watched(message: Message) -> None:
             nonlocal started
-            started = started or message["type"] == "http.response.start"
+            if message["type"] == "http.response.start":
+                started = True
+                message = {**message, "headers": _varying_by_origin(message.get("headers", []))}
             await send(message)
 
         scope["app"] = self.app
@@ -132,6 +135,14 @@ class ShortPath:
                 )
                 await response(scope, receive, send)
             raise
+
+
+def _varying_by_origin(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """`headers` with Origin added to `Vary`, as Starlette's CORS layer leaves them."""
+    kept, varies = [], []
+    for name, value in headers:
+        (varies if name.lower() == b"vary" else kept).append((name, value))
+    return [*kept, (b"vary", b", ".join([*(value for _, value in varies), b"Origin"]))]
 
 
 def _cross_origin(scope: Scope) -> bool:

@@ -120,7 +120,9 @@ def _served() -> tuple[ShortPath, list[str]]:
 def test_a_table_route_is_served_on_the_short_path_with_the_scope_the_app_gives() -> None:
     served, short = _served()
     client = TestClient(served)
-    assert client.get("/where").json() == {"app": True, "route": "/where"}
+    where = client.get("/where")
+    assert where.json() == {"app": True, "route": "/where"}
+    assert where.headers["vary"] == "Origin"  # as the CORS layer says on every answer
     assert client.get("/boom").json() == {"handled": "boom"}  # the app's handlers answer
     missing = client.get("/missing")
     assert missing.status_code == 404 and missing.json() == {"detail": "no such thing"}

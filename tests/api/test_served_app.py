@@ -28,6 +28,10 @@ def test_an_api_call_is_answered_by_the_api_with_its_headers_once(alice: Caller)
     assert answer.json()["email"] == alice.user.email
     assert answer.headers.get_list("x-frame-options") == ["DENY"]
     assert len(answer.headers.get_list("content-security-policy")) == 1
+    assert answer.headers.get_list("vary") == ["Origin"]
+    cross = client.get("/api/v1/profile", headers={**alice.headers, "Origin": ORIGIN})
+    assert cross.status_code == 200 and cross.headers.get_list("vary") == ["Origin"]
+    assert cross.headers["access-control-allow-origin"] == ORIGIN
     assert client.get("/api/v1/profile").status_code == 401
     assert client.get("/api/v1/no-such-thing").status_code == 404
 
