@@ -20,11 +20,11 @@ from functools import lru_cache
 from typing import Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
-from psycopg.rows import namedtuple_row
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlmodel import Session, SQLModel
 
+from paybridge import libpq
 from paybridge.engine import READS, get_engine, is_sqlite
 
 log = logging.getLogger(__name__)
@@ -372,18 +372,15 @@ def driver_rows(session: Session, statement: sa.TextClause, params: Mapping[str,
 
     For the payment writer's six statements a batch (arrays in; ids and plain columns out: no
     ORM objects, no conversions): SQLAlchemy's execute around each cost more CPU than psycopg's,
-    about a quarter of a one-payment batch (bench/HISTORY.md "Ninth pass"). As with `DriverRead`,
-    a driver error is raised as SQLAlchemy's, so the unit's retries and the 503 answers see
-    the same errors, and a connection found dead is discarded."""
+    about a quarter of a one-payment batch (bench/HISTORY.md "Ninth pass"), and psycopg's cursor
+    more than libpq's call itself (`paybridge.libpq`). As with `DriverRead`, a driver error is
+    raised as SQLAlchemy's, so the unit's retries and the 503 answers see the same errors, and
+    a connection found dead is discarded."""
     connection = session.connection()
     sql = _driver_text(statement, connection.dialect)
     driver: Any = connection.connection.driver_connection  # psycopg's Connection
-    with (
-        driver_errors_raised(connection, sql, params),
-        driver.cursor(row_factory=namedtuple_row) as cursor,
-    ):
-        cursor.execute(sql, params)
-        return cursor.fetchall() if cursor.description else []
+    with driver_errors_raised(connection, sql, params):
+        return libpq.rows(driver, sql, params)
 
 
 @contextmanager

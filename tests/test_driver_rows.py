@@ -1,4 +1,4 @@
-"""`driver_rows`: the payment writer's statements sent through psycopg itself must behave like
+"""`driver_rows`: the payment writer's statements sent through libpq itself must behave like
 SQLAlchemy's execute — rows by column name, the unit's transaction, and failures raised as the
 SQLAlchemy errors that the retries and the API's 503 answers look for."""
 
@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import time
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlmodel import select
 
+from paybridge import libpq
 from paybridge.db import driver_rows, in_unit, is_contention, read_session, write_session
 from paybridge.engine import get_engine
 from paybridge.models import Provider
@@ -154,3 +156,54 @@ def test_a_connection_dead_before_its_begin_is_a_disconnect(postgresql: TestData
     with write_session() as session:  # the pool holds no dead connection
         (row,) = driver_rows(session, sa.text("SELECT pg_backend_pid() AS pid"), {})
         assert row.pid != pid
+
+
+def _plain(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def _prepared_here(connection: psycopg.Connection[object], sql: bytes) -> int:
+    row = connection.execute(
+        "SELECT count(*) FROM pg_prepared_statements WHERE statement = %s", [sql.decode()]
+    ).fetchone()
+    assert row is not None
+    return int(row[0])  # type: ignore[call-overload]
+
+
+def test_a_statement_keeps_its_literal_percent_and_a_repeated_parameter(
+    postgresql: TestDatabase,
+) -> None:
+    twice = sa.text("SELECT CAST(:a AS text) || '%' AS b, CAST(:a AS text) AS c, :n + 1 AS m")
+    with write_session() as session:
+        assert [tuple(row) for row in driver_rows(session, twice, {"a": "x", "n": 41})] == [
+            ("x%", "x", 42)
+        ]
+
+
+def test_a_statement_is_prepared_once_a_connection_and_again_when_the_server_forgot_it(
+    postgresql: TestDatabase,
+) -> None:
+    sql = "SELECT n.name FROM unnest(CAST(%(names)s AS text[])) AS n(name)"
+    names = {"names": TextArray(["a", "b"])}
+    with psycopg.connect(_plain(postgresql.url), autocommit=True) as connection:
+        for _ in range(3):
+            assert [row.name for row in libpq.rows(connection, sql, names)] == ["a", "b"]
+        assert _prepared_here(connection, libpq.statement(sql).sql) == 1
+        connection.execute("DEALLOCATE ALL")  # as an operator, or a pooler, might
+        with pytest.raises(psycopg.errors.InvalidSqlStatementName):
+            libpq.rows(connection, sql, names)
+        assert [row.name for row in libpq.rows(connection, sql, names)] == ["a", "b"]
+        assert _prepared_here(connection, libpq.statement(sql).sql) == 1
+
+
+def test_no_statement_is_prepared_where_the_connection_says_not_to(
+    postgresql: TestDatabase,
+) -> None:
+    """PgBouncer's transaction pooling (`PAYBRIDGE_DB_PGBOUNCER`): no server-side statements."""
+    sql = "SELECT CAST(%(n)s AS bigint) + 1 AS m"
+    with psycopg.connect(
+        _plain(postgresql.url), autocommit=True, prepare_threshold=None
+    ) as connection:
+        for n in range(3):
+            assert libpq.rows(connection, sql, {"n": n})[0].m == n + 1
+        assert _prepared_here(connection, libpq.statement(sql).sql) == 0

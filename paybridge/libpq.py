@@ -1,0 +1,110 @@
+"""A statement sent through libpq itself, below psycopg's cursor: for the payment writer's
+statements, where the cursor's Python (its query conversion, its prepare bookkeeping, its
+generators around each round trip) cost more CPU than the conversions of the values and the
+rows, which are psycopg's own here too (its `Transformer`, in C).
+
+The statement is converted once (`%(name)s` placeholders to `$n`) and, unless the connection
+says no server-side prepared statements (PgBouncer's transaction pooling), prepared on each
+connection the first time it runs there, as psycopg's cursor would after a few runs. A
+failure is raised as psycopg raises it; a prepared statement the server no longer knows is
+forgotten, so the next transaction prepares it again.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import re
+import weakref
+from collections import namedtuple
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import errors, pq
+from psycopg.adapt import PyFormat, Transformer
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
+_OK = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
+_names = itertools.count()
+# A connection's prepared statements: (SQL, parameter types) to the name on that connection.
+Key = tuple[bytes, tuple[int, ...]]
+_prepared: weakref.WeakKeyDictionary[psycopg.Connection[Any], dict[Key, bytes]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@dataclass(frozen=True)
+class Statement:
+    sql: bytes  # with $1, $2... in the order of `names`
+    names: tuple[str, ...]
+
+
+@functools.cache
+def statement(psycopg_sql: str) -> Statement:
+    """A statement in psycopg's named placeholders, converted to libpq's numbered ones."""
+    order: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return "%"
+        if name not in order:
+            order.append(name)
+        return f"${order.index(name) + 1}"
+
+    return Statement(_PLACEHOLDER.sub(number, psycopg_sql).encode(), tuple(order))
+
+
+@functools.cache
+def _row_type(fields: tuple[str, ...]) -> Any:
+    return namedtuple("Row", fields)  # the rows' field names, as the server gives them
+
+
+def rows(driver: psycopg.Connection[Any], sql: str, params: Mapping[str, Any]) -> list[Any]:
+    """Run `sql` (psycopg's placeholders) on `driver` in its current transaction and return its
+    rows as named tuples ([] for a statement that returns none)."""
+    prepared = statement(sql)
+    transformer = Transformer.from_context(driver)
+    values = transformer.dump_sequence(
+        [params[name] for name in prepared.names], [PyFormat.AUTO] * len(prepared.names)
+    )
+    result = _execute(driver, prepared, values, transformer)
+    if result.status not in _OK:
+        raise _error(driver, result)
+    if not result.nfields:
+        return []
+    transformer.set_pgresult(result)
+    fields = tuple(
+        (result.fname(i) or b"").decode(driver.info.encoding) for i in range(result.nfields)
+    )
+    return transformer.load_rows(0, result.ntuples, _row_type(fields)._make)
+
+
+def _execute(
+    driver: psycopg.Connection[Any],
+    prepared: Statement,
+    values: Any,
+    transformer: Transformer,
+) -> pq.abc.PGresult:
+    pgconn = driver.pgconn
+    if driver.prepare_threshold is None:  # no server-side prepared statements
+        return pgconn.exec_params(prepared.sql, values, transformer.types, transformer.formats)
+    names = _prepared.setdefault(driver, {})
+    key = (prepared.sql, tuple(transformer.types))
+    name = names.get(key)
+    if name is None:
+        name = f"pb_{next(_names)}".encode()
+        made = pgconn.prepare(name, prepared.sql, transformer.types)
+        if made.status != pq.ExecStatus.COMMAND_OK:
+            raise errors.error_from_result(made, encoding=driver.info.encoding)
+        names[key] = name
+    return pgconn.exec_prepared(name, values, transformer.formats)
+
+
+def _error(driver: psycopg.Connection[Any], result: pq.abc.PGresult) -> psycopg.Error:
+    error = errors.error_from_result(result, encoding=driver.info.encoding)
+    if isinstance(error, errors.InvalidSqlStatementName):  # the server dropped one: make anew
+        _prepared.pop(driver, None)
+    return error
