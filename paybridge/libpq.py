@@ -23,6 +23,7 @@ from typing import Any
 
 import psycopg
 from psycopg import errors, pq
+from psycopg.abc import Transformer as Conversions
 from psycopg.adapt import PyFormat, Transformer
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
@@ -86,13 +87,13 @@ def _execute(
     driver: psycopg.Connection[Any],
     prepared: Statement,
     values: Any,
-    transformer: Transformer,
+    transformer: Conversions,
 ) -> pq.abc.PGresult:
     pgconn = driver.pgconn
     if driver.prepare_threshold is None:  # no server-side prepared statements
         return pgconn.exec_params(prepared.sql, values, transformer.types, transformer.formats)
     names = _prepared.setdefault(driver, {})
-    key = (prepared.sql, tuple(transformer.types))
+    key = (prepared.sql, tuple(transformer.types or ()))
     name = names.get(key)
     if name is None:
         name = f"pb_{next(_names)}".encode()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from contextlib import AsyncExitStack
+from typing import Any
 
 from fastapi import FastAPI
 from starlette._utils import is_async_callable
@@ -126,12 +127,13 @@ class ShortPath:
                 scope["fastapi_middleware_astack"] = files
                 await scope["route"].handle(scope, receive, send_watched)
         except Exception as error:
-            if not started and self.unexpected is not None:
+            handler: Any = self.unexpected
+            if not started and handler is not None:
                 request = Request(scope)
                 response = (
-                    await self.unexpected(request, error)
-                    if is_async_callable(self.unexpected)
-                    else await run_in_threadpool(self.unexpected, request, error)
+                    await handler(request, error)
+                    if is_async_callable(handler)
+                    else await run_in_threadpool(handler, request, error)
                 )
                 await response(scope, receive, send)
             raise
@@ -139,7 +141,8 @@ class ShortPath:
 
 def _varying_by_origin(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """`headers` with Origin added to `Vary`, as Starlette's CORS layer leaves them."""
-    kept, varies = [], []
+    kept: list[tuple[bytes, bytes]] = []
+    varies: list[tuple[bytes, bytes]] = []
     for name, value in headers:
         (varies if name.lower() == b"vary" else kept).append((name, value))
     return [*kept, (b"vary", b", ".join([*(value for _, value in varies), b"Origin"]))]
