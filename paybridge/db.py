@@ -133,10 +133,24 @@ CONTENTION_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, d
 CONTENTION_ATTEMPTS = 5
 
 
+# The server no longer knows a statement this process prepared on the connection (see
+# `paybridge.libpq`): nothing was committed, and the rerun prepares it again.
+FORGOTTEN_STATEMENT = "26000"  # invalid_sql_statement_name
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    return getattr(getattr(error, "orig", None), "sqlstate", None)
+
+
 def is_contention(error: BaseException) -> bool:
     """A serialization failure or deadlock: nothing was committed and a rerun may succeed."""
-    orig = getattr(error, "orig", None)
-    return getattr(orig, "sqlstate", None) in CONTENTION_SQLSTATES
+    return _sqlstate(error) in CONTENTION_SQLSTATES
+
+
+def is_rerunnable(error: BaseException) -> bool:
+    """Contention, or a prepared statement the server forgot: a unit or a service write that
+    failed so runs again."""
+    return is_contention(error) or _sqlstate(error) == FORGOTTEN_STATEMENT
 
 
 def _contention_pause(attempt: int) -> float:
@@ -182,7 +196,7 @@ def in_unit(
             result = work()
         except BaseException as error:
             unit.rollback()
-            if attempt < attempts and is_contention(error):
+            if attempt < attempts and is_rerunnable(error):
                 _count_retry(error)
                 time.sleep(_contention_pause(attempt))
                 continue
@@ -193,7 +207,7 @@ def in_unit(
             unit.commit()
         except BaseException as error:
             unit.rollback()
-            if attempt < attempts and is_contention(error):
+            if attempt < attempts and is_rerunnable(error):
                 _count_retry(error)
                 time.sleep(_contention_pause(attempt))
                 continue
@@ -214,7 +228,7 @@ def retry_on_contention(service: Callable[P, T]) -> Callable[P, T]:
             try:
                 return service(*args, **kwargs)
             except Exception as error:
-                if attempt == CONTENTION_ATTEMPTS or not is_contention(error):
+                if attempt == CONTENTION_ATTEMPTS or not is_rerunnable(error):
                     raise
                 _count_retry(error)
                 time.sleep(_contention_pause(attempt))
@@ -226,8 +240,8 @@ def retry_on_contention(service: Callable[P, T]) -> Callable[P, T]:
 def _count_retry(error: BaseException) -> None:
     from paybridge.metrics import increment
 
-    increment("db_contention_retries")
-    log.info("retrying a unit after %s", getattr(error.orig, "sqlstate", "?"))  # type: ignore[attr-defined]
+    increment("db_contention_retries" if is_contention(error) else "db_statements_forgotten")
+    log.info("retrying a unit after %s", _sqlstate(error) or "?")
 
 
 def current_unit() -> Unit | None:

@@ -22,6 +22,7 @@ from psycopg import pq
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from paybridge import libpq
 from paybridge.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def make_engine(url: str) -> Engine:
     _ping_when_idle(engine)
     if engine.dialect.name == "postgresql":
         _begin_explicitly(engine)
+        _forget_statements_on_rollback(engine)
     return engine
 
 
@@ -92,6 +94,23 @@ def _begin_explicitly(engine: Engine) -> None:
     def _begin(conn: sa.Connection) -> None:
         if not conn.get_execution_options().get(READS, False):
             _send_begin(conn)
+
+
+def _forget_statements_on_rollback(engine: Engine) -> None:
+    """psycopg deallocates all of a connection's prepared statements after a ROLLBACK (to a
+    savepoint too): `libpq` prepares its own again after any rollback, whoever sent it."""
+
+    @event.listens_for(engine, "rollback")
+    def _rolled_back(conn: sa.Connection) -> None:
+        libpq.forget(conn.connection.driver_connection)
+
+    @event.listens_for(engine, "rollback_savepoint")
+    def _savepoint_rolled_back(conn: sa.Connection, _name: str, _context: object) -> None:
+        libpq.forget(conn.connection.driver_connection)
+
+    @event.listens_for(engine, "reset")
+    def _reset(dbapi_conn: Any, _record: object, _state: object) -> None:
+        libpq.forget(dbapi_conn)
 
 
 def _send_begin(conn: sa.Connection) -> None:

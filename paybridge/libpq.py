@@ -6,8 +6,11 @@ rows, which are psycopg's own here too (its `Transformer`, in C).
 The statement is converted once (`%(name)s` placeholders to `$n`) and, unless the connection
 says no server-side prepared statements (PgBouncer's transaction pooling), prepared on each
 connection the first time it runs there, as psycopg's cursor would after a few runs. A
-failure is raised as psycopg raises it; a prepared statement the server no longer knows is
-forgotten, so the next transaction prepares it again.
+failure is raised as psycopg raises it. psycopg deallocates all of a connection's prepared
+statements after a ROLLBACK (to a savepoint too), a DROP or an ALTER it runs: the engine
+calls `forget` on every rollback, and a statement the server no longer knows all the same
+fails with SQLSTATE 26000, which makes its unit run again (`db.is_rerunnable`) and prepare
+it anew.
 """
 
 from __future__ import annotations
@@ -104,8 +107,15 @@ def _execute(
     return pgconn.exec_prepared(name, values, transformer.formats)
 
 
+def forget(driver: Any) -> None:
+    """The connection's prepared statements may be gone: prepare them again when next run
+    (`driver` None: a connection already discarded)."""
+    if driver is not None:
+        _prepared.pop(driver, None)
+
+
 def _error(driver: psycopg.Connection[Any], result: pq.abc.PGresult) -> psycopg.Error:
     error = errors.error_from_result(result, encoding=driver.info.encoding)
-    if isinstance(error, errors.InvalidSqlStatementName):  # the server dropped one: make anew
-        _prepared.pop(driver, None)
+    if isinstance(error, errors.InvalidSqlStatementName):
+        forget(driver)
     return error

@@ -9,7 +9,7 @@ import time
 import psycopg
 import pytest
 import sqlalchemy as sa
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from paybridge import libpq
 from paybridge.db import driver_rows, in_unit, is_contention, read_session, write_session
@@ -207,3 +207,41 @@ def test_no_statement_is_prepared_where_the_connection_says_not_to(
         for n in range(3):
             assert libpq.rows(connection, sql, {"n": n})[0].m == n + 1
         assert _prepared_here(connection, libpq.statement(sql).sql) == 0
+
+
+def test_a_statement_runs_after_a_rollback_dropped_the_connections_statements(
+    postgresql: TestDatabase,
+) -> None:
+    """psycopg deallocates all of a connection's prepared statements after a ROLLBACK once it
+    has prepared one of its own: the writer's statement is prepared again, not failed."""
+    names = {"names": TextArray(["a"])}
+    sql = libpq.statement(str(ROWS.compile(dialect=get_engine().dialect))).sql
+    with get_engine().connect() as connection:
+        session = Session(bind=connection)
+        for _ in range(6):  # psycopg prepares a statement of its own after five runs
+            connection.execute(sa.text("SELECT 1"))
+        assert driver_rows(session, ROWS, names)[0].name == "a"
+        driver: psycopg.Connection[object] = connection.connection.driver_connection  # type: ignore[assignment]
+        connection.rollback()
+        assert _prepared_here(driver, sql) == 0  # gone from the server
+        assert driver_rows(session, ROWS, names)[0].name == "a"
+        assert _prepared_here(driver, sql) == 1
+        connection.rollback()
+
+
+def test_a_unit_whose_statement_the_server_forgot_runs_again(postgresql: TestDatabase) -> None:
+    attempts = []
+
+    def work() -> str:
+        attempts.append(1)
+        with write_session() as session:
+            rows = driver_rows(session, ROWS, {"names": TextArray(["a"])})
+            if len(attempts) == 1:  # as if psycopg had deallocated everything meanwhile
+                session.connection().connection.driver_connection.pgconn.exec_(  # type: ignore[union-attr]
+                    b"DEALLOCATE ALL"
+                )
+                driver_rows(session, ROWS, {"names": TextArray(["b"])})
+            return str(rows[0].name)
+
+    assert in_unit(work, savepoints=False) == "a"
+    assert len(attempts) == 2
