@@ -1,5 +1,6 @@
 """An authenticated GET (and a payment's POST) in process: `GET /api/v1/profile` driven
-straight into the backend's ASGI app (the API with its security layer, no HTTP server), so that
+straight into the API as the backend serves it (`served_api`: its security layer, the short
+path to table routes, and the CORS layer Reflex adds; no HTTP server), so that
 what one request costs in Python CPU can be read without Granian, `wrk` or the machine's other
 load in the figure.
 

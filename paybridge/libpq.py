@@ -102,7 +102,7 @@ def _execute(
         name = f"pb_{next(_names)}".encode()
         made = pgconn.prepare(name, prepared.sql, transformer.types)
         if made.status != pq.ExecStatus.COMMAND_OK:
-            raise errors.error_from_result(made, encoding=driver.info.encoding)
+            raise _error(driver, made)
         names[key] = name
     return pgconn.exec_prepared(name, values, transformer.formats)
 
@@ -115,7 +115,12 @@ def forget(driver: Any) -> None:
 
 
 def _error(driver: psycopg.Connection[Any], result: pq.abc.PGresult) -> psycopg.Error:
+    """The statement's failure as psycopg's cursor would raise it: a lost connection is an
+    OperationalError (what the API answers 503), not the bare DatabaseError libpq's result
+    alone would make."""
     error = errors.error_from_result(result, encoding=driver.info.encoding)
+    if driver.pgconn.status != pq.ConnStatus.OK and not isinstance(error, psycopg.OperationalError):
+        return psycopg.OperationalError(str(error))
     if isinstance(error, errors.InvalidSqlStatementName):
         forget(driver)
     return error

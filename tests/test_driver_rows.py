@@ -114,7 +114,7 @@ def test_a_connection_that_died_is_discarded(postgresql: TestDatabase) -> None:
             )
             driver_rows(session, sa.text("SELECT pg_terminate_backend(pg_backend_pid())"), {})
 
-    with pytest.raises(sa.exc.DBAPIError) as raised:
+    with pytest.raises(sa.exc.OperationalError) as raised:  # answered 503
         in_unit(die, savepoints=False)
     assert raised.value.connection_invalidated
     for _ in range(25):  # more than the pool holds: every pooled connection is alive
