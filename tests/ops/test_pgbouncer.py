@@ -172,7 +172,8 @@ def test_payments_payouts_and_refunds_through_pgbouncer(
     try:
         with exclusive_job("test-job") as mine, exclusive_job("test-job") as other:
             assert mine and not other
-    finally:
+    finally:  # the tests after this one get the engine they would get without it
+        monkeypatch.delenv("PAYBRIDGE_DB_PGBOUNCER")
         monkeypatch.setenv("DATABASE_URL", db.url)
         use_database(db.url)
     with db.session() as session:
