@@ -98,11 +98,12 @@ def _begin_explicitly(engine: Engine) -> None:
 
 def _forget_statements_on_rollback(engine: Engine) -> None:
     """psycopg deallocates all of a connection's prepared statements after a ROLLBACK (to a
-    savepoint too): `libpq` prepares its own again after any rollback, whoever sent it."""
+    savepoint too): `libpq` prepares its own again after one, whoever sent it. The events
+    come before the rollback, while the connection still says whether it has a transaction."""
 
     @event.listens_for(engine, "rollback")
-    def _rolled_back(conn: sa.Connection) -> None:
-        libpq.forget(conn.connection.driver_connection)
+    def _rolling_back(conn: sa.Connection) -> None:
+        libpq.before_rollback(conn.connection.driver_connection)
 
     @event.listens_for(engine, "rollback_savepoint")
     def _savepoint_rolled_back(conn: sa.Connection, _name: str, _context: object) -> None:
@@ -110,7 +111,7 @@ def _forget_statements_on_rollback(engine: Engine) -> None:
 
     @event.listens_for(engine, "reset")
     def _reset(dbapi_conn: Any, _record: object, _state: object) -> None:
-        libpq.forget(dbapi_conn)
+        libpq.before_rollback(dbapi_conn)
 
 
 def _send_begin(conn: sa.Connection) -> None:

@@ -8,7 +8,7 @@ says no server-side prepared statements (PgBouncer's transaction pooling), prepa
 connection the first time it runs there, as psycopg's cursor would after a few runs. A
 failure is raised as psycopg raises it. psycopg deallocates all of a connection's prepared
 statements after a ROLLBACK (to a savepoint too), a DROP or an ALTER it runs: the engine
-calls `forget` on every rollback, and a statement the server no longer knows all the same
+tells this module of every rollback, and a statement the server no longer knows all the same
 fails with SQLSTATE 26000, which makes its unit run again (`db.is_rerunnable`) and prepare
 it anew.
 """
@@ -105,6 +105,14 @@ def _execute(
             raise _error(driver, made)
         names[key] = name
     return pgconn.exec_prepared(name, values, transformer.formats)
+
+
+def before_rollback(driver: Any) -> None:
+    """psycopg is about to roll back on `driver`: only when there is a transaction to roll
+    back does it send a ROLLBACK, and with it deallocate every prepared statement (a pooled
+    connection is reset, and a read ends, with nothing to roll back: those keep theirs)."""
+    if driver is not None and driver.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        forget(driver)
 
 
 def forget(driver: Any) -> None:

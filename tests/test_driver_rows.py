@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from paybridge import libpq
 from paybridge.db import driver_rows, in_unit, is_contention, read_session, write_session
-from paybridge.engine import get_engine
+from paybridge.engine import get_engine, make_engine
 from paybridge.models import Provider
 from paybridge.models.tables import TextArray
 from paybridge.selectors.statements import fetch
@@ -245,3 +245,22 @@ def test_a_unit_whose_statement_the_server_forgot_runs_again(postgresql: TestDat
 
     assert in_unit(work, savepoints=False) == "a"
     assert len(attempts) == 2
+
+
+def test_a_statement_stays_prepared_across_commits_and_returns_to_the_pool(
+    postgresql: TestDatabase,
+) -> None:
+    """Prepared again only after a real rollback: a connection that committed and went back to
+    the pool keeps its statements (a statement prepared anew would show twice on the server)."""
+    engine = make_engine(postgresql.url)  # one connection, used in turn
+    sql = libpq.statement(str(ROWS.compile(dialect=engine.dialect))).sql
+    try:
+        for _ in range(3):
+            with engine.connect() as connection:
+                assert driver_rows(Session(bind=connection), ROWS, {"names": TextArray(["a"])})
+                connection.commit()
+        with engine.connect() as connection:
+            driver: psycopg.Connection[object] = connection.connection.driver_connection  # type: ignore[assignment]
+            assert _prepared_here(driver, sql) == 1
+    finally:
+        engine.dispose()
