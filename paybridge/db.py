@@ -177,8 +177,8 @@ def in_unit(
     """Run `work` as ONE database transaction, begun, committed or rolled back in this thread.
 
     Every service call inside `work` joins the unit (`write_session`/`read_session`); events
-    go on the bus after the commit. A serialization failure or deadlock rolls everything back
-    and runs `work` again (at most `attempts` times, with jitter), so every check inside it —
+    go on the bus after the commit. A serialization failure or deadlock (or a prepared
+    statement the server forgot, `is_rerunnable`) rolls everything back and runs `work` again (at most `attempts` times, with jitter), so every check inside it —
     a balance, an idempotency key — is made afresh. Nothing here awaits: a connection is never
     held by a coroutine that could be cancelled or starved of threads between two statements.
     Inside another unit, `work` simply joins it (the outer unit owns retries).
@@ -218,7 +218,8 @@ def in_unit(
 
 def retry_on_contention(service: Callable[P, T]) -> Callable[P, T]:
     """Decorate a service write (one `write_session` transaction): a deadlock or serialization
-    failure reruns the whole call, checks included. Inside a unit the unit reruns instead."""
+    failure (or a prepared statement the server forgot) reruns the whole call, checks
+    included. Inside a unit the unit reruns instead."""
 
     @functools.wraps(service)
     def run(*args: P.args, **kwargs: P.kwargs) -> T:
