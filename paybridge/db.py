@@ -178,8 +178,9 @@ def in_unit(
 
     Every service call inside `work` joins the unit (`write_session`/`read_session`); events
     go on the bus after the commit. A serialization failure or deadlock (or a prepared
-    statement the server forgot, `is_rerunnable`) rolls everything back and runs `work` again (at most `attempts` times, with jitter), so every check inside it —
-    a balance, an idempotency key — is made afresh. Nothing here awaits: a connection is never
+    statement the server forgot, `is_rerunnable`) rolls everything back and runs `work` again
+    (at most `attempts` times, with jitter), so every check inside it — a balance, an
+    idempotency key — is made afresh. Nothing here awaits: a connection is never
     held by a coroutine that could be cancelled or starved of threads between two statements.
     Inside another unit, `work` simply joins it (the outer unit owns retries).
 
