@@ -103,15 +103,23 @@ def _forget_statements_on_rollback(engine: Engine) -> None:
 
     @event.listens_for(engine, "rollback")
     def _rolling_back(conn: sa.Connection) -> None:
-        libpq.before_rollback(conn.connection.driver_connection)
+        libpq.before_rollback(_driver_of(conn))
 
     @event.listens_for(engine, "rollback_savepoint")
     def _savepoint_rolled_back(conn: sa.Connection, _name: str, _context: object) -> None:
-        libpq.forget(conn.connection.driver_connection)
+        libpq.forget(_driver_of(conn))
 
     @event.listens_for(engine, "reset")
     def _reset(dbapi_conn: Any, _record: object, _state: object) -> None:
         libpq.before_rollback(dbapi_conn)
+
+
+def _driver_of(conn: sa.Connection) -> Any:
+    """The psycopg connection under `conn`; None for one closed or invalidated, where
+    `conn.connection` would refuse (an invalid transaction) or check out a new connection."""
+    if conn.closed or conn.invalidated:
+        return None
+    return conn.connection.driver_connection
 
 
 def _send_begin(conn: sa.Connection) -> None:

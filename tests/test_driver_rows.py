@@ -264,3 +264,19 @@ def test_a_statement_stays_prepared_across_commits_and_returns_to_the_pool(
             assert _prepared_here(driver, sql) == 1
     finally:
         engine.dispose()
+
+
+def test_a_connection_invalidated_in_a_transaction_still_rolls_back(
+    postgresql: TestDatabase,
+) -> None:
+    """The engine's rollback hook reads the driver connection only where there is one: on an
+    invalidated connection it must not refuse the rollback or check out another connection."""
+    engine = make_engine(postgresql.url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+            connection.invalidate()
+            connection.rollback()
+            assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    finally:
+        engine.dispose()
