@@ -135,6 +135,7 @@ def test_an_unexpected_error_is_answered_by_the_apps_handler_and_raised_to_the_s
         TestClient(served).get("/broken")
     answered = TestClient(served, raise_server_exceptions=False).get("/broken")
     assert answered.status_code == 500 and answered.json() == {"error": "internal_error"}
+    assert answered.headers["vary"] == "Origin"
     assert short == ["/broken", "/broken"]
 
 
