@@ -63,7 +63,9 @@ def statement(psycopg_sql: str) -> Statement:
 
 @functools.cache
 def _row_type(fields: tuple[str, ...]) -> Any:
-    return namedtuple("Row", fields)  # the rows' field names, as the server gives them
+    # The server's column names; one that is no identifier (`?column?`) or comes twice is
+    # renamed by position (`_0`), where it would otherwise fail the statement's caller.
+    return namedtuple("Row", fields, rename=True)
 
 
 def rows(driver: psycopg.Connection[Any], sql: str, params: Mapping[str, Any]) -> list[Any]:

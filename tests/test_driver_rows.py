@@ -45,6 +45,8 @@ def test_rows_come_back_by_name_and_in_order(postgresql: TestDatabase) -> None:
         rows = driver_rows(session, ROWS, {"names": TextArray(["a", "b'c", "ü"])})
         assert [(row.ord, row.name) for row in rows] == [(1, "a"), (2, "b'c"), (3, "ü")]
         assert driver_rows(session, RENAME, {"name": "Card", "code": "card"}) == []
+        unnamed = driver_rows(session, sa.text("SELECT 1, 2 AS two, 3 AS two"), {})
+        assert unnamed == [(1, 2, 3)] and unnamed[0].two == 2
 
 
 def test_a_statement_is_part_of_its_unit(postgresql: TestDatabase) -> None:
